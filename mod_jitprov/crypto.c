@@ -1,0 +1,331 @@
+/* Pure crypto helpers on top of OpenSSL. Everything OpenSSL allocates is freed
+ * before return; results live in the caller's pool. */
+#include <limits.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include <apr_strings.h>
+
+#include "crypto.h"
+
+#define JP_SEAL_VERSION 0x01
+#define JP_IV_LEN 12
+#define JP_TAG_LEN 16
+#define JP_SEAL_OVERHEAD (1 + JP_IV_LEN + JP_TAG_LEN)
+
+/* Longest random token we hand out; ids are 32 bytes, this is slack. */
+#define JP_TOKEN_MAX 1024
+
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int jp_random(unsigned char *buf, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (!buf || n > INT_MAX)
+        return -1;
+    return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+char *jp_random_token(apr_pool_t *p, size_t nbytes)
+{
+    unsigned char buf[JP_TOKEN_MAX];
+    char *out;
+
+    if (nbytes == 0 || nbytes > sizeof(buf))
+        return NULL;
+    if (jp_random(buf, nbytes) != 0)
+        return NULL;
+    out = jp_b64url_encode(p, buf, nbytes);
+    OPENSSL_cleanse(buf, nbytes);
+    return out;
+}
+
+size_t jp_b64url_encoded_len(size_t n)
+{
+    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
+
+char *jp_b64url_encode(apr_pool_t *p, const unsigned char *d, size_t n)
+{
+    char *out, *o;
+    size_t i;
+
+    if (!d && n)
+        return NULL;
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    out = o = apr_palloc(p, jp_b64url_encoded_len(n) + 1);
+    for (i = 0; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
+        *o++ = b64url_alphabet[v >> 18 & 63];
+        *o++ = b64url_alphabet[v >> 12 & 63];
+        *o++ = b64url_alphabet[v >> 6 & 63];
+        *o++ = b64url_alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)d[i] << 16;
+        *o++ = b64url_alphabet[v >> 18 & 63];
+        *o++ = b64url_alphabet[v >> 12 & 63];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8;
+        *o++ = b64url_alphabet[v >> 18 & 63];
+        *o++ = b64url_alphabet[v >> 12 & 63];
+        *o++ = b64url_alphabet[v >> 6 & 63];
+    }
+    *o = '\0';
+    return out;
+}
+
+static int b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+/* Strict: the alphabet only, '=' padding only at the very end and only as much as
+ * the length calls for, and the unused low bits of the last symbol must be zero so
+ * that every byte string has exactly one accepted encoding. */
+unsigned char *jp_b64url_decode(apr_pool_t *p, const char *s, size_t *outlen)
+{
+    size_t len, pad = 0, i, o = 0;
+    unsigned char *out;
+    uint32_t acc = 0;
+    int bits = 0;
+
+    if (outlen)
+        *outlen = 0;
+    if (!s)
+        return NULL;
+    len = strlen(s);
+    while (pad < 2 && len > 0 && s[len - 1] == '=') {
+        len--;
+        pad++;
+    }
+    if (len % 4 == 1)
+        return NULL;
+    if (pad && (len + pad) % 4 != 0)
+        return NULL;
+
+    out = apr_palloc(p, len / 4 * 3 + 3);
+    for (i = 0; i < len; i++) {
+        int v = b64url_value((unsigned char)s[i]);
+        if (v < 0)
+            return NULL;
+        acc = (acc << 6 | (uint32_t)v) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits & 0xff);
+        }
+    }
+    if (bits && (acc & ((1u << bits) - 1)) != 0)
+        return NULL;
+    out[o] = '\0';
+    if (outlen)
+        *outlen = o;
+    return out;
+}
+
+void jp_sha256(const void *d, size_t n, unsigned char out[32])
+{
+    unsigned int olen = 0;
+
+    if (EVP_Digest(d, n, out, &olen, EVP_sha256(), NULL) != 1 || olen != 32) {
+        /* Cannot report failure through this signature: make the result useless
+         * rather than leave stack garbage that might match something. */
+        memset(out, 0, 32);
+    }
+}
+
+char *jp_sha256_b64url(apr_pool_t *p, const char *s)
+{
+    unsigned char md[32];
+
+    if (!s)
+        return NULL;
+    jp_sha256(s, strlen(s), md);
+    return jp_b64url_encode(p, md, sizeof(md));
+}
+
+int jp_hkdf(const unsigned char *secret, size_t slen, const char *info, jp_key *out)
+{
+    static const unsigned char salt[] = "mod_jitprov";
+    EVP_PKEY_CTX *ctx;
+    size_t outlen = sizeof(out->k);
+    int ok;
+
+    /* An empty secret would derive a key anyone can compute. */
+    if (!secret || slen == 0 || slen > INT_MAX || !info || !*info || !out)
+        return -1;
+    ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+    if (!ctx)
+        return -1;
+    ok = EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) == 1 &&
+         EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, (int)(sizeof(salt) - 1)) == 1 &&
+         EVP_PKEY_CTX_set1_hkdf_key(ctx, secret, (int)slen) == 1 &&
+         EVP_PKEY_CTX_add1_hkdf_info(ctx, (const unsigned char *)info, (int)strlen(info)) == 1 &&
+         EVP_PKEY_derive(ctx, out->k, &outlen) == 1 && outlen == sizeof(out->k);
+    EVP_PKEY_CTX_free(ctx);
+    if (!ok) {
+        OPENSSL_cleanse(out->k, sizeof(out->k));
+        return -1;
+    }
+    return 0;
+}
+
+int jp_ct_eq(const void *a, const void *b, size_t n)
+{
+    if (!a || !b)
+        return 0;
+    return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* The length of a secret is not secret here (tokens have fixed lengths); only
+ * the contents are compared in constant time. */
+int jp_ct_streq(const char *a, const char *b)
+{
+    size_t la, lb;
+
+    if (!a || !b)
+        return 0;
+    la = strlen(a);
+    lb = strlen(b);
+    if (la != lb)
+        return 0;
+    return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+/* The version byte is authenticated along with the caller's AAD, so a future
+ * format cannot be confused with this one. */
+static int gcm_aad(EVP_CIPHER_CTX *ctx, int enc, const unsigned char *hdr, const char *aad)
+{
+    int len;
+    size_t alen = aad ? strlen(aad) : 0;
+
+    if (alen > INT_MAX)
+        return 0;
+    if (enc) {
+        if (EVP_EncryptUpdate(ctx, NULL, &len, hdr, 1) != 1)
+            return 0;
+        return alen == 0 ||
+               EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)alen) == 1;
+    }
+    if (EVP_DecryptUpdate(ctx, NULL, &len, hdr, 1) != 1)
+        return 0;
+    return alen == 0 ||
+           EVP_DecryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)alen) == 1;
+}
+
+char *jp_seal(apr_pool_t *p, const jp_key *key, const char *aad, const unsigned char *pt,
+              size_t ptlen)
+{
+    EVP_CIPHER_CTX *ctx;
+    unsigned char *raw;
+    size_t rawlen;
+    int len, ok;
+    char *out;
+
+    if (!key || (!pt && ptlen))
+        return NULL;
+    /* Refuse what jp_open would refuse: every sealed blob must be openable. */
+    if (ptlen > JP_SEAL_MAX || jp_b64url_encoded_len(ptlen + JP_SEAL_OVERHEAD) > JP_SEAL_MAX)
+        return NULL;
+
+    rawlen = ptlen + JP_SEAL_OVERHEAD;
+    raw = apr_palloc(p, rawlen);
+    raw[0] = JP_SEAL_VERSION;
+    if (jp_random(raw + 1, JP_IV_LEN) != 0)
+        return NULL;
+
+    ctx = EVP_CIPHER_CTX_new();
+    if (!ctx)
+        return NULL;
+    ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, JP_IV_LEN, NULL) == 1 &&
+         EVP_EncryptInit_ex(ctx, NULL, NULL, key->k, raw + 1) == 1 && gcm_aad(ctx, 1, raw, aad);
+    if (ok && ptlen)
+        ok = EVP_EncryptUpdate(ctx, raw + 1 + JP_IV_LEN, &len, pt, (int)ptlen) == 1 &&
+             (size_t)len == ptlen;
+    ok = ok && EVP_EncryptFinal_ex(ctx, raw + 1 + JP_IV_LEN + ptlen, &len) == 1 && len == 0 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, JP_TAG_LEN, raw + 1 + JP_IV_LEN + ptlen) ==
+             1;
+    EVP_CIPHER_CTX_free(ctx);
+    if (!ok)
+        return NULL;
+    out = jp_b64url_encode(p, raw, rawlen);
+    OPENSSL_cleanse(raw, rawlen);
+    return out;
+}
+
+/* One attempt with one key; 1 when the tag verifies. */
+static int gcm_open_one(const jp_key *key, const char *aad, const unsigned char *raw, size_t rawlen,
+                        unsigned char *pt)
+{
+    const unsigned char *iv = raw + 1, *ct = raw + 1 + JP_IV_LEN;
+    size_t ctlen = rawlen - JP_SEAL_OVERHEAD;
+    unsigned char tag[JP_TAG_LEN];
+    EVP_CIPHER_CTX *ctx;
+    int len, ok;
+
+    /* EVP_CTRL_GCM_SET_TAG takes a non-const pointer. */
+    memcpy(tag, ct + ctlen, JP_TAG_LEN);
+    ctx = EVP_CIPHER_CTX_new();
+    if (!ctx)
+        return 0;
+    ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, JP_IV_LEN, NULL) == 1 &&
+         EVP_DecryptInit_ex(ctx, NULL, NULL, key->k, iv) == 1 && gcm_aad(ctx, 0, raw, aad);
+    if (ok && ctlen)
+        ok = EVP_DecryptUpdate(ctx, pt, &len, ct, (int)ctlen) == 1 && (size_t)len == ctlen;
+    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, JP_TAG_LEN, tag) == 1 &&
+         EVP_DecryptFinal_ex(ctx, pt + ctlen, &len) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
+unsigned char *jp_open(apr_pool_t *p, const jp_key *keys, int nkeys, const char *aad,
+                       const char *blob, size_t *ptlen)
+{
+    unsigned char *raw, *pt;
+    size_t rawlen, ctlen;
+    int i;
+
+    if (ptlen)
+        *ptlen = 0;
+    if (!keys || nkeys <= 0 || !blob)
+        return NULL;
+    if (strnlen(blob, JP_SEAL_MAX + 1) > JP_SEAL_MAX)
+        return NULL;
+    raw = jp_b64url_decode(p, blob, &rawlen);
+    if (!raw || rawlen < JP_SEAL_OVERHEAD || raw[0] != JP_SEAL_VERSION)
+        return NULL;
+
+    ctlen = rawlen - JP_SEAL_OVERHEAD;
+    pt = apr_palloc(p, ctlen + 1);
+    for (i = 0; i < nkeys; i++) {
+        if (gcm_open_one(&keys[i], aad, raw, rawlen, pt)) {
+            pt[ctlen] = '\0';
+            if (ptlen)
+                *ptlen = ctlen;
+            return pt;
+        }
+        /* Never leave unauthenticated plaintext behind in the pool. */
+        OPENSSL_cleanse(pt, ctlen + 1);
+    }
+    return NULL;
+}

@@ -1,0 +1,37 @@
+/* What the backend receives: header name matching for spoof stripping, value
+ * encoding, environment variable names. Pure, no httpd headers. */
+#ifndef JP_HEADERS_H
+#define JP_HEADERS_H
+
+#include <apr_pools.h>
+
+typedef enum { JP_ENC_NONE = 0, JP_ENC_PERCENT, JP_ENC_BASE64URL } jp_encoding;
+
+/* Multi-valued claims are carried internally as elements separated by this byte. */
+#define JP_MULTI_SEP '\x1f'
+
+/* 1 when equal ignoring ASCII case, with '-' and '_' treated as the same char. */
+int jp_hdr_name_eq(const char *a, const char *b);
+/* Same folding; 1 when name starts with prefix (empty/NULL prefix never matches). */
+int jp_hdr_name_has_prefix(const char *name, const char *prefix);
+/* 1 when name is a valid RFC 9110 field-name token (config-time check). */
+int jp_hdr_name_valid(const char *name);
+
+/* Render a value for a header or env var: JP_MULTI_SEP-separated elements joined
+ * with delim, then encoded.
+ *  NONE:      control bytes (0x00-0x1f, 0x7f) dropped, other bytes kept;
+ *  PERCENT:   bytes outside 0x21-0x7e except space, and '%', as %XX (UTF-8 stays
+ *             readable to apps that decode);
+ *  BASE64URL: base64url (no padding) of the joined bytes.
+ * The result never contains a control byte. The delimiter must itself be free of
+ * control bytes (checked at config time; any that slip through are dropped or
+ * encoded like the value's). value/delim NULL count as "". NULL only for an
+ * encoding outside the enum. */
+char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc);
+
+/* Environment variable name: prefix + name with ASCII letters uppercased and every
+ * char outside [A-Za-z0-9_] turned into '_'. The prefix keeps its case, but its
+ * chars outside [A-Za-z0-9_] also become '_'. */
+char *jp_env_name(apr_pool_t *p, const char *prefix, const char *name);
+
+#endif

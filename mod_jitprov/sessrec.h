@@ -1,0 +1,41 @@
+/* The server-side session record stored in the socache: everything the
+ * per-request path needs, precomputed at login, in a compact binary form that
+ * decodes without JSON parsing. Pure, no httpd headers. */
+#ifndef JP_SESSREC_H
+#define JP_SESSREC_H
+
+#include <stdint.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+#define JP_SESSREC_MAX (64 * 1024)
+/* Most kv pairs a record may hold; encode refuses more, decode rejects more. */
+#define JP_SESSREC_MAX_KV 512
+
+/* jp_sessrec_decode results (all negative). */
+#define JP_SESSREC_ETRUNC (-1)  /* ends early, or a length runs past the end */
+#define JP_SESSREC_EBAD (-2)    /* bad magic, NUL in a string, too many pairs, trailing bytes */
+#define JP_SESSREC_ETOOBIG (-3) /* longer than JP_SESSREC_MAX */
+
+typedef struct {
+    int64_t created;             /* unix seconds: login time */
+    int64_t last_seen;           /* unix seconds: last write-back of activity */
+    int64_t expires;             /* unix seconds: hard end (max duration) */
+    int64_t checked_at;          /* unix seconds: last account status re-check */
+    int64_t account_id;          /* 0 when no account row */
+    const char *iss, *sub, *sid; /* sid may be "" */
+    const char *user;            /* REMOTE_USER default (sub unless configured) */
+    const char *id_token;        /* raw ID token for id_token_hint; may be "" */
+    /* jp_kv entries (claims.h): claim values under "c:<name>", account columns
+     * under "a:<column>" (and "a:id"). */
+    apr_array_header_t *kv;
+} jp_session;
+
+/* Binary encoding; *len set. NULL when the record would exceed JP_SESSREC_MAX
+ * or hold more than JP_SESSREC_MAX_KV pairs. NULL strings are encoded as "". */
+unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len);
+/* 0 on success; negative on truncated, oversized or malformed input (never reads
+ * past len). Strings are copied into p and NUL-terminated. */
+int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_session *out);
+
+#endif

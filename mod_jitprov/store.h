@@ -1,0 +1,208 @@
+/* Account and audit SQL through apr_dbd (shared by the module, via mod_dbd's
+ * pooled connections, and by jitprov-admin). Pure apr-util, no httpd headers.
+ * Prepared statements only; statements are prepared lazily per connection and
+ * cached in jp_db.prepared, so a missing table never breaks other mod_dbd users. */
+#ifndef JP_STORE_H
+#define JP_STORE_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_hash.h>
+#include <apr_dbd.h>
+
+typedef struct {
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    apr_hash_t *prepared; /* label -> apr_dbd_prepared_t *, owned by the connection */
+    apr_pool_t *pool;     /* the connection's pool: prepared statements live here */
+} jp_db;
+
+/* Column roles of the account table. A role with a NULL column does not exist in
+ * the table (legacy tables): the feature that needs it is off. */
+typedef enum {
+    JP_COL_ID = 0, JP_COL_ISS, JP_COL_SUB, JP_COL_USERNAME, JP_COL_EMAIL,
+    JP_COL_DISPLAY_NAME, JP_COL_GROUPS, JP_COL_STATUS, JP_COL_CREATED_AT,
+    JP_COL_UPDATED_AT, JP_COL_LAST_LOGIN_AT, JP_COL_LOGIN_COUNT, JP_COL_SOURCE,
+    JP_COL__COUNT
+} jp_col_role;
+
+typedef struct {
+    const char *claim;  /* claim name (dotted paths allowed) */
+    const char *column; /* account column */
+} jp_claim_map;
+
+typedef struct {
+    const char *table;       /* default "jitprov_accounts" */
+    const char *audit_table; /* default "jitprov_audit"; "" = no audit table */
+    const char *col[JP_COL__COUNT]; /* defaults = the default schema's names */
+    apr_array_header_t *map; /* of jp_claim_map: extra claim -> column mappings;
+                                defaults map preferred_username->username,
+                                email->email, name->display_name, groups->groups */
+    int create;              /* JITProvAccountCreate, default 1 */
+    int update;              /* JITProvAccountUpdate, default 1 */
+    int link_by_email;       /* JITProvLinkByEmail, default 0 */
+    const char *new_status;  /* "active" (default) or "pending" */
+    const char *account_key; /* JITProvAccountKey claim, default "sub" */
+    const char *delim;       /* array claims joined with this when stored, default "," */
+} jp_store_cfg;
+
+/* Fills defaults (pool p for arrays). */
+void jp_store_cfg_init(apr_pool_t *p, jp_store_cfg *c);
+/* Role names as used by JITProvAccountColumn: "id", "iss", "sub", "username",
+ * "email", "display_name", "groups", "status", "created_at", "updated_at",
+ * "last_login_at", "login_count", "source". -1 when unknown. */
+int jp_store_role_from_name(const char *name);
+/* 1 when s is a safe SQL identifier: [A-Za-z_][A-Za-z0-9_]{0,62}, optionally one
+ * "schema." prefix of the same form. Used for every table/column at config time. */
+int jp_store_ident_ok(const char *s);
+/* Final config check (e.g. id/iss/sub columns required, pending needs a status
+ * column). NULL when fine, else a message naming the directive. */
+const char *jp_store_cfg_check(apr_pool_t *p, const jp_store_cfg *c);
+
+typedef struct {
+    const char *iss, *sub;
+    json_t *claims;          /* validated ID token (+ userinfo) claims */
+    const char *client_ip;
+    const char *corr_id;     /* correlation id, written to the audit row */
+} jp_login;
+
+typedef struct {
+    int64_t id;
+    const char *status;      /* "active", "pending", "disabled" */
+    apr_table_t *cols;       /* column name -> text value of the row after login,
+                                for JITProvHeader account:COLUMN */
+    const char *event;       /* audit event written: "create", "update", "link", "refuse" */
+} jp_account;
+
+typedef enum {
+    JP_PROV_OK = 0,          /* account active: session may be created */
+    JP_PROV_PENDING,         /* 403 "awaiting approval" */
+    JP_PROV_DISABLED,        /* 403 "account disabled" */
+    JP_PROV_NOT_PROVISIONED, /* create off and no row (or link refused): 403 */
+    JP_PROV_EMAIL_UNVERIFIED,/* link by email wanted but email_verified not true: 403 */
+    JP_PROV_DB_BUSY,         /* locked/busy after one jittered retry: 503 */
+    JP_PROV_DB_ERROR         /* other database failure: 503 */
+} jp_prov_rc;
+
+/* The JIT rules of DESIGN.md, in one transaction with its audit row:
+ * find by (iss, sub) -> else link by verified email -> else create (if allowed)
+ * with new_status; update mapped columns, last_login_at, login_count when
+ * allowed; refusals also write an audit row (outside the failed transaction).
+ * Concurrent first logins of one user create exactly one row (unique key +
+ * upsert). *err gets a short reason for logs. */
+jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg,
+                        const jp_login *in, jp_account *out, const char **err);
+
+/* Status re-check for live sessions: "active"/"pending"/"disabled", or "gone" when
+ * the row was deleted. Returns 0, or -1 on database error. Without a status column
+ * an existing row is "active". */
+int jp_account_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t id,
+                      const char **status);
+
+/* Schema for the default tables (CREATE TABLE IF NOT EXISTS ...), for the given
+ * driver name ("sqlite3" or "pgsql"). Used by jitprov-admin init. */
+int jp_store_init_schema(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char **err);
+
+/* Appends one audit row (its own statement, no transaction). 0 or -1. */
+int jp_audit(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *event,
+             const char *iss, const char *sub, int64_t account_id, const char *client_ip,
+             const char *detail);
+
+
+/* ---- Additions for jitprov-admin (and SCIM): same SQL, same audit rules ---- */
+
+/* Return codes of the helpers below. */
+#define JP_STORE_OK 0
+#define JP_STORE_ERROR (-1)     /* database error; *err says which */
+#define JP_STORE_NOT_FOUND 1    /* no such account */
+#define JP_STORE_CONFLICT 2     /* an account with that key (or pending email) exists */
+#define JP_STORE_BAD_STATE 3    /* status change not allowed from the current status */
+#define JP_STORE_BUSY 4         /* locked/busy after one jittered retry */
+#define JP_STORE_UNSUPPORTED 5  /* the table lacks the column this needs */
+
+/* Rows as text: names[i] is the configured column name; each row is an array of
+ * ncols strings, NULL for SQL NULL. */
+typedef struct {
+    int ncols;
+    const char **names;
+    apr_array_header_t *rows; /* of const char ** */
+} jp_rowset;
+
+/* Who made a change, for its audit row. source goes into the detail JSON. */
+typedef struct {
+    const char *source;    /* "admin", "scim", ... */
+    const char *by;        /* operator (unix user, SCIM client); may be NULL */
+    const char *client_ip; /* may be NULL */
+    const char *corr_id;   /* may be NULL */
+} jp_actor;
+
+/* One audit row. account_id <= 0 is stored as NULL; at 0 means now. */
+typedef struct {
+    int64_t at;
+    const char *event, *iss, *sub;
+    int64_t account_id;
+    const char *client_ip, *corr_id;
+    const char *detail; /* compact JSON object text, or NULL */
+} jp_audit_entry;
+
+/* jp_audit with a correlation id and explicit time. 0 or -1 (*err set if err). */
+int jp_audit_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_audit_entry *e,
+                const char **err);
+
+/* An account made before its first login (JITProvAccountCreate Off, or email
+ * linking): either email alone (iss/sub stay NULL until the first login links
+ * it) or iss + sub. */
+typedef struct {
+    const char *iss, *sub, *email, *username, *display_name;
+    const char *status; /* NULL = "active" */
+} jp_new_account;
+
+/* Inserts the row (source "admin" or who->source) and its audit row "create" in
+ * one transaction. JP_STORE_CONFLICT when the key exists, or when an unlinked row
+ * with the same email exists (email linking would become ambiguous). */
+int jp_store_add(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_new_account *a,
+                 const jp_actor *who, int64_t *id, const char **err);
+
+/* Accounts by "id" (value = decimal id), "email" (case-insensitive) or "sub"
+ * (with iss when iss is not NULL). Every configured column. */
+int jp_store_get(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *by,
+                 const char *value, const char *iss, jp_rowset *out, const char **err);
+
+/* All accounts (status NULL) or those with that status, by id. */
+int jp_store_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *status,
+                  jp_rowset *out, const char **err);
+
+/* Sets the status of account id to `to` when its current status is one of
+ * `from` (NULL-terminated list; NULL = any), writing audit row `event` with
+ * detail {"source":..,"by":..,"from":..,"to":..,"reason":..} in the same
+ * transaction. JP_STORE_NOT_FOUND, JP_STORE_BAD_STATE (current status not in
+ * from, or already `to`), JP_STORE_UNSUPPORTED (no status column). */
+int jp_store_set_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t id,
+                        const char *const *from, const char *to, const char *event,
+                        const jp_actor *who, const char *reason, const char **err);
+
+/* Active accounts whose last login is before `cutoff` (unix seconds), or that
+ * never logged in and were created before it. Needs a last_login_at column. */
+int jp_store_stale(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t cutoff,
+                   jp_rowset *out, const char **err);
+
+/* Audit rows with at >= since, oldest first: id, at, event, iss, sub,
+ * account_id, client_ip, corr_id, detail. JP_STORE_UNSUPPORTED without an audit
+ * table. */
+int jp_store_audit_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t since,
+                        jp_rowset *out, const char **err);
+
+/* jp_store_init_schema that reports each change it makes through note(ctx, msg):
+ * creates missing tables (with the configured names), adds missing configured
+ * columns to an existing account table, the unique index on (iss, sub) and the
+ * email/last-login indexes; on sqlite3 switches the file to WAL once. */
+int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg,
+                            void (*note)(void *ctx, const char *msg), void *ctx,
+                            const char **err);
+
+/* "sqlite3" or "pgsql" for the driver of db; NULL for any other (unsupported). */
+const char *jp_store_dialect(const jp_db *db);
+
+#endif

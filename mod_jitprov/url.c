@@ -1,0 +1,235 @@
+/* Redirect targets and query strings. jp_safe_return_to decides where a browser
+ * is sent after login or logout, so it accepts a narrow, browser-proof subset of
+ * URLs rather than trying to parse every URL the way a browser would. */
+#include <string.h>
+#include <strings.h>
+
+#include <apr_strings.h>
+
+#include "url.h"
+
+#define JP_URL_MAX 4096
+/* Query strings and form bodies handed to jp_query_param; callers cap their reads
+ * lower, this is the backstop. */
+#define JP_QUERY_MAX (1024 * 1024)
+
+static int default_port(const char *scheme)
+{
+    if (!strcasecmp(scheme, "http"))
+        return 80;
+    if (!strcasecmp(scheme, "https"))
+        return 443;
+    return -1;
+}
+
+/* Printable ASCII only. Browsers strip TAB/CR/LF inside URLs (so "/\t/evil" becomes
+ * "//evil"), a raw space or non-ASCII byte never comes from a browser's request line,
+ * and quotes and angle brackets are refused so the URL is harmless if echoed in HTML. */
+static int url_char_ok(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '"' && c != '<' && c != '>';
+}
+
+/* Host names compared without IPv6 brackets, ASCII case-insensitively. */
+static int host_eq(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+
+    if (alen >= 2 && a[0] == '[' && a[alen - 1] == ']') {
+        a++;
+        alen -= 2;
+    }
+    if (blen >= 2 && b[0] == '[' && b[blen - 1] == ']') {
+        b++;
+        blen -= 2;
+    }
+    return alen > 0 && alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+static int authority_ok(const char *auth, size_t len, const char *scheme, const char *our_host,
+                        int our_port)
+{
+    const char *host = auth, *colon = NULL;
+    size_t hlen, i;
+    int port = default_port(scheme);
+
+    if (len == 0 || memchr(auth, '@', len) || memchr(auth, '%', len))
+        return 0;
+    if (auth[0] == '[') {
+        const char *rb = memchr(auth, ']', len);
+        if (!rb)
+            return 0;
+        hlen = (size_t)(rb - auth) + 1;
+        if (hlen < len) {
+            if (auth[hlen] != ':')
+                return 0;
+            colon = auth + hlen;
+        }
+    } else {
+        colon = memchr(auth, ':', len);
+        hlen = colon ? (size_t)(colon - auth) : len;
+    }
+    if (colon) {
+        size_t plen = len - (size_t)(colon + 1 - auth);
+        if (plen == 0 || plen > 5)
+            return 0;
+        port = 0;
+        for (i = 0; i < plen; i++) {
+            if (colon[1 + i] < '0' || colon[1 + i] > '9')
+                return 0;
+            port = port * 10 + (colon[1 + i] - '0');
+        }
+        if (port < 1 || port > 65535)
+            return 0;
+    }
+    return port == our_port && host_eq(host, hlen, our_host);
+}
+
+const char *jp_safe_return_to(apr_pool_t *p, const char *url, const char *our_scheme,
+                              const char *our_host, int our_port)
+{
+    size_t len, i, before_query;
+    const char *colon, *auth, *end;
+    int our_default;
+
+    if (!url || !our_scheme || !our_host)
+        return NULL;
+    len = strnlen(url, JP_URL_MAX + 1);
+    if (len == 0 || len > JP_URL_MAX)
+        return NULL;
+    for (i = 0; i < len; i++)
+        if (!url_char_ok((unsigned char)url[i]))
+            return NULL;
+    /* Browsers read "\" as "/" in http(s) URLs, except in the query and fragment. */
+    before_query = strcspn(url, "?#");
+    if (memchr(url, '\\', before_query))
+        return NULL;
+
+    if (url[0] == '/')
+        return url[1] == '/' ? NULL : apr_pstrmemdup(p, url, len);
+
+    /* Absolute: "http" / "https" then "://" then an authority equal to ours. */
+    colon = memchr(url, ':', before_query);
+    if (!colon || colon == url)
+        return NULL;
+    {
+        char *scheme = apr_pstrmemdup(p, url, (size_t)(colon - url));
+        our_default = default_port(our_scheme);
+        if (default_port(scheme) < 0 || our_default < 0 || strcasecmp(scheme, our_scheme) != 0)
+            return NULL;
+        if (our_port == 0)
+            our_port = our_default;
+        if (colon[1] != '/' || colon[2] != '/')
+            return NULL;
+        auth = colon + 3;
+        end = auth + strcspn(auth, "/?#");
+        if (!authority_ok(auth, (size_t)(end - auth), scheme, our_host, our_port))
+            return NULL;
+    }
+    return apr_pstrmemdup(p, url, len);
+}
+
+char *jp_url_encode(apr_pool_t *p, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len;
+    char *out, *o;
+
+    if (!s)
+        return NULL;
+    len = strlen(s);
+    if (len > (SIZE_MAX - 1) / 3)
+        return NULL;
+    out = o = apr_palloc(p, len * 3 + 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes s[0..len) into a new string; NULL on a bad escape or a decoded NUL. */
+static char *decode_n(apr_pool_t *p, const char *s, size_t len)
+{
+    char *out = apr_palloc(p, len + 1), *o = out;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '+') {
+            *o++ = ' ';
+        } else if (c == '%') {
+            int hi, lo;
+            if (len - i < 3)
+                return NULL;
+            hi = hexval((unsigned char)s[i + 1]);
+            lo = hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return NULL;
+            *o++ = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+char *jp_url_decode(apr_pool_t *p, const char *s)
+{
+    if (!s)
+        return NULL;
+    return decode_n(p, s, strlen(s));
+}
+
+/* Names are compared after decoding, so "st%61te=" counts as a second "state" and
+ * makes the whole lookup fail rather than let two parsers disagree. */
+char *jp_query_param(apr_pool_t *p, const char *query, const char *name)
+{
+    const char *seg, *amp, *eq;
+    char *found = NULL;
+    int seen = 0;
+
+    if (!query || !name || !*name || strnlen(query, JP_QUERY_MAX + 1) > JP_QUERY_MAX)
+        return NULL;
+    for (seg = query; *seg; seg = *amp ? amp + 1 : amp) {
+        size_t seglen, nlen;
+        char *n;
+
+        amp = seg + strcspn(seg, "&");
+        seglen = (size_t)(amp - seg);
+        if (seglen == 0)
+            continue;
+        eq = memchr(seg, '=', seglen);
+        nlen = eq ? (size_t)(eq - seg) : seglen;
+        n = decode_n(p, seg, nlen);
+        if (!n || strcmp(n, name) != 0)
+            continue;
+        if (seen++)
+            return NULL;
+        found = eq ? decode_n(p, eq + 1, seglen - nlen - 1) : apr_pstrdup(p, "");
+        if (!found)
+            return NULL;
+    }
+    return found;
+}

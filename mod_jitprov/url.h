@@ -1,0 +1,29 @@
+/* Redirect target checks (no open redirects). */
+#ifndef JP_URL_H
+#define JP_URL_H
+
+#include <apr_pools.h>
+
+/* Returns the URL to redirect to, or NULL when it is not safe.
+ * Accepted: a path starting with a single "/" (not "//", not "/\"), or an absolute
+ * http(s) URL whose scheme, host and port equal our_scheme/our_host/our_port
+ * (default ports folded). Refused: control characters (CR, LF, NUL, TAB...),
+ * backslashes anywhere before the query, userinfo ("@" in authority), other schemes,
+ * scheme-relative "//host", empty strings, length > 4096.
+ * our_port 0 means the scheme's default. */
+const char *jp_safe_return_to(apr_pool_t *p, const char *url, const char *our_scheme,
+                              const char *our_host, int our_port);
+
+/* Percent-encode for use in a query component (RFC 3986 unreserved kept). */
+char *jp_url_encode(apr_pool_t *p, const char *s);
+
+/* Decode one query parameter value ('+' -> space, %XX). NULL on bad escape or on
+ * a decoded NUL. */
+char *jp_url_decode(apr_pool_t *p, const char *s);
+
+/* Find parameter `name` in a query string or x-www-form-urlencoded body
+ * ("a=1&b=2"); returns the decoded value, NULL when absent or malformed.
+ * A parameter present twice is treated as malformed (NULL) to avoid confusion. */
+char *jp_query_param(apr_pool_t *p, const char *query, const char *name);
+
+#endif

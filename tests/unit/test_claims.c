@@ -1,0 +1,192 @@
+/* Claim flattening, dotted paths, kv lookup and multi-value membership. */
+
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+#include "claims.h"
+#include "headers.h"
+#include "jtest.h"
+
+/* The kind of payload a real IdP signs (Keycloak / Entra ID shapes). */
+static const char *id_token_payload =
+    "{"
+    "\"iss\":\"https://idp.example.com/realms/corp\","
+    "\"sub\":\"248289761001\","
+    "\"aud\":\"jitprov-client\","
+    "\"exp\":1735689600,"
+    "\"iat\":1735686000,"
+    "\"auth_time\":1735685990,"
+    "\"nonce\":\"n-0S6_WzA2Mj\","
+    "\"acr\":\"1\","
+    "\"amr\":[\"pwd\",\"otp\"],"
+    "\"name\":\"Zo\\u00eb Dupont\","
+    "\"email\":\"zoe@example.com\","
+    "\"email_verified\":true,"
+    "\"phone_number_verified\":false,"
+    "\"groups\":[\"admins\",\"staff\",\"r&d\"],"
+    "\"roles\":[],"
+    "\"weird\":[\"a\\u001fb\",1,2.5,true],"
+    "\"mixed\":[\"x\",{\"k\":1},[2]],"
+    "\"address\":{\"street_address\":\"1 Main St\",\"locality\":\"Paris\","
+    "\"country\":\"FR\",\"geo\":{\"lat\":48.85}},"
+    "\"score\":0.75,"
+    "\"age\":-42,"
+    "\"big\":9007199254740993,"
+    "\"middle_name\":null,"
+    "\"nul\":\"admin\\u0000@evil\","
+    "\"sep\":\"staff\\u001fadmin\","
+    "\"https://example.com/roles\":[\"editor\"],"
+    "\"a.b\":\"literal\","
+    "\"a\":{\"b\":\"nested\",\"c\":{\"d\":\"deep\"},\"x.y\":\"dotted-inner\"}"
+    "}";
+
+static void test_flatten(apr_pool_t *p, json_t *claims)
+{
+    apr_array_header_t *kv = apr_array_make(p, 8, sizeof(jp_kv));
+    int n = jp_claims_flatten(p, claims, "c:", kv);
+
+    /* Every claim except the null one and the one holding a NUL byte. */
+    CHECK(n == (int)json_object_size(claims) - 2);
+    CHECK(kv->nelts == n);
+
+    CHECK_STR(jp_kv_get(kv, "c:sub"), "248289761001");
+    CHECK_STR(jp_kv_get(kv, "c:email"), "zoe@example.com");
+    CHECK_STR(jp_kv_get(kv, "c:name"), "Zo\xc3\xab Dupont");
+    CHECK_STR(jp_kv_get(kv, "c:email_verified"), "true");
+    CHECK_STR(jp_kv_get(kv, "c:phone_number_verified"), "false");
+    CHECK_STR(jp_kv_get(kv, "c:exp"), "1735689600");
+    CHECK_STR(jp_kv_get(kv, "c:age"), "-42");
+    CHECK_STR(jp_kv_get(kv, "c:big"), "9007199254740993");
+    CHECK_STR(jp_kv_get(kv, "c:score"), "0.75");
+    CHECK_STR(jp_kv_get(kv, "c:groups"), "admins\x1fstaff\x1fr&d");
+    CHECK_STR(jp_kv_get(kv, "c:amr"), "pwd\x1fotp");
+    CHECK_STR(jp_kv_get(kv, "c:roles"), "");
+    CHECK_STR(jp_kv_get(kv, "c:weird"), "a b\x1f"
+                                        "1\x1f"
+                                        "2.5\x1ftrue");
+    CHECK_STR(jp_kv_get(kv, "c:mixed"), "[\"x\",{\"k\":1},[2]]");
+    CHECK_STR(jp_kv_get(kv, "c:address"),
+              "{\"country\":\"FR\",\"geo\":{\"lat\":48.85},"
+              "\"locality\":\"Paris\",\"street_address\":\"1 Main St\"}");
+    CHECK_STR(jp_kv_get(kv, "c:https://example.com/roles"), "editor");
+    CHECK_STR(jp_kv_get(kv, "c:sep"), "staff admin");
+    CHECK(jp_kv_get(kv, "c:middle_name") == NULL);
+    CHECK(jp_kv_get(kv, "c:nul") == NULL);
+    CHECK(jp_kv_get(kv, "email") == NULL);
+
+    /* The flattened groups render as a header the way the design says. */
+    CHECK_STR(jp_hdr_value(p, jp_kv_get(kv, "c:groups"), ", ", JP_ENC_NONE), "admins, staff, r&d");
+
+    /* No prefix; appends after what is already there. */
+    n = jp_claims_flatten(p, claims, NULL, kv);
+    CHECK(n == (int)json_object_size(claims) - 2);
+    CHECK(kv->nelts == 2 * n);
+    CHECK_STR(jp_kv_get(kv, "iss"), "https://idp.example.com/realms/corp");
+
+    /* Not an object, or not a jp_kv array: nothing appended. */
+    CHECK(jp_claims_flatten(p, json_object_get(claims, "groups"), NULL, kv) == 0);
+    CHECK(jp_claims_flatten(p, NULL, NULL, kv) == 0);
+    CHECK(jp_claims_flatten(p, claims, NULL, apr_array_make(p, 1, sizeof(char *))) == 0);
+}
+
+static void test_get(apr_pool_t *p, json_t *claims)
+{
+    CHECK_STR(jp_claim_get(p, claims, "email"), "zoe@example.com");
+    CHECK_STR(jp_claim_get(p, claims, "address.country"), "FR");
+    CHECK_STR(jp_claim_get(p, claims, "address.geo.lat"), "48.85");
+    CHECK_STR(jp_claim_get(p, claims, "address.geo"), "{\"lat\":48.85}");
+    CHECK_STR(jp_claim_get(p, claims, "groups"), "admins\x1fstaff\x1fr&d");
+    /* A literal top-level key wins over the nested path. */
+    CHECK_STR(jp_claim_get(p, claims, "a.b"), "literal");
+    CHECK_STR(jp_claim_get(p, claims, "a.c.d"), "deep");
+    CHECK_STR(jp_claim_get(p, claims, "a.x.y"), "dotted-inner");
+    CHECK_STR(jp_claim_get(p, claims, "https://example.com/roles"), "editor");
+    CHECK_STR(jp_claim_get(p, claims, "email_verified"), "true");
+    CHECK(jp_claim_get(p, claims, "address.zip") == NULL);
+    CHECK(jp_claim_get(p, claims, "email.domain") == NULL);
+    CHECK(jp_claim_get(p, claims, "groups.0") == NULL);
+    CHECK(jp_claim_get(p, claims, "middle_name") == NULL);
+    CHECK(jp_claim_get(p, claims, "nul") == NULL);
+    CHECK(jp_claim_get(p, claims, "missing") == NULL);
+    CHECK(jp_claim_get(p, claims, "") == NULL);
+    CHECK(jp_claim_get(p, claims, ".") == NULL);
+    CHECK(jp_claim_get(p, claims, "address.") == NULL);
+    CHECK(jp_claim_get(p, claims, NULL) == NULL);
+    CHECK(jp_claim_get(p, NULL, "email") == NULL);
+}
+
+/* Reals read back as the same double, in as few digits as that takes. */
+static void test_reals(apr_pool_t *p)
+{
+    json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:{s:[f, f]}}", "a", 0.1 + 0.2, "b", 1.0, "c",
+                          1e300, "d", -0.5, "e", "f", 0.1, 0.1 + 0.2);
+
+    CHECK_STR(jp_claim_get(p, o, "a"), "0.30000000000000004");
+    CHECK_STR(jp_claim_get(p, o, "b"), "1.0");
+    CHECK_STR(jp_claim_get(p, o, "c"), "1e300");
+    CHECK_STR(jp_claim_get(p, o, "d"), "-0.5");
+    CHECK_STR(jp_claim_get(p, o, "e"), "{\"f\":[0.10000000000000001,0.30000000000000004]}");
+    CHECK_STR(jp_claim_get(p, o, "e.f"), "0.1\x1f"
+                                         "0.30000000000000004");
+    json_decref(o);
+}
+
+static void test_multi(apr_pool_t *p)
+{
+    apr_array_header_t *kv = apr_array_make(p, 2, sizeof(jp_kv));
+    jp_kv *e = apr_array_push(kv);
+
+    e->key = "a:id";
+    e->val = "17";
+    CHECK_STR(jp_kv_get(kv, "a:id"), "17");
+    CHECK(jp_kv_get(kv, "a:i") == NULL);
+    CHECK(jp_kv_get(kv, NULL) == NULL);
+    CHECK(jp_kv_get(NULL, "a:id") == NULL);
+
+    CHECK(jp_multi_contains("admins\x1fstaff\x1fr&d", "admins"));
+    CHECK(jp_multi_contains("admins\x1fstaff\x1fr&d", "staff"));
+    CHECK(jp_multi_contains("admins\x1fstaff\x1fr&d", "r&d"));
+    CHECK(!jp_multi_contains("admins\x1fstaff\x1fr&d", "admin"));
+    CHECK(!jp_multi_contains("admins\x1fstaff\x1fr&d", "staff\x1fr&d"));
+    CHECK(!jp_multi_contains("admins\x1fstaff", "Staff"));
+    CHECK(jp_multi_contains("solo", "solo"));
+    CHECK(!jp_multi_contains("solo", "sol"));
+    CHECK(!jp_multi_contains("", ""));
+    CHECK(!jp_multi_contains("a\x1f\x1f"
+                             "b",
+                             ""));
+    CHECK(jp_multi_contains("a\x1f\x1f"
+                            "b",
+                            "b"));
+    CHECK(!jp_multi_contains(NULL, "a"));
+    CHECK(!jp_multi_contains("a", NULL));
+    /* A separator smuggled inside one string element does not split it. */
+    CHECK(!jp_multi_contains("staff admin", "admin"));
+}
+
+int main(void)
+{
+    apr_pool_t *p;
+    json_error_t err;
+    json_t *claims;
+
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    claims = json_loads(id_token_payload, JSON_ALLOW_NUL, &err);
+    CHECK(claims != NULL);
+    if (!claims) {
+        fprintf(stderr, "payload: %s\n", err.text);
+        JT_DONE();
+    }
+    test_flatten(p, claims);
+    test_get(p, claims);
+    test_reals(p);
+    test_multi(p);
+    json_decref(claims);
+    apr_pool_destroy(p);
+    apr_terminate();
+    JT_DONE();
+}

@@ -1,0 +1,268 @@
+/* crypto.c: base64url, SHA-256/PKCE, HKDF, AES-GCM seal/open with tampering. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_strings.h>
+
+#include "crypto.h"
+#include "jtest.h"
+
+static void test_random(apr_pool_t *p)
+{
+    unsigned char a[32], b[32];
+    char *t1, *t2;
+
+    CHECK(jp_random(a, sizeof(a)) == 0);
+    CHECK(jp_random(b, sizeof(b)) == 0);
+    CHECK(memcmp(a, b, sizeof(a)) != 0);
+    CHECK(jp_random(a, 0) == 0);
+
+    t1 = jp_random_token(p, 32);
+    t2 = jp_random_token(p, 32);
+    CHECK(t1 && strlen(t1) == 43);
+    CHECK(t1 && t2 && strcmp(t1, t2) != 0);
+    CHECK(t1 &&
+          strspn(t1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 43);
+    CHECK(jp_random_token(p, 0) == NULL);
+    CHECK(jp_random_token(p, 1 << 20) == NULL);
+}
+
+static void test_b64url(apr_pool_t *p)
+{
+    /* RFC 4648 section 10 vectors, unpadded. */
+    static const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *enc[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+    static const unsigned char urlsafe[] = {0xfb, 0xff, 0xbf};
+    unsigned char all[256];
+    unsigned char *d;
+    size_t n, i;
+    char *e;
+
+    for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        CHECK_STR(jp_b64url_encode(p, (const unsigned char *)plain[i], strlen(plain[i])), enc[i]);
+        d = jp_b64url_decode(p, enc[i], &n);
+        CHECK(d && n == strlen(plain[i]) && memcmp(d, plain[i], n) == 0 && d[n] == '\0');
+        CHECK(jp_b64url_encoded_len(strlen(plain[i])) == strlen(enc[i]));
+    }
+    CHECK_STR(jp_b64url_encode(p, urlsafe, 3), "-_-_");
+    d = jp_b64url_decode(p, "-_-_", &n);
+    CHECK(d && n == 3 && memcmp(d, urlsafe, 3) == 0);
+
+    for (i = 0; i < 256; i++)
+        all[i] = (unsigned char)i;
+    for (i = 0; i <= 256; i++) {
+        e = jp_b64url_encode(p, all, i);
+        d = jp_b64url_decode(p, e, &n);
+        if (!d || n != i || memcmp(d, all, i) != 0)
+            break;
+    }
+    CHECK(i == 257);
+
+    /* Padding tolerated only where it belongs. */
+    d = jp_b64url_decode(p, "Zg==", &n);
+    CHECK(d && n == 1 && d[0] == 'f');
+    d = jp_b64url_decode(p, "Zm8=", &n);
+    CHECK(d && n == 2);
+    CHECK(jp_b64url_decode(p, "Zg=", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Zm8==", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Zm9v=", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Z=g", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "===", &n) == NULL);
+
+    /* Standard base64 characters, whitespace, junk, impossible lengths. */
+    CHECK(jp_b64url_decode(p, "+/+/", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Zm9v Yg", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Zm9v\nYg", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Zm9v.Yg", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Zm9\xc3\xa9", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Z", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Zm9vY", &n) == NULL);
+    /* Non-zero trailing bits: "Zh" would also decode to "f". */
+    CHECK(jp_b64url_decode(p, "Zh", &n) == NULL);
+    CHECK(jp_b64url_decode(p, "Zm9", &n) == NULL);
+    CHECK(jp_b64url_decode(p, NULL, &n) == NULL);
+    d = jp_b64url_decode(p, "", &n);
+    CHECK(d && n == 0);
+}
+
+static void test_sha256(apr_pool_t *p)
+{
+    unsigned char md[32];
+    char *hex;
+    int i;
+
+    jp_sha256("abc", 3, md);
+    hex = apr_palloc(p, 65);
+    for (i = 0; i < 32; i++)
+        apr_snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+
+    /* RFC 7636 Appendix B. */
+    CHECK_STR(jp_sha256_b64url(p, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+              "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    CHECK(jp_sha256_b64url(p, NULL) == NULL);
+}
+
+static void test_hkdf(void)
+{
+    static const unsigned char secret[] = "correct horse battery staple";
+    jp_key a, b, c, d;
+
+    CHECK(jp_hkdf(secret, sizeof(secret) - 1, JP_HKDF_INFO_STATE, &a) == 0);
+    CHECK(jp_hkdf(secret, sizeof(secret) - 1, JP_HKDF_INFO_STATE, &b) == 0);
+    CHECK(memcmp(a.k, b.k, JP_KEY_LEN) == 0);
+    CHECK(jp_hkdf(secret, sizeof(secret) - 1, JP_HKDF_INFO_SESSION, &c) == 0);
+    CHECK(memcmp(a.k, c.k, JP_KEY_LEN) != 0);
+    CHECK(jp_hkdf(secret, sizeof(secret) - 2, JP_HKDF_INFO_STATE, &d) == 0);
+    CHECK(memcmp(a.k, d.k, JP_KEY_LEN) != 0);
+    CHECK(jp_hkdf(secret, 0, JP_HKDF_INFO_STATE, &d) != 0);
+    CHECK(jp_hkdf(NULL, 5, JP_HKDF_INFO_STATE, &d) != 0);
+    CHECK(jp_hkdf(secret, 5, "", &d) != 0);
+    CHECK(jp_hkdf(secret, 5, NULL, &d) != 0);
+}
+
+static void test_ct(void)
+{
+    CHECK(jp_ct_eq("abc", "abc", 3));
+    CHECK(!jp_ct_eq("abc", "abd", 3));
+    CHECK(jp_ct_eq("abc", "abd", 2));
+    CHECK(jp_ct_streq("state", "state"));
+    CHECK(!jp_ct_streq("state", "stat"));
+    CHECK(!jp_ct_streq("stat", "state"));
+    CHECK(!jp_ct_streq("", "x"));
+    CHECK(jp_ct_streq("", ""));
+    CHECK(!jp_ct_streq(NULL, NULL));
+    CHECK(!jp_ct_streq("a", NULL));
+    CHECK(!jp_ct_streq(NULL, "a"));
+}
+
+static char *flip(apr_pool_t *p, const char *blob, size_t at)
+{
+    size_t n;
+    unsigned char *raw = jp_b64url_decode(p, blob, &n);
+
+    if (!raw || at >= n)
+        return NULL;
+    raw[at] ^= 0x01;
+    return jp_b64url_encode(p, raw, n);
+}
+
+static void test_seal(apr_pool_t *p)
+{
+    static const unsigned char s1[] = "first secret", s2[] = "second secret";
+    const char *msg = "{\"hello\":\"world\"}";
+    jp_key k1, k2, keys[2], rot[2];
+    unsigned char *pt, *raw;
+    char *blob, *blob2, *big, *bad;
+    size_t n, rawn, i;
+    int all_fail;
+
+    CHECK(jp_hkdf(s1, sizeof(s1) - 1, JP_HKDF_INFO_STATE, &k1) == 0);
+    CHECK(jp_hkdf(s2, sizeof(s2) - 1, JP_HKDF_INFO_STATE, &k2) == 0);
+
+    blob = jp_seal(p, &k1, "aad", (const unsigned char *)msg, strlen(msg));
+    CHECK(blob != NULL);
+    raw = jp_b64url_decode(p, blob, &rawn);
+    CHECK(raw && rawn == 1 + 12 + strlen(msg) + 16 && raw[0] == 0x01);
+
+    pt = jp_open(p, &k1, 1, "aad", blob, &n);
+    CHECK(pt && n == strlen(msg) && strcmp((char *)pt, msg) == 0);
+
+    /* A fresh IV every time. */
+    blob2 = jp_seal(p, &k1, "aad", (const unsigned char *)msg, strlen(msg));
+    CHECK(blob2 && strcmp(blob, blob2) != 0);
+
+    /* Wrong AAD, wrong key, NULL vs empty AAD. */
+    CHECK(jp_open(p, &k1, 1, "aae", blob, &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, "", blob, &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, NULL, blob, &n) == NULL);
+    CHECK(jp_open(p, &k2, 1, "aad", blob, &n) == NULL);
+    CHECK(n == 0);
+
+    /* Rotation: the old key, listed second, still opens; order does not matter. */
+    keys[0] = k2;
+    keys[1] = k1;
+    pt = jp_open(p, keys, 2, "aad", blob, &n);
+    CHECK(pt && strcmp((char *)pt, msg) == 0);
+    rot[0] = k1;
+    rot[1] = k2;
+    pt = jp_open(p, rot, 2, "aad", blob, &n);
+    CHECK(pt && strcmp((char *)pt, msg) == 0);
+    CHECK(jp_open(p, keys, 1, "aad", blob, &n) == NULL);
+    CHECK(jp_open(p, keys, 0, "aad", blob, &n) == NULL);
+    CHECK(jp_open(p, NULL, 1, "aad", blob, &n) == NULL);
+
+    /* Flipping any single byte (version, IV, ciphertext, tag) breaks it. */
+    all_fail = 1;
+    for (i = 0; i < rawn; i++) {
+        bad = flip(p, blob, i);
+        if (!bad || jp_open(p, keys, 2, "aad", bad, &n) != NULL)
+            all_fail = 0;
+    }
+    CHECK(all_fail);
+
+    /* Truncated, extended, empty, non-base64. */
+    CHECK(jp_open(p, &k1, 1, "aad", apr_pstrndup(p, blob, strlen(blob) - 1), &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, "aad", apr_pstrndup(p, blob, strlen(blob) - 4), &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, "aad", apr_pstrcat(p, blob, "AAAA", NULL), &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, "aad", apr_pstrndup(p, blob, 38), &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, "aad", "", &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, "aad", NULL, &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, "aad", "AQ", &n) == NULL);
+    bad = apr_pstrdup(p, blob);
+    bad[10] = '+';
+    CHECK(jp_open(p, &k1, 1, "aad", bad, &n) == NULL);
+    bad[10] = '.';
+    CHECK(jp_open(p, &k1, 1, "aad", bad, &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, "aad", apr_pstrcat(p, " ", blob, NULL), &n) == NULL);
+    CHECK(jp_open(p, &k1, 1, "aad", apr_pstrcat(p, blob, "\n", NULL), &n) == NULL);
+
+    /* Empty plaintext round-trips to an empty NUL-terminated string. */
+    blob = jp_seal(p, &k1, "aad", NULL, 0);
+    CHECK(blob != NULL);
+    pt = jp_open(p, &k1, 1, "aad", blob, &n);
+    CHECK(pt && n == 0 && pt[0] == '\0');
+    /* Exactly the minimum length with a broken tag. */
+    CHECK(blob && jp_open(p, &k1, 1, "aad", flip(p, blob, 28), &n) == NULL);
+
+    /* Binary plaintext with an embedded NUL keeps its length. */
+    blob = jp_seal(p, &k1, "x", (const unsigned char *)"a\0b", 3);
+    pt = jp_open(p, &k1, 1, "x", blob, &n);
+    CHECK(pt && n == 3 && pt[1] == '\0' && pt[2] == 'b' && pt[3] == '\0');
+
+    /* Size caps: the largest sealable plaintext opens; one byte more is refused;
+     * a blob longer than 64 KiB is refused before decoding. */
+    n = JP_SEAL_MAX / 4 * 3 - 29;
+    big = malloc(n + 1);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    blob = jp_seal(p, &k1, "aad", (unsigned char *)big, n);
+    CHECK(blob && strlen(blob) <= JP_SEAL_MAX);
+    pt = jp_open(p, &k1, 1, "aad", blob, &rawn);
+    CHECK(pt && rawn == n);
+    CHECK(jp_seal(p, &k1, "aad", (unsigned char *)big, n + 1) == NULL);
+    free(big);
+    big = apr_palloc(p, JP_SEAL_MAX + 2);
+    memset(big, 'A', JP_SEAL_MAX + 1);
+    big[JP_SEAL_MAX + 1] = '\0';
+    CHECK(jp_open(p, &k1, 1, "aad", big, &n) == NULL);
+    CHECK(jp_seal(p, NULL, "aad", (const unsigned char *)"x", 1) == NULL);
+}
+
+int main(void)
+{
+    apr_pool_t *p;
+
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    test_random(p);
+    test_b64url(p);
+    test_sha256(p);
+    test_hkdf();
+    test_ct();
+    test_seal(p);
+    apr_pool_destroy(p);
+    apr_terminate();
+    JT_DONE();
+}

@@ -1,0 +1,258 @@
+/* Header name folding, token checks, value encodings and env names. */
+
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_base64.h>
+
+#include "headers.h"
+#include "jtest.h"
+
+static int has_ctl(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+static int all_b64url(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Reverses PERCENT: every byte survives the round trip. */
+static size_t pct_decode(const char *s, unsigned char *out)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        if (*s == '%') {
+            unsigned int v;
+            sscanf(s + 1, "%2X", &v);
+            out[n++] = (unsigned char)v;
+            s += 2;
+        } else {
+            out[n++] = (unsigned char)*s;
+        }
+    }
+    return n;
+}
+
+/* Reverses BASE64URL through apr's standard decoder. */
+static size_t b64url_decode(apr_pool_t *p, const char *s, unsigned char *out)
+{
+    size_t n = strlen(s), i;
+    char *t = apr_palloc(p, n + 4);
+    for (i = 0; i < n; i++)
+        t[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    while (i % 4)
+        t[i++] = '=';
+    t[i] = '\0';
+    return (size_t)apr_base64_decode_binary(out, t);
+}
+
+static void test_names(void)
+{
+    CHECK(jp_hdr_name_eq("X-User_Email", "x-user-email"));
+    CHECK(jp_hdr_name_eq("x_user_email", "X-USER-EMAIL"));
+    CHECK(!jp_hdr_name_eq("X-User-Email", "X-User-Emai"));
+    CHECK(!jp_hdr_name_eq("X-User-Emai", "X-User-Email"));
+    CHECK(!jp_hdr_name_eq("X-User.Email", "X-User-Email"));
+    CHECK(!jp_hdr_name_eq(NULL, "x"));
+    CHECK(!jp_hdr_name_eq("x", NULL));
+    CHECK(jp_hdr_name_eq("", ""));
+    /* Non-ASCII bytes are compared exactly, never case-folded. */
+    CHECK(!jp_hdr_name_eq("X-\xc3\xa9", "X-\xc3\x89"));
+
+    CHECK(jp_hdr_name_has_prefix("OIDC_CLAIM_email", "OIDC-Claim-"));
+    CHECK(jp_hdr_name_has_prefix("oidc-claim-", "OIDC_CLAIM_"));
+    CHECK(jp_hdr_name_has_prefix("X-Remote-User", "x_remote_user"));
+    CHECK(!jp_hdr_name_has_prefix("OIDC", "OIDC-Claim-"));
+    CHECK(!jp_hdr_name_has_prefix("X-Other", "OIDC-"));
+    CHECK(!jp_hdr_name_has_prefix("anything", ""));
+    CHECK(!jp_hdr_name_has_prefix("anything", NULL));
+    CHECK(!jp_hdr_name_has_prefix(NULL, "x"));
+
+    CHECK(jp_hdr_name_valid("X-User-Email"));
+    CHECK(jp_hdr_name_valid("x_user!#$%&'*+.^`|~09"));
+    CHECK(!jp_hdr_name_valid(""));
+    CHECK(!jp_hdr_name_valid(NULL));
+    CHECK(!jp_hdr_name_valid("X User"));
+    CHECK(!jp_hdr_name_valid("X-User:"));
+    CHECK(!jp_hdr_name_valid("X-User\r\nX-Admin"));
+    CHECK(!jp_hdr_name_valid("X-\xc3\xa9"));
+    CHECK(!jp_hdr_name_valid("X(User)"));
+    CHECK(!jp_hdr_name_valid("X\"User"));
+    CHECK(!jp_hdr_name_valid("X\x7f"));
+}
+
+/* Every byte 1..255 (a C string cannot hold 0) through each encoding. */
+static void test_every_byte(apr_pool_t *p)
+{
+    char all[256];
+    unsigned char dec[1024];
+    const char *v;
+    size_t n;
+    int i, ok;
+
+    for (i = 1; i < 256; i++)
+        all[i - 1] = (char)i;
+    all[255] = '\0';
+
+    /* NONE: controls dropped, every other byte kept in order. JP_MULTI_SEP is
+     * a control byte and, with an empty delimiter, joins to nothing. */
+    v = jp_hdr_value(p, all, "", JP_ENC_NONE);
+    CHECK(v && !has_ctl(v));
+    CHECK(v && strlen(v) == 255 - 31 - 1);
+    ok = v != NULL;
+    for (i = 0x20; v && i < 256; i++) {
+        if (i == 0x7f)
+            continue;
+        if ((unsigned char)*v++ != i)
+            ok = 0;
+    }
+    CHECK(ok);
+
+    /* PERCENT: no control byte, only visible ASCII and space, and decoding
+     * gives back the joined bytes exactly. */
+    v = jp_hdr_value(p, all, "", JP_ENC_PERCENT);
+    CHECK(v && !has_ctl(v));
+    ok = v != NULL;
+    for (i = 0; v && v[i]; i++) {
+        if ((unsigned char)v[i] > 0x7e)
+            ok = 0;
+    }
+    CHECK(ok);
+    n = v ? pct_decode(v, dec) : 0;
+    CHECK(n == 254); /* 255 bytes minus the separator */
+    CHECK(n == 254 && memcmp(dec, all, 0x1e) == 0 &&
+          memcmp(dec + 0x1e, all + 0x1f, 254 - 0x1e) == 0);
+
+    /* BASE64URL: alphabet only, no padding, decodes to the joined bytes. */
+    v = jp_hdr_value(p, all, "", JP_ENC_BASE64URL);
+    CHECK(v && !has_ctl(v) && all_b64url(v));
+    CHECK(v && strchr(v, '=') == NULL);
+    n = v ? b64url_decode(p, v, dec) : 0;
+    CHECK(n == 254 && memcmp(dec, all, 0x1e) == 0 &&
+          memcmp(dec + 0x1e, all + 0x1f, 254 - 0x1e) == 0);
+
+    /* Each byte alone, with a separator and a delimiter around it. */
+    ok = 1;
+    for (i = 1; i < 256; i++) {
+        char one[4] = {(char)i, JP_MULTI_SEP, 'x', 0};
+        const char *a = jp_hdr_value(p, one, ", ", JP_ENC_NONE);
+        const char *b = jp_hdr_value(p, one, ", ", JP_ENC_PERCENT);
+        const char *c = jp_hdr_value(p, one, ", ", JP_ENC_BASE64URL);
+        if (!a || !b || !c || has_ctl(a) || has_ctl(b) || has_ctl(c) || !all_b64url(c))
+            ok = 0;
+        if (b && i != '%' && i >= 0x20 && i <= 0x7e && i != JP_MULTI_SEP && b[0] != i)
+            ok = 0;
+    }
+    CHECK(ok);
+
+    /* A delimiter with control bytes (config should refuse it) still cannot
+     * put one into the output. */
+    v = jp_hdr_value(p,
+                     "a\x1f"
+                     "b",
+                     "\r\n", JP_ENC_NONE);
+    CHECK_STR(v, "ab");
+    v = jp_hdr_value(p,
+                     "a\x1f"
+                     "b",
+                     ";\r\n", JP_ENC_PERCENT);
+    CHECK_STR(v, "a;%0D%0Ab");
+    v = jp_hdr_value(p,
+                     "a\x1f"
+                     "b",
+                     "%", JP_ENC_PERCENT);
+    CHECK_STR(v, "a%25b");
+}
+
+static void test_values(apr_pool_t *p)
+{
+    const char *zoe = "Zo\xc3\xab";
+
+    CHECK_STR(jp_hdr_value(p, zoe, ", ", JP_ENC_NONE), "Zo\xc3\xab");
+    CHECK_STR(jp_hdr_value(p, zoe, ", ", JP_ENC_PERCENT), "Zo%C3%AB");
+    CHECK_STR(jp_hdr_value(p, zoe, ", ", JP_ENC_BASE64URL), "Wm_Dqw");
+
+    CHECK_STR(jp_hdr_value(p,
+                           "admins\x1f"
+                           "staff\x1f"
+                           "r&d",
+                           ", ", JP_ENC_NONE),
+              "admins, staff, r&d");
+    CHECK_STR(jp_hdr_value(p,
+                           "admins\x1f"
+                           "staff",
+                           ", ", JP_ENC_PERCENT),
+              "admins, staff");
+    /* base64url of "admins, staff" */
+    CHECK_STR(jp_hdr_value(p,
+                           "admins\x1f"
+                           "staff",
+                           ", ", JP_ENC_BASE64URL),
+              "YWRtaW5zLCBzdGFmZg");
+    CHECK_STR(jp_hdr_value(p,
+                           "a\x1f\x1f"
+                           "b",
+                           "|", JP_ENC_NONE),
+              "a||b");
+    CHECK_STR(jp_hdr_value(p, "\x1f", ",", JP_ENC_NONE), ",");
+    CHECK_STR(jp_hdr_value(p,
+                           "a\x1f"
+                           "b",
+                           NULL, JP_ENC_NONE),
+              "ab");
+
+    CHECK_STR(jp_hdr_value(p, "100% sure", ", ", JP_ENC_PERCENT), "100%25 sure");
+    CHECK_STR(jp_hdr_value(p, "evil\r\nX-Admin: 1", ", ", JP_ENC_NONE), "evilX-Admin: 1");
+    CHECK_STR(jp_hdr_value(p, "evil\r\nX-Admin: 1", ", ", JP_ENC_PERCENT), "evil%0D%0AX-Admin: 1");
+    CHECK_STR(jp_hdr_value(p, "tab\there\x7f", ", ", JP_ENC_NONE), "tabhere");
+
+    CHECK_STR(jp_hdr_value(p, "", ", ", JP_ENC_NONE), "");
+    CHECK_STR(jp_hdr_value(p, "", ", ", JP_ENC_PERCENT), "");
+    CHECK_STR(jp_hdr_value(p, "", ", ", JP_ENC_BASE64URL), "");
+    CHECK_STR(jp_hdr_value(p, NULL, ", ", JP_ENC_NONE), "");
+    /* The three base64 tail lengths, none padded. */
+    CHECK_STR(jp_hdr_value(p, "f", "", JP_ENC_BASE64URL), "Zg");
+    CHECK_STR(jp_hdr_value(p, "fo", "", JP_ENC_BASE64URL), "Zm8");
+    CHECK_STR(jp_hdr_value(p, "foo", "", JP_ENC_BASE64URL), "Zm9v");
+    CHECK_STR(jp_hdr_value(p, "\xfb\xff", "", JP_ENC_BASE64URL), "-_8");
+    CHECK(jp_hdr_value(p, "x", ", ", (jp_encoding)42) == NULL);
+}
+
+static void test_env(apr_pool_t *p)
+{
+    CHECK_STR(jp_env_name(p, "OIDC_CLAIM_", "email"), "OIDC_CLAIM_EMAIL");
+    CHECK_STR(jp_env_name(p, "JP_", "address.country"), "JP_ADDRESS_COUNTRY");
+    CHECK_STR(jp_env_name(p, "JP_", "https://ex.com/roles"), "JP_HTTPS___EX_COM_ROLES");
+    CHECK_STR(jp_env_name(p, "JP_", "Zo\xc3\xab-x_1"), "JP_ZO___X_1");
+    CHECK_STR(jp_env_name(p, "my-", "a\nb"), "my_A_B");
+    CHECK_STR(jp_env_name(p, NULL, "sub"), "SUB");
+    CHECK_STR(jp_env_name(p, "P_", ""), "P_");
+}
+
+int main(void)
+{
+    apr_pool_t *p;
+
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    test_names();
+    test_every_byte(p);
+    test_values(p);
+    test_env(p);
+    apr_pool_destroy(p);
+    apr_terminate();
+    JT_DONE();
+}

@@ -1,0 +1,286 @@
+/* Session record encoding: round trips, and every kind of damaged input. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_strings.h>
+
+#include "sessrec.h"
+#include "claims.h"
+#include "jtest.h"
+
+static int same(const jp_session *a, const jp_session *b)
+{
+    int i, na = a->kv ? a->kv->nelts : 0, nb = b->kv ? b->kv->nelts : 0;
+
+    if (a->created != b->created || a->last_seen != b->last_seen || a->expires != b->expires ||
+        a->checked_at != b->checked_at || a->account_id != b->account_id)
+        return 0;
+    if (strcmp(a->iss, b->iss) || strcmp(a->sub, b->sub) || strcmp(a->sid, b->sid) ||
+        strcmp(a->user, b->user) || strcmp(a->id_token, b->id_token) || na != nb)
+        return 0;
+    for (i = 0; i < na; i++) {
+        const jp_kv *x = &((const jp_kv *)a->kv->elts)[i], *y = &((const jp_kv *)b->kv->elts)[i];
+        if (strcmp(x->key, y->key) || strcmp(x->val, y->val))
+            return 0;
+    }
+    return 1;
+}
+
+static void add_kv(apr_array_header_t *kv, const char *k, const char *v)
+{
+    jp_kv *e = apr_array_push(kv);
+    e->key = k;
+    e->val = v;
+}
+
+static jp_session make(apr_pool_t *p, int npairs, size_t bigval)
+{
+    jp_session s;
+    int i;
+
+    memset(&s, 0, sizeof(s));
+    s.created = 1735686000;
+    s.last_seen = 1735686123;
+    s.expires = INT64_MAX;
+    s.checked_at = INT64_MIN;
+    s.account_id = -1;
+    s.iss = "https://idp.example.com/realms/corp";
+    s.sub = "248289761001";
+    s.sid = "";
+    s.user = "zo\xc3\xab@example.com";
+    s.id_token = "";
+    s.kv = apr_array_make(p, 4, sizeof(jp_kv));
+    add_kv(s.kv, "c:groups", "admins\x1fstaff");
+    add_kv(s.kv, "a:id", "17");
+    add_kv(s.kv, "", "");
+    for (i = 3; i < npairs; i++)
+        add_kv(s.kv, apr_psprintf(p, "c:claim%d", i), apr_psprintf(p, "value-%d", i));
+    if (bigval) {
+        char *v = apr_palloc(p, bigval + 1);
+        memset(v, 'v', bigval);
+        v[bigval] = '\0';
+        add_kv(s.kv, "c:big", v);
+    }
+    return s;
+}
+
+static void test_round_trip(apr_pool_t *p)
+{
+    jp_session s = make(p, 200, 3 * 1024), d;
+    unsigned char *buf;
+    size_t len;
+    int i, ok;
+
+    buf = jp_sessrec_encode(p, &s, &len);
+    CHECK(buf != NULL);
+    CHECK(len > 3 * 1024 && len <= JP_SESSREC_MAX);
+    CHECK(buf && memcmp(buf, "JPS1", 4) == 0);
+    memset(&d, 0, sizeof(d));
+    CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
+    CHECK(d.kv && d.kv->nelts == 201);
+    CHECK(d.iss && same(&s, &d));
+    CHECK_STR(jp_kv_get(d.kv, "c:groups"), "admins\x1fstaff");
+    CHECK_STR(jp_kv_get(d.kv, "c:claim199"), "value-199");
+    CHECK(d.sid && d.sid[0] == '\0');
+    /* The decoded kv array is a normal one: callers may push to it. */
+    if (d.kv) {
+        add_kv(d.kv, "x", "y");
+        CHECK_STR(jp_kv_get(d.kv, "x"), "y");
+    }
+
+    /* The decoded strings live in the pool, not in the input buffer. */
+    if (buf) {
+        memset(buf, 'Z', len);
+        CHECK(d.kv && jp_kv_get(d.kv, "a:id") && strcmp(jp_kv_get(d.kv, "a:id"), "17") == 0);
+    }
+
+    /* Empty record: NULL strings become "", no kv array becomes zero pairs. */
+    memset(&s, 0, sizeof(s));
+    buf = jp_sessrec_encode(p, &s, &len);
+    CHECK(buf && len == 4 + 40 + 5 * 4 + 4);
+    CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
+    CHECK_STR(d.iss, "");
+    CHECK_STR(d.id_token, "");
+    CHECK(d.kv && d.kv->nelts == 0 && d.account_id == 0);
+
+    /* Encoding is canonical: decode + encode gives the same bytes. */
+    s = make(p, 10, 0);
+    buf = jp_sessrec_encode(p, &s, &len);
+    ok = buf && jp_sessrec_decode(p, buf, len, &d) == 0;
+    if (ok) {
+        size_t len2;
+        unsigned char *buf2 = jp_sessrec_encode(p, &d, &len2);
+        ok = buf2 && len2 == len && memcmp(buf, buf2, len) == 0;
+    }
+    CHECK(ok);
+
+    /* Exactly JP_SESSREC_MAX_KV pairs pass; one more is refused. */
+    s = make(p, JP_SESSREC_MAX_KV, 0);
+    buf = jp_sessrec_encode(p, &s, &len);
+    CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0 && d.kv->nelts == JP_SESSREC_MAX_KV);
+    add_kv(s.kv, "one", "more");
+    CHECK(jp_sessrec_encode(p, &s, &len) == NULL && len == 0);
+
+    /* Too big for a record: refused, never truncated. */
+    s = make(p, 3, JP_SESSREC_MAX);
+    CHECK(jp_sessrec_encode(p, &s, &len) == NULL);
+    s = make(p, 3, 0);
+    for (i = 0; i < 40; i++) {
+        char *v = apr_palloc(p, 2001);
+        memset(v, 'x', 2000);
+        v[2000] = '\0';
+        add_kv(s.kv, "k", v);
+    }
+    CHECK(jp_sessrec_encode(p, &s, &len) == NULL);
+    CHECK(jp_sessrec_encode(p, NULL, &len) == NULL);
+}
+
+static void test_damage(apr_pool_t *p)
+{
+    jp_session s = make(p, 20, 300), d;
+    apr_pool_t *sub;
+    unsigned char *buf, *copy;
+    size_t len, i;
+    int bit, ok, rv;
+
+    buf = jp_sessrec_encode(p, &s, &len);
+    CHECK(buf != NULL);
+    if (!buf)
+        return;
+
+    /* Every truncation fails; each copy sits at the end of a malloc block so
+     * ASan catches a single byte read too far. */
+    ok = 1;
+    for (i = 0; i < len; i++) {
+        copy = malloc(i ? i : 1);
+        memcpy(copy, buf, i);
+        if (jp_sessrec_decode(p, copy, i, &d) >= 0)
+            ok = 0;
+        free(copy);
+    }
+    CHECK(ok);
+
+    /* Trailing garbage. */
+    copy = apr_palloc(p, len + 1);
+    memcpy(copy, buf, len);
+    copy[len] = 0;
+    CHECK(jp_sessrec_decode(p, copy, len + 1, &d) == JP_SESSREC_EBAD);
+
+    /* Every single bit flip: no crash, and a decode that still succeeds must
+     * hand back NUL-terminated strings and the same number of bytes. */
+    ok = 1;
+    copy = malloc(len);
+    apr_pool_create(&sub, p);
+    for (i = 0; i < len; i++) {
+        for (bit = 0; bit < 8; bit++) {
+            apr_pool_clear(sub);
+            memcpy(copy, buf, len);
+            copy[i] ^= (unsigned char)(1u << bit);
+            memset(&d, 0, sizeof(d));
+            rv = jp_sessrec_decode(sub, copy, len, &d);
+            if (rv == 0) {
+                size_t l2;
+                unsigned char *re = jp_sessrec_encode(sub, &d, &l2);
+                if (!re || l2 != len || memcmp(re, copy, len) != 0)
+                    ok = 0;
+            } else if (rv > 0) {
+                ok = 0;
+            }
+        }
+    }
+    free(copy);
+    apr_pool_destroy(sub);
+    CHECK(ok);
+
+    /* Bad magic. */
+    copy = apr_pmemdup(p, buf, len);
+    copy[3] = '2';
+    CHECK(jp_sessrec_decode(p, copy, len, &d) == JP_SESSREC_EBAD);
+}
+
+/* Hand-built records with lying lengths and counts. */
+static void test_lengths(apr_pool_t *p)
+{
+    unsigned char rec[256];
+    jp_session d;
+    size_t n;
+    int i;
+
+    /* fixed part + five empty strings + count: the smallest valid record */
+    memset(rec, 0, sizeof(rec));
+    memcpy(rec, "JPS1", 4);
+    n = 4 + 40 + 20 + 4;
+    CHECK(jp_sessrec_decode(p, rec, n, &d) == 0);
+
+    /* First string length 0xffffffff, 0x7fffffff, and one past the end. */
+    rec[44] = rec[45] = rec[46] = rec[47] = 0xff;
+    CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
+    rec[44] = 0x7f;
+    CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
+    rec[44] = rec[45] = rec[46] = 0;
+    rec[47] = 21; /* 20 bytes follow it */
+    CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
+    rec[47] = 0;
+
+    /* kv count beyond the cap, and beyond what the buffer can hold. */
+    rec[64] = 0xff;
+    CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_EBAD);
+    rec[64] = 0;
+    rec[67] = 1;
+    CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
+    /* one pair of empty strings: valid */
+    CHECK(jp_sessrec_decode(p, rec, n + 8, &d) == 0 && d.kv->nelts == 1);
+    CHECK_STR(jp_kv_get(d.kv, ""), "");
+    rec[67] = 0;
+
+    /* A NUL byte inside a string. */
+    rec[47] = 3;
+    memcpy(rec + 48, "a\0b", 3);
+    memset(rec + 51, 0, 20);
+    CHECK(jp_sessrec_decode(p, rec, n + 3, &d) == JP_SESSREC_EBAD);
+    rec[49] = 'c';
+    CHECK(jp_sessrec_decode(p, rec, n + 3, &d) == 0);
+    CHECK_STR(d.iss, "acb");
+
+    /* Longer than the maximum, whatever it holds. */
+    {
+        unsigned char *big = calloc(1, JP_SESSREC_MAX + 1);
+        memcpy(big, "JPS1", 4);
+        CHECK(jp_sessrec_decode(p, big, JP_SESSREC_MAX + 1, &d) == JP_SESSREC_ETOOBIG);
+        free(big);
+    }
+    CHECK(jp_sessrec_decode(p, NULL, 0, &d) < 0);
+    CHECK(jp_sessrec_decode(p, rec, n, NULL) < 0);
+
+    /* The integers keep their sign and every bit. */
+    {
+        jp_session s;
+        unsigned char *buf;
+        memset(&s, 0, sizeof(s));
+        s.created = 0x0102030405060708LL;
+        s.account_id = -2;
+        buf = jp_sessrec_encode(p, &s, &n);
+        CHECK(buf && buf[4] == 1 && buf[11] == 8);
+        CHECK(buf && jp_sessrec_decode(p, buf, n, &d) == 0 && d.created == s.created &&
+              d.account_id == -2);
+        for (i = 0; buf && i < 8; i++)
+            CHECK(buf[36 + i] == (i < 7 ? 0xff : 0xfe));
+    }
+}
+
+int main(void)
+{
+    apr_pool_t *p;
+
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    test_round_trip(p);
+    test_damage(p);
+    test_lengths(p);
+    apr_pool_destroy(p);
+    apr_terminate();
+    JT_DONE();
+}

@@ -1,0 +1,214 @@
+/* url.c: open-redirect checks and query parsing. */
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_strings.h>
+
+#include "url.h"
+#include "jtest.h"
+
+static apr_pool_t *p;
+
+static const char *ret(const char *url)
+{
+    return jp_safe_return_to(p, url, "http", "127.0.0.1", 8080);
+}
+
+static void test_return_to(void)
+{
+    static const char *ok[] = {
+        "/",
+        "/x",
+        "/app/page?q=1&r=2#frag",
+        "/%09/evil",
+        "/%2F%2Fevil.com",
+        "/a/../b",
+        "/x?next=//evil.com",
+        "/x?back=\\\\evil",
+        "/x#\\",
+        "/@evil.com",
+        "/x:y",
+        "http://127.0.0.1:8080/x",
+        "http://127.0.0.1:8080",
+        "http://127.0.0.1:8080?a=1",
+        "HTTP://127.0.0.1:8080/x",
+        "http://127.0.0.1:08080/x",
+    };
+    static const char *bad[] = {
+        "",
+        " /x",
+        "/x ",
+        "//evil.com",
+        "//evil.com/x",
+        "/\\evil.com",
+        "\\\\evil",
+        "\\/evil.com",
+        "/x\\y",
+        "/\t/evil.com",
+        "/ok\r\nSet-Cookie: x",
+        "/ok\nx",
+        "/\x7f",
+        "/caf\xc3\xa9",
+        "/\"><script>",
+        "/<x>",
+        "http://evil.com",
+        "http://evil.com/",
+        "https://127.0.0.1:8443@evil.com/",
+        "http://127.0.0.1:8080@evil.com/",
+        "http://user@127.0.0.1:8080/",
+        "http://127.0.0.1:8080\\@evil.com/",
+        "http://127.0.0.1:8081/x",
+        "http://127.0.0.1/x",
+        "https://127.0.0.1:8080/x",
+        "http://127.0.0.1:/x",
+        "http://127.0.0.1:80a/x",
+        "http://127.0.0.1:000008080/x",
+        "http://127.0.0.1:-1/x",
+        "http://127.0.0.1:8080.evil.com/x",
+        "http://127.0.0.1.evil.com:8080/x",
+        "http://127.0.0.1%2eevil.com:8080/x",
+        "http:///127.0.0.1:8080/x",
+        "http:/127.0.0.1:8080/x",
+        "http:127.0.0.1:8080/x",
+        "http:\\\\127.0.0.1:8080/x",
+        "http://",
+        "http:",
+        "ftp://127.0.0.1:8080/x",
+        "javascript:alert(1)",
+        "JavaScript://127.0.0.1:8080/%0aalert(1)",
+        "data:text/html,<x>",
+        "evil.com",
+        "x/y",
+        "?x=1",
+        "#x",
+        ".",
+        "://127.0.0.1:8080/",
+    };
+    char *longurl;
+    size_t i;
+
+    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        const char *r = ret(ok[i]);
+        if (!r || strcmp(r, ok[i]) != 0)
+            fprintf(stderr, "refused: %s\n", ok[i]);
+        CHECK(r && strcmp(r, ok[i]) == 0);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *r = ret(bad[i]);
+        if (r)
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        CHECK(r == NULL);
+    }
+    CHECK(ret(NULL) == NULL);
+
+    /* Default ports fold; host case does not matter; IPv6 with or without brackets. */
+    CHECK(jp_safe_return_to(p, "http://example.org/x", "http", "example.org", 0) != NULL);
+    CHECK(jp_safe_return_to(p, "http://example.org:80/x", "http", "example.org", 0) != NULL);
+    CHECK(jp_safe_return_to(p, "http://example.org/x", "http", "example.org", 80) != NULL);
+    CHECK(jp_safe_return_to(p, "https://Example.ORG/x", "https", "example.org", 443) != NULL);
+    CHECK(jp_safe_return_to(p, "https://example.org:443/x", "HTTPS", "EXAMPLE.org", 0) != NULL);
+    CHECK(jp_safe_return_to(p, "https://example.org/x", "https", "example.org", 8443) == NULL);
+    CHECK(jp_safe_return_to(p, "https://example.org:80/x", "https", "example.org", 0) == NULL);
+    CHECK(jp_safe_return_to(p, "http://example.org:443/x", "https", "example.org", 0) == NULL);
+    CHECK(jp_safe_return_to(p, "http://example.org/x", "https", "example.org", 0) == NULL);
+    CHECK(jp_safe_return_to(p, "http://example.org./x", "http", "example.org", 0) == NULL);
+    CHECK(jp_safe_return_to(p, "http://[::1]:8080/x", "http", "[::1]", 8080) != NULL);
+    CHECK(jp_safe_return_to(p, "http://[::1]:8080/x", "http", "::1", 8080) != NULL);
+    CHECK(jp_safe_return_to(p, "http://[::1]/x", "http", "::1", 80) != NULL);
+    CHECK(jp_safe_return_to(p, "http://[::1]x/x", "http", "::1", 80) == NULL);
+    CHECK(jp_safe_return_to(p, "http://[::1/x", "http", "::1", 80) == NULL);
+    CHECK(jp_safe_return_to(p, "http://[]/x", "http", "[]", 80) == NULL);
+    CHECK(jp_safe_return_to(p, "/x", "ftp", "example.org", 0) != NULL);
+    CHECK(jp_safe_return_to(p, "ftp://example.org/x", "ftp", "example.org", 0) == NULL);
+    CHECK(jp_safe_return_to(p, "/x", "http", NULL, 0) == NULL);
+
+    /* Length cap. */
+    longurl = apr_palloc(p, 4098);
+    memset(longurl, 'a', 4097);
+    longurl[0] = '/';
+    longurl[4096] = '\0';
+    CHECK(ret(longurl) != NULL);
+    longurl[4096] = 'a';
+    longurl[4097] = '\0';
+    CHECK(ret(longurl) == NULL);
+}
+
+static void test_encode_decode(void)
+{
+    CHECK_STR(jp_url_encode(p, "abcXYZ019-._~"), "abcXYZ019-._~");
+    CHECK_STR(jp_url_encode(p, "a b&c=d/e?f#g+h%"), "a%20b%26c%3Dd%2Fe%3Ff%23g%2Bh%25");
+    CHECK_STR(jp_url_encode(p, "\xc3\xa9\x01\x7f"), "%C3%A9%01%7F");
+    CHECK_STR(jp_url_encode(p, "https://rp.example/cb?x=1"),
+              "https%3A%2F%2Frp.example%2Fcb%3Fx%3D1");
+    CHECK_STR(jp_url_encode(p, ""), "");
+    CHECK(jp_url_encode(p, NULL) == NULL);
+
+    CHECK_STR(jp_url_decode(p, "a+b%20c%2B%2b"), "a b c++");
+    CHECK_STR(jp_url_decode(p, "%C3%a9"), "\xc3\xa9");
+    CHECK_STR(jp_url_decode(p, "%0d%0A"), "\r\n");
+    CHECK_STR(jp_url_decode(p, ""), "");
+    CHECK_STR(jp_url_decode(p, "100%25"), "100%");
+    CHECK(jp_url_decode(p, "%") == NULL);
+    CHECK(jp_url_decode(p, "%4") == NULL);
+    CHECK(jp_url_decode(p, "a%4") == NULL);
+    CHECK(jp_url_decode(p, "%zz") == NULL);
+    CHECK(jp_url_decode(p, "%4g") == NULL);
+    CHECK(jp_url_decode(p, "% 41") == NULL);
+    CHECK(jp_url_decode(p, "a%00b") == NULL);
+    CHECK(jp_url_decode(p, NULL) == NULL);
+    CHECK_STR(jp_url_decode(p, jp_url_encode(p, "x=\"1\" & y=<2>; z=\xff")),
+              "x=\"1\" & y=<2>; z=\xff");
+}
+
+static void test_query_param(void)
+{
+    const char *q = "code=abc%2Fdef&state=ST_1-x&empty=&flag&sp=a+b";
+
+    CHECK_STR(jp_query_param(p, q, "code"), "abc/def");
+    CHECK_STR(jp_query_param(p, q, "state"), "ST_1-x");
+    CHECK_STR(jp_query_param(p, q, "empty"), "");
+    CHECK_STR(jp_query_param(p, q, "flag"), "");
+    CHECK_STR(jp_query_param(p, q, "sp"), "a b");
+    CHECK(jp_query_param(p, q, "missing") == NULL);
+    CHECK(jp_query_param(p, q, "cod") == NULL);
+    CHECK(jp_query_param(p, q, "codex") == NULL);
+    CHECK(jp_query_param(p, q, "") == NULL);
+    CHECK(jp_query_param(p, NULL, "code") == NULL);
+    CHECK(jp_query_param(p, "", "code") == NULL);
+    CHECK(jp_query_param(p, q, NULL) == NULL);
+
+    /* Value with '=' inside, empty segments, first and last position. */
+    CHECK_STR(jp_query_param(p, "a=b=c", "a"), "b=c");
+    CHECK_STR(jp_query_param(p, "&&a=1&&", "a"), "1");
+    CHECK_STR(jp_query_param(p, "x=1&a=2", "a"), "2");
+    CHECK_STR(jp_query_param(p, "=1&a=2", "a"), "2");
+
+    /* Duplicates, including ones hidden by encoding, are malformed. */
+    CHECK(jp_query_param(p, "state=a&state=b", "state") == NULL);
+    CHECK(jp_query_param(p, "state=a&state=a", "state") == NULL);
+    CHECK(jp_query_param(p, "state=a&st%61te=b", "state") == NULL);
+    CHECK(jp_query_param(p, "state=a&state", "state") == NULL);
+    CHECK_STR(jp_query_param(p, "state=a&State=b", "state"), "a");
+
+    /* Bad escapes in the wanted value fail; in other parameters they do not matter. */
+    CHECK(jp_query_param(p, "code=%zz", "code") == NULL);
+    CHECK(jp_query_param(p, "code=a%00b", "code") == NULL);
+    CHECK_STR(jp_query_param(p, "x=%zz&code=1", "code"), "1");
+    CHECK_STR(jp_query_param(p, "%zz=1&code=1", "code"), "1");
+    CHECK_STR(jp_query_param(p, "c%6fde=1", "code"), "1");
+    CHECK_STR(jp_query_param(p, "a+b=1", "a b"), "1");
+    CHECK(jp_query_param(p, "?code=1", "code") == NULL);
+    CHECK_STR(jp_query_param(p, "logout_token=eyJ.eyJ.sig", "logout_token"), "eyJ.eyJ.sig");
+}
+
+int main(void)
+{
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    test_return_to();
+    test_encode_decode();
+    test_query_param();
+    apr_pool_destroy(p);
+    apr_terminate();
+    JT_DONE();
+}
