@@ -1,0 +1,103 @@
+/* Authorization providers: Require jitprov-claim and Require jitprov-group.
+ * Names are ours alone: httpd silently overwrites a provider registered twice
+ * (mod_auth_openidc owns "claim"). */
+#include "jitprov.h"
+#include "mod_auth.h"
+#include "ap_provider.h"
+#include "apr_strings.h"
+
+typedef struct {
+    const char *claim;
+    const char *value; /* exact form */
+    ap_regex_t *re;    /* regex form */
+} jp_claim_req;
+
+static const jp_req *req_state(request_rec *r)
+{
+    const jp_req *rq = ap_get_module_config(r->request_config, &jitprov_module);
+    if (!rq && r->main)
+        rq = ap_get_module_config(r->main->request_config, &jitprov_module);
+    return rq;
+}
+
+/* "name:value" exact element match, "name~regex" regex on any element. */
+static const char *claim_parse(cmd_parms *cmd, const char *line, const void **parsed)
+{
+    jp_claim_req *cr = apr_pcalloc(cmd->pool, sizeof(*cr));
+    const char *colon = ap_strchr_c(line, ':'), *tilde = ap_strchr_c(line, '~');
+    if (tilde && (!colon || tilde < colon)) {
+        cr->claim = apr_pstrmemdup(cmd->pool, line, tilde - line);
+        cr->re = ap_pregcomp(cmd->pool, tilde + 1, AP_REG_EXTENDED | AP_REG_NOSUB);
+        if (!cr->re)
+            return apr_psprintf(cmd->pool, "Require jitprov-claim: bad regular expression '%s'",
+                                tilde + 1);
+    } else if (colon) {
+        cr->claim = apr_pstrmemdup(cmd->pool, line, colon - line);
+        cr->value = colon + 1;
+    } else {
+        return "Require jitprov-claim needs name:value or name~regex";
+    }
+    if (!*cr->claim)
+        return "Require jitprov-claim: empty claim name";
+    cr->claim = apr_pstrcat(cmd->pool, "c:", cr->claim, NULL);
+    *parsed = cr;
+    return NULL;
+}
+
+static int element_match(apr_pool_t *p, const char *v, const jp_claim_req *cr)
+{
+    char sep[2] = {JP_MULTI_SEP, 0}, *last, *el, *copy;
+    if (cr->value)
+        return jp_multi_contains(v, cr->value);
+    if (!*v)
+        return !ap_regexec(cr->re, "", 0, NULL, 0);
+    copy = apr_pstrdup(p, v);
+    for (el = apr_strtok(copy, sep, &last); el; el = apr_strtok(NULL, sep, &last))
+        if (!ap_regexec(cr->re, el, 0, NULL, 0))
+            return 1;
+    return 0;
+}
+
+static authz_status claim_check(request_rec *r, const char *line, const void *parsed)
+{
+    const jp_req *rq = req_state(r);
+    const char *v;
+    if (!r->user || !rq)
+        return AUTHZ_DENIED_NO_USER;
+    v = jp_kv_get(rq->sess->kv, ((const jp_claim_req *)parsed)->claim);
+    if (v && element_match(r->pool, v, parsed))
+        return AUTHZ_GRANTED;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  JPLOG(0501) "Require jitprov-claim %s: denied to %s", line, r->user);
+    return AUTHZ_DENIED;
+}
+
+static authz_status group_check(request_rec *r, const char *line, const void *parsed)
+{
+    const jp_req *rq = req_state(r);
+    jp_srv_cfg *c = JP_SRV(r->server);
+    const char *v, *t, *w;
+    if (!r->user || !rq)
+        return AUTHZ_DENIED_NO_USER;
+    v = jp_kv_get(rq->sess->kv, apr_pstrcat(r->pool, "c:", c->groups_claim, NULL));
+    if (v) {
+        t = line;
+        while (*(w = ap_getword_conf(r->pool, &t)))
+            if (jp_multi_contains(v, w))
+                return AUTHZ_GRANTED;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  JPLOG(0502) "Require jitprov-group %s: denied to %s", line, r->user);
+    return AUTHZ_DENIED;
+}
+
+static const authz_provider claim_provider = {claim_check, claim_parse};
+static const authz_provider group_provider = {group_check, NULL};
+
+void jp_register_authz(apr_pool_t *p)
+{
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "jitprov-claim",
+                              AUTHZ_PROVIDER_VERSION, &claim_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "jitprov-group",
+                              AUTHZ_PROVIDER_VERSION, &group_provider, AP_AUTH_INTERNAL_PER_CONF);
+}

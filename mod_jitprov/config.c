@@ -1,0 +1,689 @@
+/* Directive table and config structures. A misconfiguration is reported at
+ * `apachectl configtest` naming the directive (jp_check_srv_cfg). */
+#include "jitprov.h"
+#include "http_core.h"
+#include "apr_strings.h"
+#include "apr_file_io.h"
+#include "apr_env.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Bits of set_flags for fields whose zero value is meaningful. */
+#define F_TOKEN_AUTH (1 << 0)
+#define F_SKEW (1 << 1)
+#define F_TIMEOUT (1 << 2)
+#define F_USERINFO (1 << 3)
+#define F_INACT (1 << 4)
+#define F_MAXDUR (1 << 5)
+#define F_PROV (1 << 6)
+#define F_CREATE (1 << 7)
+#define F_UPDATE (1 << 8)
+#define F_LINK (1 << 9)
+#define F_RECHECK (1 << 10)
+#define F_FAILOPEN (1 << 11)
+#define F_STATE_TTL (1 << 12)
+#define F_STORE (1 << 13)
+
+void *jp_create_srv_cfg(apr_pool_t *p, server_rec *s)
+{
+    jp_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
+    c->s = s;
+    c->token_auth = JP_AUTH_BASIC;
+    c->scope = "openid email profile";
+    c->skew = 60;
+    c->http_timeout = 10;
+    c->inactivity = 3600;
+    c->max_duration = 8 * 3600;
+    c->state_ttl = 600;
+    c->cookie_name = "jitprov_session";
+    c->provisioning = 1;
+    c->recheck_interval = 60;
+    c->groups_claim = "groups";
+    c->passphrases = apr_array_make(p, 2, sizeof(const char *));
+    c->gates = apr_array_make(p, 2, sizeof(jp_gate));
+    c->strip_names = apr_array_make(p, 4, sizeof(const char *));
+    jp_store_cfg_init(p, &c->store);
+    return c;
+}
+
+#define PICK(f) n->f = a->f ? a->f : b->f
+#define PICKF(f, flag) n->f = (a->set_flags & (flag)) ? a->f : b->f
+
+void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
+{
+    jp_srv_cfg *b = basev, *a = addv;
+    jp_srv_cfg *n = apr_pmemdup(p, a, sizeof(*n));
+    PICK(metadata_url);
+    PICK(client_id);
+    PICK(client_secret);
+    PICK(redirect_uri);
+    PICK(redirect_path);
+    PICK(logout_path);
+    PICK(bcl_path);
+    PICK(ca_file);
+    if (!a->cache) {
+        n->cache = b->cache;
+        n->cache_prov = b->cache_prov;
+        n->cache_encrypt = b->cache_encrypt;
+        n->cache_spec = b->cache_spec;
+    }
+    PICK(cookie_attrs);
+    PICK(strip_prefix);
+    n->scope = strcmp(a->scope, "openid email profile") ? a->scope : b->scope;
+    n->cookie_name = strcmp(a->cookie_name, "jitprov_session") ? a->cookie_name : b->cookie_name;
+    n->groups_claim = strcmp(a->groups_claim, "groups") ? a->groups_claim : b->groups_claim;
+    PICKF(token_auth, F_TOKEN_AUTH);
+    PICKF(skew, F_SKEW);
+    PICKF(http_timeout, F_TIMEOUT);
+    PICKF(userinfo, F_USERINFO);
+    PICKF(inactivity, F_INACT);
+    PICKF(max_duration, F_MAXDUR);
+    PICKF(state_ttl, F_STATE_TTL);
+    PICKF(provisioning, F_PROV);
+    PICKF(recheck_interval, F_RECHECK);
+    PICKF(recheck_fail_open, F_FAILOPEN);
+    n->set_flags = a->set_flags | b->set_flags;
+    n->passphrases = a->passphrases->nelts ? a->passphrases : b->passphrases;
+    n->gates = a->gates->nelts ? a->gates : b->gates;
+    n->strip_names = apr_array_append(p, b->strip_names, a->strip_names);
+    /* The account store is configured as a whole per vhost: a vhost that sets
+     * any of its directives owns the whole set. */
+    if (!(a->set_flags & F_STORE))
+        n->store = b->store;
+    PICKF(store.create, F_CREATE);
+    PICKF(store.update, F_UPDATE);
+    PICKF(store.link_by_email, F_LINK);
+    return n;
+}
+
+void *jp_create_dir_cfg(apr_pool_t *p, char *dir)
+{
+    jp_dir_cfg *d = apr_pcalloc(p, sizeof(*d));
+    d->encoding = JP_UNSET;
+    d->unauth = JP_UNSET;
+    d->claims_env = JP_UNSET;
+    return d;
+}
+
+void *jp_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
+{
+    jp_dir_cfg *b = basev, *a = addv, *n = apr_pcalloc(p, sizeof(*n));
+    n->headers = a->headers ? a->headers : b->headers;
+    n->remote_user = a->remote_user ? a->remote_user : b->remote_user;
+    n->encoding = a->encoding != JP_UNSET ? a->encoding : b->encoding;
+    n->delim = a->delim ? a->delim : b->delim;
+    n->unauth = a->unauth != JP_UNSET ? a->unauth : b->unauth;
+    n->claims_env = a->claims_env != JP_UNSET ? a->claims_env : b->claims_env;
+    n->env_prefix = a->env_prefix ? a->env_prefix : b->env_prefix;
+    return n;
+}
+
+static jp_srv_cfg *SC(cmd_parms *cmd)
+{
+    return JP_SRV(cmd->server);
+}
+
+static const char *need_server(cmd_parms *cmd)
+{
+    return ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+}
+
+static const char *set_str(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = need_server(cmd);
+    jp_srv_cfg *c = SC(cmd);
+    if (err)
+        return err;
+    if (!*arg)
+        return apr_psprintf(cmd->pool, "%s must not be empty", cmd->cmd->name);
+    *(const char **)((char *)c + (apr_size_t)cmd->info) = arg;
+    return NULL;
+}
+
+static const char *set_url(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    if (strncasecmp(arg, "https://", 8) && strncasecmp(arg, "http://", 7))
+        return apr_psprintf(cmd->pool, "%s: '%s' is not an http(s) URL", cmd->cmd->name, arg);
+    return set_str(cmd, dummy, arg);
+}
+
+static const char *set_path(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    if (arg[0] != '/' || arg[1] == '/' || strpbrk(arg, "?# \t\r\n\\"))
+        return apr_psprintf(cmd->pool, "%s: '%s' must be a local path starting with '/'",
+                            cmd->cmd->name, arg);
+    return set_str(cmd, dummy, arg);
+}
+
+static const char *set_secret(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = need_server(cmd);
+    jp_srv_cfg *c = SC(cmd);
+    if (err)
+        return err;
+    if (!strncmp(arg, "file:", 5)) {
+        char *buf;
+        apr_size_t n;
+        apr_file_t *f;
+        apr_finfo_t fi;
+        const char *path = ap_server_root_relative(cmd->pool, arg + 5);
+        if (!path || apr_file_open(&f, path, APR_READ, 0, cmd->temp_pool) != APR_SUCCESS ||
+            apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS)
+            return apr_psprintf(cmd->pool, "JITProvClientSecret: cannot read %s", arg + 5);
+        if (fi.size <= 0 || fi.size > 4096)
+            return "JITProvClientSecret: the secret file must hold 1 to 4096 bytes";
+        n = (apr_size_t)fi.size;
+        buf = apr_pcalloc(cmd->pool, n + 1);
+        if (apr_file_read_full(f, buf, n, &n) != APR_SUCCESS)
+            return apr_psprintf(cmd->pool, "JITProvClientSecret: cannot read %s", arg + 5);
+        apr_file_close(f);
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            buf[--n] = '\0';
+        arg = buf;
+    } else if (!strncmp(arg, "env:", 4)) {
+        char *v;
+        if (apr_env_get(&v, arg + 4, cmd->pool) != APR_SUCCESS || !*v)
+            return apr_psprintf(cmd->pool, "JITProvClientSecret: environment variable %s is not set",
+                                arg + 4);
+        arg = v;
+    }
+    if (!*arg)
+        return "JITProvClientSecret must not be empty";
+    c->client_secret = arg;
+    return NULL;
+}
+
+static const char *set_int(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = need_server(cmd);
+    jp_srv_cfg *c = SC(cmd);
+    char *end;
+    long v;
+    if (err)
+        return err;
+    v = strtol(arg, &end, 10);
+    if (*end || end == arg || v < 0 || v > 31536000)
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a number of seconds", cmd->cmd->name, arg);
+    *(int *)((char *)c + (apr_size_t)cmd->info) = (int)v;
+    if ((apr_size_t)cmd->info == APR_OFFSETOF(jp_srv_cfg, skew))
+        c->set_flags |= F_SKEW;
+    else if ((apr_size_t)cmd->info == APR_OFFSETOF(jp_srv_cfg, http_timeout)) {
+        if (v < 1 || v > 300)
+            return "JITProvHTTPTimeout must be between 1 and 300 seconds";
+        c->set_flags |= F_TIMEOUT;
+    } else if ((apr_size_t)cmd->info == APR_OFFSETOF(jp_srv_cfg, inactivity)) {
+        if (v < 60)
+            return "JITProvSessionInactivityTimeout must be at least 60 seconds";
+        c->set_flags |= F_INACT;
+    } else if ((apr_size_t)cmd->info == APR_OFFSETOF(jp_srv_cfg, max_duration)) {
+        if (v < 60)
+            return "JITProvSessionMaxDuration must be at least 60 seconds";
+        c->set_flags |= F_MAXDUR;
+    } else if ((apr_size_t)cmd->info == APR_OFFSETOF(jp_srv_cfg, recheck_interval))
+        c->set_flags |= F_RECHECK;
+    else if ((apr_size_t)cmd->info == APR_OFFSETOF(jp_srv_cfg, state_ttl)) {
+        if (v < 30)
+            return "JITProvStateTimeout must be at least 30 seconds";
+        c->set_flags |= F_STATE_TTL;
+    }
+    return NULL;
+}
+
+static const char *set_flag(cmd_parms *cmd, void *dummy, int on)
+{
+    const char *err = need_server(cmd);
+    jp_srv_cfg *c = SC(cmd);
+    if (err)
+        return err;
+    *(int *)((char *)c + (apr_size_t)cmd->info) = on;
+    switch ((apr_size_t)cmd->info) {
+    case APR_OFFSETOF(jp_srv_cfg, userinfo):
+        c->set_flags |= F_USERINFO;
+        break;
+    case APR_OFFSETOF(jp_srv_cfg, provisioning):
+        c->set_flags |= F_PROV;
+        break;
+    case APR_OFFSETOF(jp_srv_cfg, store.create):
+        c->set_flags |= F_CREATE;
+        break;
+    case APR_OFFSETOF(jp_srv_cfg, store.update):
+        c->set_flags |= F_UPDATE;
+        break;
+    case APR_OFFSETOF(jp_srv_cfg, store.link_by_email):
+        c->set_flags |= F_LINK;
+        break;
+    case APR_OFFSETOF(jp_srv_cfg, recheck_fail_open):
+        c->set_flags |= F_FAILOPEN;
+        break;
+    }
+    return NULL;
+}
+
+static const char *set_token_auth(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    if (!strcmp(arg, "client_secret_basic"))
+        c->token_auth = JP_AUTH_BASIC;
+    else if (!strcmp(arg, "client_secret_post"))
+        c->token_auth = JP_AUTH_POST;
+    else if (!strcmp(arg, "private_key_jwt"))
+        return "JITProvTokenEndpointAuth private_key_jwt is not supported yet: use "
+               "client_secret_basic or client_secret_post";
+    else
+        return "JITProvTokenEndpointAuth must be client_secret_basic or client_secret_post";
+    c->set_flags |= F_TOKEN_AUTH;
+    return NULL;
+}
+
+static const char *set_redirect_uri(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    apr_uri_t u;
+    if (err)
+        return err;
+    if (arg[0] == '/') {
+        err = set_path(cmd, dummy, arg);
+        if (err)
+            return err;
+        c->redirect_path = arg;
+    } else {
+        if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme || !u.hostname ||
+            (strcasecmp(u.scheme, "https") && strcasecmp(u.scheme, "http")) || !u.path ||
+            u.path[0] != '/' || u.query || u.fragment)
+            return apr_psprintf(cmd->pool,
+                                "JITProvRedirectURI: '%s' must be a path or an absolute "
+                                "http(s) URL without query",
+                                arg);
+        c->redirect_path = u.path;
+    }
+    c->redirect_uri = arg;
+    return NULL;
+}
+
+static const char *set_passphrase(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    if (!strncmp(arg, "env:", 4)) {
+        char *v;
+        if (apr_env_get(&v, arg + 4, cmd->pool) != APR_SUCCESS || !*v)
+            return apr_psprintf(cmd->pool,
+                                "JITProvCryptoPassphrase: environment variable %s is not set",
+                                arg + 4);
+        arg = v;
+    }
+    if (strlen(arg) < 16)
+        return "JITProvCryptoPassphrase: each passphrase must be at least 16 characters";
+    *(const char **)apr_array_push(c->passphrases) = arg;
+    return NULL;
+}
+
+static const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd), *sep, *name;
+    if (err)
+        return err;
+    sep = ap_strchr_c(arg, ':');
+    name = sep ? apr_pstrmemdup(cmd->pool, arg, sep - arg) : arg;
+    c->cache_prov = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
+                                       AP_SOCACHE_PROVIDER_VERSION);
+    if (!c->cache_prov)
+        return apr_psprintf(cmd->pool,
+                            "JITProvSessionCache: unknown socache provider '%s' (is "
+                            "mod_socache_%s loaded?)",
+                            name, name);
+    err = c->cache_prov->create(&c->cache, sep ? sep + 1 : NULL, cmd->temp_pool, cmd->pool);
+    if (err)
+        return apr_psprintf(cmd->pool, "JITProvSessionCache: %s", err);
+    /* Records leave the box on networked caches: seal them there. */
+    c->cache_encrypt = strcmp(name, "shmcb") && strcmp(name, "dbm");
+    c->cache_spec = arg;
+    return NULL;
+}
+
+static const char *set_cookie(cmd_parms *cmd, void *dummy, const char *name, const char *attrs)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    if (!jp_hdr_name_valid(name) || strpbrk(name, "=;,"))
+        return apr_psprintf(cmd->pool, "JITProvCookie: '%s' is not a valid cookie name", name);
+    if (attrs && strpbrk(attrs, "\r\n"))
+        return "JITProvCookie: attributes must not contain line breaks";
+    c->cookie_name = name;
+    c->cookie_attrs = attrs;
+    return NULL;
+}
+
+static const char *set_account_table(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    c->set_flags |= F_STORE;
+    if (!jp_store_ident_ok(arg))
+        return apr_psprintf(cmd->pool, "JITProvAccountTable: '%s' is not a valid SQL identifier",
+                            arg);
+    c->store.table = arg;
+    /* An application's own table has no jitprov audit columns unless named. */
+    return NULL;
+}
+
+static const char *set_audit_table(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    c->set_flags |= F_STORE;
+    if (!strcasecmp(arg, "none"))
+        arg = "";
+    else if (!jp_store_ident_ok(arg))
+        return apr_psprintf(cmd->pool, "JITProvAuditTable: '%s' is not a valid SQL identifier",
+                            arg);
+    c->store.audit_table = arg;
+    return NULL;
+}
+
+static const char *set_account_column(cmd_parms *cmd, void *dummy, const char *role,
+                                      const char *col)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    int i;
+    if (err)
+        return err;
+    c->set_flags |= F_STORE;
+    i = jp_store_role_from_name(role);
+    if (i < 0)
+        return apr_psprintf(cmd->pool, "JITProvAccountColumn: unknown role '%s'", role);
+    if (!strcasecmp(col, "none"))
+        col = NULL;
+    else if (!jp_store_ident_ok(col))
+        return apr_psprintf(cmd->pool, "JITProvAccountColumn: '%s' is not a valid SQL identifier",
+                            col);
+    c->store.col[i] = col;
+    return NULL;
+}
+
+static const char *set_map_claim(cmd_parms *cmd, void *dummy, const char *claim, const char *col)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    jp_claim_map *m;
+    if (err)
+        return err;
+    c->set_flags |= F_STORE;
+    if (!jp_store_ident_ok(col))
+        return apr_psprintf(cmd->pool, "JITProvMapClaim: '%s' is not a valid SQL identifier", col);
+    if (!*claim || strlen(claim) > 255)
+        return "JITProvMapClaim: bad claim name";
+    m = apr_array_push(c->store.map);
+    m->claim = claim;
+    m->column = col;
+    return NULL;
+}
+
+static const char *set_new_status(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    c->set_flags |= F_STORE;
+    if (strcmp(arg, "active") && strcmp(arg, "pending"))
+        return "JITProvNewAccountStatus must be active or pending";
+    c->store.new_status = arg;
+    return NULL;
+}
+
+static const char *set_account_key(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    c->set_flags |= F_STORE;
+    if (!*arg || strlen(arg) > 255)
+        return "JITProvAccountKey: bad claim name";
+    c->store.account_key = arg;
+    return NULL;
+}
+
+static const char *set_require_claim(cmd_parms *cmd, void *dummy, const char *claim,
+                                     const char *re)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    jp_gate *g;
+    if (err)
+        return err;
+    g = apr_array_push(c->gates);
+    g->claim = claim;
+    g->pattern = re;
+    g->re = ap_pregcomp(cmd->pool, re, AP_REG_EXTENDED | AP_REG_NOSUB);
+    if (!g->re)
+        return apr_psprintf(cmd->pool, "JITProvRequireClaim: bad regular expression '%s'", re);
+    return NULL;
+}
+
+/* ---- per-directory ---- */
+
+static const char *parse_source(cmd_parms *cmd, const char *src, const char **key)
+{
+    if (!strncmp(src, "claim:", 6) && src[6]) {
+        *key = apr_pstrcat(cmd->pool, "c:", src + 6, NULL);
+        return NULL;
+    }
+    if (!strncmp(src, "account:", 8) && src[8]) {
+        if (strcmp(src + 8, "id") && !jp_store_ident_ok(src + 8))
+            return apr_psprintf(cmd->pool, "%s: '%s' is not a valid column name", cmd->cmd->name,
+                                src + 8);
+        *key = apr_pstrcat(cmd->pool, "a:", src + 8, NULL);
+        return NULL;
+    }
+    return apr_psprintf(cmd->pool, "%s: source '%s' must be claim:NAME, account:COLUMN or account:id",
+                        cmd->cmd->name, src);
+}
+
+static const char *add_header(cmd_parms *cmd, void *dv, const char *name, const char *src)
+{
+    jp_dir_cfg *d = dv;
+    jp_srv_cfg *c = SC(cmd);
+    jp_hdr_map *m;
+    const char *key, *err;
+    if (!jp_hdr_name_valid(name))
+        return apr_psprintf(cmd->pool, "JITProvHeader: '%s' is not a valid header name", name);
+    if (!strcasecmp(name, "Cookie") || !strcasecmp(name, "Host") ||
+        !strcasecmp(name, "Authorization") || !strcasecmp(name, "Content-Length") ||
+        !strcasecmp(name, "Transfer-Encoding"))
+        return apr_psprintf(cmd->pool, "JITProvHeader: refusing to overwrite %s", name);
+    err = parse_source(cmd, src, &key);
+    if (err)
+        return err;
+    if (!d->headers)
+        d->headers = apr_array_make(cmd->pool, 4, sizeof(jp_hdr_map));
+    m = apr_array_push(d->headers);
+    m->name = name;
+    m->key = key;
+    /* Strip this name from client requests everywhere in the vhost. */
+    *(const char **)apr_array_push(c->strip_names) = name;
+    return NULL;
+}
+
+static const char *set_remote_user(cmd_parms *cmd, void *dv, const char *src)
+{
+    jp_dir_cfg *d = dv;
+    return parse_source(cmd, src, &d->remote_user);
+}
+
+static const char *set_encoding(cmd_parms *cmd, void *dv, const char *arg)
+{
+    jp_dir_cfg *d = dv;
+    if (!strcmp(arg, "none"))
+        d->encoding = JP_ENC_NONE;
+    else if (!strcmp(arg, "percent"))
+        d->encoding = JP_ENC_PERCENT;
+    else if (!strcmp(arg, "base64url"))
+        d->encoding = JP_ENC_BASE64URL;
+    else
+        return "JITProvHeaderEncoding must be none, percent or base64url";
+    return NULL;
+}
+
+static const char *set_delim(cmd_parms *cmd, void *dv, const char *arg)
+{
+    jp_dir_cfg *d = dv;
+    const unsigned char *q;
+    for (q = (const unsigned char *)arg; *q; q++)
+        if (*q < 0x20 || *q == 0x7f)
+            return "JITProvClaimDelimiter must not contain control characters";
+    d->delim = arg;
+    return NULL;
+}
+
+static const char *set_unauth(cmd_parms *cmd, void *dv, const char *arg)
+{
+    jp_dir_cfg *d = dv;
+    if (!strcmp(arg, "auth"))
+        d->unauth = JP_UNAUTH_AUTH;
+    else if (!strcmp(arg, "401"))
+        d->unauth = JP_UNAUTH_401;
+    else if (!strcmp(arg, "403"))
+        d->unauth = JP_UNAUTH_403;
+    else if (!strcmp(arg, "pass"))
+        d->unauth = JP_UNAUTH_PASS;
+    else
+        return "JITProvUnauthAction must be auth, 401, 403 or pass";
+    return NULL;
+}
+
+static const char *set_claims_env(cmd_parms *cmd, void *dv, int on)
+{
+    ((jp_dir_cfg *)dv)->claims_env = on;
+    return NULL;
+}
+
+static const char *set_env_prefix(cmd_parms *cmd, void *dv, const char *arg)
+{
+    if (!*arg || strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+                     strlen(arg))
+        return "JITProvEnvPrefix must be letters, digits and '_'";
+    ((jp_dir_cfg *)dv)->env_prefix = arg;
+    return NULL;
+}
+
+#define SRV_STR(name, field, help)                                                                 \
+    AP_INIT_TAKE1(name, set_str, (void *)APR_OFFSETOF(jp_srv_cfg, field), RSRC_CONF, help)
+#define SRV_INT(name, field, help)                                                                 \
+    AP_INIT_TAKE1(name, set_int, (void *)APR_OFFSETOF(jp_srv_cfg, field), RSRC_CONF, help)
+#define SRV_FLAG(name, field, help)                                                                \
+    AP_INIT_FLAG(name, set_flag, (void *)APR_OFFSETOF(jp_srv_cfg, field), RSRC_CONF, help)
+
+const command_rec jp_cmds[] = {
+    AP_INIT_TAKE1("JITProvProviderMetadataURL", set_url,
+                  (void *)APR_OFFSETOF(jp_srv_cfg, metadata_url), RSRC_CONF,
+                  "the IdP's discovery document URL"),
+    SRV_STR("JITProvClientID", client_id, "the OAuth client_id"),
+    AP_INIT_TAKE1("JITProvClientSecret", set_secret, NULL, RSRC_CONF,
+                  "the client secret, or file:/path or env:NAME"),
+    AP_INIT_TAKE1("JITProvTokenEndpointAuth", set_token_auth, NULL, RSRC_CONF,
+                  "client_secret_basic or client_secret_post"),
+    AP_INIT_TAKE1("JITProvRedirectURI", set_redirect_uri, NULL, RSRC_CONF,
+                  "the callback path or absolute URL"),
+    AP_INIT_TAKE1("JITProvLogoutURI", set_path, (void *)APR_OFFSETOF(jp_srv_cfg, logout_path),
+                  RSRC_CONF, "local path that logs the user out"),
+    AP_INIT_TAKE1("JITProvBackChannelLogoutURI", set_path,
+                  (void *)APR_OFFSETOF(jp_srv_cfg, bcl_path), RSRC_CONF,
+                  "local path receiving back-channel logout tokens"),
+    SRV_STR("JITProvScope", scope, "scopes to request, space separated"),
+    AP_INIT_ITERATE("JITProvCryptoPassphrase", set_passphrase, NULL, RSRC_CONF,
+                    "passphrase(s): the first encrypts, all decrypt"),
+    AP_INIT_TAKE1("JITProvSessionCache", set_cache, NULL, RSRC_CONF,
+                  "socache provider[:args] for sessions"),
+    SRV_INT("JITProvSessionInactivityTimeout", inactivity, "seconds of inactivity"),
+    SRV_INT("JITProvSessionMaxDuration", max_duration, "seconds a session lives at most"),
+    SRV_INT("JITProvStateTimeout", state_ttl, "seconds a login attempt may take"),
+    AP_INIT_TAKE12("JITProvCookie", set_cookie, NULL, RSRC_CONF,
+                   "session cookie name and optional attributes"),
+    SRV_INT("JITProvClockSkew", skew, "seconds of clock skew allowed"),
+    SRV_INT("JITProvHTTPTimeout", http_timeout, "seconds to wait for the IdP"),
+    AP_INIT_TAKE1("JITProvCAFile", set_str, (void *)APR_OFFSETOF(jp_srv_cfg, ca_file), RSRC_CONF,
+                  "CA bundle to verify the IdP"),
+    SRV_FLAG("JITProvUserInfo", userinfo, "merge userinfo claims"),
+    SRV_FLAG("JITProvProvisioning", provisioning, "create/update accounts through mod_dbd"),
+    SRV_FLAG("JITProvAccountCreate", store.create, "create accounts at first login"),
+    SRV_FLAG("JITProvAccountUpdate", store.update, "update mapped columns at every login"),
+    SRV_FLAG("JITProvLinkByEmail", store.link_by_email,
+             "attach a pre-provisioned row by verified email"),
+    AP_INIT_TAKE1("JITProvNewAccountStatus", set_new_status, NULL, RSRC_CONF, "active or pending"),
+    AP_INIT_TAKE1("JITProvAccountKey", set_account_key, NULL, RSRC_CONF,
+                  "claim identifying the account (default sub)"),
+    AP_INIT_TAKE2("JITProvRequireClaim", set_require_claim, NULL, RSRC_CONF,
+                  "claim and regex that must match before an account is used"),
+    AP_INIT_TAKE2("JITProvMapClaim", set_map_claim, NULL, RSRC_CONF, "claim and account column"),
+    AP_INIT_TAKE1("JITProvAccountTable", set_account_table, NULL, RSRC_CONF, "account table"),
+    AP_INIT_TAKE1("JITProvAuditTable", set_audit_table, NULL, RSRC_CONF,
+                  "audit table, or none"),
+    AP_INIT_TAKE2("JITProvAccountColumn", set_account_column, NULL, RSRC_CONF,
+                  "role and column of the account table"),
+    SRV_INT("JITProvAccountRecheckInterval", recheck_interval,
+            "seconds between account status re-checks of a session"),
+    SRV_FLAG("JITProvAccountRecheckFailOpen", recheck_fail_open,
+             "keep sessions working when the database cannot be reached"),
+    SRV_STR("JITProvGroupsClaim", groups_claim, "claim used by Require jitprov-group"),
+    SRV_STR("JITProvHeaderPrefix", strip_prefix,
+            "incoming headers starting with this are always removed"),
+    AP_INIT_TAKE2("JITProvHeader", add_header, NULL, OR_AUTHCFG,
+                  "header name and source (claim:NAME, account:COLUMN)"),
+    AP_INIT_TAKE1("JITProvRemoteUser", set_remote_user, NULL, OR_AUTHCFG,
+                  "source of REMOTE_USER"),
+    AP_INIT_TAKE1("JITProvHeaderEncoding", set_encoding, NULL, OR_AUTHCFG,
+                  "none, percent or base64url"),
+    AP_INIT_TAKE1("JITProvClaimDelimiter", set_delim, NULL, OR_AUTHCFG,
+                  "separator for multi-valued claims"),
+    AP_INIT_TAKE1("JITProvUnauthAction", set_unauth, NULL, OR_AUTHCFG, "auth, 401, 403 or pass"),
+    AP_INIT_FLAG("JITProvClaimsEnv", set_claims_env, NULL, OR_AUTHCFG,
+                 "export every claim as an environment variable"),
+    AP_INIT_TAKE1("JITProvEnvPrefix", set_env_prefix, NULL, OR_AUTHCFG,
+                  "prefix of claim environment variables (default JITPROV_CLAIM_)"),
+    {NULL}};
+
+/* Checked for every vhost that uses the module, at configtest. */
+const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
+{
+    const char *err;
+    if (!c->metadata_url)
+        return "JITProvProviderMetadataURL is required";
+    if (!c->client_id)
+        return "JITProvClientID is required";
+    if (!c->client_secret)
+        return "JITProvClientSecret is required";
+    if (!c->redirect_uri)
+        return "JITProvRedirectURI is required";
+    if (!c->passphrases->nelts)
+        return "JITProvCryptoPassphrase is required";
+    if (c->logout_path && !strcmp(c->logout_path, c->redirect_path))
+        return "JITProvLogoutURI must differ from JITProvRedirectURI";
+    if (c->max_duration < c->inactivity)
+        c->inactivity = c->max_duration;
+    if (c->provisioning) {
+        if (!jp_dbd_available())
+            return "JITProvProvisioning is On but mod_dbd is not loaded (LoadModule dbd_module, "
+                   "DBDriver, DBDParams), or set JITProvProvisioning Off";
+        err = jp_store_cfg_check(p, &c->store);
+        if (err)
+            return err;
+    }
+    return NULL;
+}

@@ -1,0 +1,437 @@
+/* The authorization code flow: the redirect to the IdP (state, nonce, PKCE
+ * S256 in a sealed per-attempt cookie) and the callback (state check, code
+ * exchange, ID token validation, gates, provisioning, session). */
+#include "jitprov.h"
+#include "http_protocol.h"
+#include "http_core.h"
+#include "apr_strings.h"
+
+#include "state.h"
+#include "url.h"
+
+#define JP_STATE_PREFIX "jitprov_state"
+#define JP_STATE_PREFIX_LEN (sizeof(JP_STATE_PREFIX) - 1)
+/* Parallel tabs each get a state cookie; beyond this the oldest are dropped so
+ * the Cookie header never grows into "request header too large". */
+#define JP_MAX_STATES 5
+#define JP_MAX_TOKEN_RESP (64 * 1024)
+
+const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c)
+{
+    if (c->redirect_uri[0] != '/')
+        return c->redirect_uri;
+    return ap_construct_url(r->pool, c->redirect_path, r);
+}
+
+static const char *our_host(request_rec *r, int *port)
+{
+    *port = ap_get_server_port(r);
+    return r->hostname ? r->hostname : r->server->server_hostname;
+}
+
+/* Expires the oldest state cookies when too many login attempts are open. */
+static void prune_states(request_rec *r, jp_srv_cfg *c)
+{
+    const char *h = apr_table_get(r->headers_in, "Cookie");
+    apr_array_header_t *names;
+    apr_array_header_t *ages;
+    int i, n, drop;
+    int64_t now = apr_time_sec(apr_time_now());
+
+    if (!h || !strstr(h, JP_STATE_PREFIX "_"))
+        return;
+    names = apr_array_make(r->pool, 8, sizeof(const char *));
+    ages = apr_array_make(r->pool, 8, sizeof(int64_t));
+    while (*h) {
+        const char *eq, *end;
+        while (*h == ' ' || *h == ';')
+            h++;
+        end = strchr(h, ';');
+        if (!end)
+            end = h + strlen(h);
+        eq = memchr(h, '=', end - h);
+        if (eq && (size_t)(eq - h) > JP_STATE_PREFIX_LEN &&
+            !strncmp(h, JP_STATE_PREFIX "_", JP_STATE_PREFIX_LEN + 1)) {
+            const char *name = apr_pstrmemdup(r->pool, h, eq - h);
+            const char *val = apr_pstrmemdup(r->pool, eq + 1, end - eq - 1);
+            jp_authstate st;
+            int64_t created = 0; /* unreadable ones go first */
+            if (jp_authstate_open(r->pool, c->state_keys, c->nkeys, name, val, now, c->state_ttl,
+                                  &st, NULL) == 0)
+                created = st.created;
+            *(const char **)apr_array_push(names) = name;
+            *(int64_t *)apr_array_push(ages) = created;
+        }
+        h = end;
+    }
+    n = names->nelts;
+    for (drop = n - (JP_MAX_STATES - 1); drop > 0; drop--) {
+        int oldest = -1;
+        for (i = 0; i < n; i++) {
+            int64_t a = ((int64_t *)ages->elts)[i];
+            if (a >= 0 && (oldest < 0 || a < ((int64_t *)ages->elts)[oldest]))
+                oldest = i;
+        }
+        if (oldest < 0)
+            break;
+        jp_cookie_set(r, c, ((const char **)names->elts)[oldest], "", c->redirect_path, 0);
+        ((int64_t *)ages->elts)[oldest] = -1;
+    }
+}
+
+static int meta_fail(request_rec *r, int rc, const char *err)
+{
+    return jp_fail(r, rc,
+                   rc == HTTP_GATEWAY_TIME_OUT ? "The identity provider did not answer in time."
+                                               : "The identity provider cannot be reached.",
+                   "provider metadata: %s", err);
+}
+
+int jp_flow_start(request_rec *r, jp_srv_cfg *c)
+{
+    jp_meta m;
+    jp_authstate st;
+    const char *err = NULL, *name, *sealed, *url;
+    int rc;
+
+    rc = jp_provider_meta(r, c, &m, &err);
+    if (rc != OK)
+        return meta_fail(r, rc, err);
+    if (jp_authstate_new(r->pool, &st, r->unparsed_uri, apr_time_sec(apr_time_now())) != 0)
+        return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
+                       "no randomness");
+    prune_states(r, c);
+    name = jp_authstate_cookie_name(r->pool, JP_STATE_PREFIX, st.state);
+    sealed = jp_authstate_seal(r->pool, &c->state_keys[0], name, &st);
+    if (!sealed)
+        return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
+                       "cannot seal the state cookie");
+    jp_cookie_set(r, c, name, sealed, c->redirect_path, c->state_ttl);
+    url = apr_pstrcat(r->pool, m.authorization_endpoint,
+                      strchr(m.authorization_endpoint, '?') ? "&" : "?",
+                      "response_type=code&client_id=", jp_url_encode(r->pool, c->client_id),
+                      "&redirect_uri=", jp_url_encode(r->pool, jp_redirect_uri(r, c)),
+                      "&scope=", jp_url_encode(r->pool, c->scope),
+                      "&state=", st.state, "&nonce=", st.nonce,
+                      "&code_challenge=", jp_sha256_b64url(r->pool, st.verifier),
+                      "&code_challenge_method=S256", NULL);
+    apr_table_setn(r->headers_out, "Location", url);
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, JPLOG(0301) "login started for %s",
+                  r->unparsed_uri);
+    return HTTP_MOVED_TEMPORARILY;
+}
+
+static int exchange_code(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const char *code,
+                         const jp_authstate *st, json_t **tok)
+{
+    const char *body, *err = NULL;
+    jp_http_resp resp;
+    json_error_t je;
+    apr_status_t rv;
+    json_t *j;
+
+    body = apr_pstrcat(r->pool, "grant_type=authorization_code&code=", jp_url_encode(r->pool, code),
+                       "&redirect_uri=", jp_url_encode(r->pool, jp_redirect_uri(r, c)),
+                       "&code_verifier=", st->verifier, NULL);
+    if (c->token_auth == JP_AUTH_POST)
+        body = apr_pstrcat(r->pool, body, "&client_id=", jp_url_encode(r->pool, c->client_id),
+                           "&client_secret=", jp_url_encode(r->pool, c->client_secret), NULL);
+    /* RFC 6749 2.3.1: id and secret are form-encoded before Basic encoding. */
+    rv = jp_http(r->pool, c, "POST", m->token_endpoint, body,
+                 c->token_auth == JP_AUTH_BASIC ? jp_url_encode(r->pool, c->client_id) : NULL,
+                 c->token_auth == JP_AUTH_BASIC ? jp_url_encode(r->pool, c->client_secret) : NULL,
+                 NULL, &resp, &err);
+    if (rv != APR_SUCCESS)
+        return jp_fail(r, rv == APR_TIMEUP ? HTTP_GATEWAY_TIME_OUT : HTTP_BAD_GATEWAY,
+                       rv == APR_TIMEUP ? "The identity provider did not answer in time."
+                                        : "The identity provider cannot be reached.",
+                       "token endpoint: %s", err);
+    j = resp.len <= JP_MAX_TOKEN_RESP ? json_loadb(resp.body, resp.len, 0, &je) : NULL;
+    if (resp.status != 200 || !json_is_object(j)) {
+        const char *e = json_is_object(j) && json_is_string(json_object_get(j, "error"))
+                            ? json_string_value(json_object_get(j, "error"))
+                            : "(no error code)";
+        int grant = !strcmp(e, "invalid_grant");
+        e = apr_pstrdup(r->pool, e);
+        json_decref(j);
+        return jp_fail(r, grant ? HTTP_BAD_REQUEST : HTTP_BAD_GATEWAY,
+                       grant ? "The login code was rejected: it expired or was already used."
+                             : "The identity provider refused to complete the login.",
+                       "token endpoint answered HTTP %ld, error %s", resp.status,
+                       ap_escape_logitem(r->pool, e));
+    }
+    *tok = j;
+    return OK;
+}
+
+static int fetch_userinfo(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const char *at,
+                          json_t *claims)
+{
+    const char *err = NULL, *k;
+    jp_http_resp resp;
+    json_error_t je;
+    json_t *ui, *v;
+    apr_status_t rv;
+
+    rv = jp_http(r->pool, c, "GET", m->userinfo_endpoint, NULL, NULL, NULL, at, &resp, &err);
+    if (rv != APR_SUCCESS)
+        return jp_fail(r, rv == APR_TIMEUP ? HTTP_GATEWAY_TIME_OUT : HTTP_BAD_GATEWAY,
+                       "The identity provider did not return the user's profile.",
+                       "userinfo: %s", err);
+    ui = resp.status == 200 && resp.len <= JP_MAX_TOKEN_RESP ? json_loadb(resp.body, resp.len, 0, &je)
+                                                             : NULL;
+    /* OIDC Core 5.3.4: a userinfo sub that differs from the ID token's is not this user. */
+    if (!json_is_object(ui) || !json_is_string(json_object_get(ui, "sub")) ||
+        strcmp(json_string_value(json_object_get(ui, "sub")),
+               json_string_value(json_object_get(claims, "sub")))) {
+        json_decref(ui);
+        return jp_fail(r, HTTP_BAD_GATEWAY, "The identity provider returned an invalid profile.",
+                       "userinfo answered HTTP %ld without a matching sub", resp.status);
+    }
+    json_object_foreach(ui, k, v)
+    {
+        /* Token-bound claims come only from the signed ID token. */
+        if (!strcmp(k, "iss") || !strcmp(k, "sub") || !strcmp(k, "aud") || !strcmp(k, "exp") ||
+            !strcmp(k, "iat") || !strcmp(k, "nbf") || !strcmp(k, "nonce") || !strcmp(k, "azp") ||
+            !strcmp(k, "sid") || !strcmp(k, "auth_time") || !strcmp(k, "acr") ||
+            !strcmp(k, "amr"))
+            continue;
+        json_object_set(claims, k, v);
+    }
+    json_decref(ui);
+    return OK;
+}
+
+/* JITProvRequireClaim: every gate must match one element of its claim. */
+static const char *check_gates(request_rec *r, jp_srv_cfg *c, json_t *claims)
+{
+    int i;
+    for (i = 0; i < c->gates->nelts; i++) {
+        jp_gate *g = &((jp_gate *)c->gates->elts)[i];
+        const char *v = jp_claim_get(r->pool, claims, g->claim);
+        int ok = 0;
+        if (v) {
+            char sep[2] = {JP_MULTI_SEP, 0};
+            char *last, *el, *copy = apr_pstrdup(r->pool, v);
+            if (!*copy)
+                ok = !ap_regexec(g->re, "", 0, NULL, 0);
+            for (el = apr_strtok(copy, sep, &last); el && !ok; el = apr_strtok(NULL, sep, &last))
+                ok = !ap_regexec(g->re, el, 0, NULL, 0);
+        }
+        if (!ok)
+            return apr_psprintf(r->pool, "claim %s does not match %s", g->claim, g->pattern);
+    }
+    return NULL;
+}
+
+static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *iss,
+                     const char *sub, jp_account *acct)
+{
+    jp_db db;
+    jp_login in;
+    const char *err = NULL;
+    jp_prov_rc rc;
+
+    if (jp_db_acquire(r, &db) != OK)
+        return jp_fail(r, HTTP_SERVICE_UNAVAILABLE,
+                       "The account database is unavailable. Please try again shortly.",
+                       "mod_dbd gave no connection");
+    in.iss = iss;
+    in.sub = sub;
+    in.claims = claims;
+    in.client_ip = r->useragent_ip;
+    in.corr_id = jp_ref(r);
+    rc = jp_provision(r->pool, &db, &c->store, &in, acct, &err);
+    switch (rc) {
+    case JP_PROV_OK:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      JPLOG(0310) "account %" APR_INT64_T_FMT " %s for iss=%s sub=%s [ref %s]",
+                      acct->id, acct->event ? acct->event : "used", iss,
+                      ap_escape_logitem(r->pool, sub), jp_ref(r));
+        return OK;
+    case JP_PROV_PENDING:
+        return jp_fail(r, HTTP_FORBIDDEN,
+                       "Your account is awaiting approval by an administrator.",
+                       "account %" APR_INT64_T_FMT " is pending (sub=%s)", acct->id,
+                       ap_escape_logitem(r->pool, sub));
+    case JP_PROV_DISABLED:
+        return jp_fail(r, HTTP_FORBIDDEN, "Your account is disabled.",
+                       "account %" APR_INT64_T_FMT " is disabled (sub=%s)", acct->id,
+                       ap_escape_logitem(r->pool, sub));
+    case JP_PROV_NOT_PROVISIONED:
+        return jp_fail(r, HTTP_FORBIDDEN, "You do not have an account on this site.",
+                       "no account for sub=%s and JITProvAccountCreate is Off: %s",
+                       ap_escape_logitem(r->pool, sub), err ? err : "");
+    case JP_PROV_EMAIL_UNVERIFIED:
+        return jp_fail(r, HTTP_FORBIDDEN,
+                       "Your e-mail address is not verified by the identity provider.",
+                       "email linking refused for sub=%s: %s", ap_escape_logitem(r->pool, sub),
+                       err ? err : "email_verified is not true");
+    case JP_PROV_DB_BUSY:
+    case JP_PROV_DB_ERROR:
+    default:
+        return jp_fail(r, HTTP_SERVICE_UNAVAILABLE,
+                       "The account database is unavailable. Please try again shortly.",
+                       "provisioning failed: %s", err ? err : "database error");
+    }
+}
+
+static void add_account_cols(request_rec *r, jp_session *s, const jp_account *acct)
+{
+    const apr_array_header_t *arr;
+    const apr_table_entry_t *e;
+    int i;
+    jp_kv *kv = apr_array_push(s->kv);
+    kv->key = "a:id";
+    kv->val = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, acct->id);
+    if (!acct->cols)
+        return;
+    arr = apr_table_elts(acct->cols);
+    e = (const apr_table_entry_t *)arr->elts;
+    for (i = 0; i < arr->nelts; i++) {
+        if (!e[i].key || !e[i].val)
+            continue;
+        kv = apr_array_push(s->kv);
+        kv->key = apr_pstrcat(r->pool, "a:", e[i].key, NULL);
+        kv->val = e[i].val;
+    }
+}
+
+static apr_status_t json_release(void *j)
+{
+    json_decref(j);
+    return APR_SUCCESS;
+}
+
+int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
+{
+    const char *q = r->args ? r->args : "", *state, *code, *error, *name, *val, *err = NULL;
+    const char *iss, *sub, *idt, *dest, *host, *why;
+    int64_t now = apr_time_sec(apr_time_now());
+    jp_authstate st;
+    jp_tok_expect e;
+    jp_meta m;
+    json_t *tok = NULL, *claims = NULL, *at;
+    jp_session *s;
+    jp_account acct;
+    int rc, port;
+
+    if (r->method_number != M_GET)
+        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback accepts GET only.",
+                       "callback with method %s", r->method);
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    if (strlen(q) > 8192)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login response is malformed.",
+                       "callback query of %lu bytes", (unsigned long)strlen(q));
+    state = jp_query_param(r->pool, q, "state");
+    if (!state || !*state || strlen(state) > 128)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login response is missing its state.",
+                       "callback without a usable state parameter");
+    name = jp_authstate_cookie_name(r->pool, JP_STATE_PREFIX, state);
+    val = jp_cookie_get(r, name);
+    if (!val)
+        return jp_fail(r, HTTP_BAD_REQUEST,
+                       "This login attempt is unknown, expired or already used. Please start "
+                       "again.",
+                       "no state cookie %s (replayed, expired or forged callback)", name);
+    /* One use only, whatever the outcome. */
+    jp_cookie_set(r, c, name, "", c->redirect_path, 0);
+    if (jp_authstate_open(r->pool, c->state_keys, c->nkeys, name, val, now, c->state_ttl, &st,
+                          &err) != 0)
+        return jp_fail(r, HTTP_BAD_REQUEST,
+                       "This login attempt expired or was tampered with. Please start again.",
+                       "state cookie rejected: %s", err ? err : "invalid");
+    if (!jp_ct_streq(st.state, state))
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login response does not match this browser.",
+                       "state mismatch");
+    error = jp_query_param(r->pool, q, "error");
+    if (error)
+        return jp_fail(r, strcmp(error, "access_denied") ? HTTP_BAD_REQUEST : HTTP_FORBIDDEN,
+                       "The identity provider did not complete the login.", "IdP error %s: %s",
+                       ap_escape_logitem(r->pool, error),
+                       ap_escape_logitem(r->pool, jp_query_param(r->pool, q, "error_description")
+                                                      ? jp_query_param(r->pool, q,
+                                                                       "error_description")
+                                                      : ""));
+    code = jp_query_param(r->pool, q, "code");
+    if (!code || !*code || strlen(code) > 2048)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login response has no code.",
+                       "callback without code");
+    rc = jp_provider_meta(r, c, &m, &err);
+    if (rc != OK)
+        return meta_fail(r, rc, err);
+    /* RFC 9207: when the IdP names itself, it must be the one we asked. */
+    if (jp_query_param(r->pool, q, "iss") && strcmp(jp_query_param(r->pool, q, "iss"), m.issuer))
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login response came from the wrong issuer.",
+                       "callback iss parameter differs from %s", m.issuer);
+    rc = exchange_code(r, c, &m, code, &st, &tok);
+    if (rc != OK)
+        return rc;
+    apr_pool_cleanup_register(r->pool, tok, json_release, apr_pool_cleanup_null);
+    idt = json_is_string(json_object_get(tok, "id_token"))
+              ? json_string_value(json_object_get(tok, "id_token"))
+              : NULL;
+    if (!idt)
+        return jp_fail(r, HTTP_BAD_GATEWAY, "The identity provider returned no ID token.",
+                       "token response without id_token");
+    memset(&e, 0, sizeof(e));
+    e.issuer = m.issuer;
+    e.client_id = c->client_id;
+    e.client_secret = c->client_secret;
+    e.nonce = st.nonce;
+    e.now = now;
+    e.skew = c->skew;
+    e.max_iat_age = c->state_ttl + c->skew;
+    if (jp_provider_validate(r, c, idt, &e, 0, &claims, &err) != JP_TOK_OK)
+        return jp_fail(r, HTTP_UNAUTHORIZED, "The identity token could not be verified.",
+                       "ID token rejected: %s", err ? err : "invalid");
+    iss = json_string_value(json_object_get(claims, "iss"));
+    sub = json_string_value(json_object_get(claims, "sub"));
+    at = json_object_get(tok, "access_token");
+    if (c->userinfo && m.userinfo_endpoint && json_is_string(at)) {
+        rc = fetch_userinfo(r, c, &m, json_string_value(at), claims);
+        if (rc != OK)
+            return rc;
+    }
+    why = check_gates(r, c, claims);
+    if (why) {
+        jp_db db;
+        if (c->provisioning && jp_db_acquire(r, &db) == OK)
+            jp_audit(r->pool, &db, &c->store, "refuse", iss, sub, 0, r->useragent_ip,
+                     apr_psprintf(r->pool, "{\"reason\":\"gate\",\"ref\":\"%s\"}", jp_ref(r)));
+        return jp_fail(r, HTTP_FORBIDDEN, "Your account does not meet this site's access policy.",
+                       "JITProvRequireClaim: %s (sub=%s)", why, ap_escape_logitem(r->pool, sub));
+    }
+    memset(&acct, 0, sizeof(acct));
+    if (c->provisioning) {
+        rc = provision(r, c, claims, iss, sub, &acct);
+        if (rc != OK)
+            return rc;
+    }
+    s = apr_pcalloc(r->pool, sizeof(*s));
+    s->created = s->last_seen = s->checked_at = now;
+    s->expires = now + c->max_duration;
+    s->account_id = acct.id;
+    s->iss = iss;
+    s->sub = sub;
+    s->sid = json_is_string(json_object_get(claims, "sid"))
+                 ? json_string_value(json_object_get(claims, "sid"))
+                 : "";
+    s->user = sub;
+    s->id_token = idt;
+    s->kv = apr_array_make(r->pool, 24, sizeof(jp_kv));
+    jp_claims_flatten(r->pool, claims, "c:", s->kv);
+    if (c->provisioning)
+        add_account_cols(r, s, &acct);
+    if (jp_session_create(r, c, s) != 0)
+        return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Your session could not be created.",
+                       "session cache store failed (record too large for %s?)",
+                       c->cache_spec ? c->cache_spec : "the default shmcb cache");
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0311) "login of sub=%s complete [ref %s]",
+                  ap_escape_logitem(r->pool, sub), jp_ref(r));
+    host = our_host(r, &port);
+    dest = jp_safe_return_to(r->pool, st.return_to, ap_http_scheme(r), host, port);
+    apr_table_setn(r->headers_out, "Location", dest ? dest : "/");
+    return HTTP_MOVED_TEMPORARILY;
+}

@@ -1,0 +1,121 @@
+/* Outgoing HTTP to the IdP (discovery, JWKS, token, userinfo) with libcurl.
+ * One easy handle per call, never shared between threads. */
+#include "jitprov.h"
+#include "apr_strings.h"
+
+#include <curl/curl.h>
+
+#define JP_HTTP_MAX_BODY (1024 * 1024)
+
+typedef struct {
+    apr_pool_t *p;
+    char *buf;
+    size_t len, cap;
+    int overflow;
+} sink;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    sink *k = ud;
+    size_t n = size * nmemb;
+    if (k->len + n > JP_HTTP_MAX_BODY) {
+        k->overflow = 1;
+        return 0; /* aborts the transfer */
+    }
+    if (k->len + n + 1 > k->cap) {
+        size_t cap = k->cap ? k->cap : 4096;
+        char *nb;
+        while (cap < k->len + n + 1)
+            cap *= 2;
+        nb = apr_palloc(k->p, cap);
+        if (k->len)
+            memcpy(nb, k->buf, k->len);
+        k->buf = nb;
+        k->cap = cap;
+    }
+    memcpy(k->buf + k->len, ptr, n);
+    k->len += n;
+    k->buf[k->len] = '\0';
+    return n;
+}
+
+int jp_http_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const char *url,
+                     const char *form_body, const char *basic_user, const char *basic_pass,
+                     const char *bearer, jp_http_resp *out, const char **err)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    sink k = {p, NULL, 0, 0, 0};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURLcode rc;
+    char *ct = NULL;
+    apr_status_t st = APR_SUCCESS;
+
+    memset(out, 0, sizeof(*out));
+    if (!h) {
+        *err = "curl_easy_init failed";
+        return APR_EGENERAL;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->http_timeout);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)c->http_timeout);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    /* Token and userinfo answers must come from the endpoint itself. */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, form_body ? 0L : 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE, (long)JP_HTTP_MAX_BODY);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "mod_jitprov/" JITPROV_VERSION);
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    if (bearer)
+        hdrs = curl_slist_append(hdrs, apr_pstrcat(p, "Authorization: Bearer ", bearer, NULL));
+    if (form_body) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, form_body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(form_body));
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded");
+    }
+    if (basic_user) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_USERNAME, basic_user);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, basic_pass);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    (void)method;
+
+    rc = curl_easy_perform(h);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+        if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+            out->content_type = apr_pstrdup(p, ct);
+        out->body = k.buf ? k.buf : apr_pstrdup(p, "");
+        out->len = k.len;
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        *err = apr_psprintf(p, "timeout after %d s: %s", c->http_timeout, errbuf);
+        st = APR_TIMEUP;
+    } else {
+        *err = apr_psprintf(p, "%s: %s", k.overflow ? "response too large" : curl_easy_strerror(rc),
+                            errbuf);
+        st = APR_EGENERAL;
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    return st;
+}

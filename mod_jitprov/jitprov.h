@@ -1,0 +1,196 @@
+/* Internal declarations shared by the httpd glue of mod_jitprov. The pure
+ * logic (crypto, token, headers, claims, sessrec, store) has its own headers
+ * and never includes this one. */
+#ifndef JP_JITPROV_H
+#define JP_JITPROV_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_request.h"
+#include "ap_socache.h"
+#include "apr_global_mutex.h"
+#include "apr_thread_mutex.h"
+#include "ap_regex.h"
+
+#include "crypto.h"
+#include "claims.h"
+#include "headers.h"
+#include "sessrec.h"
+#include "store.h"
+#include "token.h"
+
+/* Module-specific message ids: httpd's own APLOGNO numbers are not ours. */
+#define JPLOG(n) "JITPROV" #n ": "
+
+extern module AP_MODULE_DECLARE_DATA jitprov_module;
+
+#define JP_UNSET -1
+
+typedef enum {
+    JP_AUTH_BASIC = 0,
+    JP_AUTH_POST,
+    JP_AUTH_PRIVATE_KEY_JWT
+} jp_token_auth;
+
+typedef enum {
+    JP_UNAUTH_AUTH = 0,
+    JP_UNAUTH_401,
+    JP_UNAUTH_403,
+    JP_UNAUTH_PASS
+} jp_unauth;
+
+typedef struct {
+    const char *claim;
+    ap_regex_t *re;
+    const char *pattern;
+} jp_gate;
+
+typedef struct jp_provider jp_provider;
+
+typedef struct {
+    server_rec *s;
+    /* provider and client */
+    const char *metadata_url;
+    const char *client_id;
+    const char *client_secret;
+    int token_auth;
+    const char *redirect_uri; /* as configured: path or absolute URL */
+    const char *redirect_path;
+    const char *logout_path;
+    const char *bcl_path;
+    const char *scope;
+    int skew;
+    int http_timeout;
+    const char *ca_file;
+    int userinfo;
+    /* keys */
+    apr_array_header_t *passphrases; /* const char *, first seals */
+    jp_key *state_keys;
+    jp_key *sess_keys;
+    int nkeys;
+    /* sessions */
+    const char *cache_spec;
+    const ap_socache_provider_t *cache_prov;
+    ap_socache_instance_t *cache;
+    int cache_encrypt; /* shared provider: encrypt records */
+    int inactivity;
+    int max_duration;
+    int state_ttl;
+    const char *cookie_name;
+    const char *cookie_attrs; /* NULL = defaults */
+    /* provisioning */
+    int provisioning; /* JITProvProvisioning On|Off */
+    jp_store_cfg store;
+    apr_array_header_t *gates; /* jp_gate */
+    int recheck_interval;
+    int recheck_fail_open;
+    const char *groups_claim;
+    /* spoof stripping: every JITProvHeader name of this vhost */
+    apr_array_header_t *strip_names;
+    const char *strip_prefix;
+    /* runtime */
+    jp_provider *provider;
+    int set_flags;
+} jp_srv_cfg;
+
+typedef enum { JP_SRC_CLAIM = 0, JP_SRC_ACCOUNT } jp_src_type;
+
+typedef struct {
+    const char *name;   /* header name, or NULL for REMOTE_USER */
+    const char *key;    /* kv key in the session record: "c:<claim>" / "a:<col>" */
+} jp_hdr_map;
+
+typedef struct {
+    apr_array_header_t *headers; /* jp_hdr_map; NULL = unset */
+    const char *remote_user;     /* kv key; NULL = unset (default "c:sub") */
+    int encoding;
+    const char *delim;
+    int unauth;
+    int claims_env;
+    const char *env_prefix;
+} jp_dir_cfg;
+
+/* Per-request state, in r->request_config. */
+typedef struct {
+    jp_session *sess;
+    const char *cache_key;
+} jp_req;
+
+/* config.c */
+extern const command_rec jp_cmds[];
+void *jp_create_srv_cfg(apr_pool_t *p, server_rec *s);
+void *jp_merge_srv_cfg(apr_pool_t *p, void *base, void *add);
+void *jp_create_dir_cfg(apr_pool_t *p, char *dir);
+void *jp_merge_dir_cfg(apr_pool_t *p, void *base, void *add);
+const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c);
+#define JP_SRV(s) ((jp_srv_cfg *)ap_get_module_config((s)->module_config, &jitprov_module))
+#define JP_DIR(r) ((jp_dir_cfg *)ap_get_module_config((r)->per_dir_config, &jitprov_module))
+
+/* http.c: outgoing HTTP to the IdP. Returns APR_SUCCESS, APR_TIMEUP (504) or
+ * another error (502). */
+typedef struct {
+    long status;
+    char *body;
+    size_t len;
+    const char *content_type;
+} jp_http_resp;
+apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const char *url,
+                     const char *form_body, const char *basic_user, const char *basic_pass,
+                     const char *bearer, jp_http_resp *out, const char **err);
+int jp_http_global_init(void);
+
+/* provider.c: discovery document and JWKS, per process, behind a mutex. */
+typedef struct {
+    const char *issuer;
+    const char *authorization_endpoint;
+    const char *token_endpoint;
+    const char *userinfo_endpoint;
+    const char *end_session_endpoint;
+    const char *jwks_uri;
+} jp_meta;
+apr_status_t jp_provider_create(apr_pool_t *p, jp_srv_cfg *c);
+/* Copies the provider metadata into r->pool, fetching it when needed. */
+int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *m, const char **err);
+jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
+                               const jp_tok_expect *e, int logout, json_t **claims,
+                               const char **err);
+
+/* errors.c */
+const char *jp_ref(request_rec *r);
+int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* session.c */
+apr_status_t jp_cache_post_config(apr_pool_t *pconf, server_rec *s);
+void jp_cache_child_init(apr_pool_t *p, server_rec *s);
+apr_status_t jp_cache_preconfig(apr_pool_t *pconf);
+const char *jp_cookie_get(request_rec *r, const char *name);
+void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,
+                   const char *path, int max_age);
+/* Loads the caller's session: OK and *out set, DECLINED (no valid session), or an
+ * HTTP error status (database down during the status re-check). */
+int jp_session_load(request_rec *r, jp_srv_cfg *c, jp_req **out);
+int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s);
+void jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
+int jp_session_revoke_sid(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sid,
+                          const char *sub);
+
+/* flow.c */
+int jp_flow_start(request_rec *r, jp_srv_cfg *c);
+int jp_flow_callback(request_rec *r, jp_srv_cfg *c);
+const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c);
+
+/* logout.c */
+int jp_logout(request_rec *r, jp_srv_cfg *c);
+int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c);
+
+/* authz.c */
+void jp_register_authz(apr_pool_t *p);
+
+/* mod_jitprov.c */
+int jp_dbd_available(void);
+int jp_db_acquire(request_rec *r, jp_db *db);
+int jp_read_body(request_rec *r, apr_size_t max, char **body);
+
+#endif

@@ -1,0 +1,96 @@
+/* Local and RP-initiated logout (OIDC RP-Initiated Logout 1.0) and the
+ * Back-Channel Logout 1.0 receiver. */
+#include "jitprov.h"
+#include "http_protocol.h"
+#include "http_core.h"
+#include "apr_strings.h"
+
+#include "url.h"
+
+int jp_logout(request_rec *r, jp_srv_cfg *c)
+{
+    const char *ret = r->args ? jp_query_param(r->pool, r->args, "return_to") : NULL;
+    const char *host, *dest, *abs, *err = NULL;
+    jp_req *rq = NULL;
+    jp_meta m;
+    int port;
+
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    host = r->hostname ? r->hostname : r->server->server_hostname;
+    port = ap_get_server_port(r);
+    if (r->args && !ret && strstr(r->args, "return_to="))
+        return jp_fail(r, HTTP_BAD_REQUEST, "The logout return address is malformed.",
+                       "bad return_to encoding");
+    dest = jp_safe_return_to(r->pool, ret ? ret : "/", ap_http_scheme(r), host, port);
+    if (!dest)
+        return jp_fail(r, HTTP_BAD_REQUEST,
+                       "The logout return address must be on this site.",
+                       "return_to %s refused", ap_escape_logitem(r->pool, ret));
+    if (jp_session_load(r, c, &rq) == OK && rq) {
+        jp_session_destroy(r, c, rq);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0401) "logout of sub=%s",
+                      ap_escape_logitem(r->pool, rq->sess->sub));
+    }
+    /* Clear the cookie even when the session was already gone. */
+    jp_cookie_set(r, c, c->cookie_name, "", "/", 0);
+    abs = dest[0] == '/' ? ap_construct_url(r->pool, dest, r) : dest;
+    if (rq && jp_provider_meta(r, c, &m, &err) == OK && m.end_session_endpoint) {
+        const char *url = apr_pstrcat(
+            r->pool, m.end_session_endpoint, strchr(m.end_session_endpoint, '?') ? "&" : "?",
+            "client_id=", jp_url_encode(r->pool, c->client_id), "&post_logout_redirect_uri=",
+            jp_url_encode(r->pool, abs), NULL);
+        if (rq->sess->id_token && *rq->sess->id_token)
+            url = apr_pstrcat(r->pool, url, "&id_token_hint=", rq->sess->id_token, NULL);
+        apr_table_setn(r->headers_out, "Location", url);
+    } else {
+        apr_table_setn(r->headers_out, "Location", abs);
+    }
+    return HTTP_MOVED_TEMPORARILY;
+}
+
+int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
+{
+    char *body = NULL;
+    const char *tok, *err = NULL, *iss, *sid, *sub;
+    jp_tok_expect e;
+    json_t *claims = NULL;
+    jp_meta m;
+    int rc, n;
+
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    if (r->method_number != M_POST)
+        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "Back-channel logout accepts POST only.",
+                       "back-channel logout with method %s", r->method);
+    rc = jp_read_body(r, 32 * 1024, &body);
+    if (rc != OK)
+        return rc;
+    tok = jp_query_param(r->pool, body, "logout_token");
+    if (!tok || !*tok)
+        return jp_fail(r, HTTP_BAD_REQUEST, "logout_token is missing.",
+                       "back-channel logout without logout_token");
+    rc = jp_provider_meta(r, c, &m, &err);
+    if (rc != OK)
+        return jp_fail(r, rc, "The identity provider cannot be reached.", "metadata: %s", err);
+    memset(&e, 0, sizeof(e));
+    e.issuer = m.issuer;
+    e.client_id = c->client_id;
+    e.client_secret = c->client_secret;
+    e.now = apr_time_sec(apr_time_now());
+    e.skew = c->skew;
+    e.max_iat_age = 600;
+    if (jp_provider_validate(r, c, tok, &e, 1, &claims, &err) != JP_TOK_OK)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The logout token is invalid.",
+                       "logout token rejected: %s", err ? err : "invalid");
+    iss = json_string_value(json_object_get(claims, "iss"));
+    sid = json_string_value(json_object_get(claims, "sid"));
+    sub = json_string_value(json_object_get(claims, "sub"));
+    n = jp_session_revoke_sid(r, c, iss, sid, sub);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  JPLOG(0402) "back-channel logout (sid=%s sub=%s): %d session(s) ended",
+                  sid ? ap_escape_logitem(r->pool, sid) : "-",
+                  sub ? ap_escape_logitem(r->pool, sub) : "-", n);
+    r->status = HTTP_OK;
+    ap_set_content_type(r, "text/plain");
+    ap_rputs("", r);
+    return OK;
+}

@@ -1,0 +1,349 @@
+/* mod_jitprov: OpenID Connect login with just-in-time account provisioning.
+ * This file holds the module record and the hooks; each stage of the flow
+ * lives in its own file (flow.c, session.c, logout.c, authz.c, provider.c). */
+#include "jitprov.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "mod_auth.h"
+#include "apr_strings.h"
+#include "apr_optional.h"
+
+#include "apr_dbd.h"
+#include "mod_dbd.h"
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+
+int jp_dbd_available(void)
+{
+    if (!dbd_acquire)
+        dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    return dbd_acquire != NULL;
+}
+
+int jp_db_acquire(request_rec *r, jp_db *db)
+{
+    ap_dbd_t *d = dbd_acquire ? dbd_acquire(r) : NULL;
+    if (!d)
+        return HTTP_SERVICE_UNAVAILABLE;
+    db->driver = d->driver;
+    db->handle = d->handle;
+    db->prepared = d->prepared;
+    db->pool = d->pool;
+    return OK;
+}
+
+int jp_read_body(request_rec *r, apr_size_t max, char **body)
+{
+    apr_size_t len = 0;
+    char *buf;
+    long n;
+    int rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
+    if (rc != OK)
+        return rc;
+    buf = apr_palloc(r->pool, max + 1);
+    if (ap_should_client_block(r)) {
+        while ((n = ap_get_client_block(r, buf + len, max - len)) > 0) {
+            len += (apr_size_t)n;
+            if (len >= max) {
+                char junk[1];
+                if (ap_get_client_block(r, junk, 1) > 0)
+                    return jp_fail(r, HTTP_REQUEST_ENTITY_TOO_LARGE, "The request is too large.",
+                                   "body over %lu bytes", (unsigned long)max);
+                break;
+            }
+        }
+        if (n < 0)
+            return jp_fail(r, HTTP_BAD_REQUEST, "The request body could not be read.",
+                           "body read error");
+    }
+    buf[len] = '\0';
+    *body = buf;
+    return OK;
+}
+
+/* ---- configuration life cycle ---- */
+
+static int jp_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    return jp_cache_preconfig(pconf) == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static int jp_used(jp_srv_cfg *c)
+{
+    return c->metadata_url || c->client_id || c->redirect_uri || c->passphrases->nelts;
+}
+
+/* Runs under `apachectl configtest` too: every misconfiguration surfaces here. */
+static int jp_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *v;
+    int bad = 0;
+    jp_dbd_available();
+    for (v = s; v; v = v->next) {
+        jp_srv_cfg *c = JP_SRV(v);
+        const char *err;
+        if (!jp_used(c))
+            continue;
+        err = jp_check_srv_cfg(ptemp, v, c);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
+                         JPLOG(0002) "%s (server %s:%d)", err,
+                         v->server_hostname ? v->server_hostname : "?",
+                         v->port);
+            bad = 1;
+        }
+    }
+    return bad ? !OK : OK;
+}
+
+static void derive_keys(apr_pool_t *p, jp_srv_cfg *c)
+{
+    int i;
+    c->nkeys = c->passphrases->nelts;
+    c->state_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
+    c->sess_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
+    for (i = 0; i < c->nkeys; i++) {
+        const char *pw = ((const char **)c->passphrases->elts)[i];
+        jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_STATE,
+                &c->state_keys[i]);
+        jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_SESSION,
+                &c->sess_keys[i]);
+    }
+}
+
+static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    jp_srv_cfg *base = JP_SRV(s);
+    server_rec *v;
+    const char *err;
+
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+    if (!base->cache) {
+        /* Sized so that a record with a large groups claim fits one sub-cache. */
+        base->cache_prov = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
+                                              AP_SOCACHE_PROVIDER_VERSION);
+        if (!base->cache_prov) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                         JPLOG(0003) "mod_socache_shmcb is not loaded: load it or set "
+                                     "JITProvSessionCache");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        err = base->cache_prov->create(&base->cache, "jitprov_sessions(16777216)", ptemp, pconf);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, JPLOG(0004) "default session cache: %s",
+                         err);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        base->cache_spec = "shmcb:jitprov_sessions(16777216)";
+    }
+    for (v = s; v; v = v->next) {
+        jp_srv_cfg *c = JP_SRV(v);
+        if (!c->cache) {
+            c->cache = base->cache;
+            c->cache_prov = base->cache_prov;
+            c->cache_encrypt = base->cache_encrypt;
+            c->cache_spec = base->cache_spec;
+        }
+        if (!jp_used(c))
+            continue;
+        derive_keys(pconf, c);
+        if (jp_provider_create(pconf, c) != APR_SUCCESS)
+            return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (jp_http_global_init() != 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, JPLOG(0005) "curl_global_init failed");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (jp_cache_post_config(pconf, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    ap_add_version_component(pconf, "mod_jitprov/" JITPROV_VERSION);
+    return OK;
+}
+
+static void jp_child_init(apr_pool_t *p, server_rec *s)
+{
+    jp_cache_child_init(p, s);
+}
+
+static void jp_optional_fn_retrieve(void)
+{
+    dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+}
+
+/* ---- per request ---- */
+
+typedef struct {
+    request_rec *r;
+    jp_srv_cfg *c;
+    apr_array_header_t *drop;
+} strip_ctx;
+
+static int strip_one(void *data, const char *key, const char *val)
+{
+    strip_ctx *x = data;
+    const char **names = (const char **)x->c->strip_names->elts;
+    int i;
+    if (x->c->strip_prefix && jp_hdr_name_has_prefix(key, x->c->strip_prefix)) {
+        *(const char **)apr_array_push(x->drop) = key;
+        return 1;
+    }
+    for (i = 0; i < x->c->strip_names->nelts; i++) {
+        if (jp_hdr_name_eq(key, names[i])) {
+            *(const char **)apr_array_push(x->drop) = key;
+            break;
+        }
+    }
+    return 1;
+}
+
+/* A client must never be able to send what the backend takes for our output:
+ * runs on every path of the vhost, protected or not. Internal redirects share
+ * headers_in with the request that already went through here. */
+static int jp_header_parser(request_rec *r)
+{
+    jp_srv_cfg *c = JP_SRV(r->server);
+    strip_ctx x;
+    int i;
+    if (r->prev || r->main || (!c->strip_names->nelts && !c->strip_prefix))
+        return DECLINED;
+    x.r = r;
+    x.c = c;
+    x.drop = apr_array_make(r->pool, 2, sizeof(const char *));
+    apr_table_do(strip_one, &x, r->headers_in, NULL);
+    for (i = 0; i < x.drop->nelts; i++) {
+        const char *k = ((const char **)x.drop->elts)[i];
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      JPLOG(0601) "removed client-supplied header %s",
+                      ap_escape_logitem(r->pool, k));
+        apr_table_unset(r->headers_in, k);
+    }
+    return DECLINED;
+}
+
+/* The module's own endpoints need no <Location> and run before authn so a
+ * protected "/" cannot shadow them. */
+static int jp_quick_handler(request_rec *r, int lookup)
+{
+    jp_srv_cfg *c = JP_SRV(r->server);
+    const char *path = r->parsed_uri.path;
+    if (lookup || r->main || !path || !c->redirect_path || !c->provider)
+        return DECLINED;
+    if (!strcmp(path, c->redirect_path))
+        return jp_flow_callback(r, c);
+    if (c->logout_path && !strcmp(path, c->logout_path))
+        return jp_logout(r, c);
+    if (c->bcl_path && !strcmp(path, c->bcl_path))
+        return jp_backchannel_logout(r, c);
+    return DECLINED;
+}
+
+static void apply_identity(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const jp_session *s)
+{
+    const char *delim = d->delim ? d->delim : ",";
+    jp_encoding enc = d->encoding == JP_UNSET ? JP_ENC_NONE : (jp_encoding)d->encoding;
+    const char *u = jp_kv_get(s->kv, d->remote_user ? d->remote_user : "c:sub");
+    const jp_kv *kv = (const jp_kv *)s->kv->elts;
+    int i;
+
+    r->user = jp_hdr_value(r->pool, u && *u ? u : s->sub, delim, JP_ENC_NONE);
+    r->ap_auth_type = "jitprov";
+    if (d->headers) {
+        const jp_hdr_map *m = (const jp_hdr_map *)d->headers->elts;
+        for (i = 0; i < d->headers->nelts; i++) {
+            const char *v = jp_kv_get(s->kv, m[i].key);
+            if (v)
+                apr_table_setn(r->headers_in, m[i].name, jp_hdr_value(r->pool, v, delim, enc));
+            else
+                apr_table_unset(r->headers_in, m[i].name);
+        }
+    }
+    if (d->claims_env == 0)
+        return;
+    for (i = 0; i < s->kv->nelts; i++) {
+        const char *name;
+        if (kv[i].key[0] == 'c')
+            name = jp_env_name(r->pool, d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_",
+                               kv[i].key + 2);
+        else
+            name = jp_env_name(r->pool, "JITPROV_ACCOUNT_", kv[i].key + 2);
+        apr_table_setn(r->subprocess_env, name, jp_hdr_value(r->pool, kv[i].val, delim, enc));
+    }
+}
+
+static int wants_status(request_rec *r)
+{
+    const char *xrw = apr_table_get(r->headers_in, "X-Requested-With");
+    return xrw && !strcasecmp(xrw, "XMLHttpRequest");
+}
+
+static int jp_check_authn(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+    jp_srv_cfg *c;
+    jp_dir_cfg *d;
+    jp_req *rq = NULL;
+    int rc;
+
+    if (!type || strcasecmp(type, "jitprov"))
+        return DECLINED;
+    c = JP_SRV(r->server);
+    d = JP_DIR(r);
+    if (!c->provider)
+        return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login is not configured on this server.",
+                       "AuthType jitprov used in a server without JITProvProviderMetadataURL, "
+                       "JITProvClientID, JITProvRedirectURI and JITProvCryptoPassphrase");
+    if (r->main)
+        rq = ap_get_module_config(r->main->request_config, &jitprov_module);
+    if (!rq) {
+        rc = jp_session_load(r, c, &rq);
+        if (rc != OK && rc != DECLINED)
+            return rc;
+    }
+    if (rq) {
+        ap_set_module_config(r->request_config, &jitprov_module, rq);
+        apply_identity(r, c, d, rq->sess);
+        return OK;
+    }
+    switch (d->unauth == JP_UNSET ? JP_UNAUTH_AUTH : d->unauth) {
+    case JP_UNAUTH_PASS:
+        r->user = "";
+        r->ap_auth_type = "jitprov";
+        return OK;
+    case JP_UNAUTH_403:
+        return jp_fail(r, HTTP_FORBIDDEN, "You need to log in to see this page.", "no session");
+    case JP_UNAUTH_401:
+        return jp_fail(r, HTTP_UNAUTHORIZED, "You need to log in to see this page.", "no session");
+    default:
+        if (r->main || wants_status(r))
+            return jp_fail(r, HTTP_UNAUTHORIZED, "You need to log in to see this page.",
+                           "no session (subrequest or XMLHttpRequest)");
+        return jp_flow_start(r, c);
+    }
+}
+
+static void jp_register_hooks(apr_pool_t *p)
+{
+    ap_hook_pre_config(jp_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(jp_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(jp_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(jp_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_optional_fn_retrieve(jp_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_header_parser(jp_header_parser, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_quick_handler(jp_quick_handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_check_authn(jp_check_authn, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
+    jp_register_authz(p);
+}
+
+AP_DECLARE_MODULE(jitprov) = {
+    STANDARD20_MODULE_STUFF,
+    jp_create_dir_cfg,
+    jp_merge_dir_cfg,
+    jp_create_srv_cfg,
+    jp_merge_srv_cfg,
+    jp_cmds,
+    jp_register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_ALWAYS_MERGE
+#endif
+};
