@@ -1,0 +1,851 @@
+/* JWKS parsing and JWT validation: the relying party's trust decision.
+ *
+ * cjose 0.6.2 checks signatures but almost nothing around them (no alg/key
+ * pairing, no crit, no JWK use/alg, an HMAC compare that trusts the signature
+ * length), so every one of those checks is made here, before cjose is asked.
+ * EdDSA goes to OpenSSL directly because cjose cannot import OKP keys.
+ * The payload is decoded only after a signature has verified. */
+
+#include <string.h>
+#include <strings.h>
+
+#include <apr_strings.h>
+#include <cjose/cjose.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "token.h"
+
+#define JWKS_MAX_BYTES (256 * 1024)
+#define JWKS_MAX_KEYS 64     /* usable keys kept */
+#define JWKS_MAX_ENTRIES 256 /* entries looked at */
+#define JWT_MAX_BYTES (16 * 1024)
+#define RSA_MIN_BITS 2048
+#define RSA_MAX_BITS 16384
+#define RSA_MAX_E_CHARS 11 /* base64url of 8 bytes */
+#define SUB_MAX_LEN 255
+#define BCL_EVENT "http://schemas.openid.net/event/backchannel-logout"
+
+typedef enum { KT_RSA, KT_P256, KT_P384, KT_P521, KT_ED25519, KT_SECRET } keytype;
+
+typedef struct {
+    const char *name;
+    keytype type;
+    size_t siglen; /* 0: the RSA modulus length */
+} alg_info;
+
+static const alg_info alg_table[] = {
+    {"RS256", KT_RSA, 0},      {"RS384", KT_RSA, 0},     {"RS512", KT_RSA, 0},
+    {"PS256", KT_RSA, 0},      {"PS384", KT_RSA, 0},     {"PS512", KT_RSA, 0},
+    {"ES256", KT_P256, 64},    {"ES384", KT_P384, 96},   {"ES512", KT_P521, 132},
+    {"EdDSA", KT_ED25519, 64}, {"HS256", KT_SECRET, 32}, {"HS384", KT_SECRET, 48},
+    {"HS512", KT_SECRET, 64},
+};
+
+typedef struct {
+    const char *kid; /* NULL when the JWK has none */
+    const char *alg; /* NULL when the JWK does not pin one */
+    keytype type;
+    size_t siglen; /* RSA: modulus bytes */
+    cjose_jwk_t *jwk;
+    EVP_PKEY *ed;
+} jwk_entry;
+
+struct jp_jwks {
+    jwk_entry *keys;
+    int n;
+};
+
+/* A compact JWS split in place; offsets into jwt. */
+typedef struct {
+    const char *jwt;
+    size_t len, hlen, poff, plen, soff, slen;
+    json_t *hdr;
+    const alg_info *alg;
+    const char *kid;
+} jws_parts;
+
+static apr_status_t cleanup_jwk(void *d)
+{
+    cjose_jwk_release(d);
+    return APR_SUCCESS;
+}
+
+static apr_status_t cleanup_jws(void *d)
+{
+    cjose_jws_release(d);
+    return APR_SUCCESS;
+}
+
+static apr_status_t cleanup_pkey(void *d)
+{
+    EVP_PKEY_free(d);
+    return APR_SUCCESS;
+}
+
+static apr_status_t cleanup_json(void *d)
+{
+    json_decref(d);
+    return APR_SUCCESS;
+}
+
+static void set_err(const char **err, const char *msg)
+{
+    if (err)
+        *err = msg;
+}
+
+/* Attacker-chosen strings go into the error log: keep them short and printable. */
+static const char *loggable(apr_pool_t *p, const char *s)
+{
+    size_t i, n = strnlen(s, 40);
+    char *o = apr_palloc(p, n + 4);
+
+    for (i = 0; i < n; i++)
+        o[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\') ? s[i] : '?';
+    if (s[n])
+        memcpy(o + n, "...", 4);
+    else
+        o[n] = '\0';
+    return o;
+}
+
+static int b64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+/* Unpadded, canonical base64url only: unused trailing bits must be zero, so a
+ * token has one spelling (and cjose's decoder, which asserts on some invalid
+ * input, only ever sees valid input). */
+static int is_b64url(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n % 4 == 1)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (b64url_value(s[i]) < 0)
+            return 0;
+    if (n % 4 == 2 && (b64url_value(s[n - 1]) & 0x0f))
+        return 0;
+    if (n % 4 == 3 && (b64url_value(s[n - 1]) & 0x03))
+        return 0;
+    return 1;
+}
+
+/* Decoded length of unpadded base64url that passed is_b64url. */
+static size_t b64url_declen(size_t n)
+{
+    return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+
+/* Decodes into pool memory, NUL-terminated; NULL when invalid. */
+static unsigned char *b64url_decode(apr_pool_t *p, const char *s, size_t n, size_t *outlen)
+{
+    cjose_err cerr;
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    unsigned char *out;
+
+    if (!is_b64url(s, n) || !cjose_base64url_decode(s, n, &raw, &rawlen, &cerr))
+        return NULL;
+    out = apr_palloc(p, rawlen + 1);
+    memcpy(out, raw, rawlen);
+    out[rawlen] = '\0';
+    OPENSSL_cleanse(raw, rawlen);
+    cjose_get_dealloc()(raw);
+    *outlen = rawlen;
+    return out;
+}
+
+/* Parses a JSON object strictly (no duplicate members) and ties it to pool p. */
+static json_t *parse_object(apr_pool_t *p, const unsigned char *buf, size_t n)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (!j)
+        return NULL;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, j, cleanup_json, apr_pool_cleanup_null);
+    return j;
+}
+
+static const char *opt_string(json_t *obj, const char *name, int *bad)
+{
+    json_t *v = json_object_get(obj, name);
+
+    if (!v)
+        return NULL;
+    if (!json_is_string(v)) {
+        *bad = 1;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* ---- JWK Set ---------------------------------------------------------- */
+
+/* Hands cjose a copy holding only the public members, each checked first:
+ * cjose's base64 decoder aborts the process on some malformed input, and
+ * private or extra members are none of its business. */
+static cjose_jwk_t *cjose_import_public(apr_pool_t *p, json_t *k, const char *kty)
+{
+    static const char *const rsa_members[] = {"n", "e", NULL};
+    static const char *const ec_members[] = {"crv", "x", "y", NULL};
+    const char *const *m = strcmp(kty, "RSA") == 0 ? rsa_members : ec_members;
+    json_t *clean = json_pack("{s:s}", "kty", kty);
+    cjose_jwk_t *jwk = NULL;
+    cjose_err cerr;
+    size_t n;
+    char *js;
+
+    if (!clean)
+        return NULL;
+    for (; *m; m++) {
+        int bad = 0;
+        const char *v = opt_string(k, *m, &bad);
+        if (bad || !v || (strcmp(*m, "crv") != 0 && (!*v || !is_b64url(v, strlen(v)))))
+            goto done;
+        /* a larger public exponent only makes verification slow */
+        if (strcmp(*m, "e") == 0 && strlen(v) > RSA_MAX_E_CHARS)
+            goto done;
+        json_object_set_new(clean, *m, json_string(v));
+    }
+    n = json_dumpb(clean, NULL, 0, JSON_COMPACT);
+    js = apr_palloc(p, n);
+    if (n && json_dumpb(clean, js, n, JSON_COMPACT) == n)
+        jwk = cjose_jwk_import(js, n, &cerr);
+done:
+    json_decref(clean);
+    return jwk;
+}
+
+/* Imports one RSA or EC JWK through cjose; 0 when unusable. */
+static int import_cjose_key(apr_pool_t *p, json_t *k, const char *kty, jwk_entry *ent)
+{
+    cjose_err cerr;
+    cjose_jwk_t *jwk = cjose_import_public(p, k, kty);
+
+    if (!jwk) /* secp256k1, malformed or off-curve points */
+        return 0;
+    switch (cjose_jwk_get_kty(jwk, &cerr)) {
+    case CJOSE_JWK_KTY_RSA: {
+        size_t bits = cjose_jwk_get_keysize(jwk, &cerr);
+        if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS)
+            goto unusable;
+        ent->type = KT_RSA;
+        ent->siglen = (bits + 7) / 8;
+        break;
+    }
+    case CJOSE_JWK_KTY_EC:
+        switch (cjose_jwk_EC_get_curve(jwk, &cerr)) {
+        case CJOSE_JWK_EC_P_256:
+            ent->type = KT_P256;
+            break;
+        case CJOSE_JWK_EC_P_384:
+            ent->type = KT_P384;
+            break;
+        case CJOSE_JWK_EC_P_521:
+            ent->type = KT_P521;
+            break;
+        default:
+            goto unusable;
+        }
+        break;
+    default:
+        goto unusable;
+    }
+    apr_pool_cleanup_register(p, jwk, cleanup_jwk, apr_pool_cleanup_null);
+    ent->jwk = jwk;
+    return 1;
+unusable:
+    cjose_jwk_release(jwk);
+    return 0;
+}
+
+static int import_ed25519(apr_pool_t *p, json_t *k, jwk_entry *ent)
+{
+    int bad = 0;
+    const char *crv = opt_string(k, "crv", &bad);
+    const char *x = opt_string(k, "x", &bad);
+    unsigned char *raw;
+    size_t rawlen;
+    EVP_PKEY *pk;
+
+    if (bad || !crv || !x || strcmp(crv, "Ed25519") != 0) /* X25519, Ed448 */
+        return 0;
+    raw = b64url_decode(p, x, strlen(x), &rawlen);
+    if (!raw || rawlen != 32)
+        return 0;
+    pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rawlen);
+    if (!pk)
+        return 0;
+    apr_pool_cleanup_register(p, pk, cleanup_pkey, apr_pool_cleanup_null);
+    ent->type = KT_ED25519;
+    ent->ed = pk;
+    return 1;
+}
+
+static int usable_for_sig(json_t *k)
+{
+    json_t *ops = json_object_get(k, "key_ops");
+    int bad = 0;
+    const char *use = opt_string(k, "use", &bad);
+
+    if (bad || (use && strcmp(use, "sig") != 0))
+        return 0;
+    if (ops) {
+        size_t i;
+        json_t *op;
+        if (!json_is_array(ops))
+            return 0;
+        json_array_foreach(ops, i, op)
+        {
+            if (json_is_string(op) && strcmp(json_string_value(op), "verify") == 0)
+                return 1;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+jp_jwks *jp_jwks_parse(apr_pool_t *p, const char *json, size_t len, const char **err)
+{
+    jp_jwks *ks;
+    json_t *doc, *keys, *k;
+    json_error_t jerr;
+    size_t i;
+
+    if (!json) {
+        set_err(err, "no JWKS document");
+        return NULL;
+    }
+    if (len > JWKS_MAX_BYTES) {
+        set_err(err, "JWKS document larger than 256 KiB");
+        return NULL;
+    }
+    /* Not tied to the pool: the set may live long, the parsed document need not. */
+    doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        set_err(err, "JWKS is not a JSON object");
+        return NULL;
+    }
+    keys = json_object_get(doc, "keys");
+    if (!json_is_array(keys)) {
+        json_decref(doc);
+        set_err(err, "JWKS has no \"keys\" array");
+        return NULL;
+    }
+
+    ks = apr_pcalloc(p, sizeof(*ks));
+    ks->keys = apr_pcalloc(p, sizeof(jwk_entry) * JWKS_MAX_KEYS);
+    json_array_foreach(keys, i, k)
+    {
+        jwk_entry ent = {0};
+        const char *kty;
+        int bad = 0, ok;
+
+        if (ks->n == JWKS_MAX_KEYS || i == JWKS_MAX_ENTRIES)
+            break;
+        if (!json_is_object(k))
+            continue;
+        kty = opt_string(k, "kty", &bad);
+        ent.kid = opt_string(k, "kid", &bad);
+        ent.alg = opt_string(k, "alg", &bad);
+        if (bad || !kty || !usable_for_sig(k))
+            continue;
+        /* Private material has no business in a published set. */
+        if (json_object_get(k, "d"))
+            continue;
+        if (strcmp(kty, "RSA") == 0 || strcmp(kty, "EC") == 0)
+            ok = import_cjose_key(p, k, kty, &ent);
+        else if (strcmp(kty, "OKP") == 0)
+            ok = import_ed25519(p, k, &ent);
+        else
+            ok = 0; /* "oct" never comes from a JWKS: HS* uses the client secret */
+        if (!ok)
+            continue;
+        if (ent.kid)
+            ent.kid = apr_pstrdup(p, ent.kid);
+        if (ent.alg)
+            ent.alg = apr_pstrdup(p, ent.alg);
+        ks->keys[ks->n++] = ent;
+    }
+    json_decref(doc);
+    return ks;
+}
+
+int jp_jwks_count(const jp_jwks *ks)
+{
+    return ks ? ks->n : 0;
+}
+
+/* ---- JWS -------------------------------------------------------------- */
+
+/* Splits and checks the compact form and decodes the header; nothing of the
+ * payload is looked at. */
+static int split_jws(apr_pool_t *p, const char *jwt, jws_parts *j, const char **err)
+{
+    const char *d1, *d2;
+    size_t dots = 0, i;
+    unsigned char *hbuf;
+    size_t hlen;
+
+    if (!jwt || !*jwt) {
+        set_err(err, "no token");
+        return 0;
+    }
+    j->jwt = jwt;
+    j->len = strnlen(jwt, JWT_MAX_BYTES + 1);
+    if (j->len > JWT_MAX_BYTES) {
+        set_err(err, "token larger than 16 KiB");
+        return 0;
+    }
+    for (i = 0; i < j->len; i++)
+        dots += jwt[i] == '.';
+    if (dots == 4) {
+        set_err(err, "encrypted tokens (JWE) are not supported");
+        return 0;
+    }
+    if (dots != 2) {
+        set_err(err, "malformed token: not three segments");
+        return 0;
+    }
+    d1 = strchr(jwt, '.');
+    d2 = strchr(d1 + 1, '.');
+    j->hlen = d1 - jwt;
+    j->poff = j->hlen + 1;
+    j->plen = d2 - (d1 + 1);
+    j->soff = d2 + 1 - jwt;
+    j->slen = j->len - j->soff;
+    if (!j->hlen || !j->plen || !j->slen || !is_b64url(jwt, j->hlen) ||
+        !is_b64url(jwt + j->poff, j->plen) || !is_b64url(jwt + j->soff, j->slen)) {
+        set_err(err, "malformed token: bad base64url segment");
+        return 0;
+    }
+    hbuf = b64url_decode(p, jwt, j->hlen, &hlen);
+    if (!hbuf || !(j->hdr = parse_object(p, hbuf, hlen))) {
+        set_err(err, "malformed token: header is not a JSON object");
+        return 0;
+    }
+    return 1;
+}
+
+static const alg_info *find_alg(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(alg_table) / sizeof(alg_table[0]); i++)
+        if (strcmp(alg_table[i].name, name) == 0)
+            return &alg_table[i];
+    return NULL;
+}
+
+static int alg_allowed(const alg_info *a, const jp_tok_expect *e)
+{
+    const char *const *l;
+
+    if (a->type == KT_SECRET && (!e->client_secret || !*e->client_secret))
+        return 0;
+    if (!e->algs)
+        return a->type != KT_SECRET;
+    for (l = e->algs; *l; l++)
+        if (strcmp(*l, a->name) == 0)
+            return 1;
+    return 0;
+}
+
+static int typ_ok(const char *typ, int logout)
+{
+    if (!typ || strcasecmp(typ, "JWT") == 0)
+        return 1;
+    if (logout)
+        return strcasecmp(typ, "logout+jwt") == 0 || strcasecmp(typ, "application/logout+jwt") == 0;
+    return strcasecmp(typ, "JWS") == 0;
+}
+
+/* Checks the header: alg allowed, no crit, acceptable typ, kid a string. */
+static int check_header(apr_pool_t *p, jws_parts *j, const jp_tok_expect *e, int logout,
+                        const char **err)
+{
+    int bad = 0;
+    const char *alg = opt_string(j->hdr, "alg", &bad);
+    const char *typ = opt_string(j->hdr, "typ", &bad);
+
+    j->kid = opt_string(j->hdr, "kid", &bad);
+    if (bad || !alg) {
+        set_err(err, "token header: alg missing or alg/typ/kid not a string");
+        return 0;
+    }
+    j->alg = find_alg(alg);
+    if (!j->alg || !alg_allowed(j->alg, e)) {
+        set_err(err, apr_psprintf(p, "token alg \"%s\" not allowed", loggable(p, alg)));
+        return 0;
+    }
+    if (json_object_get(j->hdr, "crit")) {
+        set_err(err, "token header has crit: no extensions are supported");
+        return 0;
+    }
+    if (!typ_ok(typ, logout)) {
+        set_err(err, apr_psprintf(p, "token typ \"%s\" not acceptable", loggable(p, typ)));
+        return 0;
+    }
+    return 1;
+}
+
+static int verify_ed25519(apr_pool_t *p, const jws_parts *j, EVP_PKEY *pk)
+{
+    EVP_MD_CTX *ctx;
+    unsigned char *sig;
+    size_t siglen;
+    int ok = 0;
+
+    sig = b64url_decode(p, j->jwt + j->soff, j->slen, &siglen);
+    if (!sig || siglen != 64)
+        return 0;
+    ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return 0;
+    if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+        EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)j->jwt, j->soff - 1) == 1)
+        ok = 1;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* cjose parses the token again; done once, lazily, for RS/PS/ES/HS. */
+static cjose_jws_t *cjose_parsed(apr_pool_t *p, const jws_parts *j, cjose_jws_t **cache)
+{
+    cjose_err cerr;
+
+    if (!*cache) {
+        *cache = cjose_jws_import(j->jwt, j->len, &cerr);
+        if (*cache)
+            apr_pool_cleanup_register(p, *cache, cleanup_jws, apr_pool_cleanup_null);
+    }
+    return *cache;
+}
+
+static jp_tok_rc verify_secret(apr_pool_t *p, const jws_parts *j, const jp_tok_expect *e,
+                               const char **err)
+{
+    cjose_err cerr;
+    cjose_jwk_t *jwk;
+    cjose_jws_t *jws = NULL;
+    int ok;
+
+    /* cjose's HMAC compare reads dig_len bytes of the signature unchecked. */
+    if (b64url_declen(j->slen) != j->alg->siglen) {
+        set_err(err, "token signature has the wrong length");
+        return JP_TOK_BAD;
+    }
+    if (!cjose_parsed(p, j, &jws)) {
+        set_err(err, "malformed token: rejected by the JWS parser");
+        return JP_TOK_BAD;
+    }
+    jwk = cjose_jwk_create_oct_spec((const uint8_t *)e->client_secret, strlen(e->client_secret),
+                                    &cerr);
+    if (!jwk) {
+        set_err(err, "cannot build the HMAC key");
+        return JP_TOK_BAD;
+    }
+    ok = cjose_jws_verify(jws, jwk, &cerr);
+    cjose_jwk_release(jwk);
+    if (!ok) {
+        set_err(err, "token signature does not verify");
+        return JP_TOK_BAD;
+    }
+    return JP_TOK_OK;
+}
+
+static jp_tok_rc verify_signature(apr_pool_t *p, const jws_parts *j, const jp_jwks *ks,
+                                  const jp_tok_expect *e, const char **err)
+{
+    cjose_jws_t *jws = NULL;
+    size_t siglen = b64url_declen(j->slen);
+    int i, kid_seen = 0, candidates = 0;
+
+    if (j->alg->type == KT_SECRET)
+        return verify_secret(p, j, e, err);
+    if (j->alg->siglen && siglen != j->alg->siglen) {
+        set_err(err, "token signature has the wrong length");
+        return JP_TOK_BAD;
+    }
+    for (i = 0; ks && i < ks->n; i++) {
+        const jwk_entry *k = &ks->keys[i];
+        cjose_err cerr;
+
+        if (j->kid && (!k->kid || strcmp(k->kid, j->kid) != 0))
+            continue;
+        kid_seen = 1;
+        if (k->type != j->alg->type || (k->alg && strcmp(k->alg, j->alg->name) != 0))
+            continue;
+        candidates++;
+        if (k->type == KT_ED25519) {
+            if (verify_ed25519(p, j, k->ed))
+                return JP_TOK_OK;
+            continue;
+        }
+        if (k->type == KT_RSA && siglen != k->siglen)
+            continue;
+        if (!cjose_parsed(p, j, &jws)) {
+            set_err(err, "malformed token: rejected by the JWS parser");
+            return JP_TOK_BAD;
+        }
+        if (cjose_jws_verify(jws, k->jwk, &cerr))
+            return JP_TOK_OK;
+    }
+    if (j->kid && !kid_seen) {
+        set_err(err, apr_psprintf(p, "no key with kid \"%s\" in the JWKS", loggable(p, j->kid)));
+        return JP_TOK_UNKNOWN_KID;
+    }
+    set_err(err, candidates ? "token signature does not verify"
+                            : "no key in the JWKS matches the token alg");
+    return JP_TOK_BAD;
+}
+
+/* Header checks, signature, and only then the payload as a JSON object. */
+static jp_tok_rc verified_payload(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
+                                  const jp_tok_expect *e, int logout, json_t **out,
+                                  const char **err)
+{
+    jws_parts j = {0};
+    unsigned char *buf;
+    size_t n;
+    jp_tok_rc rc;
+
+    if (!e || !e->issuer || !e->client_id) {
+        set_err(err, "validation expectations incomplete");
+        return JP_TOK_BAD;
+    }
+    if (!split_jws(p, jwt, &j, err) || !check_header(p, &j, e, logout, err))
+        return JP_TOK_BAD;
+    rc = verify_signature(p, &j, ks, e, err);
+    if (rc != JP_TOK_OK)
+        return rc;
+    buf = b64url_decode(p, jwt + j.poff, j.plen, &n);
+    if (!buf || !(*out = parse_object(p, buf, n))) {
+        set_err(err, "token payload is not a JSON object");
+        return JP_TOK_BAD;
+    }
+    return JP_TOK_OK;
+}
+
+/* ---- claims ----------------------------------------------------------- */
+
+/* 1 with *v set when present as a number, 0 when absent, -1 when not a number. */
+static int time_claim(json_t *c, const char *name, double *v)
+{
+    json_t *t = json_object_get(c, name);
+
+    if (!t)
+        return 0;
+    if (!json_is_number(t))
+        return -1;
+    *v = json_number_value(t);
+    return 1;
+}
+
+static int nonempty_string(json_t *c, const char *name, size_t max)
+{
+    json_t *v = json_object_get(c, name);
+    size_t n;
+
+    if (!json_is_string(v))
+        return 0;
+    n = json_string_length(v);
+    return n > 0 && n <= max;
+}
+
+/* iss, aud, azp: the token was issued by our provider, to us. */
+static int check_audience(json_t *c, const jp_tok_expect *e, int logout, const char **err)
+{
+    json_t *iss = json_object_get(c, "iss");
+    json_t *aud = json_object_get(c, "aud");
+    json_t *azp = json_object_get(c, "azp");
+    int found = 0, naud = 0;
+
+    if (!json_is_string(iss) || strcmp(json_string_value(iss), e->issuer) != 0) {
+        set_err(err, "token iss does not match the issuer");
+        return 0;
+    }
+    if (json_is_string(aud)) {
+        naud = 1;
+        found = strcmp(json_string_value(aud), e->client_id) == 0;
+    } else if (json_is_array(aud)) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(aud, i, a)
+        {
+            if (!json_is_string(a)) {
+                set_err(err, "token aud has a non-string member");
+                return 0;
+            }
+            naud++;
+            found |= strcmp(json_string_value(a), e->client_id) == 0;
+        }
+    }
+    if (!found) {
+        set_err(err, "token aud does not contain the client_id");
+        return 0;
+    }
+    if (azp && (!json_is_string(azp) || strcmp(json_string_value(azp), e->client_id) != 0)) {
+        set_err(err, "token azp is not the client_id");
+        return 0;
+    }
+    /* BCL defines no azp: a logout token may name several audiences without one. */
+    if (naud > 1 && !azp && !logout) {
+        set_err(err, "token has several audiences and no azp");
+        return 0;
+    }
+    return 1;
+}
+
+/* exp (required for ID tokens), iat (required), nbf, all with e->skew of slack. */
+static int check_times(json_t *c, const jp_tok_expect *e, int logout, const char **err)
+{
+    double now = (double)e->now, skew = e->skew > 0 ? e->skew : 0, exp = 0, iat = 0, nbf = 0;
+    int has;
+
+    has = time_claim(c, "exp", &exp);
+    if (has < 0 || (!has && !logout)) {
+        set_err(err, "token exp missing or not a number");
+        return 0;
+    }
+    if (has && !(now < exp + skew)) {
+        set_err(err, "token expired");
+        return 0;
+    }
+    if (time_claim(c, "iat", &iat) != 1) {
+        set_err(err, "token iat missing or not a number");
+        return 0;
+    }
+    if (iat > now + skew) {
+        set_err(err, "token iat is in the future");
+        return 0;
+    }
+    if (e->max_iat_age > 0 && iat < now - e->max_iat_age - skew) {
+        set_err(err, "token iat is too old");
+        return 0;
+    }
+    has = time_claim(c, "nbf", &nbf);
+    if (has < 0) {
+        set_err(err, "token nbf not a number");
+        return 0;
+    }
+    if (has && now < nbf - skew) {
+        set_err(err, "token not valid yet (nbf)");
+        return 0;
+    }
+    return 1;
+}
+
+static int nonce_matches(json_t *c, const char *want)
+{
+    json_t *v = json_object_get(c, "nonce");
+    size_t n = strlen(want);
+
+    if (!json_is_string(v) || json_string_length(v) != n || n == 0)
+        return 0;
+    return CRYPTO_memcmp(json_string_value(v), want, n) == 0;
+}
+
+static json_t *bcl_event(json_t *c)
+{
+    json_t *ev = json_object_get(c, "events");
+
+    return json_is_object(ev) ? json_object_get(ev, BCL_EVENT) : NULL;
+}
+
+jp_tok_rc jp_idtoken_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
+                              const jp_tok_expect *e, json_t **claims, const char **err)
+{
+    json_t *c = NULL;
+    jp_tok_rc rc;
+
+    if (claims)
+        *claims = NULL;
+    rc = verified_payload(p, jwt, ks, e, 0, &c, err);
+    if (rc != JP_TOK_OK)
+        return rc;
+    if (!check_audience(c, e, 0, err) || !check_times(c, e, 0, err))
+        return JP_TOK_BAD;
+    if (e->nonce && !nonce_matches(c, e->nonce)) {
+        set_err(err, "token nonce missing or does not match");
+        return JP_TOK_BAD;
+    }
+    if (!nonempty_string(c, "sub", SUB_MAX_LEN)) {
+        set_err(err, "token sub missing, empty or too long");
+        return JP_TOK_BAD;
+    }
+    /* A logout token must never pass as a login. */
+    if (bcl_event(c)) {
+        set_err(err, "a logout token is not an ID token");
+        return JP_TOK_BAD;
+    }
+    if (claims)
+        *claims = c;
+    return JP_TOK_OK;
+}
+
+jp_tok_rc jp_logout_token_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
+                                   const jp_tok_expect *e, json_t **claims, const char **err)
+{
+    json_t *c = NULL;
+    jp_tok_rc rc;
+    int has_sub, has_sid;
+
+    if (claims)
+        *claims = NULL;
+    rc = verified_payload(p, jwt, ks, e, 1, &c, err);
+    if (rc != JP_TOK_OK)
+        return rc;
+    if (!check_audience(c, e, 1, err) || !check_times(c, e, 1, err))
+        return JP_TOK_BAD;
+    if (!json_is_object(bcl_event(c))) {
+        set_err(err, "logout token lacks the back-channel logout event");
+        return JP_TOK_BAD;
+    }
+    if (json_object_get(c, "nonce")) {
+        set_err(err, "logout token must not carry a nonce");
+        return JP_TOK_BAD;
+    }
+    has_sub = json_object_get(c, "sub") != NULL;
+    has_sid = json_object_get(c, "sid") != NULL;
+    if ((!has_sub && !has_sid) || (has_sub && !nonempty_string(c, "sub", SUB_MAX_LEN)) ||
+        (has_sid && !nonempty_string(c, "sid", JWT_MAX_BYTES))) {
+        set_err(err, "logout token needs a non-empty sub or sid");
+        return JP_TOK_BAD;
+    }
+    if (!nonempty_string(c, "jti", JWT_MAX_BYTES)) {
+        set_err(err, "logout token jti missing");
+        return JP_TOK_BAD;
+    }
+    if (claims)
+        *claims = c;
+    return JP_TOK_OK;
+}
+
+const char *jp_jwt_peek_kid(apr_pool_t *p, const char *jwt)
+{
+    jws_parts j = {0};
+    int bad = 0;
+    const char *kid;
+
+    if (!split_jws(p, jwt, &j, NULL))
+        return NULL;
+    kid = opt_string(j.hdr, "kid", &bad);
+    return kid && !bad ? apr_pstrdup(p, kid) : NULL;
+}
