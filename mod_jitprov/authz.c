@@ -5,6 +5,9 @@
 #include "mod_auth.h"
 #include "ap_provider.h"
 #include "apr_strings.h"
+#include "http_request.h"
+#include "http_protocol.h"
+#include "util_filter.h"
 
 typedef struct {
     const char *claim;
@@ -100,4 +103,44 @@ void jp_register_authz(apr_pool_t *p)
                               AUTHZ_PROVIDER_VERSION, &claim_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "jitprov-group",
                               AUTHZ_PROVIDER_VERSION, &group_provider, AP_AUTH_INTERNAL_PER_CONF);
+}
+
+/* An authenticated user whom a Require line refuses gets 403, not httpd's 401:
+ * a 401 without a WWW-Authenticate challenge means nothing to a browser, and
+ * logging in again would not help. mod_authz_core calls note_auth_failure just
+ * before answering 401; the error filter then turns the status into 403. */
+static int jp_note_auth_failure(request_rec *r, const char *type)
+{
+    if (strcasecmp(type, "jitprov"))
+        return DECLINED;
+    if (r->user && *r->user) {
+        apr_table_setn(r->notes, "jitprov-forbid", "1");
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      JPLOG(0503) "access to %s denied to %s by Require [ref %s]", r->uri, r->user,
+                      jp_ref(r));
+        jp_error_page(r, HTTP_UNAUTHORIZED, HTTP_FORBIDDEN,
+                      "You are logged in, but not allowed to see this page.");
+    }
+    return OK;
+}
+
+static apr_status_t forbid_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    f->r->status = HTTP_FORBIDDEN;
+    f->r->status_line = NULL;
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+static void jp_insert_error_filter(request_rec *r)
+{
+    if (r->status == HTTP_UNAUTHORIZED && apr_table_get(r->notes, "jitprov-forbid"))
+        ap_add_output_filter("JITPROV_FORBID", NULL, r, r->connection);
+}
+
+void jp_authz_register_hooks(void)
+{
+    ap_hook_note_auth_failure(jp_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(jp_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_register_output_filter("JITPROV_FORBID", forbid_filter, NULL, AP_FTYPE_CONTENT_SET);
 }

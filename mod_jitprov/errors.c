@@ -30,6 +30,22 @@ static int has_error_document(request_rec *r, int status)
     return 0;
 }
 
+void jp_error_page(request_rec *r, int status, int shown, const char *reason)
+{
+    const char *ref = jp_ref(r);
+    const char *title = ap_escape_html(r->pool, ap_get_status_line(shown) + 4);
+    if (has_error_document(r, status))
+        return;
+    ap_custom_response(r, status,
+                       apr_psprintf(r->pool,
+                                    "<!DOCTYPE html>\n<html><head><title>%d %s</title>"
+                                    "<meta name=\"robots\" content=\"noindex\"></head><body>\n"
+                                    "<h1>%s</h1>\n<p>%s</p>\n"
+                                    "<p>If you need help, quote this reference: "
+                                    "<code class=\"jitprov-ref\">%s</code></p>\n</body></html>\n",
+                                    shown, title, title, ap_escape_html(r->pool, reason), ref));
+}
+
 int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...)
 {
     const char *ref = jp_ref(r);
@@ -40,22 +56,10 @@ int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...
     detail = apr_pvsprintf(r->pool, fmt, ap);
     va_end(ap);
     ap_log_rerror(APLOG_MARK, status >= 500 ? APLOG_ERR : APLOG_WARNING, 0, r,
-                  JPLOG(0001) "%s: %s [ref %s]", reason, detail, ref);
+                  JPLOG(0001) "%s [ref %s] (shown: %s)", detail, ref, reason);
     apr_table_setn(r->notes, "jitprov-reason", reason);
     apr_table_setn(r->subprocess_env, "JITPROV_ERROR", reason);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    if (!has_error_document(r, status)) {
-        ap_custom_response(
-            r, status,
-            apr_psprintf(r->pool,
-                         "<!DOCTYPE html>\n<html><head><title>%d %s</title>"
-                         "<meta name=\"robots\" content=\"noindex\"></head><body>\n"
-                         "<h1>%s</h1>\n<p>%s</p>\n"
-                         "<p>If you need help, quote this reference: "
-                         "<code class=\"jitprov-ref\">%s</code></p>\n</body></html>\n",
-                         status, ap_escape_html(r->pool, ap_get_status_line(status) + 4),
-                         ap_escape_html(r->pool, ap_get_status_line(status) + 4),
-                         ap_escape_html(r->pool, reason), ref));
-    }
+    jp_error_page(r, status, status, reason);
     return status;
 }

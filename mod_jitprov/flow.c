@@ -11,7 +11,8 @@
 
 #define JP_STATE_PREFIX "jitprov_state"
 #define JP_STATE_PREFIX_LEN (sizeof(JP_STATE_PREFIX) - 1)
-/* Parallel tabs each get a state cookie; beyond this the oldest are dropped so
+/* Parallel tabs each get a state cookie (Path=/, so that a new attempt sees the
+ * others); beyond this the oldest are dropped so
  * the Cookie header never grows into "request header too large". */
 #define JP_MAX_STATES 5
 #define JP_MAX_TOKEN_RESP (64 * 1024)
@@ -74,7 +75,7 @@ static void prune_states(request_rec *r, jp_srv_cfg *c)
         }
         if (oldest < 0)
             break;
-        jp_cookie_set(r, c, ((const char **)names->elts)[oldest], "", c->redirect_path, 0);
+        jp_cookie_set(r, c, ((const char **)names->elts)[oldest], "", "/", 0);
         ((int64_t *)ages->elts)[oldest] = -1;
     }
 }
@@ -106,7 +107,7 @@ int jp_flow_start(request_rec *r, jp_srv_cfg *c)
     if (!sealed)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
                        "cannot seal the state cookie");
-    jp_cookie_set(r, c, name, sealed, c->redirect_path, c->state_ttl);
+    jp_cookie_set(r, c, name, sealed, "/", c->state_ttl);
     url = apr_pstrcat(r->pool, m.authorization_endpoint,
                       strchr(m.authorization_endpoint, '?') ? "&" : "?",
                       "response_type=code&client_id=", jp_url_encode(r->pool, c->client_id),
@@ -329,6 +330,9 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response is missing its state.",
                        "callback without a usable state parameter");
     name = jp_authstate_cookie_name(r->pool, JP_STATE_PREFIX, state);
+    if (!name)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login response has a malformed state.",
+                       "callback state parameter is not one of ours");
     val = jp_cookie_get(r, name);
     if (!val)
         return jp_fail(r, HTTP_BAD_REQUEST,
@@ -336,7 +340,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
                        "again.",
                        "no state cookie %s (replayed, expired or forged callback)", name);
     /* One use only, whatever the outcome. */
-    jp_cookie_set(r, c, name, "", c->redirect_path, 0);
+    jp_cookie_set(r, c, name, "", "/", 0);
     if (jp_authstate_open(r->pool, c->state_keys, c->nkeys, name, val, now, c->state_ttl, &st,
                           &err) != 0)
         return jp_fail(r, HTTP_BAD_REQUEST,

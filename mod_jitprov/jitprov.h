@@ -158,6 +158,7 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
 
 /* errors.c */
 const char *jp_ref(request_rec *r);
+void jp_error_page(request_rec *r, int status, int shown, const char *reason);
 int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -187,6 +188,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c);
 
 /* authz.c */
 void jp_register_authz(apr_pool_t *p);
+void jp_authz_register_hooks(void);
 
 /* mod_jitprov.c */
 int jp_dbd_available(void);

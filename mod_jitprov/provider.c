@@ -1,7 +1,8 @@
 /* The IdP's discovery document and JWKS, cached per process. Fetches happen
- * outside the lock; an unknown kid triggers at most one JWKS refetch per
- * JP_JWKS_MIN_REFETCH seconds, so a stream of forged tokens cannot make every
- * worker hammer the IdP. */
+ * outside the lock. An unknown kid triggers a JWKS refetch: at once for ID
+ * tokens, which come from the token endpoint itself (key rotation), but at most
+ * once per JP_JWKS_MIN_REFETCH seconds for logout tokens, which anyone can POST,
+ * so a stream of forged tokens cannot make every worker hammer the IdP. */
 #include "jitprov.h"
 #include "apr_strings.h"
 
@@ -18,7 +19,7 @@ struct jp_provider {
     apr_pool_t *jwks_pool;
     jp_jwks *jwks;
     apr_time_t jwks_at;
-    apr_time_t jwks_try_at; /* last fetch attempt (success or not) */
+    apr_time_t forced_at; /* last refetch caused by an unknown kid */
 };
 
 apr_status_t jp_provider_create(apr_pool_t *p, jp_srv_cfg *c)
@@ -153,13 +154,14 @@ static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int
     apr_status_t st;
 
     apr_thread_mutex_lock(pv->mu);
-    if (force && pv->jwks && pv->jwks_try_at &&
-        now - pv->jwks_try_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH)) {
+    if (force == 2 && pv->jwks && pv->forced_at &&
+        now - pv->forced_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH)) {
         apr_thread_mutex_unlock(pv->mu);
         *err = "JWKS refetch rate-limited";
         return DECLINED;
     }
-    pv->jwks_try_at = now;
+    if (force == 2)
+        pv->forced_at = now;
     apr_thread_mutex_unlock(pv->mu);
 
     st = jp_http(r->pool, c, "GET", jwks_uri, NULL, NULL, NULL, NULL, &resp, err);
@@ -214,7 +216,7 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
             return rc;
         if (attempt == 1)
             break;
-        if (refresh_jwks(r, c, m.jwks_uri, have, &ferr) != OK) {
+        if (refresh_jwks(r, c, m.jwks_uri, have ? (logout ? 2 : 1) : 0, &ferr) != OK) {
             if (!have) {
                 /* Expired cache and the IdP unreachable: the old set is still the
                  * best evidence we have. */

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang) and, with --smoke, runs each for a few
+# seconds over its corpus: a regression gate in the test command. Longer runs:
+#   tests/fuzz/build.sh && tests/fuzz/out/fuzz_token -max_total_time=600
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=tests/fuzz/out
+mkdir -p "$out"
+CC=${CC_FUZZ:-clang}
+cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+        -Imod_jitprov $(apr-1-config --includes --cppflags) $(apu-1-config --includes)
+        $(pkg-config --cflags cjose jansson libcrypto))
+libs=($(apu-1-config --link-ld) $(apr-1-config --link-ld) $(pkg-config --libs cjose jansson libcrypto))
+
+declare -A srcs=(
+  [fuzz_state]="mod_jitprov/state.c mod_jitprov/crypto.c"
+  [fuzz_url]="mod_jitprov/url.c"
+  [fuzz_headers]="mod_jitprov/headers.c"
+  [fuzz_sessrec]="mod_jitprov/sessrec.c"
+  [fuzz_token]="mod_jitprov/token.c mod_jitprov/crypto.c"
+  [fuzz_jwks]="mod_jitprov/token.c mod_jitprov/crypto.c"
+)
+for t in "${!srcs[@]}"; do
+  [ -f "tests/fuzz/$t.c" ] || continue
+  # shellcheck disable=SC2086
+  $CC "${cflags[@]}" "tests/fuzz/$t.c" ${srcs[$t]} -o "$out/$t" "${libs[@]}"
+done
+
+if [ "${1:-}" = --smoke ]; then
+  secs=${FUZZ_SECONDS:-10}
+  for t in "${!srcs[@]}"; do
+    [ -x "$out/$t" ] || continue
+    mkdir -p "$out/corpus-$t"
+    echo "fuzz: $t for ${secs}s"
+    "$out/$t" -max_total_time="$secs" -print_final_stats=0 "$out/corpus-$t" > "$out/$t.log" 2>&1 ||
+      { tail -40 "$out/$t.log"; echo "fuzz: $t FAILED"; exit 1; }
+  done
+  echo "fuzz: all targets ran clean"
+fi
