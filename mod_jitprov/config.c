@@ -644,18 +644,21 @@ const command_rec jp_cmds[] = {
     SRV_STR("JITProvGroupsClaim", groups_claim, "claim used by Require jitprov-group"),
     SRV_STR("JITProvHeaderPrefix", strip_prefix,
             "incoming headers starting with this are always removed"),
-    AP_INIT_TAKE2("JITProvHeader", add_header, NULL, OR_AUTHCFG,
+    /* Not in .htaccess: every name must be known at startup to be stripped on
+     * every path of the vhost. */
+    AP_INIT_TAKE2("JITProvHeader", add_header, NULL, ACCESS_CONF | RSRC_CONF,
                   "header name and source (claim:NAME, account:COLUMN)"),
-    AP_INIT_TAKE1("JITProvRemoteUser", set_remote_user, NULL, OR_AUTHCFG,
+    AP_INIT_TAKE1("JITProvRemoteUser", set_remote_user, NULL, OR_AUTHCFG | RSRC_CONF,
                   "source of REMOTE_USER"),
-    AP_INIT_TAKE1("JITProvHeaderEncoding", set_encoding, NULL, OR_AUTHCFG,
+    AP_INIT_TAKE1("JITProvHeaderEncoding", set_encoding, NULL, OR_AUTHCFG | RSRC_CONF,
                   "none, percent or base64url"),
-    AP_INIT_TAKE1("JITProvClaimDelimiter", set_delim, NULL, OR_AUTHCFG,
+    AP_INIT_TAKE1("JITProvClaimDelimiter", set_delim, NULL, OR_AUTHCFG | RSRC_CONF,
                   "separator for multi-valued claims"),
-    AP_INIT_TAKE1("JITProvUnauthAction", set_unauth, NULL, OR_AUTHCFG, "auth, 401, 403 or pass"),
-    AP_INIT_FLAG("JITProvClaimsEnv", set_claims_env, NULL, OR_AUTHCFG,
+    AP_INIT_TAKE1("JITProvUnauthAction", set_unauth, NULL, OR_AUTHCFG | RSRC_CONF,
+                  "auth, 401, 403 or pass"),
+    AP_INIT_FLAG("JITProvClaimsEnv", set_claims_env, NULL, OR_AUTHCFG | RSRC_CONF,
                  "export every claim as an environment variable"),
-    AP_INIT_TAKE1("JITProvEnvPrefix", set_env_prefix, NULL, OR_AUTHCFG,
+    AP_INIT_TAKE1("JITProvEnvPrefix", set_env_prefix, NULL, OR_AUTHCFG | RSRC_CONF,
                   "prefix of claim environment variables (default JITPROV_CLAIM_)"),
     {NULL}};
 

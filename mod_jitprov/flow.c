@@ -387,9 +387,17 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     e.now = now;
     e.skew = c->skew;
     e.max_iat_age = c->state_ttl + c->skew;
-    if (jp_provider_validate(r, c, idt, &e, 0, &claims, &err) != JP_TOK_OK)
+    switch ((int)jp_provider_validate(r, c, idt, &e, 0, &claims, &err)) {
+    case JP_TOK_OK:
+        break;
+    case (int)JP_TOK_IDP_DOWN:
+    case (int)JP_TOK_IDP_TIMEOUT:
+        return meta_fail(
+            r, err && strstr(err, "timeout") ? HTTP_GATEWAY_TIME_OUT : HTTP_BAD_GATEWAY, err);
+    default:
         return jp_fail(r, HTTP_UNAUTHORIZED, "The identity token could not be verified.",
                        "ID token rejected: %s", err ? err : "invalid");
+    }
     iss = json_string_value(json_object_get(claims, "iss"));
     sub = json_string_value(json_object_get(claims, "sub"));
     at = json_object_get(tok, "access_token");

@@ -152,6 +152,10 @@ typedef struct {
 apr_status_t jp_provider_create(apr_pool_t *p, jp_srv_cfg *c);
 /* Copies the provider metadata into r->pool, fetching it when needed. */
 int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *m, const char **err);
+/* Besides jp_tok_rc values, jp_provider_validate returns these when the JWKS
+ * cannot be had at all (502/504 rather than a token verdict). */
+#define JP_TOK_IDP_DOWN ((jp_tok_rc)-10)
+#define JP_TOK_IDP_TIMEOUT ((jp_tok_rc)-11)
 jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
                                const jp_tok_expect *e, int logout, json_t **claims,
                                const char **err);

@@ -78,7 +78,11 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     e.now = apr_time_sec(apr_time_now());
     e.skew = c->skew;
     e.max_iat_age = 600;
-    if (jp_provider_validate(r, c, tok, &e, 1, &claims, &err) != JP_TOK_OK)
+    rc = jp_provider_validate(r, c, tok, &e, 1, &claims, &err);
+    if (rc == JP_TOK_IDP_DOWN || rc == JP_TOK_IDP_TIMEOUT)
+        return jp_fail(r, HTTP_BAD_GATEWAY, "The identity provider cannot be reached.",
+                       "logout token: %s", err);
+    if (rc != JP_TOK_OK)
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout token is invalid.",
                        "logout token rejected: %s", err ? err : "invalid");
     iss = json_string_value(json_object_get(claims, "iss"));

@@ -200,8 +200,9 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
     int attempt, have;
     const char *ferr = NULL;
 
-    if (jp_provider_meta(r, c, &m, err) != OK)
-        return JP_TOK_BAD;
+    int mrc = jp_provider_meta(r, c, &m, err);
+    if (mrc != OK)
+        return mrc == HTTP_GATEWAY_TIME_OUT ? JP_TOK_IDP_TIMEOUT : JP_TOK_IDP_DOWN;
     for (attempt = 0; attempt < 2; attempt++) {
         apr_thread_mutex_lock(pv->mu);
         have = pv->jwks && apr_time_now() - pv->jwks_at < apr_time_from_sec(JP_JWKS_TTL);
@@ -216,7 +217,8 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
             return rc;
         if (attempt == 1)
             break;
-        if (refresh_jwks(r, c, m.jwks_uri, have ? (logout ? 2 : 1) : 0, &ferr) != OK) {
+        int frc = refresh_jwks(r, c, m.jwks_uri, have ? (logout ? 2 : 1) : 0, &ferr);
+        if (frc != OK) {
             if (!have) {
                 /* Expired cache and the IdP unreachable: the old set is still the
                  * best evidence we have. */
@@ -229,7 +231,7 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
                 }
                 apr_thread_mutex_unlock(pv->mu);
                 *err = apr_psprintf(r->pool, "cannot fetch JWKS: %s", ferr);
-                return JP_TOK_BAD;
+                return frc == HTTP_GATEWAY_TIME_OUT ? JP_TOK_IDP_TIMEOUT : JP_TOK_IDP_DOWN;
             }
             *err = apr_psprintf(r->pool, "unknown signing key (kid %s); %s",
                                 jp_jwt_peek_kid(r->pool, jwt) ? jp_jwt_peek_kid(r->pool, jwt)

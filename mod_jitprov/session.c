@@ -8,7 +8,9 @@
 
 #define JP_MUTEX_TYPE "jitprov-cache"
 #define JP_SESS_AAD "jitprov-session-v1"
-#define JP_RETRIEVE_BUF 8192
+#define JP_RETRIEVE_BUF 16384
+/* A sealed record is base64url of the record plus 29 bytes. */
+#define JP_RETRIEVE_MAX (JP_SESSREC_MAX / 3 * 4 + 1024)
 #define JP_SUB_INDEX_MAX 16
 
 static apr_global_mutex_t *cache_mutex;
@@ -96,6 +98,8 @@ static apr_status_t cache_put(request_rec *r, jp_srv_cfg *c, const char *key,
     return rv;
 }
 
+/* shmcb answers APR_NOTFOUND, not ENOMEM, when the buffer is too small: a miss
+ * with the small buffer is retried once with room for the largest record. */
 static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key,
                               unsigned char **data, unsigned int *len)
 {
@@ -108,16 +112,15 @@ static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key,
         rv = c->cache_prov->retrieve(c->cache, r->server, (const unsigned char *)key,
                                      (unsigned int)strlen(key), buf, &n, r->pool);
         unlock(l);
-        if (rv == APR_ENOMEM && cap < 2 * JP_SESSREC_MAX) {
-            cap *= 4;
-            continue;
-        }
         if (rv == APR_SUCCESS) {
             buf[n] = '\0';
             *data = buf;
             *len = n;
+            return rv;
         }
-        return rv;
+        if (cap > JP_RETRIEVE_BUF)
+            return rv;
+        cap = JP_RETRIEVE_MAX;
     }
 }
 
@@ -157,11 +160,14 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
     int https = !strcasecmp(ap_http_scheme(r), "https");
     const char *attrs;
     if (c->cookie_attrs && !strcmp(name, c->cookie_name))
-        attrs = apr_pstrcat(r->pool, c->cookie_attrs,
-                            ap_strcasestr(c->cookie_attrs, "httponly") ? "" : "; HttpOnly",
-                            ap_strcasestr(c->cookie_attrs, "path=") ? ""
-                                                                     : apr_pstrcat(r->pool, "; Path=", path, NULL),
-                            NULL);
+        /* The sysadmin's attributes, with the safe defaults they do not override. */
+        attrs = apr_pstrcat(
+            r->pool, c->cookie_attrs,
+            ap_strcasestr(c->cookie_attrs, "path=") ? ""
+                                                    : apr_pstrcat(r->pool, "; Path=", path, NULL),
+            ap_strcasestr(c->cookie_attrs, "httponly") ? "" : "; HttpOnly",
+            ap_strcasestr(c->cookie_attrs, "samesite") ? "" : "; SameSite=Lax",
+            https && !ap_strcasestr(c->cookie_attrs, "secure") ? "; Secure" : "", NULL);
     else
         attrs = apr_pstrcat(r->pool, "Path=", path, "; HttpOnly; SameSite=Lax",
                             https ? "; Secure" : "", NULL);
@@ -174,9 +180,20 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
 
 /* ---- records ---- */
 
-static const char *cache_key(request_rec *r, const char *id)
+/* The client id is hashed in so that vhosts sharing one cache (and a cookie
+ * sent with a Domain attribute) never see each other's sessions. */
+static const char *cache_key(request_rec *r, jp_srv_cfg *c, const char *id)
 {
-    return apr_pstrcat(r->pool, "s:", jp_sha256_b64url(r->pool, id), NULL);
+    return apr_pstrcat(
+        r->pool,
+        "s:", jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, c->client_id, "\n", id, NULL)), NULL);
+}
+
+/* Sealed records are bound to their cache key: a record copied under another
+ * key by someone with write access to a shared cache does not open. */
+static const char *record_aad(request_rec *r, const char *key)
+{
+    return apr_pstrcat(r->pool, JP_SESS_AAD ":", key, NULL);
 }
 
 static int id_ok(const char *id)
@@ -197,7 +214,7 @@ static int save(request_rec *r, jp_srv_cfg *c, const char *key, jp_session *s)
         end = s->expires;
     expiry = apr_time_from_sec(end);
     if (c->cache_encrypt) {
-        char *sealed = jp_seal(r->pool, &c->sess_keys[0], JP_SESS_AAD, rec, len);
+        char *sealed = jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), rec, len);
         if (!sealed)
             return -1;
         rec = (unsigned char *)sealed;
@@ -211,15 +228,24 @@ static int fetch(request_rec *r, jp_srv_cfg *c, const char *key, jp_session *s)
     unsigned char *data;
     unsigned int len;
     size_t plen;
-    if (cache_get(r, c, key, &data, &len) != APR_SUCCESS)
+    apr_status_t rv = cache_get(r, c, key, &data, &len);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, JPLOG(0204) "session %s not in cache", key);
         return -1;
+    }
     if (c->cache_encrypt) {
-        data = jp_open(r->pool, c->sess_keys, c->nkeys, JP_SESS_AAD, (const char *)data, &plen);
+        data =
+            jp_open(r->pool, c->sess_keys, c->nkeys, record_aad(r, key), (const char *)data, &plen);
         if (!data)
             return -1;
         len = (unsigned int)plen;
     }
-    return jp_sessrec_decode(r->pool, data, len, s);
+    if (jp_sessrec_decode(r->pool, data, len, s) != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      JPLOG(0205) "session record %s is unreadable (%u bytes)", key, len);
+        return -1;
+    }
+    return 0;
 }
 
 static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, int *alive)
@@ -261,7 +287,7 @@ int jp_session_load(request_rec *r, jp_srv_cfg *c, jp_req **out)
 
     if (!id || !id_ok(id))
         return DECLINED;
-    key = cache_key(r, id);
+    key = cache_key(r, c, id);
     s = apr_palloc(r->pool, sizeof(*s));
     if (fetch(r, c, key, s) != 0)
         return DECLINED;
@@ -318,7 +344,7 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
     const char *id = jp_random_token(r->pool, 32), *key;
     if (!id)
         return -1;
-    key = cache_key(r, id);
+    key = cache_key(r, c, id);
     if (save(r, c, key, s) != 0)
         return -1;
     if (s->sid && *s->sid)

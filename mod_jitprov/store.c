@@ -15,7 +15,6 @@
 #include <string.h>
 #include <strings.h>
 #include <stdlib.h>
-#include <stdio.h>
 
 #include <apr_strings.h>
 #include <apr_md5.h>
@@ -362,6 +361,9 @@ static int sql_init(jp_sql *s, apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg
         s->err = d ? "no database connection" : "unsupported DBDriver (use sqlite3 or pgsql)";
         return -1;
     }
+    /* Identifiers become SQL text: never trust that the caller checked them. */
+    if ((s->err = jp_store_cfg_check(p, cfg)))
+        return -1;
     s->pg = !strcmp(d, "pgsql");
     if (!db->prepared)
         db->prepared = apr_hash_make(db->pool);
@@ -386,6 +388,10 @@ static void fail_msg(jp_sql *s, const char *msg)
     if (s->err)
         return;
     m = apr_pstrdup(s->p, msg && *msg ? msg : "database error");
+    /* One log line: pgsql messages span lines (DETAIL, CONTEXT, caret). */
+    for (n = 0; m[n]; n++)
+        if (m[n] == '\n' || m[n] == '\r' || m[n] == '\t')
+            m[n] = ' ';
     n = strlen(m);
     while (n && (m[n - 1] == '\n' || m[n - 1] == '\r' || m[n - 1] == ' '))
         m[--n] = '\0';
@@ -401,6 +407,85 @@ static void fail_msg(jp_sql *s, const char *msg)
 static void fail_rv(jp_sql *s, int rv)
 {
     fail_msg(s, apr_dbd_error(s->db->driver, s->db->handle, rv));
+}
+
+static void jitter_sleep(void)
+{
+    unsigned char b[2] = {0, 0};
+    apr_generate_random_bytes(b, sizeof(b));
+    apr_sleep(apr_time_from_msec(50 + (((unsigned)b[0] << 8 | b[1]) % 201)));
+}
+
+/* The sqlite3 driver prepares with the legacy sqlite3_prepare(), whose
+ * statements fail for good once the schema changes (jitprov-admin init adding a
+ * column while httpd runs), with messages as vague as "not an error". So the
+ * schema version seen when our statements were prepared is kept beside them in
+ * the connection's statement hash; after an error, a different version means
+ * they are stale: forget all of ours so the retry prepares them afresh. pgsql
+ * re-plans by itself. */
+#define JP_SCHEMA_KEY "jitprov:schema_version" /* a string, not a statement */
+
+static const char *sqlite_schema_version(jp_sql *s)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *v = NULL, *e;
+    if (apr_dbd_select(s->db->driver, s->p, s->db->handle, &res, "PRAGMA schema_version", 1) ||
+        !res)
+        return NULL;
+    while (apr_dbd_get_row(s->db->driver, s->p, res, &row, -1) != -1)
+        if (!v && (e = apr_dbd_get_entry(s->db->driver, row, 0)))
+            v = apr_pstrdup(s->p, e);
+    return v;
+}
+
+static void remember_schema(jp_sql *s)
+{
+    const char *v;
+    if (s->pg || apr_hash_get(s->db->prepared, JP_SCHEMA_KEY, APR_HASH_KEY_STRING))
+        return;
+    if ((v = sqlite_schema_version(s)))
+        apr_hash_set(s->db->prepared, JP_SCHEMA_KEY, APR_HASH_KEY_STRING,
+                     apr_pstrdup(s->db->pool, v));
+}
+
+static void note_stale(jp_sql *s)
+{
+    const char *now, *then;
+    if (s->pg || s->stale)
+        return;
+    now = sqlite_schema_version(s);
+    then = apr_hash_get(s->db->prepared, JP_SCHEMA_KEY, APR_HASH_KEY_STRING);
+    if (now && (!then || strcmp(now, then)))
+        s->stale = 1;
+}
+
+static void forget_stale(jp_sql *s)
+{
+    apr_hash_index_t *hi;
+    if (!s->stale)
+        return;
+    s->stale = 0;
+    /* Deleting the current entry while iterating is allowed by apr_hash. */
+    for (hi = apr_hash_first(s->p, s->db->prepared); hi; hi = apr_hash_next(hi)) {
+        const void *key;
+        apr_hash_this(hi, &key, NULL, NULL);
+        if (!strncmp((const char *)key, "jitprov_", 8) || !strcmp((const char *)key, JP_SCHEMA_KEY))
+            apr_hash_set(s->db->prepared, key, APR_HASH_KEY_STRING, NULL);
+    }
+}
+
+/* One more attempt after an error? Only once, and only when it may help: a
+ * lock (after a random 50-250 ms, so colliding writers spread out), a lost race,
+ * or statements made stale by a schema change. */
+static int want_retry(jp_sql *s, int attempt)
+{
+    if (attempt > 0 || !(s->retry || s->stale))
+        return 0;
+    forget_stale(s);
+    if (s->retry)
+        jitter_sleep();
+    return 1;
 }
 
 static const char *make_label(apr_pool_t *p, const char *sql)
@@ -428,6 +513,7 @@ static apr_dbd_prepared_t *prep(jp_sql *s, const char *sql)
     int rv;
     if (st)
         return st;
+    remember_schema(s);
     /* Prepared statements live as long as the connection: its pool. */
     label = apr_pstrdup(s->db->pool, label);
     rv = apr_dbd_prepare(s->db->driver, s->db->pool, s->db->handle, sql, label, &st);
@@ -437,31 +523,6 @@ static apr_dbd_prepared_t *prep(jp_sql *s, const char *sql)
     }
     apr_hash_set(s->db->prepared, label, APR_HASH_KEY_STRING, st);
     return st;
-}
-
-/* The sqlite3 driver prepares with the legacy sqlite3_prepare(), whose
- * statements fail for good once the schema changes (jitprov-admin init adding a
- * column while httpd runs): forget all of ours on this connection so the retry
- * prepares them afresh. pgsql re-plans by itself. */
-static void note_stale(jp_sql *s)
-{
-    if (!s->pg && s->err && contains_ci(s->err, "schema"))
-        s->stale = 1;
-}
-
-static void forget_stale(jp_sql *s)
-{
-    apr_hash_index_t *hi;
-    if (!s->stale)
-        return;
-    s->stale = 0;
-    /* Deleting the current entry while iterating is allowed by apr_hash. */
-    for (hi = apr_hash_first(s->p, s->db->prepared); hi; hi = apr_hash_next(hi)) {
-        const void *key;
-        apr_hash_this(hi, &key, NULL, NULL);
-        if (!strncmp((const char *)key, "jitprov_", 8))
-            apr_hash_set(s->db->prepared, key, APR_HASH_KEY_STRING, NULL);
-    }
 }
 
 /* Runs a SELECT (or ... RETURNING); every row as an array of strings copied
@@ -485,7 +546,6 @@ static int run_select(jp_sql *s, jp_q *q, apr_array_header_t **rows, int *ncols)
     rv = apr_dbd_pbselect(s->db->driver, s->p, s->db->handle, &res, st, 1, q->arg);
     if (rv || !res) {
         fail_rv(s, rv);
-        if (getenv("JP_DEBUG")) fprintf(stderr, "DEBUG select rv=%d err=%s sql=%s\n", rv, s->err, sql);
         note_stale(s);
         return -1;
     }
@@ -520,7 +580,6 @@ static int run_exec(jp_sql *s, jp_q *q, int *nrows)
     rv = apr_dbd_pbquery(s->db->driver, s->p, s->db->handle, &n, st, q->arg);
     if (rv) {
         fail_rv(s, rv);
-        if (getenv("JP_DEBUG")) fprintf(stderr, "DEBUG exec rv=%d err=%s sql=%s\n", rv, s->err, sql);
         note_stale(s);
         return -1;
     }
@@ -589,13 +648,6 @@ static int tx_commit(jp_sql *s)
         return -1;
     }
     return 0;
-}
-
-static void jitter_sleep(void)
-{
-    unsigned char b[2] = {0, 0};
-    apr_generate_random_bytes(b, sizeof(b));
-    apr_sleep(apr_time_from_msec(50 + (((unsigned)b[0] << 8 | b[1]) % 201)));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -806,11 +858,8 @@ int jp_audit_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_audi
     for (attempt = 0;; attempt++) {
         if (sql_init(&s, p, db, cfg) == 0 && audit_row(&s, e) == 0)
             return 0;
-        if (attempt == 0 && s.retry) {
-            forget_stale(&s);
-            jitter_sleep();
+        if (want_retry(&s, attempt))
             continue;
-        }
         break;
     }
     if (err)
@@ -1273,11 +1322,8 @@ jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const
             rc = provision_once(&s, &v);
         if (!s.err)
             break;
-        if (attempt == 0 && s.retry) {
-            forget_stale(&s);
-            jitter_sleep();
+        if (want_retry(&s, attempt))
             continue;
-        }
         break;
     }
     if (s.err) {
@@ -1327,11 +1373,8 @@ int jp_account_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t
         }
         if (!s.err)
             break;
-        if (attempt == 0 && s.retry) {
-            forget_stale(&s);
-            jitter_sleep();
+        if (want_retry(&s, attempt))
             continue;
-        }
         return -1;
     }
     if (!rows || rows->nelts == 0) {
@@ -1355,12 +1398,23 @@ typedef struct {
     jp_sql *s;
     void (*note)(void *, const char *);
     void *ctx;
+    int dry; /* only report the statements */
 } jp_schema;
 
 static void say(jp_schema *k, const char *msg)
 {
-    if (k->note)
+    if (k->note && !k->dry)
         k->note(k->ctx, msg);
+}
+
+static int ddl(jp_schema *k, const char *sql)
+{
+    if (k->dry) {
+        if (k->note)
+            k->note(k->ctx, apr_pstrcat(k->s->p, sql, ";", NULL));
+        return 0;
+    }
+    return run_plain(k->s, sql);
 }
 
 /* Index names live in the table's schema: "app.users" -> base "users". */
@@ -1427,18 +1481,18 @@ static int schema_accounts(jp_schema *k)
     int i;
 
     if (!probe(s, apr_pstrcat(s->p, "SELECT 1 FROM ", t, " WHERE 1 = 0", NULL))) {
-        char *ddl = apr_pstrcat(s->p, "CREATE TABLE ", t, " (", ROLE_COL(s, JP_COL_ID),
-                                s->pg ? " BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
-                                      : " INTEGER PRIMARY KEY AUTOINCREMENT",
-                                NULL);
+        char *create = apr_pstrcat(s->p, "CREATE TABLE ", t, " (", ROLE_COL(s, JP_COL_ID),
+                                   s->pg ? " BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+                                         : " INTEGER PRIMARY KEY AUTOINCREMENT",
+                                   NULL);
         for (i = 0; i < s->sh.ncols; i++) {
             int r = role_of_col(s, i);
             if (r == JP_COL_ID)
                 continue;
-            ddl = apr_pstrcat(s->p, ddl, ", ", s->sh.col[i], " ", col_type(s, r, 1), NULL);
+            create = apr_pstrcat(s->p, create, ", ", s->sh.col[i], " ", col_type(s, r, 1), NULL);
         }
-        ddl = apr_pstrcat(s->p, ddl, ", UNIQUE (", iss, ", ", sub, "))", NULL);
-        if (run_plain(s, ddl))
+        create = apr_pstrcat(s->p, create, ", UNIQUE (", iss, ", ", sub, "))", NULL);
+        if (ddl(k, create))
             return -1;
         say(k, apr_psprintf(s->p, "created table %s", t));
     } else {
@@ -1457,8 +1511,8 @@ static int schema_accounts(jp_schema *k)
             if (probe(s, apr_pstrcat(s->p, "SELECT ", s->sh.col[i], " FROM ", t, " WHERE 1 = 0",
                                      NULL)))
                 continue;
-            if (run_plain(s, apr_pstrcat(s->p, "ALTER TABLE ", t, " ADD COLUMN ", s->sh.col[i], " ",
-                                         col_type(s, r, 0), NULL)))
+            if (ddl(k, apr_pstrcat(s->p, "ALTER TABLE ", t, " ADD COLUMN ", s->sh.col[i], " ",
+                                   col_type(s, r, 0), NULL)))
                 return -1;
             say(k, apr_psprintf(s->p, "added column %s.%s", t, s->sh.col[i]));
         }
@@ -1467,19 +1521,19 @@ static int schema_accounts(jp_schema *k)
         if (!probe(s, apr_pstrcat(s->p, "INSERT INTO ", t, " (", iss, ", ", sub,
                                   ") SELECT NULL, NULL WHERE 1 = 0 ON CONFLICT (", iss, ", ", sub,
                                   ") DO NOTHING", NULL))) {
-            if (run_plain(s, index_sql(s->p, s->pg, 1, t, "jitprov_key",
-                                       apr_pstrcat(s->p, iss, ", ", sub, NULL))))
+            if (ddl(k, index_sql(s->p, s->pg, 1, t, "jitprov_key",
+                                 apr_pstrcat(s->p, iss, ", ", sub, NULL))))
                 return -1;
             say(k, apr_psprintf(s->p, "created unique index on %s (%s, %s)", t, iss, sub));
         }
     }
     if (HAS_ROLE(s, JP_COL_EMAIL) &&
-        run_plain(s, index_sql(s->p, s->pg, 0, t, "jitprov_email",
-                               apr_pstrcat(s->p, "lower(", ROLE_COL(s, JP_COL_EMAIL), ")", NULL))))
+        ddl(k, index_sql(s->p, s->pg, 0, t, "jitprov_email",
+                         apr_pstrcat(s->p, "lower(", ROLE_COL(s, JP_COL_EMAIL), ")", NULL))))
         return -1;
     if (HAS_ROLE(s, JP_COL_LAST_LOGIN_AT) &&
-        run_plain(s, index_sql(s->p, s->pg, 0, t, "jitprov_last_login",
-                               ROLE_COL(s, JP_COL_LAST_LOGIN_AT))))
+        ddl(k,
+            index_sql(s->p, s->pg, 0, t, "jitprov_last_login", ROLE_COL(s, JP_COL_LAST_LOGIN_AT))))
         return -1;
     return 0;
 }
@@ -1493,15 +1547,15 @@ static int schema_audit(jp_schema *k)
         return 0;
     if (probe(s, apr_pstrcat(s->p, "SELECT id FROM ", t, " WHERE 1 = 0", NULL)))
         return 0;
-    if (run_plain(s, apr_pstrcat(s->p, "CREATE TABLE ", t, " (id",
-                                 s->pg ? " BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
-                                       : " INTEGER PRIMARY KEY AUTOINCREMENT",
-                                 ", at ", ity,
-                                 " NOT NULL, event TEXT NOT NULL, iss TEXT, "
-                                 "sub TEXT, account_id ",
-                                 ity, ", client_ip TEXT, corr_id TEXT, detail TEXT)", NULL)) ||
-        run_plain(s, index_sql(s->p, s->pg, 0, t, "at", "at")) ||
-        run_plain(s, index_sql(s->p, s->pg, 0, t, "account", "account_id")))
+    if (ddl(k, apr_pstrcat(s->p, "CREATE TABLE ", t, " (id",
+                           s->pg ? " BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+                                 : " INTEGER PRIMARY KEY AUTOINCREMENT",
+                           ", at ", ity,
+                           " NOT NULL, event TEXT NOT NULL, iss TEXT, "
+                           "sub TEXT, account_id ",
+                           ity, ", client_ip TEXT, corr_id TEXT, detail TEXT)", NULL)) ||
+        ddl(k, index_sql(s->p, s->pg, 0, t, "at", "at")) ||
+        ddl(k, index_sql(s->p, s->pg, 0, t, "account", "account_id")))
         return -1;
     say(k, apr_psprintf(s->p, "created table %s", t));
     return 0;
@@ -1526,6 +1580,8 @@ static int schema_wal(jp_schema *k)
             mode = apr_pstrdup(s->p, apr_dbd_get_entry(s->db->driver, row, 0));
     if (mode && !strcasecmp(mode, "wal"))
         return 0;
+    if (k->dry)
+        return ddl(k, "PRAGMA journal_mode=WAL");
     res = NULL;
     rv = apr_dbd_select(s->db->driver, s->p, s->db->handle, &res, "PRAGMA journal_mode=WAL", 1);
     if (rv || !res) {
@@ -1545,7 +1601,7 @@ static int schema_wal(jp_schema *k)
     return 0;
 }
 
-int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg,
+int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int flags,
                             void (*note)(void *ctx, const char *msg), void *ctx, const char **err)
 {
     jp_sql s;
@@ -1566,6 +1622,7 @@ int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg,
     k.s = &s;
     k.note = note;
     k.ctx = ctx;
+    k.dry = (flags & JP_SCHEMA_DRY_RUN) != 0;
     if ((!s.pg && schema_wal(&k)) || schema_accounts(&k) || schema_audit(&k)) {
         if (err)
             *err = s.err ? s.err : "schema creation failed";
@@ -1576,7 +1633,7 @@ int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg,
 
 int jp_store_init_schema(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char **err)
 {
-    return jp_store_init_schema_ex(p, db, cfg, NULL, NULL, err);
+    return jp_store_init_schema_ex(p, db, cfg, 0, NULL, NULL, err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1597,11 +1654,8 @@ static int run_op(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, jp_op op, v
             rc = op(&s, arg);
         if (!s.err)
             return rc;
-        if (attempt == 0 && s.retry) {
-            forget_stale(&s);
-            jitter_sleep();
+        if (want_retry(&s, attempt))
             continue;
-        }
         break;
     }
     if (err)
@@ -1618,7 +1672,7 @@ static void rowset_fill(jp_sql *s, apr_array_header_t *rows, jp_rowset *out)
 
 typedef struct {
     const char *by, *value, *iss, *status;
-    apr_int64_t cutoff;
+    apr_int64_t cutoff, id;
     jp_rowset *out;
 } jp_query_arg;
 
@@ -1759,6 +1813,10 @@ static int op_audit_list(jp_sql *s, void *varg)
                           " FROM ",
                           s->cfg->audit_table, " WHERE at >= ", NULL));
     q_int(&q, &a->cutoff);
+    if (a->id > 0) {
+        q_sql(&q, " AND account_id = ");
+        q_int(&q, &a->id);
+    }
     q_sql(&q, " ORDER BY id");
     if (run_select(s, &q, &rows, NULL))
         return JP_STORE_ERROR;
@@ -1769,12 +1827,13 @@ static int op_audit_list(jp_sql *s, void *varg)
 }
 
 int jp_store_audit_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t since,
-                        jp_rowset *out, const char **err)
+                        int64_t account_id, jp_rowset *out, const char **err)
 {
     jp_query_arg a;
     memset(&a, 0, sizeof(a));
     memset(out, 0, sizeof(*out));
     a.cutoff = since;
+    a.id = account_id;
     a.out = out;
     return run_op(p, db, cfg, op_audit_list, &a, err);
 }

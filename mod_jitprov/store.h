@@ -188,17 +188,19 @@ int jp_store_set_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64
 int jp_store_stale(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t cutoff,
                    jp_rowset *out, const char **err);
 
-/* Audit rows with at >= since, oldest first: id, at, event, iss, sub,
- * account_id, client_ip, corr_id, detail. JP_STORE_UNSUPPORTED without an audit
- * table. */
+/* Audit rows with at >= since (and of that account when account_id > 0), oldest
+ * first: id, at, event, iss, sub, account_id, client_ip, corr_id, detail.
+ * JP_STORE_UNSUPPORTED without an audit table. */
 int jp_store_audit_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t since,
-                        jp_rowset *out, const char **err);
+                        int64_t account_id, jp_rowset *out, const char **err);
 
 /* jp_store_init_schema that reports each change it makes through note(ctx, msg):
  * creates missing tables (with the configured names), adds missing configured
  * columns to an existing account table, the unique index on (iss, sub) and the
- * email/last-login indexes; on sqlite3 switches the file to WAL once. */
-int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg,
+ * email/last-login indexes; on sqlite3 switches the file to WAL once. With
+ * JP_SCHEMA_DRY_RUN nothing is changed: note() gets each SQL statement instead. */
+#define JP_SCHEMA_DRY_RUN 1
+int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int flags,
                             void (*note)(void *ctx, const char *msg), void *ctx,
                             const char **err);
 
