@@ -36,5 +36,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # Node: these machines may ship Node 20 outside apt; install only when missing.
-command -v npm >/dev/null 2>&1 || apt-get install -y -qq nodejs npm
+if ! command -v npm >/dev/null 2>&1; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm
+fi
 (cd "$here/tests/idp" && npm ci --no-audit --no-fund --loglevel=error)

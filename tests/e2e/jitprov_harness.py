@@ -1,0 +1,1045 @@
+"""The e2e harness: a real OpenID Provider (tests/idp, node), a real httpd with
+the built module, a CGI backend and a raw-header proxy backend, all on loopback
+ports below 32768 under one temporary directory.
+
+Used by conftest.py (pytest fixtures) and by scripts/demo.sh (python3 -m style
+entry point at the bottom).
+"""
+import base64
+import hashlib
+import http.server
+import json
+import os
+import random
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+IDP_DIR = os.path.join(ROOT, "tests", "idp")
+BACKEND_CGI = os.path.join(ROOT, "tests", "e2e", "backend", "echo.py")
+APACHE = os.environ.get("JITPROV_APACHE", "/usr/sbin/apache2")
+APACHE_MODULES = os.environ.get("JITPROV_APACHE_MODULES", "/usr/lib/apache2/modules")
+NODE = shutil.which("node") or "/usr/bin/node"
+JITPROV_ADMIN = os.environ.get("JITPROV_ADMIN", os.path.join(ROOT, "build", "jitprov-admin"))
+
+CLIENT_ID = "jitprov-e2e"
+USERS = ("alice", "bob", "carol", "dave", "erin")
+
+# Claims of the IdP's test users (tests/idp/idp.js DEFAULT_USERS), for assertions.
+USER_CLAIMS = {
+    "alice": {"sub": "u-3f9c2a71-0b4e-4d8a-9b1e-a11ce0000001", "email": "alice@example.com",
+              "email_verified": True, "name": "Alice Anderson", "preferred_username": "alice",
+              "groups": ["staff", "admins"], "department": "engineering"},
+    "bob": {"sub": "u-5d2e8b40-7c1f-4a3b-8e2d-b0b000000002", "email": "bob@example.com",
+            "email_verified": True, "name": "Bob Brown", "preferred_username": "bob",
+            "groups": ["staff"], "department": "sales"},
+    "carol": {"sub": "u-9a7b6c5d-4e3f-4a1b-9c8d-ca401000003", "email": "carol@example.com",
+              "email_verified": False, "name": "Carol Clark", "preferred_username": "carol",
+              "groups": ["staff", "finance"], "department": "finance"},
+    "dave": {"sub": "u-1c2d3e4f-5a6b-4c7d-8e9f-da4e00000004",
+             "email": "dave@partner.example.org", "email_verified": True,
+             "name": "Zo\u00eb \u00dcn\u00efcode", "preferred_username": "dave",
+             "groups": ["contractors"], "department": "r&d"},
+    "erin": {"sub": "u-e7e1e2e3-e4e5-4e6e-8e7e-e41000000005", "name": "Erin Empty",
+             "preferred_username": "erin"},
+}
+# Added by the harness (not one of the IdP's built-in users): a user whose groups
+# claim is large (~6 KB: bigger than a small shmcb object, below a 16 KiB token cap).
+EXTRA_USERS = {
+    "grace": {"sub": "u-96ace000-0000-4000-8000-000000000007", "email": "grace@example.com",
+              "email_verified": True, "name": "Grace Groups", "preferred_username": "grace",
+              "groups": [f"grp-{i:04d}-cn=team,ou=groups,dc=example" for i in range(150)],
+              "department": "everything"},
+}
+USER_CLAIMS.update(EXTRA_USERS)
+
+_used_ports = set()
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1 below 32768 (the kernel hands out the ones
+    above to outgoing connections)."""
+    rnd = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(500):
+        port = rnd.randint(20000, 32000)
+        if port in _used_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _used_ports.add(port)
+        return port
+    raise RuntimeError("no free port below 32768")
+
+
+def wait_port(port, timeout=15.0, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def wait_port_free(port, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                pass
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text):
+    if isinstance(text, str):
+        text = text.encode("ascii")
+    return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+
+
+def jwt_parts(token):
+    """(header, payload) of a JWS, NOT verified: for looking at what the IdP issued."""
+    h, p, _ = token.split(".")
+    return json.loads(b64url_decode(h)), json.loads(b64url_decode(p))
+
+
+def tail(path, lines=60):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()[-200000:]
+    except OSError as e:
+        return f"({path}: {e})"
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------- the IdP
+
+class IdP:
+    """tests/idp/idp.js in a child process; restart() swaps keys or clients."""
+
+    def __init__(self, workdir, port=None):
+        self.dir = os.path.join(workdir, "idp")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = port or free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.discovery_url = self.issuer + "/.well-known/openid-configuration"
+        self.clients = []
+        self.users = {}
+        self.keys = []
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "idp.log")
+        self._gen = 0
+
+    def genkey(self, alg="RS256", kid=None):
+        kid = kid or f"{alg.lower()}-{secrets.token_hex(4)}"
+        out = subprocess.run([NODE, os.path.join(IDP_DIR, "idp.js"), "genkey", alg, kid],
+                             check=True, capture_output=True, text=True, timeout=60)
+        return json.loads(out.stdout)
+
+    def set_keys(self, keys):
+        self.keys = list(keys)
+
+    def write_config(self):
+        self._gen += 1
+        jwks_file = os.path.join(self.dir, f"jwks-{self._gen}.json")
+        with open(jwks_file, "w") as f:
+            json.dump({"keys": self.keys}, f)
+        cfg = {"port": self.port, "host": "127.0.0.1", "issuer": self.issuer,
+               "jwks_file": jwks_file, "clients": self.clients, "users": self.users}
+        path = os.path.join(self.dir, "config.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f, indent=1)
+        return path
+
+    def start(self):
+        if not self.keys:
+            self.keys = [self.genkey("RS256")]
+        cfg = self.write_config()
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([NODE, os.path.join(IDP_DIR, "idp.js"), cfg],
+                                     cwd=IDP_DIR, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        if not wait_port(self.port, 30, self.proc):
+            self.stop()
+            raise RuntimeError("IdP did not start:\n" + tail(self.log_path))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.discovery_url, timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("IdP discovery not answering:\n" + tail(self.log_path))
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+            self.proc = None
+            wait_port_free(self.port, 10)
+
+    def restart(self, keys=None):
+        self.stop()
+        if keys is not None:
+            self.set_keys(keys)
+        self.start()
+
+    def stats(self):
+        return requests.get(self.issuer + "/_test/stats", timeout=5).json()
+
+    def discovery(self):
+        return requests.get(self.discovery_url, timeout=5).json()
+
+    def override_discovery(self, **fields):
+        """Replace fields of the served discovery document (none: back to normal)."""
+        r = requests.put(self.issuer + "/_test/discovery", json=fields, timeout=5)
+        r.raise_for_status()
+
+
+# ------------------------------------------------------------------ httpd
+
+LOAD_MODULES = [
+    ("mpm_event_module", "mod_mpm_event.so"),
+    ("authn_core_module", "mod_authn_core.so"),
+    ("authz_core_module", "mod_authz_core.so"),
+    ("authz_user_module", "mod_authz_user.so"),
+    ("authz_host_module", "mod_authz_host.so"),
+    ("dbd_module", "mod_dbd.so"),
+    ("socache_shmcb_module", "mod_socache_shmcb.so"),
+    ("socache_redis_module", "mod_socache_redis.so"),
+    ("cgid_module", "mod_cgid.so"),
+    ("alias_module", "mod_alias.so"),
+    ("mime_module", "mod_mime.so"),
+    ("dir_module", "mod_dir.so"),
+    ("env_module", "mod_env.so"),
+    ("headers_module", "mod_headers.so"),
+    ("proxy_module", "mod_proxy.so"),
+    ("proxy_http_module", "mod_proxy_http.so"),
+]
+
+# Paths served by the CGI backend (everything else: DocumentRoot, or the module
+# itself for the redirect and logout URIs).
+CGI_PATHS = ("app", "enc", "api401", "api403", "maybe", "admins", "verified", "corp",
+             "dept", "public", "x")
+
+
+INDEX_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mod_jitprov test site</title></head>
+<body><h1>mod_jitprov test site</h1><p id="root">site root</p>
+<p>Each page below is a CGI that shows the headers, REMOTE_USER and JITPROV_* variables
+it receives.</p>
+<ul>
+<li><a href="/app/">/app/</a> &mdash; login required (Require valid-user)</li>
+<li><a href="/enc/percent/">/enc/percent/</a>, <a href="/enc/base64url/">/enc/base64url/</a>
+ &mdash; the same headers, encoded (try user dave)</li>
+<li><a href="/admins/">/admins/</a> &mdash; Require jitprov-group admins (alice only)</li>
+<li><a href="/verified/">/verified/</a> &mdash; Require jitprov-claim email_verified:true
+ (not carol)</li>
+<li><a href="/maybe/">/maybe/</a> &mdash; JITProvUnauthAction pass: identity if logged in</li>
+<li><a href="/api401/">/api401/</a> &mdash; JITProvUnauthAction 401</li>
+<li><a href="/public/">/public/</a> &mdash; not protected</li>
+<li><a href="/logout?return_to=/">/logout</a></li>
+</ul></body></html>
+"""
+
+
+class Httpd:
+    """One httpd instance (own ServerRoot, PidFile, logs, port) under workdir."""
+
+    def __init__(self, workdir, port=None, name="httpd", module=None):
+        self.name = name
+        self.dir = os.path.join(workdir, name)
+        self.port = port or free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.module = module or os.environ.get(
+            "JITPROV_MODULE", os.path.join(ROOT, "build", ".libs", "mod_jitprov.so"))
+        for sub in ("conf", "logs", "run", "htdocs", "cgi", "db"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        # The children run as nobody: the database directory must be theirs.
+        os.chown(os.path.join(self.dir, "db"), 65534, 65534)
+        os.chmod(os.path.join(self.dir, "db"), 0o770)
+        # index.cgi under /idx and /pubidx: reached through mod_dir's internal
+        # redirect, where headers_in is shared with the first request.
+        for where in ("cgi/echo.py", "htdocs/idx/index.cgi", "htdocs/pubidx/index.cgi"):
+            os.makedirs(os.path.dirname(os.path.join(self.dir, where)), exist_ok=True)
+            shutil.copy(BACKEND_CGI, os.path.join(self.dir, where))
+            os.chmod(os.path.join(self.dir, where), 0o755)
+            os.chmod(os.path.dirname(os.path.join(self.dir, where)), 0o755)
+        with open(os.path.join(self.dir, "htdocs", "index.html"), "w") as f:
+            f.write(INDEX_HTML)
+        self.conf_path = os.path.join(self.dir, "conf", "httpd.conf")
+        self.error_log = os.path.join(self.dir, "logs", "error.log")
+        self.access_log = os.path.join(self.dir, "logs", "access.log")
+        self.pid_file = os.path.join(self.dir, "run", "httpd.pid")
+        self.db_path = os.path.join(self.dir, "db", "accounts.db")
+        self.config_text = None
+
+    def render(self, jitprov_server, locations="", extra=""):
+        d = self.dir
+        loads = "\n".join(f"LoadModule {n} {APACHE_MODULES}/{f}" for n, f in LOAD_MODULES)
+        cgi_re = "|".join(CGI_PATHS)
+        return f"""# generated by tests/e2e/jitprov_harness.py
+ServerRoot "{d}"
+DefaultRuntimeDir "{d}/run"
+PidFile "{d}/run/httpd.pid"
+ErrorLog "{d}/logs/error.log"
+LogLevel warn
+Listen 127.0.0.1:{self.port}
+ServerName 127.0.0.1:{self.port}
+User nobody
+Group nogroup
+{loads}
+LoadModule jitprov_module "{self.module}"
+LogLevel warn jitprov:debug
+
+StartServers 1
+ServerLimit 4
+ThreadsPerChild 16
+MaxRequestWorkers 64
+MinSpareThreads 8
+MaxSpareThreads 48
+Timeout 30
+KeepAliveTimeout 2
+TypesConfig /etc/mime.types
+LogFormat "%h \\"%r\\" %>s %b %D \\"%{{Cookie}}i\\" -> \\"%{{Location}}o\\"" jp
+CustomLog "{d}/logs/access.log" jp
+ScriptSock "{d}/run/cgisock"
+DocumentRoot "{d}/htdocs"
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory "{d}/htdocs">
+    Require all granted
+</Directory>
+<Directory "{d}/cgi">
+    Options +ExecCGI
+    SetHandler cgi-script
+    Require all granted
+</Directory>
+ScriptAliasMatch "^/({cgi_re})(/.*)?$" "{d}/cgi/echo.py$2"
+<Directory "{d}/htdocs/idx">
+    Options +ExecCGI
+    AddHandler cgi-script .cgi
+    DirectoryIndex index.cgi
+</Directory>
+<Directory "{d}/htdocs/pubidx">
+    Options +ExecCGI
+    AddHandler cgi-script .cgi
+    DirectoryIndex index.cgi
+</Directory>
+ErrorDocument 404 /public/not-found
+
+DBDriver sqlite3
+DBDParams "{d}/db/accounts.db"
+
+{jitprov_server}
+
+{locations}
+
+{extra}
+"""
+
+    def init_database(self):
+        """Creates the account tables before httpd starts (statements prepared
+        against missing tables fail in every child), then hands the database files
+        to the user the children run as."""
+        custom = os.environ.get("JITPROV_DB_INIT_CMD")  # e.g. "mytool {db}"
+        if custom:
+            cmd = [a.format(db=self.db_path, conf=self.conf_path) for a in shlex.split(custom)]
+        elif os.path.exists(JITPROV_ADMIN):
+            cmd = [JITPROV_ADMIN, "-f", self.conf_path, "init"]
+        else:
+            cmd = None
+        if cmd and "DBDriver sqlite3" in (self.config_text or ""):
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+            if r.returncode != 0:
+                raise RuntimeError(f"jitprov-admin init failed:\n{r.stdout}{r.stderr}")
+        dbdir = os.path.join(self.dir, "db")
+        for name in os.listdir(dbdir):
+            os.chown(os.path.join(dbdir, name), 65534, 65534)
+
+    def reset_database(self):
+        dbdir = os.path.join(self.dir, "db")
+        for name in os.listdir(dbdir):
+            os.unlink(os.path.join(dbdir, name))
+
+    def start(self, config_text, timeout=20, fresh_db=False):
+        self.stop()
+        with open(self.conf_path, "w") as f:
+            f.write(config_text)
+        self.config_text = config_text
+        if fresh_db:
+            self.reset_database()
+        self.init_database()
+        self._log_mark = os.path.getsize(self.error_log) if os.path.exists(self.error_log) else 0
+        r = subprocess.run([APACHE, "-f", self.conf_path, "-k", "start"],
+                           capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        if r.returncode != 0 or not wait_port(self.port, timeout):
+            msg = (f"httpd did not start (rc={r.returncode}):\n{r.stdout}{r.stderr}\n"
+                   f"--- {self.error_log}:\n{tail(self.error_log)}")
+            self.stop()
+            raise RuntimeError(msg)
+
+    def configtest(self, config_text):
+        path = os.path.join(self.dir, "conf", "configtest.conf")
+        with open(path, "w") as f:
+            f.write(config_text)
+        return subprocess.run([APACHE, "-f", path, "-t"], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+
+    def pid(self):
+        try:
+            with open(self.pid_file) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def running(self):
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        pid = self.pid()
+        if pid is None or not self.running():
+            return
+        subprocess.run([APACHE, "-f", self.conf_path, "-k", "stop"], capture_output=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.05)
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        wait_port_free(self.port, 10)
+        try:
+            os.unlink(self.pid_file)
+        except OSError:
+            pass
+
+    def log_since_start(self):
+        try:
+            with open(self.error_log, "rb") as f:
+                f.seek(getattr(self, "_log_mark", 0))
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def url(self, path):
+        return self.origin + path
+
+
+# ------------------------------------------------------------ fault server
+
+class FaultServer:
+    """A misbehaving stand-in for IdP endpoints, in the test process.
+
+    GET /.well-known/openid-configuration answers per mode_discovery, GET /jwks
+    per mode_jwks, POST /token per mode_token (point the real IdP's token_endpoint here with
+    IdP.override_discovery(token_endpoint=fault.origin + "/token"), so the issuer
+    stays the IdP's own). Modes: "proxy" (forward to the real IdP; for discovery,
+    its document with token_endpoint pointed here), "blackhole" (accept, never
+    answer until stop()), "reset" (close without answering), "slow:SECONDS",
+    "500".
+    """
+
+    def __init__(self, idp, port=None):
+        self.idp = idp
+        self.port = port or free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.discovery_url = self.origin + "/.well-known/openid-configuration"
+        self.mode_discovery = "proxy"
+        self.mode_token = "proxy"
+        self.mode_jwks = "proxy"
+        self.hits = {}
+        self._release = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _misbehave(self, mode):
+                if mode == "blackhole":
+                    outer._release.wait(60)
+                    self.close_connection = True
+                    return True
+                if mode == "reset":
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return True
+                if mode.startswith("slow:"):
+                    outer._release.wait(float(mode[5:]))
+                    return False
+                if mode == "500":
+                    self._send(500, b"boom\n", "text/plain")
+                    return True
+                return False
+
+            def _send(self, status, body, ctype):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                outer.hits[path] = outer.hits.get(path, 0) + 1
+                if path == "/.well-known/openid-configuration":
+                    if self._misbehave(outer.mode_discovery):
+                        return
+                    doc = requests.get(outer.idp.discovery_url, timeout=5).json()
+                    doc["token_endpoint"] = outer.origin + "/token"
+                    self._send(200, json.dumps(doc).encode(), "application/json")
+                    return
+                if path == "/jwks":
+                    if self._misbehave(outer.mode_jwks):
+                        return
+                    r = requests.get(outer.idp.issuer + "/jwks", timeout=5)
+                    self._send(r.status_code, r.content, "application/json")
+                    return
+                self._send(404, b"not here\n", "text/plain")
+
+            def do_POST(self):
+                path = self.path.split("?")[0]
+                outer.hits[path] = outer.hits.get(path, 0) + 1
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 65536))
+                if path != "/token":
+                    self._send(404, b"not here\n", "text/plain")
+                    return
+                if self._misbehave(outer.mode_token):
+                    return
+                fwd = {k: v for k, v in self.headers.items()
+                       if k.lower() in ("authorization", "content-type", "accept")}
+                r = requests.post(outer.idp.issuer + "/token", data=body, headers=fwd,
+                                  timeout=10)
+                self._send(r.status_code, r.content,
+                           r.headers.get("Content-Type", "application/json"))
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self._release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HeaderEchoServer:
+    """A backend for mod_proxy that answers with the raw request header list, so
+    tests see names CGI would drop (with "_") and duplicates."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                # http.server decodes header bytes as latin-1: the test re-encodes.
+                body = json.dumps({"path": self.path,
+                                   "headers": [[k, v] for k, v in self.headers.items()]})
+                data = body.encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_GET
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ------------------------------------------------------------ the flows
+
+class FlowError(AssertionError):
+    pass
+
+
+_FORM_RE = re.compile(r'<form[^>]*\baction="([^"]+)"', re.I)
+_INPUT_RE = re.compile(r"<input\b([^>]*)>", re.I)
+_ATTR_RE = re.compile(r'(\w+)="([^"]*)"')
+
+
+def parse_form(html, form_id=None):
+    """(action, {name: value}) of the first form (or the one with form_id)."""
+    if form_id:
+        m = re.search(r'<form\b[^>]*\bid="%s"[^>]*>(.*?)</form>' % re.escape(form_id), html,
+                      re.I | re.S)
+        start = m.group(0) if m else ""
+    else:
+        m = re.search(r"<form\b.*?</form>", html, re.I | re.S)
+        start = m.group(0) if m else ""
+    if not start:
+        raise FlowError("no form in page:\n" + html[:2000])
+    action = _FORM_RE.search(start).group(1)
+    fields = {}
+    for attrs in _INPUT_RE.findall(start):
+        a = dict(_ATTR_RE.findall(attrs))
+        if "name" in a:
+            fields[a["name"]] = a.get("value", "")
+    import html as htmlmod
+    return htmlmod.unescape(action), {k: htmlmod.unescape(v) for k, v in fields.items()}
+
+
+def is_redirect(r):
+    return r.status_code in (301, 302, 303, 307, 308) and "Location" in r.headers
+
+
+def login(session, url, user="alice", password=None, *, stop_at_callback=False,
+          callback_path="/callback", max_hops=25, timeout=15):
+    """Drive the whole authorization code flow with requests.
+
+    GET url -> 302 to the IdP -> login form -> POST credentials -> 303s -> 302 to
+    the module's callback -> 302 back to url -> final response (returned).
+    With stop_at_callback, returns the callback URL (absolute) without visiting it.
+    The returned response has .trace: [(status, url)] of every hop.
+    """
+    password = f"pass-{user}" if password is None else password
+    trace, hops = [], []
+    origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(url))
+    r = session.get(url, allow_redirects=False, timeout=timeout)
+    trace.append((r.status_code, url))
+    hops.append(r)
+    posted = False
+    for _ in range(max_hops):
+        if is_redirect(r):
+            nxt = urllib.parse.urljoin(r.url, r.headers["Location"])
+            parts = urllib.parse.urlsplit(nxt)
+            at_callback = (parts.path == callback_path
+                           and f"{parts.scheme}://{parts.netloc}" == origin)
+            if stop_at_callback and at_callback:
+                return nxt
+            if at_callback and any(urllib.parse.urlsplit(u).path == callback_path
+                                   for _, u in trace):
+                raise FlowError("login loop: after a successful callback the module sent the "
+                                "browser to the IdP again (session not stored or not found): "
+                                + repr([(st, u.split("?")[0]) for st, u in trace]))
+            r = session.get(nxt, allow_redirects=False, timeout=timeout)
+            trace.append((r.status_code, nxt))
+            hops.append(r)
+            continue
+        if (r.status_code == 200 and 'name="login"' in r.text and 'name="password"' in r.text
+                and "/interaction/" in r.url):
+            if posted:
+                raise FlowError(f"IdP refused the credentials of {user}")
+            action, fields = parse_form(r.text)
+            fields.update({"login": user, "password": password})
+            target = urllib.parse.urljoin(r.url, action)
+            r = session.post(target, data=fields, allow_redirects=False, timeout=timeout)
+            trace.append((r.status_code, target))
+            hops.append(r)
+            posted = True
+            continue
+        break
+    else:
+        raise FlowError("too many redirects: " + repr(trace))
+    if stop_at_callback:
+        raise FlowError(f"flow ended before the callback: {r.status_code} {trace!r}\n"
+                        + r.text[:1500])
+    r.trace = trace
+    r.hops = hops
+    r.logged_in_at_idp = posted
+    return r
+
+
+def follow(session, r, max_hops=15, timeout=15):
+    """Follow redirects from response r (GETs), returning the last response."""
+    trace = []
+    for _ in range(max_hops):
+        if not is_redirect(r):
+            r.trace = trace
+            return r
+        nxt = urllib.parse.urljoin(r.url, r.headers["Location"])
+        r = session.get(nxt, allow_redirects=False, timeout=timeout)
+        trace.append((r.status_code, nxt))
+    raise FlowError("too many redirects: " + repr(trace))
+
+
+def follow_idp_logout(session, end_session_url, timeout=15):
+    """GET the IdP's end_session URL, post its (self-submitting) confirmation form
+    as a browser would, and return the response that leaves the IdP (a redirect
+    to post_logout_redirect_uri, not followed) or the final IdP page."""
+    r = session.get(end_session_url, allow_redirects=False, timeout=timeout)
+    if r.status_code == 200 and "op.logoutForm" in r.text:
+        action, fields = parse_form(r.text, "op.logoutForm")
+        fields["logout"] = "yes"
+        r = session.post(urllib.parse.urljoin(r.url, action), data=fields,
+                         allow_redirects=False, timeout=timeout)
+    return r
+
+
+def idp_code_flow(session, idp, client_id, client_secret, redirect_uri, user="alice",
+                  scope="openid email profile groups", timeout=15):
+    """A minimal relying party in Python (for checking the IdP on its own):
+    authorization request with PKCE S256, login, token exchange. Returns the
+    token response JSON and the authorization response parameters."""
+    disc = idp.discovery()
+    verifier = b64url(secrets.token_bytes(32))
+    challenge = b64url(hashlib.sha256(verifier.encode()).digest())
+    state, nonce = b64url(secrets.token_bytes(16)), b64url(secrets.token_bytes(16))
+    q = urllib.parse.urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+        "scope": scope, "state": state, "nonce": nonce,
+        "code_challenge": challenge, "code_challenge_method": "S256"})
+    url = disc["authorization_endpoint"] + "?" + q
+    r = session.get(url, allow_redirects=False, timeout=timeout)
+    posted = False
+    for _ in range(20):
+        if is_redirect(r):
+            nxt = urllib.parse.urljoin(r.url, r.headers["Location"])
+            if nxt.startswith(redirect_uri):
+                params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(nxt).query))
+                break
+            r = session.get(nxt, allow_redirects=False, timeout=timeout)
+            continue
+        if r.status_code == 200 and 'name="login"' in r.text and not posted:
+            action, fields = parse_form(r.text)
+            fields.update({"login": user, "password": f"pass-{user}"})
+            r = session.post(urllib.parse.urljoin(r.url, action), data=fields,
+                             allow_redirects=False, timeout=timeout)
+            posted = True
+            continue
+        raise FlowError(f"unexpected IdP answer {r.status_code}: {r.text[:1000]}")
+    else:
+        raise FlowError("too many redirects at the IdP")
+    if params.get("state") != state:
+        raise FlowError("state mismatch from the IdP")
+    tok = requests.post(disc["token_endpoint"], timeout=timeout, auth=(client_id, client_secret),
+                        data={"grant_type": "authorization_code", "code": params["code"],
+                              "redirect_uri": redirect_uri, "code_verifier": verifier})
+    tok.raise_for_status()
+    out = tok.json()
+    out["_nonce"] = nonce
+    out["_params"] = params
+    return out
+
+
+# ------------------------------------------------------------ assertions
+
+SESSION_COOKIE = "jitprov_session"
+STATE_PREFIX = "jitprov_state_"
+_REF_RE = re.compile(r'<code class="jitprov-ref">([^<]{4,128})</code>')
+
+
+def set_cookie_lines(r):
+    try:
+        return list(r.raw.headers.getlist("Set-Cookie"))
+    except AttributeError:
+        v = r.headers.get("Set-Cookie")
+        return [v] if v else []
+
+
+def parse_set_cookie(line):
+    """(name, value, {attribute-lowercased: value or True})"""
+    parts = [p.strip() for p in line.split(";")]
+    name, _, value = parts[0].partition("=")
+    attrs = {}
+    for p in parts[1:]:
+        k, eq, v = p.partition("=")
+        attrs[k.strip().lower()] = v.strip() if eq else True
+    return name.strip(), value.strip(), attrs
+
+
+def set_cookies(r, name_prefix=""):
+    """{name: (value, attrs)} of the cookies a response sets (last one wins)."""
+    out = {}
+    for line in set_cookie_lines(r):
+        n, v, a = parse_set_cookie(line)
+        if n.startswith(name_prefix):
+            out[n] = (v, a)
+    return out
+
+
+def is_clearing(value, attrs):
+    """True when a Set-Cookie deletes the cookie (Max-Age<=0 or Expires in the past)."""
+    if "max-age" in attrs:
+        try:
+            return int(attrs["max-age"]) <= 0
+        except ValueError:
+            return False
+    if "expires" in attrs:
+        import email.utils
+        try:
+            return email.utils.parsedate_to_datetime(attrs["expires"]).timestamp() < time.time()
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def error_ref(r):
+    """The correlation id shown on a module error page, or None."""
+    m = _REF_RE.search(r.text)
+    return m.group(1) if m else None
+
+
+def state_cookies(session):
+    return sorted(c.name for c in session.cookies if c.name.startswith(STATE_PREFIX))
+
+
+def same_origin(location, origin):
+    """True when a Location value resolves to origin and is not written in a form
+    that some browser would read as another host (//x, /\\x, control chars)."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in location):
+        return False
+    if location.startswith("//") or location.startswith("/\\") or "\\" in location.split("?")[0]:
+        return False
+    absolute = urllib.parse.urljoin(origin + "/", location)
+    a, o = urllib.parse.urlsplit(absolute), urllib.parse.urlsplit(origin)
+    return (a.scheme, a.netloc) == (o.scheme, o.netloc) and "@" not in a.netloc
+
+
+def wait_for_log(httpd, needle, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        text = httpd.log_since_start()
+        if needle in text:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+def raw_headers(r):
+    """[(name, value bytes)] from the HeaderEchoServer backend's answer."""
+    return [(k, v.encode("latin-1")) for k, v in r.json()["headers"]]
+
+
+def header_values(r, name):
+    return [v for k, v in raw_headers(r) if k.lower() == name.lower()]
+
+
+def env_bytes(value):
+    """The exact bytes of a value the CGI backend reported."""
+    return None if value is None else value.encode("utf-8", "surrogateescape")
+
+
+# ------------------------------------------------------------ the site config
+
+def jitprov_server_config(env, metadata_url=None, extra=""):
+    """Server-scope directives of the standard test site."""
+    return f"""JITProvProviderMetadataURL {metadata_url or env.idp.discovery_url}
+JITProvClientID {env.client_id}
+JITProvClientSecret {env.client_secret}
+JITProvScope "openid email profile groups"
+JITProvRedirectURI /callback
+JITProvLogoutURI /logout
+JITProvCryptoPassphrase {env.passphrase}
+JITProvSessionCache shmcb
+JITProvHTTPTimeout 3
+{extra}"""
+
+
+IDENTITY = """    JITProvHeader X-User-Email claim:email
+    JITProvHeader X-User-Groups claim:groups
+    JITProvHeader X-User-Name claim:name
+    JITProvRemoteUser claim:preferred_username"""
+
+
+def protected(path, *lines, require="Require valid-user", identity=True):
+    body = "\n".join("    " + l for l in lines)
+    return f"""<Location {path}>
+    AuthType jitprov
+{IDENTITY if identity else ""}
+{body}
+    {require}
+</Location>"""
+
+
+def standard_locations():
+    """Every protected area the tests use, in one config (one httpd start)."""
+    return "\n".join([
+        protected("/app", "JITProvHeaderEncoding none", 'JITProvClaimDelimiter ","'),
+        protected("/enc/none", "JITProvHeaderEncoding none"),
+        protected("/enc/percent", "JITProvHeaderEncoding percent"),
+        protected("/enc/base64url", "JITProvHeaderEncoding base64url"),
+        protected("/enc/pipe", 'JITProvClaimDelimiter "|"'),
+        protected("/api401", "JITProvUnauthAction 401"),
+        protected("/api403", "JITProvUnauthAction 403"),
+        protected("/maybe", "JITProvUnauthAction pass"),
+        protected("/admins", require="Require jitprov-group admins"),
+        protected("/verified", require="Require jitprov-claim email_verified:true"),
+        protected("/corp", require=r"Require jitprov-claim email~^.*@example\.com$"),
+        protected("/dept", require="Require jitprov-claim department:engineering"),
+        protected("/proxied"),
+        protected("/idx"),
+        # Unprotected areas: spoofed identity headers are stripped here too.
+        "<Location /proxied>\n    ProxyPass {proxy}/proxied\n</Location>",
+        "<Location /public-proxied>\n    ProxyPass {proxy}/public-proxied\n</Location>",
+    ])
+
+
+# ------------------------------------------------------------ the environment
+
+class Env:
+    """Everything one test session (or the demo) runs: IdP, httpd, backends."""
+
+    def __init__(self, workdir=None, httpd_port=None, idp_port=None, keep=False):
+        self.own_dir = workdir is None
+        self.dir = workdir or tempfile.mkdtemp(prefix="jitprov-e2e-")
+        os.chmod(self.dir, 0o755)
+        self.keep = keep
+        self.client_id = CLIENT_ID
+        self.client_secret = secrets.token_urlsafe(32)
+        self.passphrase = secrets.token_urlsafe(32)
+        self.idp = IdP(self.dir, idp_port)
+        self.httpd = Httpd(self.dir, httpd_port)
+        # A second node for the multi-node tests (PostgreSQL/Redis) later on.
+        self.httpd2_port = free_port()
+        self.proxy_backend = HeaderEchoServer()
+        self.postgres_port = None  # hook: set when a PostgreSQL instance is started
+        self.redis_port = None  # hook: set when a Redis instance is started
+
+    def origins(self):
+        return [self.httpd.origin, f"http://127.0.0.1:{self.httpd2_port}"]
+
+    def client(self, **over):
+        c = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "redirect_uris": [o + "/callback" for o in self.origins()],
+            "post_logout_redirect_uris": [o + p for o in self.origins()
+                                          for p in ("/", "/x", "/x/after-logout")],
+            "backchannel_logout_uri": self.httpd.origin + "/backchannel-logout",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "id_token_signed_response_alg": "RS256",
+        }
+        c.update(over)
+        return c
+
+    def start(self):
+        self.idp.clients = [self.client()]
+        self.idp.users = dict(EXTRA_USERS)
+        self.idp.start()
+        self.proxy_backend.start()
+        return self
+
+    def standard_config(self, server_extra="", locations_extra="", metadata_url=None):
+        locs = standard_locations().replace("{proxy}", self.proxy_backend.origin)
+        return self.httpd.render(jitprov_server_config(self, metadata_url, server_extra),
+                                 locs + "\n" + locations_extra)
+
+    def stop(self):
+        for f in (self.httpd.stop, self.idp.stop, self.proxy_backend.stop):
+            try:
+                f()
+            except Exception as e:  # keep stopping the rest
+                print(f"cleanup: {e}", file=sys.stderr)
+        if self.own_dir and not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------ demo entry point
+
+def demo(httpd_port=8080, idp_port=9090):
+    env = Env(httpd_port=httpd_port, idp_port=idp_port)
+    try:
+        env.start()
+        env.httpd.start(env.standard_config())
+        print()
+        print(f"  Open     {env.httpd.origin}/  (index of the protected pages)")
+        print(f"           {env.httpd.origin}/app/  logs you in through the IdP")
+        print(f"  IdP      {env.idp.issuer}  (test OpenID Provider, tests/idp)")
+        print("  Users    " + ", ".join(f"{u} / pass-{u}" for u in USERS))
+        print("           alice: groups staff+admins; carol: email not verified;")
+        print("           dave: non-ASCII name; erin: no email, no groups")
+        print(f"  Config   {env.httpd.conf_path}")
+        print(f"  Logs     {env.httpd.error_log}")
+        print("  Ctrl-C stops everything.", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        signal.signal(signal.SIGINT, lambda *a: stop.set())
+        try:
+            while not stop.wait(1):
+                if env.idp.proc.poll() is not None:
+                    print("the IdP exited:\n" + tail(env.idp.log_path), file=sys.stderr)
+                    return 1
+                if not env.httpd.running():
+                    print("httpd exited:\n" + tail(env.httpd.error_log), file=sys.stderr)
+                    return 1
+        except KeyboardInterrupt:
+            pass
+        return 0
+    finally:
+        env.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "demo":
+        ports = [int(a) for a in sys.argv[2:4]]
+        sys.exit(demo(*ports))
+    print("usage: jitprov_harness.py demo [HTTPD_PORT [IDP_PORT]]", file=sys.stderr)
+    sys.exit(2)

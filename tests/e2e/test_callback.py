@@ -1,0 +1,122 @@
+"""The redirect URI: bad, missing, mismatched and replayed state get 400 with a
+correlation id that is also in the error log, and never a session."""
+import urllib.parse
+
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import SESSION_COOKIE, STATE_PREFIX
+
+
+def assert_error_page(site, r, status=400):
+    assert r.status_code == status, (r.status_code, r.text[:500])
+    assert r.headers.get("Content-Type", "").startswith("text/html")
+    assert SESSION_COOKIE not in h.set_cookies(r) or h.is_clearing(
+        *h.set_cookies(r)[SESSION_COOKIE])
+    ref = h.error_ref(r)
+    assert ref, r.text[:1000]
+    assert h.wait_for_log(site.httpd, ref), f"correlation id {ref} not in the error log"
+    # The page says what went wrong without echoing the request back.
+    assert "<script" not in r.text.lower()
+    return ref
+
+
+def start_attempt(site, sess, path="/app/cb"):
+    """Begin a login; returns (state, authorize URL)."""
+    r = sess.get(site.httpd.url(path), allow_redirects=False)
+    assert r.status_code == 302
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+    return q["state"], r.headers["Location"]
+
+
+def test_no_parameters(site, s):
+    assert_error_page(site, s.get(site.httpd.url("/callback"), allow_redirects=False))
+
+
+def test_unknown_state(site, s):
+    r = s.get(site.httpd.url("/callback?code=abc&state=" + "Q" * 43), allow_redirects=False)
+    assert_error_page(site, r)
+
+
+def test_state_without_cookie(site, s):
+    state, _ = start_attempt(site, s)
+    with requests.Session() as other:  # the cookie stays in the first jar
+        r = other.get(site.httpd.url(f"/callback?code=abc&state={state}"),
+                      allow_redirects=False)
+        assert_error_page(site, r)
+
+
+def test_state_mismatch_same_prefix(site, s):
+    state, _ = start_attempt(site, s)
+    forged = state[:16] + ("A" if state[16] != "A" else "B") + state[17:]
+    r = s.get(site.httpd.url(f"/callback?code=abc&state={forged}"), allow_redirects=False)
+    assert_error_page(site, r)
+
+
+def test_state_too_long_or_odd(site, s):
+    for st in ("Q" * 3000, "../../x", "%0d%0aSet-Cookie:%20x=y", "A" * 15):
+        r = s.get(site.httpd.url(f"/callback?code=abc&state={st}"), allow_redirects=False)
+        assert_error_page(site, r)
+        assert "x=y" not in str(r.headers.get("Set-Cookie", ""))
+
+
+def test_duplicate_state_parameter(site, s):
+    state, _ = start_attempt(site, s)
+    r = s.get(site.httpd.url(f"/callback?code=abc&state={state}&state={state}"),
+              allow_redirects=False)
+    assert_error_page(site, r)
+
+
+def test_idp_error_response(site, s):
+    state, _ = start_attempt(site, s)
+    r = s.get(site.httpd.url(f"/callback?error=access_denied&error_description=nope"
+                             f"&state={state}"), allow_redirects=False)
+    assert 400 <= r.status_code < 500
+    assert h.error_ref(r)
+    assert SESSION_COOKIE not in h.set_cookies(r)
+
+
+def test_wrong_code(site, s):
+    state, _ = start_attempt(site, s)
+    r = s.get(site.httpd.url(f"/callback?code=not-a-real-code&state={state}"),
+              allow_redirects=False)
+    assert 400 <= r.status_code < 600 and r.status_code != 500
+    assert h.error_ref(r)
+    assert SESSION_COOKIE not in h.set_cookies(r)
+
+
+def test_replayed_callback_same_jar(site, s):
+    cb = h.login(s, site.httpd.url("/app/replay"), "alice", stop_at_callback=True)
+    r = s.get(cb, allow_redirects=False)
+    assert r.status_code == 302
+    session_value = s.cookies.get(SESSION_COOKIE)
+    assert session_value
+    r2 = s.get(cb, allow_redirects=False)
+    assert_error_page(site, r2)
+    assert SESSION_COOKIE not in h.set_cookies(r2)
+    # The first session is unaffected.
+    assert s.get(site.httpd.url("/app/replay"), allow_redirects=False).status_code == 200
+
+
+def test_replayed_callback_with_restored_state_cookie(site, s):
+    cb = h.login(s, site.httpd.url("/app/replay2"), "bob", stop_at_callback=True)
+    state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(cb).query))["state"]
+    name = STATE_PREFIX + state[:16]
+    saved = s.cookies.get(name)
+    assert saved, h.state_cookies(s)
+    assert s.get(cb, allow_redirects=False).status_code == 302
+    with requests.Session() as attacker:
+        attacker.cookies.set(name, saved, domain="127.0.0.1", path="/")
+        r = attacker.get(cb, allow_redirects=False)
+        assert_error_page(site, r)
+        assert SESSION_COOKIE not in h.set_cookies(r)
+        assert attacker.get(site.httpd.url("/app/"), allow_redirects=False).status_code == 302
+
+
+def test_callback_post_not_accepted_as_get(site, s):
+    # response_mode is query: a POST to the callback is no login.
+    state, _ = start_attempt(site, s)
+    r = s.post(site.httpd.url("/callback"), data={"code": "abc", "state": state},
+               allow_redirects=False)
+    assert r.status_code in (400, 405)
+    assert SESSION_COOKIE not in h.set_cookies(r)

@@ -1,0 +1,29 @@
+"""Misconfiguration is caught at configtest, with a message naming the directive."""
+import pytest
+
+
+def test_standard_config_is_valid(env):
+    r = env.httpd.configtest(env.standard_config())
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("directive,snippet", [
+    ("JITProvHeaderEncoding", "<Location /bad>\n JITProvHeaderEncoding rot13\n</Location>"),
+    ("JITProvUnauthAction", "<Location /bad>\n JITProvUnauthAction maybe\n</Location>"),
+    ("JITProvHeader", "<Location /bad>\n JITProvHeader \"X Bad\" claim:email\n</Location>"),
+    ("JITProvHeader", "<Location /bad>\n JITProvHeader X-Ok nosuchsource:email\n</Location>"),
+    ("JITProvHTTPTimeout", "JITProvHTTPTimeout -1"),
+])
+def test_bad_directive_named(env, directive, snippet):
+    text = env.standard_config(locations_extra=snippet)
+    r = env.httpd.configtest(text)
+    assert r.returncode != 0, f"configtest accepted: {snippet}"
+    assert directive in r.stderr + r.stdout, r.stderr
+
+
+def test_bad_regex_in_require(env):
+    text = env.standard_config(locations_extra=(
+        "<Location /bad>\n AuthType jitprov\n Require jitprov-claim email~([unclosed\n"
+        "</Location>"))
+    r = env.httpd.configtest(text)
+    assert r.returncode != 0

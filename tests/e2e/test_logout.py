@@ -1,0 +1,84 @@
+"""Local + RP-initiated logout (JITProvLogoutURI /logout)."""
+import urllib.parse
+
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import SESSION_COOKIE, USER_CLAIMS
+
+
+def logout_params(site, r):
+    assert r.status_code in (302, 303), (r.status_code, r.text[:500])
+    loc = r.headers["Location"]
+    end = site.idp.discovery()["end_session_endpoint"]
+    assert loc.startswith(end + "?"), loc
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(loc).query))
+
+
+def test_logout_full(site, s):
+    h.login(s, site.httpd.url("/app/"), "alice")
+    old = s.cookies.get(SESSION_COOKIE)
+    assert old
+    logins_before = site.idp.stats().get("logins", 0)
+
+    r = s.get(site.httpd.url("/logout?return_to=/x"), allow_redirects=False)
+    q = logout_params(site, r)
+    assert q["client_id"] == site.client_id
+    assert q["post_logout_redirect_uri"] == site.httpd.url("/x")
+    hdr, claims = h.jwt_parts(q["id_token_hint"])
+    assert claims["sub"] == USER_CLAIMS["alice"]["sub"] and claims["aud"] == site.client_id
+    # The browser's cookie is cleared ...
+    sc = h.set_cookies(r)
+    assert SESSION_COOKIE in sc and h.is_clearing(*sc[SESSION_COOKIE])
+    assert s.cookies.get(SESSION_COOKIE) is None
+    # ... and the session is gone on the server: the old cookie no longer works.
+    with requests.Session() as replay:
+        replay.cookies.set(SESSION_COOKIE, old, domain="127.0.0.1", path="/")
+        r2 = replay.get(site.httpd.url("/app/"), allow_redirects=False)
+        assert r2.status_code == 302
+        assert replay.get(site.httpd.url("/api401/"), allow_redirects=False).status_code == 401
+
+    # The IdP ends its session and sends the browser back to return_to.
+    r3 = h.follow_idp_logout(s, r.headers["Location"])
+    assert h.is_redirect(r3) and r3.headers["Location"] == site.httpd.url("/x")
+    assert s.get(site.httpd.url("/x"), allow_redirects=False).status_code == 200
+
+    # Next visit: a real login at the IdP again (no SSO left).
+    r4 = h.login(s, site.httpd.url("/app/again"), "bob")
+    assert r4.status_code == 200 and r4.logged_in_at_idp
+    assert r4.json()["remote_user"] == "bob"
+    assert site.idp.stats().get("logins", 0) == logins_before + 1
+
+
+def test_logout_default_return_is_site_root(site, s):
+    h.login(s, site.httpd.url("/app/"), "bob")
+    q = logout_params(site, s.get(site.httpd.url("/logout"), allow_redirects=False))
+    assert q["post_logout_redirect_uri"] == site.httpd.url("/")
+
+
+def test_logout_absolute_same_origin_return_to(site, s):
+    h.login(s, site.httpd.url("/app/"), "bob")
+    target = site.httpd.url("/x/after-logout")
+    r = s.get(site.httpd.url("/logout"), params={"return_to": target}, allow_redirects=False)
+    assert logout_params(site, r)["post_logout_redirect_uri"] == target
+
+
+def test_logout_without_session(site, s):
+    r = s.get(site.httpd.url("/logout?return_to=/x"), allow_redirects=False)
+    assert r.status_code < 500
+    if h.is_redirect(r):
+        loc = r.headers["Location"]
+        end = site.idp.discovery()["end_session_endpoint"]
+        assert h.same_origin(loc, site.httpd.origin) or loc.startswith(end + "?")
+        if loc.startswith(end + "?"):
+            q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(loc).query))
+            assert h.same_origin(q.get("post_logout_redirect_uri", "/"), site.httpd.origin)
+
+
+def test_logout_only_ends_own_session(site):
+    with requests.Session() as a, requests.Session() as b:
+        h.login(a, site.httpd.url("/app/"), "alice")
+        h.login(b, site.httpd.url("/app/"), "bob")
+        a.get(site.httpd.url("/logout"), allow_redirects=False)
+        r = b.get(site.httpd.url("/app/"), allow_redirects=False)
+        assert r.status_code == 200 and r.json()["remote_user"] == "bob"

@@ -1,0 +1,126 @@
+"""Incoming headers named like a configured JITProvHeader (any case, "-" and "_"
+alike) never reach the backend, on protected and unprotected paths alike."""
+import pytest
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import USER_CLAIMS
+
+SPOOF = "spoofed@evil.example"
+NAMES = [
+    "X-User-Email", "x-user-email", "X-USER-EMAIL", "X_User_Email", "X-User_Email",
+    "x_user-email", "X-User-Groups", "x-user_groups", "X-User-Name", "X_USER_NAME",
+]
+
+
+@pytest.fixture(scope="module")
+def alice(site):
+    with requests.Session() as sess:
+        assert h.login(sess, site.httpd.url("/app/"), "alice").status_code == 200
+        yield sess
+
+
+def no_spoof_in_proxy(r):
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    for k, v in h.raw_headers(r):
+        assert b"spoofed" not in v and v != b"evil", (k, v)
+
+
+def no_spoof_in_cgi(r):
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    for k, v in r.json()["http"].items():
+        assert "spoofed" not in v and v != "evil", k
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unprotected_proxy(site, s, name):
+    r = s.get(site.httpd.url("/public-proxied/x"), headers={name: SPOOF})
+    no_spoof_in_proxy(r)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unprotected_cgi(site, s, name):
+    r = s.get(site.httpd.url("/public/x"), headers={name: SPOOF})
+    no_spoof_in_cgi(r)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unprotected_root(site, s, name):
+    # Not a backend, but the module must not choke on it either.
+    assert s.get(site.httpd.url("/"), headers={name: SPOOF}).status_code == 200
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pass_without_session(site, s, name):
+    r = s.get(site.httpd.url("/maybe/x"), headers={name: SPOOF}, allow_redirects=False)
+    no_spoof_in_cgi(r)
+    assert r.json()["remote_user"] in (None, "")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_protected_proxy(site, alice, name):
+    r = alice.get(site.httpd.url("/proxied/x"), headers={name: SPOOF}, allow_redirects=False)
+    no_spoof_in_proxy(r)
+    # The module's own value arrives, once.
+    assert h.header_values(r, "X-User-Email") == [b"alice@example.com"]
+    assert h.header_values(r, "X-User-Groups") == [b"staff,admins"]
+    assert h.header_values(r, "X-User-Name") == [b"Alice Anderson"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_protected_cgi(site, alice, name):
+    r = alice.get(site.httpd.url("/app/x"), headers={name: SPOOF}, allow_redirects=False)
+    no_spoof_in_cgi(r)
+    assert r.json()["http"]["HTTP_X_USER_EMAIL"] == USER_CLAIMS["alice"]["email"]
+
+
+def test_many_spoofs_at_once(site, alice):
+    # Several spellings in one request (requests folds case, so use distinct spellings).
+    hdrs = {"X-User-Email": SPOOF, "X_User_Email": SPOOF, "X-User_Groups": "evil",
+            "X-USER-NAME": "evil"}
+    r = alice.get(site.httpd.url("/proxied/x"), headers=hdrs, allow_redirects=False)
+    no_spoof_in_proxy(r)
+    assert h.header_values(r, "X-User-Email") == [b"alice@example.com"]
+    r = requests.get(site.httpd.url("/public-proxied/x"), headers=hdrs)
+    no_spoof_in_proxy(r)
+    for n in ("X-User-Email", "X-User-Groups", "X-User-Name"):
+        assert h.header_values(r, n) == []
+
+
+def test_unrelated_headers_untouched(site, alice):
+    r = alice.get(site.httpd.url("/proxied/x"), headers={"X-User-Agentish": "keep",
+                                                         "X-Users-Email": "keep"})
+    assert h.header_values(r, "X-User-Agentish") == [b"keep"]
+    assert h.header_values(r, "X-Users-Email") == [b"keep"]
+
+
+# Internal redirects (mod_dir's DirectoryIndex, ErrorDocument) share headers_in
+# with the first request and run the header parser again: the module's own
+# headers must survive that, spoofed ones must not.
+
+def test_directory_index_protected(site, alice):
+    r = alice.get(site.httpd.url("/idx/"), headers={"X_User_Email": SPOOF},
+                  allow_redirects=False)
+    no_spoof_in_cgi(r)
+    j = r.json()
+    assert j["script_name"].endswith("index.cgi")
+    assert j["remote_user"] == "alice"
+    assert j["http"]["HTTP_X_USER_EMAIL"] == USER_CLAIMS["alice"]["email"]
+    assert j["http"]["HTTP_X_USER_GROUPS"] == "staff,admins"
+
+
+def test_directory_index_unprotected(site, s):
+    r = s.get(site.httpd.url("/pubidx/"), headers={"X-User-Email": SPOOF},
+              allow_redirects=False)
+    no_spoof_in_cgi(r)
+    assert r.json()["script_name"].endswith("index.cgi")
+
+
+def test_error_document(site, s):
+    r = s.get(site.httpd.url("/no-such-page"), headers={"X-User-Email": SPOOF},
+              allow_redirects=False)
+    assert r.status_code == 404
+    j = r.json()  # the ErrorDocument is the CGI
+    assert j["script_name"] == "/public"
+    for k, v in j["http"].items():
+        assert "spoofed" not in v, k
