@@ -15,7 +15,8 @@
  * others); beyond this the oldest are dropped so
  * the Cookie header never grows into "request header too large". */
 #define JP_MAX_STATES 5
-#define JP_MAX_TOKEN_RESP (64 * 1024)
+#define JP_MAX_TOKEN_RESP (128 * 1024)
+#define JP_MAX_HINT (8 * 1024)
 
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c)
 {
@@ -118,6 +119,7 @@ int jp_flow_start(request_rec *r, jp_srv_cfg *c)
                       "&code_challenge_method=S256", NULL);
     apr_table_setn(r->headers_out, "Location", url);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    jp_metric(JP_M_LOGIN_START);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, JPLOG(0301) "login started for %s",
                   r->unparsed_uri);
     return HTTP_MOVED_TEMPORARILY;
@@ -246,25 +248,31 @@ static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *
     rc = jp_provision(r->pool, &db, &c->store, &in, acct, &err);
     switch (rc) {
     case JP_PROV_OK:
+        if (acct->event && !strcmp(acct->event, "create"))
+            jp_metric(JP_M_ACCOUNT_CREATE);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       JPLOG(0310) "account %" APR_INT64_T_FMT " %s for iss=%s sub=%s [ref %s]",
                       acct->id, acct->event ? acct->event : "used", iss,
                       ap_escape_logitem(r->pool, sub), jp_ref(r));
         return OK;
     case JP_PROV_PENDING:
+        jp_metric(JP_M_ACCOUNT_REFUSED);
         return jp_fail(r, HTTP_FORBIDDEN,
                        "Your account is awaiting approval by an administrator.",
                        "account %" APR_INT64_T_FMT " is pending (sub=%s)", acct->id,
                        ap_escape_logitem(r->pool, sub));
     case JP_PROV_DISABLED:
+        jp_metric(JP_M_ACCOUNT_REFUSED);
         return jp_fail(r, HTTP_FORBIDDEN, "Your account is disabled.",
                        "account %" APR_INT64_T_FMT " is disabled (sub=%s)", acct->id,
                        ap_escape_logitem(r->pool, sub));
     case JP_PROV_NOT_PROVISIONED:
+        jp_metric(JP_M_ACCOUNT_REFUSED);
         return jp_fail(r, HTTP_FORBIDDEN, "You do not have an account on this site.",
                        "no account for sub=%s and JITProvAccountCreate is Off: %s",
                        ap_escape_logitem(r->pool, sub), err ? err : "");
     case JP_PROV_EMAIL_UNVERIFIED:
+        jp_metric(JP_M_ACCOUNT_REFUSED);
         return jp_fail(r, HTTP_FORBIDDEN,
                        "Your e-mail address is not verified by the identity provider.",
                        "email linking refused for sub=%s: %s", ap_escape_logitem(r->pool, sub),
@@ -272,6 +280,7 @@ static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *
     case JP_PROV_DB_BUSY:
     case JP_PROV_DB_ERROR:
     default:
+        jp_metric(JP_M_DB_ERROR);
         return jp_fail(r, HTTP_SERVICE_UNAVAILABLE,
                        "The account database is unavailable. Please try again shortly.",
                        "provisioning failed: %s", err ? err : "database error");
@@ -409,6 +418,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     why = check_gates(r, c, claims);
     if (why) {
         jp_db db;
+        jp_metric(JP_M_ACCOUNT_REFUSED);
         if (c->provisioning && jp_db_acquire(r, &db) == OK)
             jp_audit(r->pool, &db, &c->store, "refuse", iss, sub, 0, r->useragent_ip,
                      apr_psprintf(r->pool, "{\"reason\":\"gate\",\"ref\":\"%s\"}", jp_ref(r)));
@@ -431,7 +441,8 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
                  ? json_string_value(json_object_get(claims, "sid"))
                  : "";
     s->user = sub;
-    s->id_token = idt;
+    /* Kept for id_token_hint at logout, unless it would crowd the record. */
+    s->id_token = strlen(idt) <= JP_MAX_HINT ? idt : "";
     s->kv = apr_array_make(r->pool, 24, sizeof(jp_kv));
     jp_claims_flatten(r->pool, claims, "c:", s->kv);
     if (c->provisioning)

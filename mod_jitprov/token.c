@@ -19,7 +19,7 @@
 #define JWKS_MAX_BYTES (256 * 1024)
 #define JWKS_MAX_KEYS 64     /* usable keys kept */
 #define JWKS_MAX_ENTRIES 256 /* entries looked at */
-#define JWT_MAX_BYTES (16 * 1024)
+#define JWT_MAX_BYTES (64 * 1024)
 #define RSA_MIN_BITS 2048
 #define RSA_MAX_BITS 16384
 #define RSA_MAX_E_CHARS 11 /* base64url of 8 bytes */
@@ -410,7 +410,7 @@ static int split_jws(apr_pool_t *p, const char *jwt, jws_parts *j, const char **
     j->jwt = jwt;
     j->len = strnlen(jwt, JWT_MAX_BYTES + 1);
     if (j->len > JWT_MAX_BYTES) {
-        set_err(err, "token larger than 16 KiB");
+        set_err(err, "token larger than 64 KiB");
         return 0;
     }
     for (i = 0; i < j->len; i++)
