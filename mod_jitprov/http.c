@@ -115,6 +115,8 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
                             errbuf);
         st = APR_EGENERAL;
     }
+    if (st != APR_SUCCESS || out->status >= 500)
+        jp_metric(JP_M_IDP_ERROR);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     return st;

@@ -194,6 +194,27 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c);
 void jp_register_authz(apr_pool_t *p);
 void jp_authz_register_hooks(void);
 
+/* status.c */
+typedef enum {
+    JP_M_LOGIN_START = 0,
+    JP_M_LOGIN_OK,
+    JP_M_LOGIN_FAIL,
+    JP_M_SESSION_HIT,
+    JP_M_SESSION_MISS,
+    JP_M_ACCOUNT_CREATE,
+    JP_M_ACCOUNT_REFUSED,
+    JP_M_SESSION_ENDED,
+    JP_M_LOGOUT,
+    JP_M_BCL,
+    JP_M_IDP_ERROR,
+    JP_M_DB_ERROR,
+    JP_M__COUNT
+} jp_metric_id;
+apr_status_t jp_metrics_init(apr_pool_t *pconf);
+void jp_metrics_cleanup(apr_pool_t *pconf);
+void jp_metric(jp_metric_id m);
+int jp_status_handler(request_rec *r);
+
 /* mod_jitprov.c */
 int jp_dbd_available(void);
 int jp_db_acquire(request_rec *r, jp_db *db);

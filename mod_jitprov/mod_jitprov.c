@@ -157,6 +157,10 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     }
     if (jp_cache_post_config(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
+    if (jp_metrics_init(pconf) != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     JPLOG(0006) "no shared memory for counters: jitprov-status shows zeros");
+    jp_metrics_cleanup(pconf);
     ap_add_version_component(pconf, "mod_jitprov/" JITPROV_VERSION);
     return OK;
 }
@@ -229,12 +233,21 @@ static int jp_quick_handler(request_rec *r, int lookup)
     const char *path = r->parsed_uri.path;
     if (lookup || r->main || !path || !c->redirect_path || !c->provider)
         return DECLINED;
-    if (!strcmp(path, c->redirect_path))
-        return jp_flow_callback(r, c);
-    if (c->logout_path && !strcmp(path, c->logout_path))
+    if (!strcmp(path, c->redirect_path)) {
+        int rc = jp_flow_callback(r, c);
+        jp_metric(rc == HTTP_MOVED_TEMPORARILY ? JP_M_LOGIN_OK : JP_M_LOGIN_FAIL);
+        return rc;
+    }
+    if (c->logout_path && !strcmp(path, c->logout_path)) {
+        jp_metric(JP_M_LOGOUT);
         return jp_logout(r, c);
-    if (c->bcl_path && !strcmp(path, c->bcl_path))
-        return jp_backchannel_logout(r, c);
+    }
+    if (c->bcl_path && !strcmp(path, c->bcl_path)) {
+        int rc = jp_backchannel_logout(r, c);
+        if (rc == OK)
+            jp_metric(JP_M_BCL);
+        return rc;
+    }
     return DECLINED;
 }
 
@@ -301,10 +314,14 @@ static int jp_check_authn(request_rec *r)
             return rc;
     }
     if (rq) {
+        if (!r->main)
+            jp_metric(JP_M_SESSION_HIT);
         ap_set_module_config(r->request_config, &jitprov_module, rq);
         apply_identity(r, c, d, rq->sess);
         return OK;
     }
+    if (!r->main)
+        jp_metric(JP_M_SESSION_MISS);
     switch (d->unauth == JP_UNSET ? JP_UNAUTH_AUTH : d->unauth) {
     case JP_UNAUTH_PASS:
         r->user = "";
@@ -331,6 +348,7 @@ static void jp_register_hooks(apr_pool_t *p)
     ap_hook_optional_fn_retrieve(jp_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_header_parser(jp_header_parser, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_quick_handler(jp_quick_handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_handler(jp_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_authn(jp_check_authn, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     jp_register_authz(p);
     jp_authz_register_hooks();

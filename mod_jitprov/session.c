@@ -257,6 +257,7 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
         return OK;
     if (jp_db_acquire(r, &db) != OK ||
         jp_account_status(r->pool, &db, &c->store, s->account_id, &status) != 0) {
+        jp_metric(JP_M_DB_ERROR);
         if (c->recheck_fail_open) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           JPLOG(0202) "account status re-check failed; session kept "
@@ -267,6 +268,7 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
                        "account %" APR_INT64_T_FMT " status re-check failed", s->account_id);
     }
     if (strcmp(status, "active")) {
+        jp_metric(JP_M_SESSION_ENDED);
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       JPLOG(0203) "session of account %" APR_INT64_T_FMT
                                   " ended: account is %s",

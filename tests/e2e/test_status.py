@@ -1,0 +1,44 @@
+"""SetHandler jitprov-status: Prometheus counters shared by all children."""
+import re
+
+import jitprov_harness as h
+
+
+def site_config(env):
+    return env.standard_config(locations_extra="""
+<Location /jitprov-status>
+    SetHandler jitprov-status
+    Require ip 127.0.0.1
+</Location>
+""")
+
+
+def counters(site):
+    r = h.requests.get(site.httpd.url("/jitprov-status"))
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain")
+    out = {}
+    for line in r.text.splitlines():
+        if line.startswith("#"):
+            assert re.match(r"# (HELP|TYPE) jitprov_\w+ ", line), line
+            continue
+        name, value = line.split(" ")
+        out[name] = int(value)
+    return out
+
+
+def test_counters_move(site, s):
+    before = counters(site)
+    assert set(before) >= {"jitprov_logins_total", "jitprov_authenticated_requests_total",
+                           "jitprov_login_failures_total"}
+    assert h.login(s, site.httpd.url("/app/"), "bob").status_code == 200
+    for _ in range(5):
+        assert s.get(site.httpd.url("/app/again")).status_code == 200
+    # A forged callback counts as a failure.
+    assert s.get(site.httpd.url("/callback?state=x&code=y")).status_code == 400
+    after = counters(site)
+    assert after["jitprov_logins_total"] == before["jitprov_logins_total"] + 1
+    assert after["jitprov_login_redirects_total"] >= before["jitprov_login_redirects_total"] + 1
+    assert (after["jitprov_authenticated_requests_total"]
+            >= before["jitprov_authenticated_requests_total"] + 6)
+    assert after["jitprov_login_failures_total"] == before["jitprov_login_failures_total"] + 1
