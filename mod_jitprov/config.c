@@ -70,6 +70,7 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     }
     PICK(cookie_attrs);
     PICK(strip_prefix);
+    PICK(scim_token);
     n->scope = strcmp(a->scope, "openid email profile") ? a->scope : b->scope;
     n->cookie_name = strcmp(a->cookie_name, "jitprov_session") ? a->cookie_name : b->cookie_name;
     n->groups_claim = strcmp(a->groups_claim, "groups") ? a->groups_claim : b->groups_claim;
@@ -156,12 +157,10 @@ static const char *set_path(cmd_parms *cmd, void *dummy, const char *arg)
     return set_str(cmd, dummy, arg);
 }
 
-static const char *set_secret(cmd_parms *cmd, void *dummy, const char *arg)
+/* "value", "file:/path" or "env:NAME" -> the secret itself. */
+static const char *read_secret(cmd_parms *cmd, const char *arg, const char **out)
 {
-    const char *err = need_server(cmd);
-    jp_srv_cfg *c = SC(cmd);
-    if (err)
-        return err;
+    const char *name = cmd->cmd->name;
     if (!strncmp(arg, "file:", 5)) {
         char *buf;
         apr_size_t n;
@@ -170,13 +169,13 @@ static const char *set_secret(cmd_parms *cmd, void *dummy, const char *arg)
         const char *path = ap_server_root_relative(cmd->pool, arg + 5);
         if (!path || apr_file_open(&f, path, APR_READ, 0, cmd->temp_pool) != APR_SUCCESS ||
             apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS)
-            return apr_psprintf(cmd->pool, "JITProvClientSecret: cannot read %s", arg + 5);
+            return apr_psprintf(cmd->pool, "%s: cannot read %s", name, arg + 5);
         if (fi.size <= 0 || fi.size > 4096)
-            return "JITProvClientSecret: the secret file must hold 1 to 4096 bytes";
+            return apr_psprintf(cmd->pool, "%s: the secret file must hold 1 to 4096 bytes", name);
         n = (apr_size_t)fi.size;
         buf = apr_pcalloc(cmd->pool, n + 1);
         if (apr_file_read_full(f, buf, n, &n) != APR_SUCCESS)
-            return apr_psprintf(cmd->pool, "JITProvClientSecret: cannot read %s", arg + 5);
+            return apr_psprintf(cmd->pool, "%s: cannot read %s", name, arg + 5);
         apr_file_close(f);
         while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
             buf[--n] = '\0';
@@ -184,14 +183,34 @@ static const char *set_secret(cmd_parms *cmd, void *dummy, const char *arg)
     } else if (!strncmp(arg, "env:", 4)) {
         char *v;
         if (apr_env_get(&v, arg + 4, cmd->pool) != APR_SUCCESS || !*v)
-            return apr_psprintf(cmd->pool, "JITProvClientSecret: environment variable %s is not set",
+            return apr_psprintf(cmd->pool, "%s: environment variable %s is not set", name,
                                 arg + 4);
         arg = v;
     }
     if (!*arg)
-        return "JITProvClientSecret must not be empty";
-    c->client_secret = arg;
+        return apr_psprintf(cmd->pool, "%s must not be empty", name);
+    *out = arg;
     return NULL;
+}
+
+static const char *set_secret(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    return read_secret(cmd, arg, &SC(cmd)->client_secret);
+}
+
+static const char *set_scim_token(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = need_server(cmd);
+    const char **t = &SC(cmd)->scim_token;
+    if (err)
+        return err;
+    err = read_secret(cmd, arg, t);
+    if (!err && strlen(*t) < 32)
+        return "JITProvSCIMBearerToken must be at least 32 characters";
+    return err;
 }
 
 static const char *set_int(cmd_parms *cmd, void *dummy, const char *arg)
@@ -597,6 +616,8 @@ const command_rec jp_cmds[] = {
     SRV_STR("JITProvClientID", client_id, "the OAuth client_id"),
     AP_INIT_TAKE1("JITProvClientSecret", set_secret, NULL, RSRC_CONF,
                   "the client secret, or file:/path or env:NAME"),
+    AP_INIT_TAKE1("JITProvSCIMBearerToken", set_scim_token, NULL, RSRC_CONF,
+                  "bearer token the SCIM client must present (value, file:/path or env:NAME)"),
     AP_INIT_TAKE1("JITProvTokenEndpointAuth", set_token_auth, NULL, RSRC_CONF,
                   "client_secret_basic or client_secret_post"),
     AP_INIT_TAKE1("JITProvRedirectURI", set_redirect_uri, NULL, RSRC_CONF,

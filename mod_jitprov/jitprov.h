@@ -86,6 +86,8 @@ typedef struct {
     int recheck_interval;
     int recheck_fail_open;
     const char *groups_claim;
+    /* SCIM 2.0 endpoint (SetHandler jitprov-scim) */
+    const char *scim_token;
     /* spoof stripping: every JITProvHeader name of this vhost */
     apr_array_header_t *strip_names;
     const char *strip_prefix;
