@@ -25,8 +25,8 @@
 
 #include "store.h"
 
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "dev"
+#ifndef JITPROV_VERSION /* set by Makefile.am */
+#define JITPROV_VERSION "dev"
 #endif
 
 #define DEFAULT_CONFIG "/etc/apache2/apache2.conf"
@@ -1223,7 +1223,7 @@ int main(int argc, char **argv)
     apr_dbd_init(pool);
     parse_args(argc, argv, commands);
     if (o("version")) {
-        printf("jitprov-admin (mod_jitprov) %s\n", PACKAGE_VERSION);
+        printf("jitprov-admin (mod_jitprov) %s\n", JITPROV_VERSION);
         return EX_OK;
     }
     if (!cmd) {

@@ -1035,7 +1035,8 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
     const char *event = link_email ? "link" : "update";
     json_t *changed, *detail;
     jp_q q;
-    int i, nset = 0, nchanged = 0, nrows = 0;
+    int i, nset = 0, nrows = 0;
+    int nchanged = link_email != NULL; /* linking sets iss/sub: updated_at moves */
     int apply = s->cfg->update || link_email;
 
     if (!link_email && strcmp(status, "active")) {

@@ -1,0 +1,818 @@
+/* store.c against real databases through apr_dbd: a SQLite file always, and
+ * PostgreSQL too when JITPROV_PG_PARAMS is set (tests/store/run-pg.sh starts a
+ * throwaway server and sets it). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <apr_file_io.h>
+#include <apr_time.h>
+
+#include "store.h"
+#include "jtest.h"
+
+static apr_pool_t *gp;
+static const char *drv_name, *drv_params;
+static int is_pg;
+
+static int db_open(apr_pool_t *p, jp_db *db)
+{
+    const char *err = NULL;
+    memset(db, 0, sizeof(*db));
+    if (apr_dbd_get_driver(p, drv_name, &db->driver) != APR_SUCCESS)
+        return -1;
+    if (apr_dbd_open_ex(db->driver, p, drv_params, &db->handle, &err) != APR_SUCCESS) {
+        fprintf(stderr, "open %s: %s\n", drv_name, err ? err : "?");
+        return -1;
+    }
+    db->pool = p;
+    db->prepared = apr_hash_make(p);
+    if (!is_pg && !getenv("JITPROV_TEST_SYNC_FULL")) {
+        int n;
+        /* What a DBDInitSQL line would do; speeds up the bulk cases. */
+        apr_dbd_query(db->driver, db->handle, &n, "PRAGMA synchronous=NORMAL");
+    }
+    return 0;
+}
+
+/* Test-only SQL (not through store.c): one text value, or NULL. */
+static const char *sql1(jp_db *db, const char *sql)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *v = NULL, *e;
+    int got = 0;
+    if (apr_dbd_select(db->driver, gp, db->handle, &res, sql, 1) != 0) {
+        fprintf(stderr, "sql1 failed: %s: %s\n", sql, apr_dbd_error(db->driver, db->handle, 1));
+        return NULL;
+    }
+    while (apr_dbd_get_row(db->driver, gp, res, &row, -1) != -1) {
+        if (!got++ && apr_dbd_datum_get(db->driver, row, 0, APR_DBD_TYPE_STRING, &e) == 0 && e)
+            v = apr_pstrdup(gp, e);
+    }
+    return v;
+}
+
+static long count(jp_db *db, const char *sql)
+{
+    const char *v = sql1(db, sql);
+    return v ? atol(v) : -1;
+}
+
+static int exec(jp_db *db, const char *sql)
+{
+    int n = 0;
+    int rv = apr_dbd_query(db->driver, db->handle, &n, sql);
+    if (rv)
+        fprintf(stderr, "exec failed: %s: %s\n", sql, apr_dbd_error(db->driver, db->handle, rv));
+    return rv;
+}
+
+static jp_prov_rc login(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *sub,
+                        json_t *claims, jp_account *out)
+{
+    jp_login in;
+    const char *err = NULL;
+    jp_prov_rc rc;
+    in.iss = "https://idp.example.com";
+    in.sub = sub;
+    in.claims = claims;
+    in.client_ip = "192.0.2.7";
+    in.corr_id = "corr-1";
+    rc = jp_provision(p, db, cfg, &in, out, &err);
+    if (rc == JP_PROV_DB_ERROR || rc == JP_PROV_DB_BUSY)
+        fprintf(stderr, "  provision(%s) rc=%d: %s\n", sub, rc, err ? err : "");
+    return rc;
+}
+
+static const char *col(const jp_account *a, const char *name)
+{
+    return a->cols ? apr_table_get(a->cols, name) : NULL;
+}
+
+static void drop_all(jp_db *db)
+{
+    static const char *const t[] = {"jitprov_accounts", "jitprov_audit", "legacy_users",
+                                    "legacy2",          "other_audit",   NULL};
+    int i, n;
+    for (i = 0; t[i]; i++)
+        apr_dbd_query(db->driver, db->handle, &n,
+                      apr_psprintf(gp, "DROP TABLE IF EXISTS %s", t[i]));
+}
+
+/* ---- configuration checks (no database) ---- */
+
+static void test_config(void)
+{
+    jp_store_cfg c;
+    jp_claim_map *m;
+    CHECK(jp_store_ident_ok("jitprov_accounts"));
+    CHECK(jp_store_ident_ok("app.users"));
+    CHECK(jp_store_ident_ok("_x9"));
+    CHECK(jp_store_ident_ok("groups"));
+    CHECK(!jp_store_ident_ok(""));
+    CHECK(!jp_store_ident_ok("9abc"));
+    CHECK(!jp_store_ident_ok("a b"));
+    CHECK(!jp_store_ident_ok("a;drop"));
+    CHECK(!jp_store_ident_ok("a.b.c"));
+    CHECK(!jp_store_ident_ok(".a"));
+    CHECK(!jp_store_ident_ok("a."));
+    CHECK(!jp_store_ident_ok("users\""));
+    CHECK(!jp_store_ident_ok("select"));
+    CHECK(!jp_store_ident_ok("User"));
+    CHECK(!jp_store_ident_ok(NULL));
+    CHECK(jp_store_ident_ok("a23456789012345678901234567890123456789012345678901234567890123"));
+    CHECK(!jp_store_ident_ok("a234567890123456789012345678901234567890123456789012345678901234"));
+    CHECK(jp_store_role_from_name("last_login_at") == JP_COL_LAST_LOGIN_AT);
+    CHECK(jp_store_role_from_name("id") == JP_COL_ID);
+    CHECK(jp_store_role_from_name("nope") == -1);
+
+    jp_store_cfg_init(gp, &c);
+    CHECK(jp_store_cfg_check(gp, &c) == NULL);
+    CHECK_STR(c.table, "jitprov_accounts");
+    CHECK_STR(c.col[JP_COL_DISPLAY_NAME], "display_name");
+
+    c.new_status = "pending";
+    c.col[JP_COL_STATUS] = NULL;
+    CHECK(jp_store_cfg_check(gp, &c) != NULL);
+    jp_store_cfg_init(gp, &c);
+    c.col[JP_COL_SUB] = NULL;
+    CHECK(jp_store_cfg_check(gp, &c) != NULL);
+    jp_store_cfg_init(gp, &c);
+    c.col[JP_COL_EMAIL] = NULL;
+    c.link_by_email = 1;
+    CHECK(jp_store_cfg_check(gp, &c) != NULL);
+    jp_store_cfg_init(gp, &c);
+    c.col[JP_COL_USERNAME] = "email";
+    CHECK(jp_store_cfg_check(gp, &c) != NULL); /* two roles, one column */
+    jp_store_cfg_init(gp, &c);
+    m = apr_array_push(c.map);
+    m->claim = "role";
+    m->column = "status"; /* a claim must never set the status */
+    CHECK(jp_store_cfg_check(gp, &c) != NULL);
+    jp_store_cfg_init(gp, &c);
+    m = apr_array_push(c.map);
+    m->claim = "x";
+    m->column = "app.col";
+    CHECK(jp_store_cfg_check(gp, &c) != NULL);
+    jp_store_cfg_init(gp, &c);
+    c.audit_table = "jitprov_accounts";
+    CHECK(jp_store_cfg_check(gp, &c) != NULL);
+    jp_store_cfg_init(gp, &c);
+    c.audit_table = "";
+    CHECK(jp_store_cfg_check(gp, &c) == NULL);
+}
+
+/* ---- the default schema ---- */
+
+static json_t *claims_alice(const char *name)
+{
+    return json_pack("{s:s, s:s, s:b, s:s, s:[s,s]}", "preferred_username", "alice", "email",
+                     "alice@example.com", "email_verified", 1, "name", name, "groups", "staff",
+                     "admins");
+}
+
+static void test_default(jp_db *db)
+{
+    jp_store_cfg c;
+    jp_account a, b;
+    const char *status, *err = NULL;
+    json_t *cl;
+    int64_t id;
+    static const char *const from_disabled[] = {"disabled", NULL};
+
+    jp_store_cfg_init(gp, &c);
+    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
+    if (err)
+        fprintf(stderr, "init: %s\n", err);
+    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0); /* idempotent */
+    if (!is_pg)
+        CHECK_STR(sql1(db, "PRAGMA journal_mode"), "wal");
+
+    /* first login creates */
+    cl = claims_alice("Alice A");
+    CHECK(login(gp, db, &c, "alice", cl, &a) == JP_PROV_OK);
+    CHECK(a.id > 0);
+    CHECK_STR(a.event, "create");
+    CHECK_STR(a.status, "active");
+    CHECK_STR(col(&a, "username"), "alice");
+    CHECK_STR(col(&a, "groups"), "staff,admins");
+    CHECK_STR(col(&a, "display_name"), "Alice A");
+    CHECK_STR(col(&a, "login_count"), "1");
+    CHECK_STR(col(&a, "source"), "jit");
+    CHECK_STR(col(&a, "iss"), "https://idp.example.com");
+    CHECK(col(&a, "created_at") && atol(col(&a, "created_at")) > 1600000000);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'create' AND sub = "
+                    "'alice' AND client_ip = '192.0.2.7' AND corr_id = 'corr-1'") == 1);
+    json_decref(cl);
+
+    /* second login updates the mapped columns and the counters */
+    cl = claims_alice("Alice B");
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_OK);
+    CHECK(b.id == a.id);
+    CHECK_STR(b.event, "update");
+    CHECK_STR(col(&b, "display_name"), "Alice B");
+    CHECK_STR(col(&b, "login_count"), "2");
+    CHECK(count(db, "SELECT count(*) FROM jitprov_accounts") == 1);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'update' AND detail LIKE "
+                    "'%\"display_name\":{\"old\":\"Alice A\",\"new\":\"Alice B\"}%'") == 1);
+    json_decref(cl);
+
+    /* update off: attributes stay, counters move */
+    c.update = 0;
+    cl = claims_alice("Alice C");
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_OK);
+    CHECK_STR(col(&b, "display_name"), "Alice B");
+    CHECK_STR(col(&b, "login_count"), "3");
+    json_decref(cl);
+    c.update = 1;
+
+    /* an absent claim keeps its column; absent groups empty the list */
+    cl = json_pack("{s:s}", "email", "alice@example.com");
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_OK);
+    CHECK_STR(col(&b, "display_name"), "Alice B");
+    CHECK_STR(col(&b, "groups"), "");
+    json_decref(cl);
+
+    /* status re-check */
+    CHECK(jp_account_status(gp, db, &c, a.id, &status) == 0);
+    CHECK_STR(status, "active");
+    CHECK(jp_account_status(gp, db, &c, 987654, &status) == 0);
+    CHECK_STR(status, "gone");
+
+    /* disabled: refused, never reactivated by a login */
+    CHECK(jp_store_set_status(gp, db, &c, a.id, NULL, "disabled", "disable", NULL, "test", &err) ==
+          JP_STORE_OK);
+    CHECK(jp_account_status(gp, db, &c, a.id, &status) == 0);
+    CHECK_STR(status, "disabled");
+    cl = claims_alice("Alice D");
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_DISABLED);
+    CHECK_STR(b.event, "refuse");
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_DISABLED);
+    CHECK(jp_account_status(gp, db, &c, a.id, &status) == 0);
+    CHECK_STR(status, "disabled");
+    CHECK(count(db, apr_psprintf(
+                        gp, "SELECT login_count FROM jitprov_accounts WHERE id = %" APR_INT64_T_FMT,
+                        a.id)) == 4);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'refuse' AND detail = "
+                    "'{\"reason\":\"disabled\",\"status\":\"disabled\"}'") == 2);
+    CHECK(jp_store_set_status(gp, db, &c, a.id, from_disabled, "active", "enable", NULL, NULL,
+                              &err) == JP_STORE_OK);
+    CHECK(jp_store_set_status(gp, db, &c, a.id, from_disabled, "active", "enable", NULL, NULL,
+                              &err) == JP_STORE_BAD_STATE);
+    CHECK(jp_store_set_status(gp, db, &c, 987654, NULL, "active", "enable", NULL, NULL, &err) ==
+          JP_STORE_NOT_FOUND);
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_OK);
+    json_decref(cl);
+
+    /* pending: created, refused until approved */
+    c.new_status = "pending";
+    cl = json_pack("{s:s}", "preferred_username", "bob");
+    CHECK(login(gp, db, &c, "bob", cl, &b) == JP_PROV_PENDING);
+    CHECK_STR(b.event, "create");
+    CHECK_STR(b.status, "pending");
+    CHECK(b.id > 0);
+    CHECK(login(gp, db, &c, "bob", cl, &a) == JP_PROV_PENDING);
+    CHECK_STR(a.event, "refuse");
+    CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE sub = 'bob'") == 1);
+    CHECK(jp_account_status(gp, db, &c, b.id, &status) == 0);
+    CHECK_STR(status, "pending");
+    CHECK(jp_store_set_status(gp, db, &c, b.id, NULL, "active", "approve", NULL, NULL, &err) ==
+          JP_STORE_OK);
+    CHECK(login(gp, db, &c, "bob", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "update");
+    json_decref(cl);
+    c.new_status = "active";
+
+    /* create off: no row unless pre-provisioned */
+    c.create = 0;
+    cl = json_pack("{s:s}", "preferred_username", "carol");
+    CHECK(login(gp, db, &c, "carol", cl, &a) == JP_PROV_NOT_PROVISIONED);
+    CHECK_STR(a.event, "refuse");
+    CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE sub = 'carol'") == 0);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'refuse' AND sub = 'carol' "
+                    "AND account_id IS NULL") == 1);
+    {
+        jp_new_account na;
+        jp_actor who = {"admin", "tester", NULL, NULL};
+        memset(&na, 0, sizeof(na));
+        na.iss = "https://idp.example.com";
+        na.sub = "carol";
+        na.username = "carol-pre";
+        CHECK(jp_store_add(gp, db, &c, &na, &who, &id, &err) == JP_STORE_OK);
+        CHECK(id > 0);
+        CHECK(jp_store_add(gp, db, &c, &na, &who, &id, &err) == JP_STORE_CONFLICT);
+        CHECK(login(gp, db, &c, "carol", cl, &a) == JP_PROV_OK);
+        CHECK(a.id == id);
+        CHECK_STR(col(&a, "username"), "carol");
+        CHECK_STR(col(&a, "source"), "admin");
+        CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'create' AND detail "
+                        "LIKE '{\"source\":\"admin\",\"by\":\"tester\"%'") == 1);
+    }
+    json_decref(cl);
+
+    /* link by verified email */
+    c.link_by_email = 1;
+    {
+        jp_new_account na;
+        int64_t pre;
+        memset(&na, 0, sizeof(na));
+        na.email = "Dave@Example.com";
+        na.display_name = "Dave (pre)";
+        CHECK(jp_store_add(gp, db, &c, &na, NULL, &pre, &err) == JP_STORE_OK);
+        CHECK(jp_store_add(gp, db, &c, &na, NULL, &id, &err) == JP_STORE_CONFLICT);
+        cl = json_pack("{s:s, s:b}", "email", "dave@example.com", "email_verified", 0);
+        CHECK(login(gp, db, &c, "dave", cl, &a) == JP_PROV_EMAIL_UNVERIFIED);
+        json_decref(cl);
+        cl = json_pack("{s:s, s:s}", "email", "dave@example.com", "email_verified", "true");
+        CHECK(login(gp, db, &c, "dave", cl, &a) == JP_PROV_EMAIL_UNVERIFIED);
+        json_decref(cl);
+        cl = json_pack("{s:s}", "email", "dave@example.com");
+        CHECK(login(gp, db, &c, "dave", cl, &a) == JP_PROV_EMAIL_UNVERIFIED);
+        json_decref(cl);
+        CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE sub IS NULL AND "
+                        "email = 'Dave@Example.com'") == 1);
+        CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'refuse' AND sub = "
+                        "'dave' AND detail LIKE '%email_unverified%'") == 3);
+        cl = json_pack("{s:s, s:b, s:s}", "email", "dave@example.com", "email_verified", 1,
+                       "preferred_username", "dave");
+        CHECK(login(gp, db, &c, "dave", cl, &a) == JP_PROV_OK);
+        CHECK_STR(a.event, "link");
+        CHECK(a.id == pre);
+        CHECK_STR(col(&a, "sub"), "dave");
+        CHECK_STR(col(&a, "display_name"), "Dave (pre)"); /* absent claim keeps it */
+        CHECK_STR(col(&a, "username"), "dave");
+        CHECK(login(gp, db, &c, "dave", cl, &a) == JP_PROV_OK);
+        CHECK_STR(a.event, "update");
+        CHECK(a.id == pre);
+        json_decref(cl);
+
+        /* two unlinked rows with one email: ambiguous, refused */
+        exec(db, "INSERT INTO jitprov_accounts (email, status, created_at, updated_at, "
+                 "login_count, source) VALUES ('eve@example.com', 'active', 1, 1, 0, 'admin')");
+        exec(db, "INSERT INTO jitprov_accounts (email, status, created_at, updated_at, "
+                 "login_count, source) VALUES ('EVE@example.com', 'active', 1, 1, 0, 'admin')");
+        cl = json_pack("{s:s, s:b}", "email", "eve@example.com", "email_verified", 1);
+        CHECK(login(gp, db, &c, "eve", cl, &a) == JP_PROV_NOT_PROVISIONED);
+        json_decref(cl);
+
+        /* a pending pre-provisioned row is linked but refused */
+        memset(&na, 0, sizeof(na));
+        na.email = "frank@example.com";
+        na.status = "pending";
+        CHECK(jp_store_add(gp, db, &c, &na, NULL, &pre, &err) == JP_STORE_OK);
+        cl = json_pack("{s:s, s:b}", "email", "frank@example.com", "email_verified", 1);
+        CHECK(login(gp, db, &c, "frank", cl, &a) == JP_PROV_PENDING);
+        CHECK_STR(a.event, "link");
+        CHECK(a.id == pre);
+        CHECK(login(gp, db, &c, "frank", cl, &a) == JP_PROV_PENDING);
+        CHECK_STR(a.event, "refuse");
+        json_decref(cl);
+
+        /* link on, create on, no candidate: created */
+        c.create = 1;
+        cl = json_pack("{s:s, s:b}", "email", "gina@example.com", "email_verified", 0);
+        CHECK(login(gp, db, &c, "gina", cl, &a) == JP_PROV_OK);
+        CHECK_STR(a.event, "create");
+        json_decref(cl);
+    }
+    c.link_by_email = 0;
+
+    /* hostile claim values are data, stored verbatim */
+    {
+        const char *evil = "x'); DROP TABLE jitprov_accounts; --";
+        const char *evil_sub = "o'hara\"; DELETE FROM jitprov_audit; --";
+        cl = json_pack("{s:s, s:s, s:s}", "preferred_username", evil, "name", "%s %d %% $1 ?",
+                       "email", "robert'--@example.com");
+        CHECK(login(gp, db, &c, evil_sub, cl, &a) == JP_PROV_OK);
+        CHECK_STR(col(&a, "username"), evil);
+        CHECK_STR(col(&a, "display_name"), "%s %d %% $1 ?");
+        CHECK_STR(col(&a, "sub"), evil_sub);
+        CHECK(login(gp, db, &c, evil_sub, cl, &b) == JP_PROV_OK);
+        CHECK(b.id == a.id);
+        CHECK(count(db, "SELECT count(*) FROM jitprov_audit") > 10);
+        json_decref(cl);
+    }
+
+    /* non-string claims */
+    {
+        jp_claim_map *m = apr_array_push(c.map);
+        m->claim = "address.country";
+        m->column = "country";
+        m = apr_array_push(c.map);
+        m->claim = "https://example.com/roles";
+        m->column = "roles";
+        CHECK(jp_store_init_schema(gp, db, &c, &err) == 0); /* adds the two columns */
+        cl = json_pack("{s:i, s:{s:s}, s:[s,i,b], s:{s:i}}", "preferred_username", 42, "address",
+                       "country", "DE", "https://example.com/roles", "r1", 2, 1, "groups", "x", 1);
+        CHECK(login(gp, db, &c, "hank", cl, &a) == JP_PROV_OK);
+        CHECK_STR(col(&a, "username"), "42");
+        CHECK_STR(col(&a, "country"), "DE");
+        CHECK_STR(col(&a, "roles"), "r1,2,true");
+        CHECK_STR(col(&a, "groups"), "{\"x\":1}");
+        json_decref(cl);
+    }
+
+    /* JITProvAccountKey other than sub: its value is the key */
+    jp_store_cfg_init(gp, &c);
+    c.account_key = "oid";
+    cl = json_pack("{s:s}", "oid", "0000-aaaa");
+    CHECK(login(gp, db, &c, "rotating-sub-1", cl, &a) == JP_PROV_OK);
+    CHECK_STR(col(&a, "sub"), "0000-aaaa");
+    CHECK(login(gp, db, &c, "rotating-sub-2", cl, &b) == JP_PROV_OK);
+    CHECK(a.id == b.id);
+    json_decref(cl);
+    cl = json_pack("{s:s}", "email", "x@example.com");
+    CHECK(login(gp, db, &c, "no-oid", cl, &a) == JP_PROV_NOT_PROVISIONED);
+    json_decref(cl);
+
+    /* admin queries */
+    {
+        jp_rowset rs;
+        jp_store_cfg_init(gp, &c);
+        CHECK(jp_store_list(gp, db, &c, NULL, &rs, &err) == JP_STORE_OK);
+        CHECK(rs.rows && rs.rows->nelts >= 8);
+        CHECK(rs.ncols == 13);
+        CHECK(jp_store_list(gp, db, &c, "pending", &rs, &err) == JP_STORE_OK);
+        CHECK(rs.rows && rs.rows->nelts == 1);
+        CHECK(jp_store_get(gp, db, &c, "email", "ALICE@example.com", NULL, &rs, &err) ==
+              JP_STORE_OK);
+        CHECK(rs.rows && rs.rows->nelts == 1);
+        CHECK(jp_store_get(gp, db, &c, "sub", "alice", "https://idp.example.com", &rs, &err) ==
+              JP_STORE_OK);
+        CHECK(jp_store_get(gp, db, &c, "id", "abc", NULL, &rs, &err) == JP_STORE_NOT_FOUND);
+        CHECK(jp_store_get(gp, db, &c, "sub", "nobody", NULL, &rs, &err) == JP_STORE_NOT_FOUND);
+        CHECK(jp_store_stale(gp, db, &c, (int64_t)apr_time_sec(apr_time_now()) - 86400, &rs,
+                             &err) == JP_STORE_OK);
+        CHECK(rs.rows && rs.rows->nelts == 2); /* the two "eve" rows made with created_at 1 */
+        CHECK(jp_store_stale(gp, db, &c, (int64_t)apr_time_sec(apr_time_now()) + 10, &rs, &err) ==
+              JP_STORE_OK);
+        CHECK(rs.rows && rs.rows->nelts >= 5);
+        CHECK(jp_store_audit_list(gp, db, &c, 0, 0, &rs, &err) == JP_STORE_OK);
+        CHECK(rs.ncols == 9 && rs.rows && rs.rows->nelts > 10);
+        CHECK(jp_store_audit_list(gp, db, &c, (int64_t)apr_time_sec(apr_time_now()) + 100, 0, &rs,
+                                  &err) == JP_STORE_OK);
+        CHECK(rs.rows && rs.rows->nelts == 0);
+    }
+}
+
+/* ---- an application's own table: other names, no status, no audit ---- */
+
+static void legacy_cfg(jp_store_cfg *c)
+{
+    jp_claim_map *m;
+    int i;
+    jp_store_cfg_init(gp, c);
+    c->table = "legacy_users";
+    c->audit_table = "";
+    for (i = 0; i < JP_COL__COUNT; i++)
+        c->col[i] = NULL;
+    c->col[JP_COL_ID] = "user_id";
+    c->col[JP_COL_ISS] = "oidc_iss";
+    c->col[JP_COL_SUB] = "oidc_sub";
+    c->col[JP_COL_USERNAME] = "login";
+    c->col[JP_COL_EMAIL] = "mail";
+    c->col[JP_COL_DISPLAY_NAME] = "full_name";
+    m = apr_array_push(c->map);
+    m->claim = "department";
+    m->column = "dept";
+    m = apr_array_push(c->map);
+    m->claim = "upn";
+    m->column = "login"; /* overrides the default preferred_username */
+}
+
+static void test_legacy(jp_db *db)
+{
+    jp_store_cfg c;
+    jp_account a, b;
+    const char *status, *err = NULL;
+    json_t *cl;
+
+    CHECK(exec(db, is_pg ? "CREATE TABLE legacy_users (user_id SERIAL PRIMARY KEY, login TEXT "
+                           "NOT NULL, mail TEXT, full_name TEXT, password_hash TEXT DEFAULT '!', "
+                           "oidc_iss TEXT, oidc_sub TEXT)"
+                         : "CREATE TABLE legacy_users (user_id INTEGER PRIMARY KEY, login TEXT "
+                           "NOT NULL, mail TEXT, full_name TEXT, password_hash TEXT DEFAULT '!', "
+                           "oidc_iss TEXT, oidc_sub TEXT)") == 0);
+    exec(db, "INSERT INTO legacy_users (login, mail) VALUES ('old-user', 'old@example.com')");
+    legacy_cfg(&c);
+    CHECK(jp_store_cfg_check(gp, &c) == NULL);
+
+    /* without the unique index on (oidc_iss, oidc_sub), provisioning fails
+     * closed with a database error: never a duplicate row */
+    cl = json_pack("{s:s, s:s, s:s, s:s}", "upn", "jdoe@corp", "email", "jdoe@corp.example", "name",
+                   "J. Doe", "department", "R&D");
+    CHECK(login(gp, db, &c, "jdoe", cl, &a) == JP_PROV_DB_ERROR);
+    CHECK(count(db, "SELECT count(*) FROM legacy_users") == 1);
+
+    /* init adds the missing dept column and the unique index, nothing else */
+    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
+    if (err)
+        fprintf(stderr, "legacy init: %s\n", err);
+    CHECK(count(db, "SELECT count(*) FROM legacy_users WHERE dept IS NULL") == 1);
+
+    CHECK(login(gp, db, &c, "jdoe", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "create");
+    CHECK_STR(a.status, "active");
+    CHECK_STR(col(&a, "login"), "jdoe@corp");
+    CHECK_STR(col(&a, "dept"), "R&D");
+    CHECK_STR(col(&a, "mail"), "jdoe@corp.example");
+    CHECK_STR(col(&a, "oidc_sub"), "jdoe");
+    CHECK(col(&a, "user_id") && atol(col(&a, "user_id")) == a.id);
+    CHECK(col(&a, "password_hash") == NULL); /* only configured columns are read */
+    json_decref(cl);
+    cl = json_pack("{s:s, s:s}", "upn", "jdoe@corp", "department", "Ops");
+    CHECK(login(gp, db, &c, "jdoe", cl, &b) == JP_PROV_OK);
+    CHECK_STR(b.event, "update");
+    CHECK(b.id == a.id);
+    CHECK_STR(col(&b, "dept"), "Ops");
+    CHECK_STR(col(&b, "full_name"), "J. Doe");
+    json_decref(cl);
+    CHECK(count(db, "SELECT count(*) FROM legacy_users") == 2);
+
+    CHECK(jp_account_status(gp, db, &c, a.id, &status) == 0);
+    CHECK_STR(status, "active");
+    CHECK(jp_store_set_status(gp, db, &c, a.id, NULL, "disabled", "disable", NULL, NULL, &err) ==
+          JP_STORE_UNSUPPORTED);
+    exec(db, apr_psprintf(gp, "DELETE FROM legacy_users WHERE user_id = %" APR_INT64_T_FMT, a.id));
+    CHECK(jp_account_status(gp, db, &c, a.id, &status) == 0);
+    CHECK_STR(status, "gone");
+
+    /* a missing claim for a NOT NULL column: a clean database error */
+    cl = json_pack("{s:s}", "email", "nologin@example.com");
+    CHECK(login(gp, db, &c, "nologin", cl, &a) == JP_PROV_DB_ERROR);
+    json_decref(cl);
+
+    /* a brand-new table with custom names is created by init */
+    {
+        jp_store_cfg c2;
+        legacy_cfg(&c2);
+        c2.table = "legacy2";
+        c2.audit_table = "other_audit";
+        c2.col[JP_COL_STATUS] = "state";
+        c2.col[JP_COL_LAST_LOGIN_AT] = "seen";
+        CHECK(jp_store_init_schema(gp, db, &c2, &err) == 0);
+        cl = json_pack("{s:s}", "upn", "kim");
+        CHECK(login(gp, db, &c2, "kim", cl, &a) == JP_PROV_OK);
+        CHECK_STR(col(&a, "state"), "active");
+        CHECK(col(&a, "seen") != NULL);
+        CHECK(count(db, "SELECT count(*) FROM other_audit WHERE event = 'create'") == 1);
+        json_decref(cl);
+    }
+}
+
+/* ---- schema-qualified names: pgsql schema, SQLite database name ---- */
+
+static void test_qualified(jp_db *db)
+{
+    jp_store_cfg c;
+    jp_account a;
+    const char *err = NULL;
+    json_t *cl = json_pack("{s:s, s:s}", "preferred_username", "quinn", "email", "q@example.com");
+    if (is_pg) {
+        exec(db, "DROP SCHEMA IF EXISTS app CASCADE");
+        exec(db, "CREATE SCHEMA app");
+    }
+    jp_store_cfg_init(gp, &c);
+    c.table = is_pg ? "app.users" : "main.qual_users";
+    c.audit_table = is_pg ? "app.audit" : "main.qual_audit";
+    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
+    if (err)
+        fprintf(stderr, "qualified init: %s\n", err);
+    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
+    CHECK(login(gp, db, &c, "quinn", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "create");
+    CHECK(login(gp, db, &c, "quinn", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "update");
+    if (is_pg) {
+        CHECK(count(db, "SELECT count(*) FROM app.users") == 1);
+        CHECK(count(db, "SELECT count(*) FROM app.audit") == 2);
+        CHECK(count(db, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'app'") == 7);
+        exec(db, "DROP SCHEMA app CASCADE");
+    } else {
+        CHECK(count(db, "SELECT count(*) FROM qual_users") == 1);
+        CHECK(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name "
+                        "IN ('qual_users', 'qual_audit') AND name LIKE 'qual%'") == 4);
+        exec(db, "DROP TABLE qual_users");
+        exec(db, "DROP TABLE qual_audit");
+    }
+    json_decref(cl);
+}
+
+/* ---- concurrency ---- */
+
+/* n processes log in at once (released together through a pipe); each runs
+ * `per` logins of users named prefix or prefix-i-j. Returns how many failed. */
+static int storm(const jp_store_cfg *c, int n, int per, const char *prefix, int distinct)
+{
+    int fds[2], i, failed = 0, st;
+    pid_t *pids = apr_pcalloc(gp, sizeof(pid_t) * n);
+    if (pipe(fds))
+        return n;
+    for (i = 0; i < n; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            apr_pool_t *p;
+            jp_db db;
+            jp_account a;
+            char ch;
+            int j, bad = 0;
+            close(fds[1]);
+            if (read(fds[0], &ch, 1) < 0)
+                _exit(2);
+            apr_pool_create(&p, NULL);
+            gp = p;
+            if (db_open(p, &db))
+                _exit(3);
+            for (j = 0; j < per; j++) {
+                const char *sub = distinct ? apr_psprintf(p, "%s-%d-%d", prefix, i, j) : prefix;
+                json_t *cl = json_pack("{s:s, s:s}", "preferred_username", sub, "email",
+                                       "storm@example.com");
+                if (login(p, &db, c, sub, cl, &a) != JP_PROV_OK)
+                    bad++;
+                json_decref(cl);
+            }
+            _exit(bad ? 1 : 0); /* no cleanups: the parent's handles are not ours */
+        }
+    }
+    close(fds[0]);
+    close(fds[1]); /* go */
+    for (i = 0; i < n; i++) {
+        if (pids[i] <= 0 || waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            failed++;
+    }
+    return failed;
+}
+
+static void test_concurrency(jp_db *db)
+{
+    jp_store_cfg c;
+    apr_time_t t0;
+    jp_store_cfg_init(gp, &c);
+
+    t0 = apr_time_now();
+    CHECK(storm(&c, 50, 1, "same-user", 0) == 0);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE sub = 'same-user'") == 1);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE sub = 'same-user' AND event = "
+                    "'create'") == 1);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE sub = 'same-user'") == 50);
+    CHECK(count(db, "SELECT login_count FROM jitprov_accounts WHERE sub = 'same-user'") == 50);
+    fprintf(stderr, "  [%s] 50 concurrent first logins of one user: %.2f s\n", drv_name,
+            (apr_time_now() - t0) / 1e6);
+
+    t0 = apr_time_now();
+    CHECK(storm(&c, 20, 50, "many", 1) == 0);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE sub LIKE 'many-%'") == 1000);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE sub LIKE 'many-%' AND event = "
+                    "'create'") == 1000);
+    fprintf(stderr, "  [%s] 1000 distinct users from 20 processes: %.2f s\n", drv_name,
+            (apr_time_now() - t0) / 1e6);
+}
+
+/* ---- faults ---- */
+
+static void test_busy(jp_db *db)
+{
+    jp_store_cfg c;
+    jp_db other;
+    jp_account a;
+    apr_pool_t *p;
+    apr_time_t t0;
+    json_t *cl = json_pack("{s:s}", "preferred_username", "locked");
+    const char *status;
+    jp_store_cfg_init(gp, &c);
+    apr_pool_create(&p, gp);
+    if (db_open(p, &other)) {
+        CHECK(0);
+        return;
+    }
+    /* Another connection holds the write lock (or the row lock) for good. */
+    CHECK(login(gp, db, &c, "locked", cl, &a) == JP_PROV_OK);
+    if (is_pg) {
+        CHECK(exec(&other, "BEGIN") == 0);
+        CHECK(exec(&other, "UPDATE jitprov_accounts SET email = 'x' WHERE sub = 'locked'") == 0);
+    } else {
+        CHECK(exec(&other, "BEGIN IMMEDIATE") == 0);
+    }
+    t0 = apr_time_now();
+    CHECK(login(gp, db, &c, "locked", cl, &a) == JP_PROV_DB_BUSY);
+    fprintf(stderr, "  [%s] busy answered after %.2f s\n", drv_name, (apr_time_now() - t0) / 1e6);
+    /* readers are not blocked (WAL / MVCC) */
+    CHECK(jp_account_status(gp, db, &c, 1, &status) == 0);
+    exec(&other, "ROLLBACK");
+    /* the connection is still usable */
+    CHECK(login(gp, db, &c, "locked", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "update");
+    apr_dbd_close(other.driver, other.handle);
+    json_decref(cl);
+}
+
+/* jitprov-admin init adds a column while the module holds prepared statements. */
+static void test_schema_change(jp_db *db)
+{
+    jp_store_cfg c, c2;
+    jp_db other;
+    jp_account a;
+    apr_pool_t *p;
+    const char *err = NULL;
+    jp_claim_map *m;
+    json_t *cl = json_pack("{s:s}", "preferred_username", "schema");
+    jp_store_cfg_init(gp, &c);
+    CHECK(login(gp, db, &c, "schema", cl, &a) == JP_PROV_OK);
+    apr_pool_create(&p, gp);
+    if (db_open(p, &other)) {
+        CHECK(0);
+        return;
+    }
+    jp_store_cfg_init(gp, &c2);
+    m = apr_array_push(c2.map);
+    m->claim = "locale";
+    m->column = "locale_new";
+    CHECK(jp_store_init_schema(p, &other, &c2, &err) == 0);
+    apr_dbd_close(other.driver, other.handle);
+    CHECK(login(gp, db, &c, "schema", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "update");
+    json_decref(cl);
+}
+
+/* The server ends our session mid-flight: a clean error, no crash. */
+static void test_dead_connection(void)
+{
+    jp_store_cfg c;
+    jp_db victim, killer;
+    jp_account a;
+    apr_pool_t *p;
+    const char *pid, *status;
+    json_t *cl = json_pack("{s:s}", "preferred_username", "dead");
+    apr_pool_create(&p, gp);
+    jp_store_cfg_init(gp, &c);
+    if (db_open(p, &victim) || db_open(p, &killer)) {
+        CHECK(0);
+        return;
+    }
+    pid = sql1(&victim, "SELECT pg_backend_pid()");
+    CHECK(pid != NULL);
+    sql1(&killer, apr_psprintf(p, "SELECT pg_terminate_backend(%s)", pid ? pid : "0"));
+    apr_sleep(apr_time_from_msec(200));
+    CHECK(login(p, &victim, &c, "dead", cl, &a) == JP_PROV_DB_ERROR);
+    CHECK(jp_account_status(p, &victim, &c, 1, &status) == -1);
+    CHECK(count(&killer, "SELECT count(*) FROM jitprov_accounts WHERE sub = 'dead'") == 0);
+    apr_dbd_close(killer.driver, killer.handle);
+    apr_dbd_close(victim.driver, victim.handle);
+    json_decref(cl);
+}
+
+static void suite(const char *drv, const char *params)
+{
+    jp_db db;
+    apr_pool_t *p;
+    drv_name = drv;
+    drv_params = params;
+    is_pg = !strcmp(drv, "pgsql");
+    fprintf(stderr, "== %s (%s)\n", drv, params);
+    apr_pool_create(&p, gp);
+    if (db_open(p, &db)) {
+        CHECK(0);
+        return;
+    }
+    CHECK_STR(jp_store_dialect(&db), drv);
+    drop_all(&db);
+    test_default(&db);
+    test_legacy(&db);
+    test_qualified(&db);
+    test_concurrency(&db);
+    test_busy(&db);
+    test_schema_change(&db);
+    if (is_pg)
+        test_dead_connection();
+    drop_all(&db);
+    apr_dbd_close(db.driver, db.handle);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/jitprov-test-store.XXXXXX";
+    const char *pg = getenv("JITPROV_PG_PARAMS");
+    apr_initialize();
+    atexit(apr_terminate);
+    apr_pool_create(&gp, NULL);
+    apr_dbd_init(gp);
+    test_config();
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        JT_DONE();
+    }
+    suite("sqlite3", apr_pstrcat(gp, dir, "/accounts.db", NULL));
+    if (pg && *pg)
+        suite("pgsql", pg);
+    else
+        fprintf(stderr, "JITPROV_PG_PARAMS not set: PostgreSQL cases skipped\n");
+    unlink(apr_pstrcat(gp, dir, "/accounts.db", NULL));
+    unlink(apr_pstrcat(gp, dir, "/accounts.db-wal", NULL));
+    unlink(apr_pstrcat(gp, dir, "/accounts.db-shm", NULL));
+    rmdir(dir);
+    JT_DONE();
+}
