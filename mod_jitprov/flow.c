@@ -5,6 +5,7 @@
 #include "http_protocol.h"
 #include "http_core.h"
 #include "apr_strings.h"
+#include "apr_atomic.h"
 
 #include "state.h"
 #include "url.h"
@@ -240,6 +241,17 @@ static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *
         return jp_fail(r, HTTP_SERVICE_UNAVAILABLE,
                        "The account database is unavailable. Please try again shortly.",
                        "mod_dbd gave no connection");
+    /* The default tables are created on first use when jitprov-admin init was
+     * not run; statements are prepared lazily, so until then nothing else that
+     * uses mod_dbd is disturbed. An application's own table is never created. */
+    if (!apr_atomic_read32(&c->schema_ready)) {
+        if (!strcmp(c->store.table, "jitprov_accounts") &&
+            jp_store_init_schema(r->pool, &db, &c->store, &err) != 0)
+            return jp_fail(r, HTTP_SERVICE_UNAVAILABLE,
+                           "The account database is unavailable. Please try again shortly.",
+                           "cannot create the account tables: %s", err ? err : "?");
+        apr_atomic_set32(&c->schema_ready, 1);
+    }
     in.iss = iss;
     in.sub = sub;
     in.claims = claims;
