@@ -54,6 +54,10 @@ st=$?
 [ $st -eq 0 ] || show_test_logs build
 record "unit" $st
 
+stage "store and jitprov-admin against real SQLite and PostgreSQL (tests/store/run-pg.sh)"
+JITPROV_BUILD=$root/build bash tests/store/run-pg.sh
+record "store-pg+admin" $?
+
 if [ "${JITPROV_SKIP_ASAN:-0}" != 1 ]; then
     stage "unit tests under ASan/UBSan (build-asan/)"
     mkdir -p build-asan
