@@ -19,6 +19,12 @@
 #define JP_MAX_TOKEN_RESP (128 * 1024)
 #define JP_MAX_HINT (8 * 1024)
 
+/* OIDC Core 10.1: HS* ID tokens are MACed with the client secret; allowed
+ * because the secret is ours. "none" never is. */
+static const char *const id_token_algs[] = {
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+    "ES512", "EdDSA", "HS256", "HS384", "HS512", NULL};
+
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c)
 {
     if (c->redirect_uri[0] != '/')
@@ -405,6 +411,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     e.client_id = c->client_id;
     e.client_secret = c->client_secret;
     e.nonce = st.nonce;
+    e.algs = id_token_algs;
     e.now = now;
     e.skew = c->skew;
     e.max_iat_age = c->state_ttl + c->skew;

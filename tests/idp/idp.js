@@ -209,7 +209,8 @@ async function serve(configPath) {
             RefreshToken: 86400,
         },
         enabledJWA: {
-            idTokenSigningAlgValues: algs,
+            // HS256: ID tokens MACed with the client secret (OIDC Core 10.1).
+            idTokenSigningAlgValues: [...algs, 'HS256'],
             userinfoSigningAlgValues: algs,
             clientAuthSigningAlgValues: ['HS256', 'RS256', 'PS256', 'ES256', 'EdDSA'],
         },
