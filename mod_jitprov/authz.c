@@ -99,10 +99,10 @@ static const authz_provider group_provider = {group_check, NULL};
 
 void jp_register_authz(apr_pool_t *p)
 {
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "jitprov-claim",
-                              AUTHZ_PROVIDER_VERSION, &claim_provider, AP_AUTH_INTERNAL_PER_CONF);
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "jitprov-group",
-                              AUTHZ_PROVIDER_VERSION, &group_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "jitprov-claim", AUTHZ_PROVIDER_VERSION,
+                              &claim_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "jitprov-group", AUTHZ_PROVIDER_VERSION,
+                              &group_provider, AP_AUTH_INTERNAL_PER_CONF);
 }
 
 /* An authenticated user whom a Require line refuses gets 403, not httpd's 401:

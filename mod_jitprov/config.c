@@ -183,8 +183,7 @@ static const char *read_secret(cmd_parms *cmd, const char *arg, const char **out
     } else if (!strncmp(arg, "env:", 4)) {
         char *v;
         if (apr_env_get(&v, arg + 4, cmd->pool) != APR_SUCCESS || !*v)
-            return apr_psprintf(cmd->pool, "%s: environment variable %s is not set", name,
-                                arg + 4);
+            return apr_psprintf(cmd->pool, "%s: environment variable %s is not set", name, arg + 4);
         arg = v;
     }
     if (!*arg)
@@ -333,9 +332,8 @@ static const char *set_passphrase(cmd_parms *cmd, void *dummy, const char *arg)
     if (!strncmp(arg, "env:", 4)) {
         char *v;
         if (apr_env_get(&v, arg + 4, cmd->pool) != APR_SUCCESS || !*v)
-            return apr_psprintf(cmd->pool,
-                                "JITProvCryptoPassphrase: environment variable %s is not set",
-                                arg + 4);
+            return apr_psprintf(
+                cmd->pool, "JITProvCryptoPassphrase: environment variable %s is not set", arg + 4);
         arg = v;
     }
     if (strlen(arg) < 16)
@@ -352,8 +350,8 @@ static const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg)
         return err;
     sep = ap_strchr_c(arg, ':');
     name = sep ? apr_pstrmemdup(cmd->pool, arg, sep - arg) : arg;
-    c->cache_prov = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
-                                       AP_SOCACHE_PROVIDER_VERSION);
+    c->cache_prov =
+        ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION);
     if (!c->cache_prov)
         return apr_psprintf(cmd->pool,
                             "JITProvSessionCache: unknown socache provider '%s' (is "
@@ -479,8 +477,7 @@ static const char *set_account_key(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
-static const char *set_require_claim(cmd_parms *cmd, void *dummy, const char *claim,
-                                     const char *re)
+static const char *set_require_claim(cmd_parms *cmd, void *dummy, const char *claim, const char *re)
 {
     jp_srv_cfg *c = SC(cmd);
     const char *err = need_server(cmd);
@@ -511,7 +508,8 @@ static const char *parse_source(cmd_parms *cmd, const char *src, const char **ke
         *key = apr_pstrcat(cmd->pool, "a:", src + 8, NULL);
         return NULL;
     }
-    return apr_psprintf(cmd->pool, "%s: source '%s' must be claim:NAME, account:COLUMN or account:id",
+    return apr_psprintf(cmd->pool,
+                        "%s: source '%s' must be claim:NAME, account:COLUMN or account:id",
                         cmd->cmd->name, src);
 }
 
@@ -654,8 +652,7 @@ const command_rec jp_cmds[] = {
                   "claim and regex that must match before an account is used"),
     AP_INIT_TAKE2("JITProvMapClaim", set_map_claim, NULL, RSRC_CONF, "claim and account column"),
     AP_INIT_TAKE1("JITProvAccountTable", set_account_table, NULL, RSRC_CONF, "account table"),
-    AP_INIT_TAKE1("JITProvAuditTable", set_audit_table, NULL, RSRC_CONF,
-                  "audit table, or none"),
+    AP_INIT_TAKE1("JITProvAuditTable", set_audit_table, NULL, RSRC_CONF, "audit table, or none"),
     AP_INIT_TAKE2("JITProvAccountColumn", set_account_column, NULL, RSRC_CONF,
                   "role and column of the account table"),
     SRV_INT("JITProvAccountRecheckInterval", recheck_interval,

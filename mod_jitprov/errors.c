@@ -24,8 +24,7 @@ static int has_error_document(request_rec *r, int status)
 {
     core_dir_config *conf = ap_get_core_module_config(r->per_dir_config);
     int idx = ap_index_of_response(status);
-    if (conf->response_code_exprs &&
-        apr_hash_get(conf->response_code_exprs, &idx, sizeof(idx)))
+    if (conf->response_code_exprs && apr_hash_get(conf->response_code_exprs, &idx, sizeof(idx)))
         return 1;
     return 0;
 }

@@ -21,9 +21,9 @@
 
 /* OIDC Core 10.1: HS* ID tokens are MACed with the client secret; allowed
  * because the secret is ours. "none" never is. */
-static const char *const id_token_algs[] = {
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
-    "ES512", "EdDSA", "HS256", "HS384", "HS512", NULL};
+static const char *const id_token_algs[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
+                                            "PS512", "ES256", "ES384", "ES512", "EdDSA",
+                                            "HS256", "HS384", "HS512", NULL};
 
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c)
 {
@@ -116,14 +116,13 @@ int jp_flow_start(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
                        "cannot seal the state cookie");
     jp_cookie_set(r, c, name, sealed, "/", c->state_ttl);
-    url = apr_pstrcat(r->pool, m.authorization_endpoint,
-                      strchr(m.authorization_endpoint, '?') ? "&" : "?",
-                      "response_type=code&client_id=", jp_url_encode(r->pool, c->client_id),
-                      "&redirect_uri=", jp_url_encode(r->pool, jp_redirect_uri(r, c)),
-                      "&scope=", jp_url_encode(r->pool, c->scope),
-                      "&state=", st.state, "&nonce=", st.nonce,
-                      "&code_challenge=", jp_sha256_b64url(r->pool, st.verifier),
-                      "&code_challenge_method=S256", NULL);
+    url = apr_pstrcat(
+        r->pool, m.authorization_endpoint, strchr(m.authorization_endpoint, '?') ? "&" : "?",
+        "response_type=code&client_id=", jp_url_encode(r->pool, c->client_id),
+        "&redirect_uri=", jp_url_encode(r->pool, jp_redirect_uri(r, c)),
+        "&scope=", jp_url_encode(r->pool, c->scope), "&state=", st.state, "&nonce=", st.nonce,
+        "&code_challenge=", jp_sha256_b64url(r->pool, st.verifier), "&code_challenge_method=S256",
+        NULL);
     apr_table_setn(r->headers_out, "Location", url);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     jp_metric(JP_M_LOGIN_START);
@@ -187,10 +186,11 @@ static int fetch_userinfo(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const
     rv = jp_http(r->pool, c, "GET", m->userinfo_endpoint, NULL, NULL, NULL, at, &resp, &err);
     if (rv != APR_SUCCESS)
         return jp_fail(r, rv == APR_TIMEUP ? HTTP_GATEWAY_TIME_OUT : HTTP_BAD_GATEWAY,
-                       "The identity provider did not return the user's profile.",
-                       "userinfo: %s", err);
-    ui = resp.status == 200 && resp.len <= JP_MAX_TOKEN_RESP ? json_loadb(resp.body, resp.len, 0, &je)
-                                                             : NULL;
+                       "The identity provider did not return the user's profile.", "userinfo: %s",
+                       err);
+    ui = resp.status == 200 && resp.len <= JP_MAX_TOKEN_RESP
+             ? json_loadb(resp.body, resp.len, 0, &je)
+             : NULL;
     /* OIDC Core 5.3.4: a userinfo sub that differs from the ID token's is not this user. */
     if (!json_is_object(ui) || !json_is_string(json_object_get(ui, "sub")) ||
         strcmp(json_string_value(json_object_get(ui, "sub")),
@@ -204,8 +204,7 @@ static int fetch_userinfo(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const
         /* Token-bound claims come only from the signed ID token. */
         if (!strcmp(k, "iss") || !strcmp(k, "sub") || !strcmp(k, "aud") || !strcmp(k, "exp") ||
             !strcmp(k, "iat") || !strcmp(k, "nbf") || !strcmp(k, "nonce") || !strcmp(k, "azp") ||
-            !strcmp(k, "sid") || !strcmp(k, "auth_time") || !strcmp(k, "acr") ||
-            !strcmp(k, "amr"))
+            !strcmp(k, "sid") || !strcmp(k, "auth_time") || !strcmp(k, "acr") || !strcmp(k, "amr"))
             continue;
         json_object_set(claims, k, v);
     }
@@ -275,8 +274,7 @@ static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *
         return OK;
     case JP_PROV_PENDING:
         jp_metric(JP_M_ACCOUNT_REFUSED);
-        return jp_fail(r, HTTP_FORBIDDEN,
-                       "Your account is awaiting approval by an administrator.",
+        return jp_fail(r, HTTP_FORBIDDEN, "Your account is awaiting approval by an administrator.",
                        "account %" APR_INT64_T_FMT " is pending (sub=%s)", acct->id,
                        ap_escape_logitem(r->pool, sub));
     case JP_PROV_DISABLED:
@@ -378,13 +376,13 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
                        "state mismatch");
     error = jp_query_param(r->pool, q, "error");
     if (error)
-        return jp_fail(r, strcmp(error, "access_denied") ? HTTP_BAD_REQUEST : HTTP_FORBIDDEN,
-                       "The identity provider did not complete the login.", "IdP error %s: %s",
-                       ap_escape_logitem(r->pool, error),
-                       ap_escape_logitem(r->pool, jp_query_param(r->pool, q, "error_description")
-                                                      ? jp_query_param(r->pool, q,
-                                                                       "error_description")
-                                                      : ""));
+        return jp_fail(
+            r, strcmp(error, "access_denied") ? HTTP_BAD_REQUEST : HTTP_FORBIDDEN,
+            "The identity provider did not complete the login.", "IdP error %s: %s",
+            ap_escape_logitem(r->pool, error),
+            ap_escape_logitem(r->pool, jp_query_param(r->pool, q, "error_description")
+                                           ? jp_query_param(r->pool, q, "error_description")
+                                           : ""));
     code = jp_query_param(r->pool, q, "code");
     if (!code || !*code || strlen(code) > 2048)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response has no code.",

@@ -23,8 +23,7 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
                        "bad return_to encoding");
     dest = jp_safe_return_to(r->pool, ret ? ret : "/", ap_http_scheme(r), host, port);
     if (!dest)
-        return jp_fail(r, HTTP_BAD_REQUEST,
-                       "The logout return address must be on this site.",
+        return jp_fail(r, HTTP_BAD_REQUEST, "The logout return address must be on this site.",
                        "return_to %s refused", ap_escape_logitem(r->pool, ret));
     if (jp_session_load(r, c, &rq) == OK && rq) {
         jp_session_destroy(r, c, rq);
@@ -37,8 +36,8 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     if (rq && jp_provider_meta(r, c, &m, &err) == OK && m.end_session_endpoint) {
         const char *url = apr_pstrcat(
             r->pool, m.end_session_endpoint, strchr(m.end_session_endpoint, '?') ? "&" : "?",
-            "client_id=", jp_url_encode(r->pool, c->client_id), "&post_logout_redirect_uri=",
-            jp_url_encode(r->pool, abs), NULL);
+            "client_id=", jp_url_encode(r->pool, c->client_id),
+            "&post_logout_redirect_uri=", jp_url_encode(r->pool, abs), NULL);
         if (rq->sess->id_token && *rq->sess->id_token)
             url = apr_pstrcat(r->pool, url, "&id_token_hint=", rq->sess->id_token, NULL);
         apr_table_setn(r->headers_out, "Location", url);

@@ -52,14 +52,14 @@ static int url_ok(const char *u)
 }
 
 /* Fetches and parses the discovery document into a fresh pool. */
-static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m,
-                      const char **err)
+static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m, const char **err)
 {
     jp_http_resp resp;
     json_t *doc;
     json_error_t je;
     apr_pool_t *np;
-    apr_status_t st = jp_http(r->pool, c, "GET", c->metadata_url, NULL, NULL, NULL, NULL, &resp, err);
+    apr_status_t st =
+        jp_http(r->pool, c, "GET", c->metadata_url, NULL, NULL, NULL, NULL, &resp, err);
     if (st != APR_SUCCESS)
         return http_fail_status(st);
     if (resp.status != 200) {
@@ -233,10 +233,9 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
                 *err = apr_psprintf(r->pool, "cannot fetch JWKS: %s", ferr);
                 return frc == HTTP_GATEWAY_TIME_OUT ? JP_TOK_IDP_TIMEOUT : JP_TOK_IDP_DOWN;
             }
-            *err = apr_psprintf(r->pool, "unknown signing key (kid %s); %s",
-                                jp_jwt_peek_kid(r->pool, jwt) ? jp_jwt_peek_kid(r->pool, jwt)
-                                                              : "none",
-                                ferr);
+            *err = apr_psprintf(
+                r->pool, "unknown signing key (kid %s); %s",
+                jp_jwt_peek_kid(r->pool, jwt) ? jp_jwt_peek_kid(r->pool, jwt) : "none", ferr);
             return JP_TOK_BAD;
         }
     }

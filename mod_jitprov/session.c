@@ -41,8 +41,8 @@ apr_status_t jp_cache_post_config(apr_pool_t *pconf, server_rec *s)
             need_mutex = 1;
     }
     if (need_mutex && !cache_mutex) {
-        rv = ap_global_mutex_create(&cache_mutex, &cache_mutex_file, JP_MUTEX_TYPE, NULL, s,
-                                    pconf, 0);
+        rv = ap_global_mutex_create(&cache_mutex, &cache_mutex_file, JP_MUTEX_TYPE, NULL, s, pconf,
+                                    0);
         if (rv != APR_SUCCESS)
             return rv;
     }
@@ -51,8 +51,7 @@ apr_status_t jp_cache_post_config(apr_pool_t *pconf, server_rec *s)
         struct ap_socache_hints hints = {64, 4096, apr_time_from_sec(3600)};
         if (!c->cache || apr_hash_get(done, &c->cache, sizeof(c->cache)))
             continue;
-        apr_hash_set(done, apr_pmemdup(pconf, &c->cache, sizeof(c->cache)), sizeof(c->cache),
-                     c);
+        apr_hash_set(done, apr_pmemdup(pconf, &c->cache, sizeof(c->cache)), sizeof(c->cache), c);
         rv = c->cache_prov->init(c->cache, "jitprov", &hints, v, pconf);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v,
@@ -100,8 +99,8 @@ static apr_status_t cache_put(request_rec *r, jp_srv_cfg *c, const char *key,
 
 /* shmcb answers APR_NOTFOUND, not ENOMEM, when the buffer is too small: a miss
  * with the small buffer is retried once with room for the largest record. */
-static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key,
-                              unsigned char **data, unsigned int *len)
+static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key, unsigned char **data,
+                              unsigned int *len)
 {
     unsigned int cap = JP_RETRIEVE_BUF;
     apr_status_t rv;
@@ -173,9 +172,10 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
                             https ? "; Secure" : "", NULL);
     apr_table_addn(r->err_headers_out, "Set-Cookie",
                    apr_psprintf(r->pool, "%s=%s; %s%s", name, value, attrs,
-                                max_age < 0   ? ""
-                                : max_age == 0 ? "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-                                               : apr_psprintf(r->pool, "; Max-Age=%d", max_age)));
+                                max_age < 0 ? ""
+                                : max_age == 0
+                                    ? "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+                                    : apr_psprintf(r->pool, "; Max-Age=%d", max_age)));
 }
 
 /* ---- records ---- */
@@ -199,7 +199,8 @@ static const char *record_aad(request_rec *r, const char *key)
 static int id_ok(const char *id)
 {
     size_t n = strlen(id);
-    return n == 43 && strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+    return n == 43 &&
+           strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
 }
 
 static int save(request_rec *r, jp_srv_cfg *c, const char *key, jp_session *s)
@@ -270,8 +271,7 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
     if (strcmp(status, "active")) {
         jp_metric(JP_M_SESSION_ENDED);
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
-                      JPLOG(0203) "session of account %" APR_INT64_T_FMT
-                                  " ended: account is %s",
+                      JPLOG(0203) "session of account %" APR_INT64_T_FMT " ended: account is %s",
                       s->account_id, status);
         *alive = 0;
         return OK;
@@ -337,8 +337,8 @@ static void index_add(request_rec *r, jp_srv_cfg *c, const char *ikey, const cha
 
 static const char *index_key(request_rec *r, const char *kind, const char *iss, const char *v)
 {
-    return apr_pstrcat(r->pool, kind, jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, iss, "\n", v, NULL)),
-                       NULL);
+    return apr_pstrcat(r->pool, kind,
+                       jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, iss, "\n", v, NULL)), NULL);
 }
 
 int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
