@@ -1,14 +1,15 @@
 /* The IdP's discovery document and JWKS, cached per process. Fetches happen
- * outside the lock. An unknown kid triggers a JWKS refetch: at once for ID
- * tokens, which come from the token endpoint itself (key rotation), but at most
- * once per JP_JWKS_MIN_REFETCH seconds for logout tokens, which anyone can POST,
- * so a stream of forged tokens cannot make every worker hammer the IdP. */
+ * outside the lock. An unknown kid triggers a JWKS refetch, rate-limited per
+ * process: ID tokens come from the token endpoint itself, so a rotation must
+ * be picked up within a second; logout tokens can be POSTed by anyone, so a
+ * stream of forged ones refetches at most once per JP_JWKS_MIN_REFETCH. */
 #include "jitprov.h"
 #include "apr_strings.h"
 
 #define JP_META_TTL 86400
 #define JP_JWKS_TTL 3600
 #define JP_JWKS_MIN_REFETCH 30
+#define JP_JWKS_MIN_REFETCH_ID 1
 
 struct jp_provider {
     apr_thread_mutex_t *mu;
@@ -19,7 +20,8 @@ struct jp_provider {
     apr_pool_t *jwks_pool;
     jp_jwks *jwks;
     apr_time_t jwks_at;
-    apr_time_t forced_at; /* last refetch caused by an unknown kid */
+    apr_time_t forced_at;    /* last refetch caused by an unknown kid */
+    apr_time_t forced_lt_at; /* ... in a logout token */
 };
 
 apr_status_t jp_provider_create(apr_pool_t *p, jp_srv_cfg *c)
@@ -154,14 +156,18 @@ static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int
     apr_status_t st;
 
     apr_thread_mutex_lock(pv->mu);
-    if (force == 2 && pv->jwks && pv->forced_at &&
-        now - pv->forced_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH)) {
+    if (force && pv->jwks &&
+        ((pv->forced_at && now - pv->forced_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH_ID)) ||
+         (force == 2 && pv->forced_lt_at &&
+          now - pv->forced_lt_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH)))) {
         apr_thread_mutex_unlock(pv->mu);
         *err = "JWKS refetch rate-limited";
         return DECLINED;
     }
-    if (force == 2)
+    if (force)
         pv->forced_at = now;
+    if (force == 2)
+        pv->forced_lt_at = now;
     apr_thread_mutex_unlock(pv->mu);
 
     st = jp_http(r->pool, c, "GET", jwks_uri, NULL, NULL, NULL, NULL, &resp, err);
