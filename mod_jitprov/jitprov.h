@@ -24,6 +24,11 @@
 #define JPLOG(n) "JITPROV" #n ": "
 
 extern module AP_MODULE_DECLARE_DATA jitprov_module;
+#ifndef JP_MODULE_FILE
+/* Log lines carry the module's name, so "LogLevel jitprov:debug" works.
+ * mod_jitprov.c gets this from AP_DECLARE_MODULE. */
+APLOG_USE_MODULE(jitprov);
+#endif
 
 #define JP_UNSET -1
 
@@ -217,6 +222,9 @@ apr_status_t jp_metrics_init(apr_pool_t *pconf);
 void jp_metrics_cleanup(apr_pool_t *pconf);
 void jp_metric(jp_metric_id m);
 int jp_status_handler(request_rec *r);
+
+/* scim_handler.c: SetHandler jitprov-scim */
+int jp_scim_handler(request_rec *r);
 
 /* mod_jitprov.c */
 int jp_dbd_available(void);

@@ -1,6 +1,7 @@
 /* mod_jitprov: OpenID Connect login with just-in-time account provisioning.
  * This file holds the module record and the hooks; each stage of the flow
  * lives in its own file (flow.c, session.c, logout.c, authz.c, provider.c). */
+#define JP_MODULE_FILE
 #include "jitprov.h"
 #include "http_core.h"
 #include "http_protocol.h"
@@ -349,6 +350,7 @@ static void jp_register_hooks(apr_pool_t *p)
     ap_hook_header_parser(jp_header_parser, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_quick_handler(jp_quick_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(jp_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(jp_scim_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_authn(jp_check_authn, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     jp_register_authz(p);
     jp_authz_register_hooks();

@@ -19,6 +19,7 @@ declare -A srcs=(
   [fuzz_sessrec]="mod_jitprov/sessrec.c"
   [fuzz_token]="mod_jitprov/token.c mod_jitprov/crypto.c"
   [fuzz_jwks]="mod_jitprov/token.c mod_jitprov/crypto.c"
+  [fuzz_scim]="mod_jitprov/scim.c"
   [fuzz_store]="mod_jitprov/store.c"
 )
 for t in "${!srcs[@]}"; do

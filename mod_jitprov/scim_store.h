@@ -1,0 +1,58 @@
+/* SCIM's SQL over the account table (apr_dbd, prepared statements only, each
+ * prepared lazily on the connection it runs on). Pure apr-util + jansson, no
+ * httpd headers. Every change is one transaction with its audit row:
+ * scim_create, scim_update or scim_deactivate. */
+#ifndef JP_SCIM_STORE_H
+#define JP_SCIM_STORE_H
+
+#include "store.h"
+#include "scim.h"
+
+/* Besides the JP_STORE_* codes of store.h: the edit callback refused the
+ * change (its own jp_scim_err says why); nothing was written. */
+#define JP_SCIM_REJECTED 10
+
+/* What SCIM needs of the table: NULL when fine, else a message naming the
+ * directive (a username column, since userName is required). */
+const char *jp_scim_store_check(const jp_store_cfg *cfg);
+
+/* One account by its id (decimal text). JP_STORE_OK, JP_STORE_NOT_FOUND (also
+ * for an id that is not a number), JP_STORE_ERROR or JP_STORE_BUSY. */
+int jp_scim_store_get(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *id,
+                      jp_scim_user *out, const char **err);
+
+/* A page of accounts by id: f NULL for all, start 1-based, at most count rows
+ * (0 = only the total). *total counts every match. */
+int jp_scim_store_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_scim_filter *f,
+                       int64_t start, int64_t count, jp_scim_user **users, int *n, int64_t *total,
+                       const char **err);
+
+/* A new account with iss/sub NULL (source "scim"): the first OIDC login with a
+ * verified matching email links it (JITProvLinkByEmail On). JP_STORE_CONFLICT
+ * when the userName is taken (case-insensitive) or an account that has not
+ * logged in yet has the same email (*err says which); JP_STORE_UNSUPPORTED for
+ * active=false without a status column. Attributes without a column are
+ * dropped; externalId goes to the audit row only. */
+int jp_scim_store_create(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_scim_input *in,
+                         const jp_actor *who, jp_scim_user *out, const char **err);
+
+/* Read-modify-write of one account in one transaction: fn gets the row as it
+ * is (locked) and fills next; 0 to go on, anything else to refuse
+ * (JP_SCIM_REJECTED). Only the username, email, display_name and status
+ * columns change. fn may run twice (one retry on a busy database), so it must
+ * only depend on its arguments. *changed is 0 when next equals the row: then
+ * nothing is written and no audit row is added. */
+typedef int (*jp_scim_edit_fn)(void *ctx, apr_pool_t *p, const jp_scim_user *cur,
+                               jp_scim_user *next);
+int jp_scim_store_modify(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *id,
+                         jp_scim_edit_fn fn, void *ctx, const jp_actor *who, jp_scim_user *out,
+                         int *changed, const char **err);
+
+/* DELETE: status "disabled" (the row stays, for the audit trail and so a
+ * later login is refused rather than provisioned anew). JP_STORE_UNSUPPORTED
+ * without a status column. */
+int jp_scim_store_deactivate(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *id,
+                             const jp_actor *who, jp_scim_user *out, int *changed,
+                             const char **err);
+
+#endif

@@ -1,0 +1,593 @@
+/* scim.c: SCIM request parsing, PATCH operations, filters and rendering, with
+ * the bodies Entra ID and Okta actually send. */
+#include <string.h>
+#include <jansson.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+
+#include "scim.h"
+#include "jtest.h"
+
+static apr_pool_t *p;
+
+static int parse_user(const char *body, jp_scim_input *in, jp_scim_err *e)
+{
+    memset(e, 0, sizeof(*e));
+    return jp_scim_parse_user(p, body, strlen(body), in, e);
+}
+
+/* Applies a PATCH body to cur; 0 or -1 (with *e). */
+static int patch(const char *body, const jp_scim_user *cur, jp_scim_user *next, int *touched,
+                 jp_scim_err *e)
+{
+    jp_scim_patch *pt = NULL;
+    memset(e, 0, sizeof(*e));
+    if (jp_scim_parse_patch(p, body, strlen(body), &pt, e))
+        return -1;
+    return jp_scim_apply_patch(p, pt, cur, next, touched, e);
+}
+
+#define PATCH1(ops) "{\"schemas\":[\"" JP_SCIM_MSG_PATCH "\"],\"Operations\":[" ops "]}"
+
+static int is_err(int rc, const jp_scim_err *e, int status, const char *type)
+{
+    if (rc != -1 || e->status != status)
+        return 0;
+    if (!type)
+        return e->type == NULL && e->detail != NULL;
+    return e->type && !strcmp(e->type, type) && e->detail && *e->detail;
+}
+
+static json_t *parse_json(const char *s)
+{
+    return s ? json_loads(s, 0, NULL) : NULL;
+}
+
+static void test_parse_user(void)
+{
+    jp_scim_input in;
+    jp_scim_err e;
+    char *big;
+
+    /* What Entra ID sends on create (extension schemas, meta, roles...). */
+    CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\",\"" JP_SCIM_SCHEMA_ENTERPRISE
+                     "\"],\"externalId\":\"0a1b\",\"userName\":\"Test.User@contoso.com\","
+                     "\"active\":true,\"displayName\":\"Test User\",\"emails\":[{\"primary\":"
+                     "true,\"type\":\"work\",\"value\":\"test.user@contoso.com\"}],\"meta\":{"
+                     "\"resourceType\":\"User\"},\"name\":{\"formatted\":\"Ignored\","
+                     "\"familyName\":\"User\",\"givenName\":\"Test\"},\"title\":\"Boss\","
+                     "\"roles\":[],\"" JP_SCIM_SCHEMA_ENTERPRISE "\":{\"employeeNumber\":\"7\"},"
+                     "\"urn:ietf:params:scim:schemas:extension:custom:2.0:User\":{\"x\":1}}",
+                     &in, &e) == 0);
+    CHECK_STR(in.user_name, "Test.User@contoso.com");
+    CHECK_STR(in.email, "test.user@contoso.com");
+    CHECK_STR(in.display_name, "Test User"); /* displayName wins over name.formatted */
+    CHECK_STR(in.external_id, "0a1b");
+    CHECK(in.active == 1);
+    CHECK(in.fields == (JP_SCIM_F_USER_NAME | JP_SCIM_F_EMAIL | JP_SCIM_F_DISPLAY_NAME |
+                        JP_SCIM_F_ACTIVE | JP_SCIM_F_EXTERNAL_ID));
+
+    /* Okta: name parts only, password and groups ignored, active as a string. */
+    CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"ann\","
+                     "\"name\":{\"givenName\":\"Ann\",\"familyName\":\"Lee\"},\"password\":"
+                     "\"x\",\"groups\":[],\"id\":\"99\",\"active\":\"False\",\"emails\":[{"
+                     "\"value\":\"home@x.org\",\"type\":\"home\"},{\"value\":\"ann@x.org\","
+                     "\"type\":\"work\"}]}",
+                     &in, &e) == 0);
+    CHECK_STR(in.display_name, "Ann Lee");
+    CHECK_STR(in.email, "ann@x.org"); /* type work beats the first */
+    CHECK(in.active == 0);
+    CHECK(in.fields & JP_SCIM_F_ACTIVE);
+
+    /* Attribute names are case-insensitive; the core URN may qualify them. */
+    CHECK(parse_user("{\"SCHEMAS\":[\"urn:ietf:params:scim:schemas:core:2.0:user\"],"
+                     "\"USERNAME\":\"bob\",\"" JP_SCIM_SCHEMA_USER ":displayName\":\"Bob\"}",
+                     &in, &e) == 0);
+    CHECK_STR(in.user_name, "bob");
+    CHECK_STR(in.display_name, "Bob");
+    CHECK(in.email == NULL && !(in.fields & JP_SCIM_F_EMAIL));
+    CHECK(!(in.fields & JP_SCIM_F_ACTIVE));
+
+    /* First entry when nothing is primary or work; primary beats work. */
+    CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"c\",\"emails\":"
+                     "[{\"value\":\"a@x\"},{\"value\":\"b@x\"}]}",
+                     &in, &e) == 0);
+    CHECK_STR(in.email, "a@x");
+    CHECK(
+        parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"c\",\"emails\":"
+                   "[{\"value\":\"w@x\",\"type\":\"work\"},{\"value\":\"p@x\",\"primary\":true}]}",
+                   &in, &e) == 0);
+    CHECK_STR(in.email, "p@x");
+
+    /* Errors. */
+    CHECK(is_err(parse_user("", &in, &e), &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(parse_user("{\"schemas\":", &in, &e), &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(parse_user("[1,2]", &in, &e), &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(parse_user("{\"userName\":\"x\"}", &in, &e), &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(parse_user("{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],"
+                            "\"userName\":\"x\"}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"]}", &in, &e), &e, 400,
+                 JP_SCIM_E_VALUE));
+    CHECK(strstr(e.detail, "userName") != NULL);
+    CHECK(
+        is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"\"}", &in, &e),
+               &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":7}", &in, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(
+        parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"a\\nb\"}", &in, &e),
+        &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                            "\"],\"userName\":\"a\",\"activ\":false}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(strstr(e.detail, "activ") != NULL);
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                            "\"],\"userName\":\"a\",\"active\":\"maybe\"}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                            "\"],\"userName\":\"a\",\"emails\":[{\"value\":\"not-an-email\"}]}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                            "\"],\"userName\":\"a\",\"emails\":\"a@b\"}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                            "\"],\"userName\":\"a\",\"UserName\":\"b\"}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                            "\"],\"userName\":\"a\",\"userName\":\"b\"}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                            "\"],\"userName\":\"a\",\"name\":\"A\"}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(
+        is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                          "\"],\"userName\":\"a\",\"emails[type eq \\\"work\\\"].value\":\"x@y\"}",
+                          &in, &e),
+               &e, 400, JP_SCIM_E_SYNTAX));
+    big = apr_pcalloc(p, JP_SCIM_VALUE_MAX + 200);
+    memset(big, 'u', JP_SCIM_VALUE_MAX + 1);
+    CHECK(is_err(
+        parse_user(apr_pstrcat(p, "{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"", big,
+                               "\"}", NULL),
+                   &in, &e),
+        &e, 400, JP_SCIM_E_VALUE));
+    big = apr_pcalloc(p, JP_SCIM_BODY_MAX + 2);
+    memset(big, ' ', JP_SCIM_BODY_MAX + 1);
+    CHECK(is_err(parse_user(big, &in, &e), &e, 413, NULL));
+}
+
+static jp_scim_user sample(void)
+{
+    jp_scim_user u;
+    memset(&u, 0, sizeof(u));
+    u.id = "42";
+    u.user_name = "alice";
+    u.email = "alice@example.com";
+    u.display_name = "Alice Anderson";
+    u.status = "active";
+    u.groups = "staff,admins";
+    u.iss = "https://idp";
+    u.sub = "s-1";
+    u.created = 1700000000;
+    u.modified = 1700000100;
+    return u;
+}
+
+static void test_put(void)
+{
+    jp_scim_user cur = sample(), next;
+    jp_scim_input in;
+    jp_scim_err e;
+
+    CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"alice2\"}", &in,
+                     &e) == 0);
+    CHECK(jp_scim_apply_put(p, &cur, &in, &next, &e) == 0);
+    CHECK_STR(next.user_name, "alice2");
+    CHECK(next.email == NULL && next.display_name == NULL); /* PUT replaces: omitted = cleared */
+    CHECK_STR(next.status, "active");
+    CHECK_STR(next.id, "42");
+    CHECK_STR(next.groups, "staff,admins"); /* read-only */
+
+    cur.status = "pending";
+    CHECK(jp_scim_apply_put(p, &cur, &in, &next, &e) == 0);
+    CHECK_STR(next.status, "pending"); /* untouched without an explicit active */
+    CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                     "\"],\"userName\":\"a\",\"active\":false}",
+                     &in, &e) == 0);
+    CHECK(jp_scim_apply_put(p, &cur, &in, &next, &e) == 0);
+    CHECK_STR(next.status, "disabled");
+
+    cur.status = NULL; /* legacy table without a status column */
+    CHECK(is_err(jp_scim_apply_put(p, &cur, &in, &next, &e), &e, 501, NULL));
+    CHECK(strstr(e.detail, "status column") != NULL);
+    CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER
+                     "\"],\"userName\":\"a\",\"active\":true}",
+                     &in, &e) == 0);
+    CHECK(jp_scim_apply_put(p, &cur, &in, &next, &e) == 0);
+    CHECK(next.status == NULL);
+}
+
+static void test_patch(void)
+{
+    jp_scim_user cur = sample(), next;
+    jp_scim_err e;
+    int touched = -1;
+    char *ops;
+    int i;
+
+    /* Entra ID: capitalised op, active as the string "False". */
+    CHECK(patch(PATCH1("{\"op\":\"Replace\",\"path\":\"active\",\"value\":\"False\"}"), &cur, &next,
+                &touched, &e) == 0);
+    CHECK_STR(next.status, "disabled");
+    CHECK(touched == 1);
+    CHECK_STR(cur.status, "active"); /* cur untouched */
+
+    /* Okta: no path, a value object. */
+    CHECK(patch(PATCH1("{\"op\":\"replace\",\"value\":{\"active\":false}}"), &cur, &next, &touched,
+                &e) == 0);
+    CHECK_STR(next.status, "disabled");
+    CHECK(touched == 1);
+    CHECK(
+        patch(PATCH1("{\"op\":\"REPLACE\",\"value\":{\"id\":\"42\",\"userName\":\"al\","
+                     "\"name\":{\"givenName\":\"A\"},\"meta\":{},\"groups\":[],\"active\":true}}"),
+              &cur, &next, &touched, &e) == 0);
+    CHECK_STR(next.user_name, "al");
+    CHECK_STR(next.display_name, "Alice Anderson"); /* givenName alone does not replace it */
+    CHECK_STR(next.status, "active");
+
+    /* Reactivating a pending account needs active explicitly. */
+    cur.status = "pending";
+    CHECK(patch(PATCH1("{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"A\"}"), &cur,
+                &next, &touched, &e) == 0);
+    CHECK_STR(next.status, "pending");
+    CHECK(touched == 0);
+    CHECK_STR(next.display_name, "A");
+    CHECK(patch(PATCH1("{\"op\":\"add\",\"path\":\"active\",\"value\":true}"), &cur, &next,
+                &touched, &e) == 0);
+    CHECK_STR(next.status, "active");
+    cur.status = "active";
+
+    /* Entra ID's email update, name parts, extension attributes, externalId. */
+    CHECK(patch(PATCH1("{\"op\":\"Add\",\"path\":\"emails[type eq \\\"work\\\"].value\","
+                       "\"value\":\"new@example.com\"},"
+                       "{\"op\":\"Replace\",\"path\":\"name.givenName\",\"value\":\"Al\"},"
+                       "{\"op\":\"Replace\",\"path\":\"name.familyName\",\"value\":\"A\"},"
+                       "{\"op\":\"Add\",\"path\":\"" JP_SCIM_SCHEMA_ENTERPRISE
+                       ":employeeNumber\",\"value\":\"7\"},"
+                       "{\"op\":\"Add\",\"path\":\"externalId\",\"value\":\"ext-1\"},"
+                       "{\"op\":\"Replace\",\"path\":\"title\",\"value\":\"x\"},"
+                       "{\"op\":\"Add\",\"path\":\"roles\",\"value\":[{\"value\":\"r\"}]},"
+                       "{\"op\":\"Replace\",\"path\":\"phoneNumbers[type eq \\\"work\\\"].value\","
+                       "\"value\":\"1\"}"),
+                &cur, &next, &touched, &e) == 0);
+    CHECK_STR(next.email, "new@example.com");
+    CHECK_STR(next.display_name, "Alice Anderson");
+    CHECK_STR(next.status, "active");
+    CHECK(touched == 0);
+
+    /* Core URN-qualified paths, name.formatted, emails as an array. */
+    CHECK(patch(PATCH1("{\"op\":\"replace\",\"path\":\"" JP_SCIM_SCHEMA_USER
+                       ":name.formatted\",\"value\":\"Dr A\"},"
+                       "{\"op\":\"replace\",\"path\":\"emails\",\"value\":[{\"value\":\"h@x\","
+                       "\"type\":\"home\"},{\"value\":\"p@x\",\"primary\":true}]}"),
+                &cur, &next, &touched, &e) == 0);
+    CHECK_STR(next.display_name, "Dr A");
+    CHECK_STR(next.email, "p@x");
+
+    /* Other email types are not the one address kept here. */
+    CHECK(patch(PATCH1("{\"op\":\"add\",\"path\":\"emails[type eq \\\"home\\\"].value\","
+                       "\"value\":\"home@x\"}"),
+                &cur, &next, &touched, &e) == 0);
+    CHECK_STR(next.email, "alice@example.com");
+
+    /* Removes. */
+    CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[type eq \\\"work\\\"]\"}"), &cur,
+                &next, &touched, &e) == 0);
+    CHECK(next.email == NULL);
+    CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[value eq \\\"ALICE@example.com\\\"]"
+                       "\"}"),
+                &cur, &next, &touched, &e) == 0);
+    CHECK(next.email == NULL);
+    CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[value eq \\\"other@x\\\"]\"}"), &cur,
+                &next, &touched, &e) == 0);
+    CHECK_STR(next.email, "alice@example.com");
+    CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"displayName\"}"), &cur, &next, &touched,
+                &e) == 0);
+    CHECK(next.display_name == NULL);
+    CHECK(patch(PATCH1("{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"\"}"), &cur, &next,
+                &touched, &e) == 0);
+    CHECK(next.display_name == NULL);
+    CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"externalId\"}"), &cur, &next, &touched, &e) ==
+          0);
+    /* A ']' inside the filter's string does not end it. */
+    CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[value eq \\\"a]b@x\\\"].value\"}"),
+                &cur, &next, &touched, &e) == 0);
+
+    /* Errors. */
+    CHECK(is_err(patch(PATCH1("{\"op\":\"remove\"}"), &cur, &next, &touched, &e), &e, 400,
+                 JP_SCIM_E_TARGET));
+    CHECK(
+        is_err(patch(PATCH1("{\"op\":\"Delete\",\"path\":\"active\"}"), &cur, &next, &touched, &e),
+               &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(patch(PATCH1("{\"path\":\"active\",\"value\":false}"), &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(
+        is_err(patch("{\"Operations\":[{\"op\":\"replace\",\"path\":\"active\",\"value\":false}]}",
+                     &cur, &next, &touched, &e),
+               &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(patch(PATCH1(""), &cur, &next, &touched, &e), &e, 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(patch("{\"schemas\":[\"" JP_SCIM_MSG_PATCH "\"]}", &cur, &next, &touched, &e), &e,
+                 400, JP_SCIM_E_SYNTAX));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"add\",\"path\":\"groups\",\"value\":[{\"value\":\"g\"}]}"),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_MUTABILITY));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"id\",\"value\":\"1\"}"), &cur, &next,
+                       &touched, &e),
+                 &e, 400, JP_SCIM_E_MUTABILITY));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"activ\",\"value\":false}"), &cur,
+                       &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_PATH));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"active\",\"value\":\"nope\"}"), &cur,
+                       &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(
+        is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"active\"}"), &cur, &next, &touched, &e),
+               &e, 400, JP_SCIM_E_VALUE));
+    CHECK(
+        is_err(patch(PATCH1("{\"op\":\"remove\",\"path\":\"active\"}"), &cur, &next, &touched, &e),
+               &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(
+        patch(PATCH1("{\"op\":\"remove\",\"path\":\"userName\"}"), &cur, &next, &touched, &e), &e,
+        400, JP_SCIM_E_VALUE));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"userName\",\"value\":null}"), &cur,
+                       &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"value\":\"x\"}"), &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(
+        is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"emails[value eq \\\"no@x\\\"].value\","
+                            "\"value\":\"n@x\"}"),
+                     &cur, &next, &touched, &e),
+               &e, 400, JP_SCIM_E_TARGET));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"emails[type co \\\"w\\\"].value\","
+                              "\"value\":\"n@x\"}"),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"emails[type eq \\\"work\\\".value\","
+                              "\"value\":\"n@x\"}"),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_PATH));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"emails.value\",\"value\":\"bad\"}"),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"value\":{\"activ\":false}}"), &cur, &next,
+                       &touched, &e),
+                 &e, 400, JP_SCIM_E_PATH));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"name.nick\",\"value\":\"x\"}"), &cur,
+                       &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_PATH));
+    cur.status = NULL;
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"active\",\"value\":false}"), &cur,
+                       &next, &touched, &e),
+                 &e, 501, NULL));
+    CHECK(patch(PATCH1("{\"op\":\"replace\",\"path\":\"active\",\"value\":true}"), &cur, &next,
+                &touched, &e) == 0);
+    cur.status = "active";
+
+    /* At most JP_SCIM_OPS_MAX operations. */
+    ops = "";
+    for (i = 0; i <= JP_SCIM_OPS_MAX; i++)
+        ops = apr_pstrcat(p, ops, i ? "," : "",
+                          "{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"x\"}", NULL);
+    CHECK(is_err(patch(apr_pstrcat(p, "{\"schemas\":[\"" JP_SCIM_MSG_PATCH "\"],\"Operations\":[",
+                                   ops, "]}", NULL),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_SYNTAX));
+}
+
+static void test_filter(void)
+{
+    jp_scim_filter f;
+    jp_scim_err e;
+
+    CHECK(jp_scim_parse_filter(p, "userName eq \"bjensen\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_USER_NAME);
+    CHECK_STR(f.value, "bjensen");
+    CHECK(jp_scim_parse_filter(p, "  USERNAME   EQ \"a \\\"b\\\" \\u00e9\"  ", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_USER_NAME);
+    CHECK_STR(f.value, "a \"b\" \xc3\xa9");
+    CHECK(jp_scim_parse_filter(p, JP_SCIM_SCHEMA_USER ":userName eq \"x\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_USER_NAME);
+    CHECK(jp_scim_parse_filter(p, "emails.value eq \"a@b\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_EMAIL);
+    CHECK(jp_scim_parse_filter(p, "emails eq \"a@b\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_EMAIL);
+    CHECK(jp_scim_parse_filter(p, "displayName eq \"A B\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_DISPLAY_NAME);
+    CHECK(jp_scim_parse_filter(p, "id eq \"12\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_ID);
+    CHECK_STR(f.value, "12");
+    CHECK(jp_scim_parse_filter(p, "id eq 12", &f, &e) == 0);
+    CHECK_STR(f.value, "12");
+    CHECK(jp_scim_parse_filter(p, "active eq false", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_ACTIVE && f.bval == 0);
+    CHECK(jp_scim_parse_filter(p, "active eq true", &f, &e) == 0);
+    CHECK(f.bval == 1);
+
+    CHECK(
+        is_err(jp_scim_parse_filter(p, "externalId eq \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(strstr(e.detail, "externalId") != NULL);
+    CHECK(is_err(jp_scim_parse_filter(p, "userName co \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(strstr(e.detail, "co") != NULL);
+    CHECK(is_err(jp_scim_parse_filter(p, "userName pr", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq \"a\" and active eq true", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq \"a\" or userName eq \"b\"", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "not (userName eq \"a\")", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+    CHECK(
+        is_err(jp_scim_parse_filter(p, "(userName eq \"a\")", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq \"a", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(
+        is_err(jp_scim_parse_filter(p, "userName eq \"a\\\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(
+        is_err(jp_scim_parse_filter(p, "userName eq \"a\\q\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq bob", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq null", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq 5", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "title eq \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "emails[type eq \"work\"] eq \"x\"", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "active eq \"yes\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq \"x\" junk", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq {\"a\":1}", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+}
+
+static void test_render(void)
+{
+    jp_scim_user u = sample(), list[2];
+    jp_scim_err e;
+    json_t *j, *g;
+    const char *s;
+
+    CHECK_STR(jp_scim_time(p, 1700000000), "2023-11-14T22:13:20Z");
+    CHECK(jp_scim_time(p, 0) == NULL);
+    CHECK(jp_scim_time(p, 253402300800LL) == NULL);
+
+    j = parse_json(jp_scim_render_user(p, &u, "https://h/scim/v2/Users", ","));
+    CHECK(j != NULL);
+    CHECK_STR(json_string_value(json_array_get(json_object_get(j, "schemas"), 0)),
+              JP_SCIM_SCHEMA_USER);
+    CHECK_STR(json_string_value(json_object_get(j, "id")), "42");
+    CHECK_STR(json_string_value(json_object_get(j, "userName")), "alice");
+    CHECK_STR(json_string_value(json_object_get(j, "displayName")), "Alice Anderson");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "name"), "formatted")),
+              "Alice Anderson");
+    CHECK(json_is_true(json_object_get(j, "active")));
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(j, "emails"), 0), "value")),
+              "alice@example.com");
+    CHECK(
+        json_is_true(json_object_get(json_array_get(json_object_get(j, "emails"), 0), "primary")));
+    g = json_object_get(j, "groups");
+    CHECK(json_array_size(g) == 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(g, 1), "value")), "admins");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "meta"), "location")),
+              "https://h/scim/v2/Users/42");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "meta"), "created")),
+              "2023-11-14T22:13:20Z");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "meta"), "resourceType")),
+              "User");
+    json_decref(j);
+
+    /* Disabled, pending; groups as JSON text; a NULL username; Latin-1 bytes. */
+    u.status = "pending";
+    u.groups = "[\"a,b\",\"c\",7]";
+    u.user_name = NULL;
+    u.display_name = "Zo\xeb";
+    u.email = NULL;
+    j = parse_json(jp_scim_render_user(p, &u, NULL, ","));
+    CHECK(j != NULL);
+    CHECK(json_is_false(json_object_get(j, "active")));
+    CHECK(json_array_size(json_object_get(j, "groups")) == 2);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(j, "groups"), 0), "display")),
+              "a,b");
+    CHECK_STR(json_string_value(json_object_get(j, "userName")), "s-1");
+    CHECK_STR(json_string_value(json_object_get(j, "displayName")), "Zo?");
+    CHECK(json_object_get(j, "emails") == NULL);
+    CHECK(json_object_get(json_object_get(j, "meta"), "location") == NULL);
+    json_decref(j);
+
+    /* No status column: every row is active. */
+    u.status = NULL;
+    u.groups = " x | y ||";
+    j = parse_json(jp_scim_render_user(p, &u, NULL, "|"));
+    CHECK(json_is_true(json_object_get(j, "active")));
+    CHECK(json_array_size(json_object_get(j, "groups")) == 2);
+    json_decref(j);
+
+    list[0] = sample();
+    list[1] = sample();
+    list[1].id = "43";
+    j = parse_json(jp_scim_render_list(p, list, 2, 7, 3, "https://h/Users", ","));
+    CHECK(j != NULL);
+    CHECK_STR(json_string_value(json_array_get(json_object_get(j, "schemas"), 0)),
+              JP_SCIM_MSG_LIST);
+    CHECK(json_integer_value(json_object_get(j, "totalResults")) == 7);
+    CHECK(json_integer_value(json_object_get(j, "startIndex")) == 3);
+    CHECK(json_integer_value(json_object_get(j, "itemsPerPage")) == 2);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(j, "Resources"), 1), "id")),
+              "43");
+    json_decref(j);
+    j = parse_json(jp_scim_render_list(p, NULL, 0, 0, 1, NULL, ","));
+    CHECK(j && json_array_size(json_object_get(j, "Resources")) == 0);
+    json_decref(j);
+
+    e.status = 409;
+    e.type = JP_SCIM_E_UNIQUE;
+    e.detail = "userName is already in use";
+    j = parse_json(jp_scim_render_error(p, &e));
+    CHECK_STR(json_string_value(json_array_get(json_object_get(j, "schemas"), 0)),
+              JP_SCIM_MSG_ERROR);
+    CHECK_STR(json_string_value(json_object_get(j, "status")), "409");
+    CHECK_STR(json_string_value(json_object_get(j, "scimType")), "uniqueness");
+    CHECK_STR(json_string_value(json_object_get(j, "detail")), "userName is already in use");
+    json_decref(j);
+    e.type = NULL;
+    j = parse_json(jp_scim_render_error(p, &e));
+    CHECK(j && json_object_get(j, "scimType") == NULL);
+    json_decref(j);
+
+    j = parse_json(jp_scim_render_spc(p, "https://h/scim/v2"));
+    CHECK(j && json_is_true(json_object_get(json_object_get(j, "patch"), "supported")));
+    CHECK(json_is_false(json_object_get(json_object_get(j, "bulk"), "supported")));
+    CHECK_STR(json_string_value(json_object_get(
+                  json_array_get(json_object_get(j, "authenticationSchemes"), 0), "type")),
+              "oauthbearertoken");
+    json_decref(j);
+    j = parse_json(jp_scim_render_resource_types(p, "https://h/scim/v2", NULL));
+    CHECK(j && json_integer_value(json_object_get(j, "totalResults")) == 1);
+    json_decref(j);
+    j = parse_json(jp_scim_render_resource_types(p, "https://h/scim/v2", "User"));
+    CHECK_STR(json_string_value(json_object_get(j, "endpoint")), "/Users");
+    json_decref(j);
+    CHECK(jp_scim_render_resource_types(p, "https://h", "Group") == NULL);
+    s = jp_scim_render_schemas(p, "https://h/scim/v2", JP_SCIM_SCHEMA_USER);
+    j = parse_json(s);
+    CHECK(j && json_array_size(json_object_get(j, "attributes")) == 6);
+    json_decref(j);
+    j = parse_json(jp_scim_render_schemas(p, "https://h/scim/v2", NULL));
+    CHECK(j && json_array_size(json_object_get(j, "Resources")) == 1);
+    json_decref(j);
+    CHECK(jp_scim_render_schemas(p, "https://h", "urn:x") == NULL);
+}
+
+int main(void)
+{
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    test_parse_user();
+    test_put();
+    test_patch();
+    test_filter();
+    test_render();
+    apr_pool_destroy(p);
+    apr_terminate();
+    JT_DONE();
+}
