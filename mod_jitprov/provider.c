@@ -97,6 +97,17 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
     return OK;
 }
 
+/* The cached strings live in a pool a refresh may destroy: callers get copies. */
+static void copy_meta(apr_pool_t *p, jp_meta *out, const jp_meta *in)
+{
+    out->issuer = apr_pstrdup(p, in->issuer);
+    out->authorization_endpoint = apr_pstrdup(p, in->authorization_endpoint);
+    out->token_endpoint = apr_pstrdup(p, in->token_endpoint);
+    out->userinfo_endpoint = apr_pstrdup(p, in->userinfo_endpoint);
+    out->end_session_endpoint = apr_pstrdup(p, in->end_session_endpoint);
+    out->jwks_uri = apr_pstrdup(p, in->jwks_uri);
+}
+
 int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **err)
 {
     jp_provider *pv = c->provider;
@@ -107,13 +118,7 @@ int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **e
 
     apr_thread_mutex_lock(pv->mu);
     if (pv->meta_pool && now - pv->meta_at < apr_time_from_sec(JP_META_TTL)) {
-        *out = pv->meta;
-        out->issuer = apr_pstrdup(r->pool, pv->meta.issuer);
-        out->authorization_endpoint = apr_pstrdup(r->pool, pv->meta.authorization_endpoint);
-        out->token_endpoint = apr_pstrdup(r->pool, pv->meta.token_endpoint);
-        out->userinfo_endpoint = apr_pstrdup(r->pool, pv->meta.userinfo_endpoint);
-        out->end_session_endpoint = apr_pstrdup(r->pool, pv->meta.end_session_endpoint);
-        out->jwks_uri = apr_pstrdup(r->pool, pv->meta.jwks_uri);
+        copy_meta(r->pool, out, &pv->meta);
         apr_thread_mutex_unlock(pv->mu);
         return OK;
     }
@@ -121,25 +126,18 @@ int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **e
 
     rc = fetch_meta(r, c, &np, &m, err);
     apr_thread_mutex_lock(pv->mu);
-    if (rc != OK) {
-        /* A stale document beats none while the IdP is briefly unreachable. */
-        if (pv->meta_pool)
-            rc = OK;
-    } else {
+    if (rc == OK) {
         if (pv->meta_pool)
             apr_pool_destroy(pv->meta_pool);
         pv->meta_pool = np;
         pv->meta = m;
         pv->meta_at = now;
+    } else if (pv->meta_pool) {
+        /* A stale document beats none while the IdP is briefly unreachable. */
+        rc = OK;
     }
-    if (rc == OK) {
-        out->issuer = apr_pstrdup(r->pool, pv->meta.issuer);
-        out->authorization_endpoint = apr_pstrdup(r->pool, pv->meta.authorization_endpoint);
-        out->token_endpoint = apr_pstrdup(r->pool, pv->meta.token_endpoint);
-        out->userinfo_endpoint = apr_pstrdup(r->pool, pv->meta.userinfo_endpoint);
-        out->end_session_endpoint = apr_pstrdup(r->pool, pv->meta.end_session_endpoint);
-        out->jwks_uri = apr_pstrdup(r->pool, pv->meta.jwks_uri);
-    }
+    if (rc == OK)
+        copy_meta(r->pool, out, &pv->meta);
     apr_thread_mutex_unlock(pv->mu);
     return rc;
 }
