@@ -133,7 +133,9 @@ int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **e
         pv->meta = m;
         pv->meta_at = now;
     } else if (pv->meta_pool) {
-        /* A stale document beats none while the IdP is briefly unreachable. */
+        /* A stale document beats none while the IdP is briefly unreachable;
+         * try again in a minute rather than make every login wait. */
+        pv->meta_at = now - apr_time_from_sec(JP_META_TTL - 60);
         rc = OK;
     }
     if (rc == OK)
