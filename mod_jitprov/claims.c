@@ -74,18 +74,12 @@ static int tree_digits(json_t *v, int depth)
     return need;
 }
 
-/* JSON text of v, copied into the pool (jansson's buffer is freed at once). */
+/* JSON text of v, reals with the digits they need. */
 static const char *json_text(apr_pool_t *p, json_t *v, size_t flags)
 {
     int digits = tree_digits(v, 0);
-    char *txt = json_dumps(v, flags | JSON_ENCODE_ANY | (digits ? JSON_REAL_PRECISION(digits) : 0));
-    const char *out;
 
-    if (!txt)
-        return NULL;
-    out = apr_pstrdup(p, txt);
-    free(txt);
-    return out;
+    return jp_json_text(p, v, flags | JSON_ENCODE_ANY | (digits ? JSON_REAL_PRECISION(digits) : 0));
 }
 
 static const char *scalar_value(apr_pool_t *p, json_t *v)

@@ -21,6 +21,7 @@
 #include <apr_tables.h>
 
 #include "scim.h"
+#include "claims.h"
 
 #define URN_CORE_LEN (sizeof(JP_SCIM_SCHEMA_USER) - 1)
 
@@ -60,30 +61,14 @@ static const char *excerpt(apr_pool_t *p, const char *s)
     return n < strlen(s) ? apr_pstrcat(p, o, "...", NULL) : o;
 }
 
-static void json_free_text(char *s)
-{
-    json_malloc_t m;
-    json_free_t f;
-    json_get_alloc_funcs(&m, &f);
-    if (f)
-        f(s);
-    else
-        free(s);
-}
-
 /* Dumps and releases v. */
 static const char *dump(apr_pool_t *p, json_t *v)
 {
-    char *d;
-    const char *r = NULL;
+    const char *r;
     if (!v)
         return NULL;
-    d = json_dumps(v, JSON_COMPACT);
+    r = jp_json_text(p, v, JSON_COMPACT);
     json_decref(v);
-    if (d) {
-        r = apr_pstrdup(p, d);
-        json_free_text(d);
-    }
     return r;
 }
 

@@ -9,7 +9,9 @@
  * vhosts with different tables never share a statement. Values are always bound
  * parameters. One SQL text serves SQLite 3.40 and PostgreSQL 15, except
  * FOR UPDATE (pgsql only: SQLite's BEGIN IMMEDIATE already serializes writers)
- * and the column types of CREATE TABLE. */
+ * and the column types of CREATE TABLE. The plumbing (statements, errors,
+ * retries, transactions, audit rows) is shared with scim_store.c through
+ * store_sql.h. */
 
 #include <stddef.h>
 #include <string.h>
@@ -22,13 +24,13 @@
 #include <apr_general.h>
 
 #include "store.h"
+#include "store_sql.h"
+#include "claims.h"
 
 #define JP_VALUE_MAX 65535      /* longest claim value written to a column */
 #define JP_DETAIL_VALUE_MAX 256 /* longest value quoted in an audit detail */
 #define JP_PG_LOCK_TIMEOUT "2s" /* pgsql: longest wait for a row lock */
-#define JP_MAP_MAX 32           /* JITProvMapClaim entries */
-#define JP_NCOLS (JP_COL__COUNT + JP_MAP_MAX)
-#define JP_MAX_ARGS (JP_NCOLS + 16)
+#define JP_LABEL "jitprov_"     /* store.c's statement labels; every label starts so */
 
 static const char *const role_name[JP_COL__COUNT] = {
     "id",     "iss",        "sub",        "username",      "email",       "display_name", "groups",
@@ -187,16 +189,6 @@ const char *jp_store_cfg_check(apr_pool_t *p, const jp_store_cfg *c)
 /* ------------------------------------------------------------------------ */
 /* The shape of the account table: which columns exist, which claims feed them */
 
-typedef struct {
-    int ncols;
-    const char *col[JP_NCOLS]; /* every column read, roles first */
-    int role[JP_COL__COUNT];   /* index in col, -1 when the role has no column */
-    int nmap;
-    const char *map_claim[JP_NCOLS]; /* claim feeding map_col[i] */
-    int map_col[JP_NCOLS];
-    const char *list; /* "a, b, c" */
-} jp_shape;
-
 static int shape_find(const jp_shape *sh, const char *name)
 {
     int i;
@@ -269,70 +261,56 @@ static void shape_build(apr_pool_t *p, const jp_store_cfg *c, jp_shape *sh)
     sh->list = apr_array_pstrcat(p, parts, ',');
 }
 
-#define ROLE_COL(s, r) ((s)->cfg->col[r])
-#define HAS_ROLE(s, r) ((s)->sh.role[r] >= 0)
-#define ROW_VAL(s, row, r) (HAS_ROLE(s, r) ? (row)[(s)->sh.role[r]] : NULL)
-
 /* ------------------------------------------------------------------------ */
-/* Statements, errors, transactions                                           */
+/* Statements, errors, transactions (store_sql.h: scim_store.c uses them too) */
 
-typedef struct {
-    apr_pool_t *p;
-    jp_db *db;
-    const jp_store_cfg *cfg;
-    jp_shape sh;
-    int pg;
-    const char *err; /* first error of this attempt */
-    int busy;        /* ... looked like a lock/busy timeout */
-    int retry;       /* ... is worth one more attempt (busy, lost race, stale plan) */
-    int stale;       /* ... came from statements prepared before a schema change */
-} jp_sql;
-
-/* A statement being built: SQL text plus its bound values, in step. */
-typedef struct {
-    apr_pool_t *p;
-    apr_array_header_t *parts;
-    const void *arg[JP_MAX_ARGS];
-    int nargs;
-} jp_q;
-
-static void q_init(jp_q *q, apr_pool_t *p)
+void jp_q_init(jp_q *q, apr_pool_t *p)
 {
     q->p = p;
     q->parts = apr_array_make(p, 16, sizeof(const char *));
     q->nargs = 0;
 }
 
-static void q_sql(jp_q *q, const char *s)
+void jp_q_sql(jp_q *q, const char *sql)
 {
-    *(const char **)apr_array_push(q->parts) = s;
+    *(const char **)apr_array_push(q->parts) = sql;
 }
 
-static void q_str(jp_q *q, const char *v)
+static void q_arg(jp_q *q, const char *fmt, const void *v)
 {
     if (q->nargs >= JP_MAX_ARGS)
         abort(); /* bounded by JP_NCOLS: a bug, not input */
-    q_sql(q, "%s");
+    jp_q_sql(q, fmt);
     q->arg[q->nargs++] = v;
 }
 
-/* v NULL binds SQL NULL. */
-static void q_int(jp_q *q, const apr_int64_t *v)
+void jp_q_str(jp_q *q, const char *v)
 {
-    if (q->nargs >= JP_MAX_ARGS)
-        abort();
-    q_sql(q, "%lld");
-    q->arg[q->nargs++] = v;
+    q_arg(q, "%s", v);
 }
 
-static const apr_int64_t *i64(apr_pool_t *p, apr_int64_t v)
+void jp_q_intp(jp_q *q, const apr_int64_t *v)
 {
-    apr_int64_t *x = apr_palloc(p, sizeof(*x));
+    q_arg(q, "%lld", v);
+}
+
+void jp_q_int(jp_q *q, apr_int64_t v)
+{
+    apr_int64_t *x = apr_palloc(q->p, sizeof(*x));
     *x = v;
-    return x;
+    jp_q_intp(q, x);
 }
 
-static const char *q_text(jp_q *q)
+void jp_q_append(jp_q *q, const jp_q *tail)
+{
+    if (q->nargs + tail->nargs > JP_MAX_ARGS)
+        abort();
+    apr_array_cat(q->parts, tail->parts);
+    memcpy(q->arg + q->nargs, tail->arg, sizeof(tail->arg[0]) * tail->nargs);
+    q->nargs += tail->nargs;
+}
+
+const char *jp_q_text(jp_q *q)
 {
     return apr_array_pstrcat(q->p, q->parts, 0);
 }
@@ -350,13 +328,14 @@ const char *jp_store_dialect(const jp_db *db)
     return NULL;
 }
 
-static int sql_init(jp_sql *s, apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg)
+int jp_sql_init(jp_sql *s, apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *label)
 {
     const char *d = jp_store_dialect(db);
     memset(s, 0, sizeof(*s));
     s->p = p;
     s->db = db;
     s->cfg = cfg;
+    s->label = label;
     if (!d || !db->handle || !db->pool) {
         s->err = d ? "no database connection" : "unsupported DBDriver (use sqlite3 or pgsql)";
         return -1;
@@ -380,8 +359,7 @@ static int contains_ci(const char *hay, const char *needle)
     return 0;
 }
 
-/* Records the first error of an attempt, and whether it is worth a retry. */
-static void fail_msg(jp_sql *s, const char *msg)
+void jp_sql_fail(jp_sql *s, const char *msg)
 {
     size_t n;
     char *m;
@@ -406,7 +384,7 @@ static void fail_msg(jp_sql *s, const char *msg)
 
 static void fail_rv(jp_sql *s, int rv)
 {
-    fail_msg(s, apr_dbd_error(s->db->driver, s->db->handle, rv));
+    jp_sql_fail(s, apr_dbd_error(s->db->driver, s->db->handle, rv));
 }
 
 static void jitter_sleep(void)
@@ -421,8 +399,8 @@ static void jitter_sleep(void)
  * column while httpd runs), with messages as vague as "not an error". So the
  * schema version seen when our statements were prepared is kept beside them in
  * the connection's statement hash; after an error, a different version means
- * they are stale: forget all of ours so the retry prepares them afresh. pgsql
- * re-plans by itself. */
+ * they are stale: forget all of ours (scim_store.c's too) so the retry
+ * prepares them afresh. pgsql re-plans by itself. */
 #define JP_SCHEMA_KEY "jitprov:schema_version" /* a string, not a statement */
 
 static const char *sqlite_schema_version(jp_sql *s)
@@ -470,7 +448,8 @@ static void forget_stale(jp_sql *s)
     for (hi = apr_hash_first(s->p, s->db->prepared); hi; hi = apr_hash_next(hi)) {
         const void *key;
         apr_hash_this(hi, &key, NULL, NULL);
-        if (!strncmp((const char *)key, "jitprov_", 8) || !strcmp((const char *)key, JP_SCHEMA_KEY))
+        if (!strncmp((const char *)key, JP_LABEL, strlen(JP_LABEL)) ||
+            !strcmp((const char *)key, JP_SCHEMA_KEY))
             apr_hash_set(s->db->prepared, key, APR_HASH_KEY_STRING, NULL);
     }
 }
@@ -488,27 +467,50 @@ static int want_retry(jp_sql *s, int attempt)
     return 1;
 }
 
-static const char *make_label(apr_pool_t *p, const char *sql)
+int jp_sql_run(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *label, jp_sql_op op,
+               void *arg, const char **err)
+{
+    jp_sql s;
+    int attempt, rc = JP_STORE_ERROR;
+    if (err)
+        *err = NULL;
+    for (attempt = 0;; attempt++) {
+        if (jp_sql_init(&s, p, db, cfg, label) == 0)
+            rc = op(&s, arg);
+        if (!s.err)
+            return rc;
+        if (want_retry(&s, attempt))
+            continue;
+        break;
+    }
+    if (err)
+        *err = s.err;
+    return s.busy ? JP_STORE_BUSY : JP_STORE_ERROR;
+}
+
+/* prefix + 16 hex digits of the MD5 of the text. Not a security hash: a name
+ * for our own SQL text. Lowercase hex because pgsql folds the unquoted PREPARE
+ * name. */
+static const char *make_label(apr_pool_t *p, const char *prefix, const char *sql)
 {
     unsigned char d[APR_MD5_DIGESTSIZE];
     static const char hex[] = "0123456789abcdef";
-    char *l = apr_palloc(p, 8 + 16 + 1);
+    size_t n = strlen(prefix);
+    char *l = apr_palloc(p, n + 16 + 1);
     int i;
-    /* Not a security hash: a name for our own SQL text. Lowercase hex because
-     * pgsql folds the unquoted PREPARE name. */
     apr_md5(d, sql, strlen(sql));
-    memcpy(l, "jitprov_", 8);
+    memcpy(l, prefix, n);
     for (i = 0; i < 8; i++) {
-        l[8 + 2 * i] = hex[d[i] >> 4];
-        l[9 + 2 * i] = hex[d[i] & 15];
+        l[n + 2 * i] = hex[d[i] >> 4];
+        l[n + 2 * i + 1] = hex[d[i] & 15];
     }
-    l[24] = '\0';
+    l[n + 16] = '\0';
     return l;
 }
 
 static apr_dbd_prepared_t *prep(jp_sql *s, const char *sql)
 {
-    const char *label = make_label(s->p, sql);
+    const char *label = make_label(s->p, s->label, sql);
     apr_dbd_prepared_t *st = apr_hash_get(s->db->prepared, label, APR_HASH_KEY_STRING);
     int rv;
     if (st)
@@ -525,11 +527,9 @@ static apr_dbd_prepared_t *prep(jp_sql *s, const char *sql)
     return st;
 }
 
-/* Runs a SELECT (or ... RETURNING); every row as an array of strings copied
- * into s->p (pgsql frees its result when the row loop ends). */
-static int run_select(jp_sql *s, jp_q *q, apr_array_header_t **rows, int *ncols)
+/* pgsql frees its result when the row loop ends: values are copied. */
+int jp_sql_select(jp_sql *s, jp_q *q, apr_array_header_t **rows, int *ncols)
 {
-    const char *sql;
     apr_dbd_prepared_t *st;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row;
@@ -538,10 +538,7 @@ static int run_select(jp_sql *s, jp_q *q, apr_array_header_t **rows, int *ncols)
     *rows = apr_array_make(s->p, 2, sizeof(const char **));
     if (ncols)
         *ncols = 0;
-    if (s->err)
-        return -1;
-    sql = q_text(q);
-    if (!(st = prep(s, sql)))
+    if (s->err || !(st = prep(s, jp_q_text(q))))
         return -1;
     rv = apr_dbd_pbselect(s->db->driver, s->p, s->db->handle, &res, st, 1, q->arg);
     if (rv || !res) {
@@ -567,15 +564,11 @@ static int run_select(jp_sql *s, jp_q *q, apr_array_header_t **rows, int *ncols)
     return 0;
 }
 
-static int run_exec(jp_sql *s, jp_q *q, int *nrows)
+int jp_sql_exec(jp_sql *s, jp_q *q, int *nrows)
 {
-    const char *sql;
     apr_dbd_prepared_t *st;
     int rv, n = 0;
-    if (s->err)
-        return -1;
-    sql = q_text(q);
-    if (!(st = prep(s, sql)))
+    if (s->err || !(st = prep(s, jp_q_text(q))))
         return -1;
     rv = apr_dbd_pbquery(s->db->driver, s->p, s->db->handle, &n, st, q->arg);
     if (rv) {
@@ -588,8 +581,18 @@ static int run_exec(jp_sql *s, jp_q *q, int *nrows)
     return 0;
 }
 
-/* Unprepared statement without parameters (transactions, DDL). */
-static int run_plain(jp_sql *s, const char *sql)
+int jp_sql_first(jp_sql *s, jp_q *q, const char ***row)
+{
+    apr_array_header_t *rows;
+    *row = NULL;
+    if (jp_sql_select(s, q, &rows, NULL))
+        return -1;
+    if (rows->nelts > 0)
+        *row = ((const char ***)rows->elts)[0];
+    return 0;
+}
+
+int jp_sql_plain(jp_sql *s, const char *sql)
 {
     int n = 0, rv;
     if (s->err)
@@ -620,59 +623,50 @@ static int probe(jp_sql *s, const char *sql)
  * transaction when BEGIN fails on a dead connection, and its sqlite3 driver
  * leaves the handle marked "in transaction" when BEGIN IMMEDIATE is refused.
  * Every statement's result is checked here anyway. */
-static void tx_rollback(jp_sql *s)
+void jp_sql_rollback(jp_sql *s)
 {
     int n;
     /* Errors ignored: SQLite may already have rolled back by itself. */
     apr_dbd_query(s->db->driver, s->db->handle, &n, "ROLLBACK");
 }
 
-static int tx_begin(jp_sql *s)
+int jp_sql_begin(jp_sql *s)
 {
     if (!s->pg)
-        return run_plain(s, "BEGIN IMMEDIATE");
+        return jp_sql_plain(s, "BEGIN IMMEDIATE");
     /* A row lock held elsewhere (an open psql session) must not hang a worker:
      * time out like SQLite's busy wait does, then retry once and give 503. */
-    if (run_plain(s, "BEGIN") ||
-        run_plain(s, "SET LOCAL lock_timeout = '" JP_PG_LOCK_TIMEOUT "'")) {
-        tx_rollback(s);
+    if (jp_sql_plain(s, "BEGIN") ||
+        jp_sql_plain(s, "SET LOCAL lock_timeout = '" JP_PG_LOCK_TIMEOUT "'")) {
+        jp_sql_rollback(s);
         return -1;
     }
     return 0;
 }
 
-static int tx_commit(jp_sql *s)
+int jp_sql_commit(jp_sql *s)
 {
-    if (run_plain(s, "COMMIT")) {
-        tx_rollback(s); /* a refused SQLite COMMIT leaves the transaction open */
+    if (jp_sql_plain(s, "COMMIT")) {
+        jp_sql_rollback(s); /* a refused SQLite COMMIT leaves the transaction open */
         return -1;
     }
     return 0;
+}
+
+const char *jp_sql_status(const char *v)
+{
+    if (v && (!strcmp(v, "active") || !strcmp(v, "pending")))
+        return v;
+    return "disabled";
 }
 
 /* ------------------------------------------------------------------------ */
 /* Values                                                                     */
 
-static void json_free_str(char *s)
-{
-    json_malloc_t m;
-    json_free_t f;
-    json_get_alloc_funcs(&m, &f);
-    if (f)
-        f(s);
-    else
-        free(s);
-}
-
+/* Numbers, objects and arrays as compact JSON text. */
 static const char *json_dump_pool(apr_pool_t *p, const json_t *v)
 {
-    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    const char *r;
-    if (!d)
-        return NULL;
-    r = apr_pstrdup(p, d);
-    json_free_str(d);
-    return r;
+    return jp_json_text(p, v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
 /* At most max bytes, cut on a UTF-8 character boundary. */
@@ -687,11 +681,20 @@ static const char *cap_utf8(apr_pool_t *p, const char *s, size_t max)
     return apr_pstrndup(p, s, n);
 }
 
+/* A string claim as a C string, or NULL when it holds a NUL byte: bound as a
+ * C string it would be cut there ("admin@corp\0@evil" stored, or matched for
+ * linking, as "admin@corp"), so such a value counts as absent, as in claims.c. */
+static const char *claim_string(json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s && !memchr(s, '\0', json_string_length(v)) ? s : NULL;
+}
+
 static const char *scalar_text(apr_pool_t *p, json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_STRING:
-        return json_string_value(v);
+        return claim_string(v);
     case JSON_INTEGER:
         return apr_psprintf(p, "%" APR_INT64_T_FMT, (apr_int64_t)json_integer_value(v));
     case JSON_REAL:
@@ -780,9 +783,7 @@ static const char *claim_text(apr_pool_t *p, json_t *claims, const char *path, c
     return cap_utf8(p, scalar_text(p, v), JP_VALUE_MAX);
 }
 
-/* A JSON string for the audit detail: capped, and never invalid UTF-8 (legacy
- * tables may hold Latin-1 text). */
-static json_t *jstr(apr_pool_t *p, const char *v)
+json_t *jp_detail_str(apr_pool_t *p, const char *v)
 {
     json_t *j;
     char *c;
@@ -799,18 +800,18 @@ static json_t *jstr(apr_pool_t *p, const char *v)
     return json_string(c);
 }
 
-static const char *detail_text(apr_pool_t *p, json_t *o)
+const char *jp_detail_text(apr_pool_t *p, json_t *o)
 {
     const char *t = json_dump_pool(p, o);
     json_decref(o);
     return t;
 }
 
-static void detail_actor(apr_pool_t *p, const jp_actor *who, json_t *o)
+void jp_detail_actor(apr_pool_t *p, const jp_actor *who, const char *def, json_t *o)
 {
-    json_object_set_new(o, "source", jstr(p, who && who->source ? who->source : "admin"));
+    json_object_set_new(o, "source", jp_detail_str(p, who && who->source ? who->source : def));
     if (who && who->by)
-        json_object_set_new(o, "by", jstr(p, who->by));
+        json_object_set_new(o, "by", jp_detail_str(p, who->by));
 }
 
 static apr_int64_t now_sec(void)
@@ -821,50 +822,66 @@ static apr_int64_t now_sec(void)
 /* ------------------------------------------------------------------------ */
 /* Audit                                                                      */
 
-static int audit_row(jp_sql *s, const jp_audit_entry *e)
+int jp_sql_audit(jp_sql *s, const jp_audit_entry *e)
 {
     jp_q q;
     if (!s->cfg->audit_table || !*s->cfg->audit_table)
         return 0;
-    q_init(&q, s->p);
-    q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->audit_table,
-                          " (at, event, iss, sub, account_id, client_ip, corr_id, detail)"
-                          " VALUES (",
-                          NULL));
-    q_int(&q, i64(s->p, e->at ? e->at : now_sec()));
-    q_sql(&q, ", ");
-    q_str(&q, e->event ? e->event : "unknown");
-    q_sql(&q, ", ");
-    q_str(&q, cap_utf8(s->p, e->iss, JP_VALUE_MAX));
-    q_sql(&q, ", ");
-    q_str(&q, cap_utf8(s->p, e->sub, JP_VALUE_MAX));
-    q_sql(&q, ", ");
-    q_int(&q, e->account_id > 0 ? i64(s->p, e->account_id) : NULL);
-    q_sql(&q, ", ");
-    q_str(&q, cap_utf8(s->p, e->client_ip, 255));
-    q_sql(&q, ", ");
-    q_str(&q, cap_utf8(s->p, e->corr_id, 255));
-    q_sql(&q, ", ");
-    q_str(&q, e->detail);
-    q_sql(&q, ")");
-    return run_exec(s, &q, NULL);
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->audit_table,
+                             " (at, event, iss, sub, account_id, client_ip, corr_id, detail)"
+                             " VALUES (",
+                             NULL));
+    jp_q_int(&q, e->at ? e->at : now_sec());
+    jp_q_sql(&q, ", ");
+    jp_q_str(&q, e->event ? e->event : "unknown");
+    jp_q_sql(&q, ", ");
+    jp_q_str(&q, cap_utf8(s->p, e->iss, JP_VALUE_MAX));
+    jp_q_sql(&q, ", ");
+    jp_q_str(&q, cap_utf8(s->p, e->sub, JP_VALUE_MAX));
+    jp_q_sql(&q, ", ");
+    if (e->account_id > 0)
+        jp_q_int(&q, e->account_id);
+    else
+        jp_q_intp(&q, NULL);
+    jp_q_sql(&q, ", ");
+    jp_q_str(&q, cap_utf8(s->p, e->client_ip, 255));
+    jp_q_sql(&q, ", ");
+    jp_q_str(&q, cap_utf8(s->p, e->corr_id, 255));
+    jp_q_sql(&q, ", ");
+    jp_q_str(&q, e->detail);
+    jp_q_sql(&q, ")");
+    return jp_sql_exec(s, &q, NULL);
+}
+
+int jp_sql_audit_change(jp_sql *s, apr_int64_t at, const char *event, const char *iss,
+                        const char *sub, apr_int64_t id, const jp_actor *who, json_t *detail)
+{
+    jp_audit_entry e;
+    memset(&e, 0, sizeof(e));
+    e.at = at;
+    e.event = event;
+    e.iss = iss;
+    e.sub = sub;
+    e.account_id = id;
+    e.client_ip = who ? who->client_ip : NULL;
+    e.corr_id = who ? who->corr_id : NULL;
+    if (!(e.detail = jp_detail_text(s->p, detail))) {
+        jp_sql_fail(s, "out of memory writing the audit detail");
+        return -1;
+    }
+    return jp_sql_audit(s, &e);
+}
+
+static int op_audit(jp_sql *s, void *e)
+{
+    return jp_sql_audit(s, e) ? JP_STORE_ERROR : JP_STORE_OK;
 }
 
 int jp_audit_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_audit_entry *e,
                 const char **err)
 {
-    jp_sql s;
-    int attempt;
-    for (attempt = 0;; attempt++) {
-        if (sql_init(&s, p, db, cfg) == 0 && audit_row(&s, e) == 0)
-            return 0;
-        if (want_retry(&s, attempt))
-            continue;
-        break;
-    }
-    if (err)
-        *err = s.err;
-    return -1;
+    return jp_sql_run(p, db, cfg, JP_LABEL, op_audit, (void *)e, err) == JP_STORE_OK ? 0 : -1;
 }
 
 int jp_audit(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *event, const char *iss,
@@ -886,45 +903,38 @@ int jp_audit(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *even
 
 static void q_select_head(jp_sql *s, jp_q *q)
 {
-    q_sql(q, apr_pstrcat(s->p, "SELECT ", s->sh.list, " FROM ", s->cfg->table, NULL));
+    jp_q_sql(q, apr_pstrcat(s->p, "SELECT ", s->sh.list, " FROM ", s->cfg->table, NULL));
+}
+
+/* The row q selects, locked on pgsql until the transaction ends (SQLite's
+ * BEGIN IMMEDIATE already serializes writers). */
+static int locked_row(jp_sql *s, jp_q *q, const char ***row)
+{
+    if (s->pg)
+        jp_q_sql(q, " FOR UPDATE");
+    return jp_sql_first(s, q, row);
 }
 
 static int find_by_key(jp_sql *s, const char *iss, const char *sub, const char ***row)
 {
     jp_q q;
-    apr_array_header_t *rows;
-    q_init(&q, s->p);
+    jp_q_init(&q, s->p);
     q_select_head(s, &q);
-    q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ISS), " = ", NULL));
-    q_str(&q, iss);
-    q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
-    q_str(&q, sub);
-    if (s->pg)
-        q_sql(&q, " FOR UPDATE");
-    *row = NULL;
-    if (run_select(s, &q, &rows, NULL))
-        return -1;
-    if (rows->nelts > 0)
-        *row = ((const char ***)rows->elts)[0];
-    return 0;
+    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ISS), " = ", NULL));
+    jp_q_str(&q, iss);
+    jp_q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
+    jp_q_str(&q, sub);
+    return locked_row(s, &q, row);
 }
 
 static int find_by_id(jp_sql *s, apr_int64_t id, const char ***row)
 {
     jp_q q;
-    apr_array_header_t *rows;
-    q_init(&q, s->p);
+    jp_q_init(&q, s->p);
     q_select_head(s, &q);
-    q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
-    q_int(&q, i64(s->p, id));
-    if (s->pg)
-        q_sql(&q, " FOR UPDATE");
-    *row = NULL;
-    if (run_select(s, &q, &rows, NULL))
-        return -1;
-    if (rows->nelts > 0)
-        *row = ((const char ***)rows->elts)[0];
-    return 0;
+    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+    jp_q_int(&q, id);
+    return locked_row(s, &q, row);
 }
 
 /* Pre-provisioned rows (no iss/sub yet) with this email; at most 2 are read,
@@ -932,16 +942,16 @@ static int find_by_id(jp_sql *s, apr_int64_t id, const char ***row)
 static int find_unlinked_by_email(jp_sql *s, const char *email, apr_array_header_t **rows)
 {
     jp_q q;
-    q_init(&q, s->p);
+    jp_q_init(&q, s->p);
     q_select_head(s, &q);
-    q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ISS), " IS NULL AND ",
-                          ROLE_COL(s, JP_COL_SUB), " IS NULL AND lower(", ROLE_COL(s, JP_COL_EMAIL),
-                          ") = lower(", NULL));
-    q_str(&q, email);
-    q_sql(&q, apr_pstrcat(s->p, ") ORDER BY ", ROLE_COL(s, JP_COL_ID), " LIMIT 2", NULL));
+    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ISS), " IS NULL AND ",
+                             ROLE_COL(s, JP_COL_SUB), " IS NULL AND lower(",
+                             ROLE_COL(s, JP_COL_EMAIL), ") = lower(", NULL));
+    jp_q_str(&q, email);
+    jp_q_sql(&q, apr_pstrcat(s->p, ") ORDER BY ", ROLE_COL(s, JP_COL_ID), " LIMIT 2", NULL));
     if (s->pg)
-        q_sql(&q, " FOR UPDATE");
-    return run_select(s, &q, rows, NULL);
+        jp_q_sql(&q, " FOR UPDATE");
+    return jp_sql_select(s, &q, rows, NULL);
 }
 
 static apr_int64_t row_id(jp_sql *s, const char **row)
@@ -954,13 +964,9 @@ static apr_int64_t row_id(jp_sql *s, const char **row)
  * three known values (NULL included) is treated as disabled: fail closed. */
 static const char *row_status(jp_sql *s, const char **row)
 {
-    const char *v;
     if (!HAS_ROLE(s, JP_COL_STATUS))
         return "active";
-    v = ROW_VAL(s, row, JP_COL_STATUS);
-    if (v && (!strcmp(v, "active") || !strcmp(v, "pending")))
-        return v;
-    return "disabled";
+    return jp_sql_status(ROW_VAL(s, row, JP_COL_STATUS));
 }
 
 static void fill_account(jp_sql *s, const char **row, jp_account *out)
@@ -1005,9 +1011,9 @@ static int audit_login(jp_sql *s, jp_prov *v, const char *event, apr_int64_t id,
     e.account_id = id;
     e.client_ip = v->in->client_ip;
     e.corr_id = v->in->corr_id;
-    e.detail = detail_text(s->p, detail);
+    e.detail = jp_detail_text(s->p, detail);
     v->out->event = event;
-    return audit_row(s, &e);
+    return jp_sql_audit(s, &e);
 }
 
 /* A refused login: one audit row "refuse", no other change. */
@@ -1044,29 +1050,29 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
         return refuse(s, v, status, id, status, status_rc(status));
     }
     if (link_email) {
-        q_init(&q, s->p);
-        q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", ROLE_COL(s, JP_COL_ISS),
-                              " = ", NULL));
-        q_str(&q, v->kiss);
-        q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
-        q_str(&q, v->ksub);
-        q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
-        q_int(&q, i64(s->p, id));
-        q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_ISS), " IS NULL AND ",
-                              ROLE_COL(s, JP_COL_SUB), " IS NULL", NULL));
-        if (run_exec(s, &q, &nrows))
+        jp_q_init(&q, s->p);
+        jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", ROLE_COL(s, JP_COL_ISS),
+                                 " = ", NULL));
+        jp_q_str(&q, v->kiss);
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
+        jp_q_str(&q, v->ksub);
+        jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+        jp_q_int(&q, id);
+        jp_q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_ISS), " IS NULL AND ",
+                                 ROLE_COL(s, JP_COL_SUB), " IS NULL", NULL));
+        if (jp_sql_exec(s, &q, &nrows))
             return JP_PROV_DB_ERROR;
         if (nrows != 1) {
             /* Someone linked it between our read and write: start over. */
-            fail_msg(s, "pre-provisioned account was linked concurrently");
+            jp_sql_fail(s, "pre-provisioned account was linked concurrently");
             s->retry = 1;
             return JP_PROV_DB_ERROR;
         }
     }
 
     changed = json_object();
-    q_init(&q, s->p);
-    q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", NULL));
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", NULL));
     for (i = 0; apply && i < sh->nmap; i++) {
         int ci = sh->map_col[i];
         const char *nv = claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
@@ -1077,35 +1083,35 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
             nv = "";
         if (nv && (!ov || strcmp(ov, nv))) {
             json_t *ch = json_object();
-            json_object_set_new(ch, "old", jstr(s->p, ov));
-            json_object_set_new(ch, "new", jstr(s->p, nv));
+            json_object_set_new(ch, "old", jp_detail_str(s->p, ov));
+            json_object_set_new(ch, "new", jp_detail_str(s->p, nv));
             json_object_set_new(changed, sh->col[ci], ch);
             nchanged++;
         } else {
             nv = NULL; /* unchanged: COALESCE keeps the column as it is */
         }
-        q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", sh->col[ci], " = COALESCE(", NULL));
-        q_str(&q, nv);
-        q_sql(&q, apr_pstrcat(s->p, ", ", sh->col[ci], ")", NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", sh->col[ci], " = COALESCE(", NULL));
+        jp_q_str(&q, nv);
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", sh->col[ci], ")", NULL));
     }
     if (HAS_ROLE(s, JP_COL_UPDATED_AT) && apply) {
         const char *c = ROLE_COL(s, JP_COL_UPDATED_AT);
-        q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = COALESCE(", NULL));
-        q_int(&q, nchanged ? i64(s->p, v->now) : NULL);
-        q_sql(&q, apr_pstrcat(s->p, ", ", c, ")", NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = COALESCE(", NULL));
+        jp_q_intp(&q, nchanged ? &v->now : NULL);
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", c, ")", NULL));
     }
     if (HAS_ROLE(s, JP_COL_LAST_LOGIN_AT)) {
-        q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " = ",
-                              NULL));
-        q_int(&q, i64(s->p, v->now));
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " = ",
+                                 NULL));
+        jp_q_int(&q, v->now);
     }
     if (HAS_ROLE(s, JP_COL_LOGIN_COUNT)) {
         const char *c = ROLE_COL(s, JP_COL_LOGIN_COUNT);
-        q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = COALESCE(", c, ", 0) + 1", NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = COALESCE(", c, ", 0) + 1", NULL));
     }
-    q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
-    q_int(&q, i64(s->p, id));
-    if (nset && run_exec(s, &q, NULL)) {
+    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+    jp_q_int(&q, id);
+    if (nset && jp_sql_exec(s, &q, NULL)) {
         json_decref(changed);
         return JP_PROV_DB_ERROR;
     }
@@ -1113,7 +1119,7 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
     detail = json_object();
     if (link_email) {
         json_object_set_new(detail, "by", json_string("email"));
-        json_object_set_new(detail, "email", jstr(s->p, link_email));
+        json_object_set_new(detail, "email", jp_detail_str(s->p, link_email));
         json_object_set_new(detail, "status", json_string(status));
     }
     json_object_set_new(detail, "changed", changed);
@@ -1122,7 +1128,7 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
     if (find_by_id(s, id, &row))
         return JP_PROV_DB_ERROR;
     if (!row) {
-        fail_msg(s, "account row vanished during login");
+        jp_sql_fail(s, "account row vanished during login");
         return JP_PROV_DB_ERROR;
     }
     fill_account(s, row, v->out);
@@ -1137,63 +1143,61 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
 {
     const jp_shape *sh = &s->sh;
     jp_q cols, vals;
-    apr_array_header_t *rows;
+    const char **row;
     int i;
     static const int stamp[] = {JP_COL_CREATED_AT, JP_COL_UPDATED_AT, JP_COL_LAST_LOGIN_AT};
 
-    q_init(&cols, s->p);
-    q_init(&vals, s->p);
-    q_sql(&vals, ") VALUES (");
-    q_str(&vals, v->kiss);
-    q_sql(&vals, ", ");
-    q_str(&vals, v->ksub);
+    jp_q_init(&cols, s->p);
+    jp_q_init(&vals, s->p);
+    jp_q_sql(&vals, ") VALUES (");
+    jp_q_str(&vals, v->kiss);
+    jp_q_sql(&vals, ", ");
+    jp_q_str(&vals, v->ksub);
     for (i = 0; i < sh->nmap; i++) {
         const char *nv = claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
-        q_sql(&vals, ", ");
-        q_str(&vals, nv);
-        q_sql(&cols, apr_pstrcat(s->p, ", ", sh->col[sh->map_col[i]], NULL));
+        jp_q_sql(&vals, ", ");
+        jp_q_str(&vals, nv);
+        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", sh->col[sh->map_col[i]], NULL));
         if (nv)
-            json_object_set_new(set, sh->col[sh->map_col[i]], jstr(s->p, nv));
+            json_object_set_new(set, sh->col[sh->map_col[i]], jp_detail_str(s->p, nv));
     }
     if (HAS_ROLE(s, JP_COL_STATUS)) {
-        q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_STATUS), NULL));
-        q_sql(&vals, ", ");
-        q_str(&vals, s->cfg->new_status);
+        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_STATUS), NULL));
+        jp_q_sql(&vals, ", ");
+        jp_q_str(&vals, s->cfg->new_status);
     }
     for (i = 0; i < 3; i++) {
         if (!HAS_ROLE(s, stamp[i]))
             continue;
-        q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, stamp[i]), NULL));
-        q_sql(&vals, ", ");
-        q_int(&vals, i64(s->p, v->now));
+        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, stamp[i]), NULL));
+        jp_q_sql(&vals, ", ");
+        jp_q_int(&vals, v->now);
     }
     if (HAS_ROLE(s, JP_COL_LOGIN_COUNT)) {
-        q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_LOGIN_COUNT), NULL));
-        q_sql(&vals, ", ");
-        q_int(&vals, i64(s->p, 1));
+        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_LOGIN_COUNT), NULL));
+        jp_q_sql(&vals, ", ");
+        jp_q_int(&vals, 1);
     }
     if (HAS_ROLE(s, JP_COL_SOURCE)) {
-        q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SOURCE), NULL));
-        q_sql(&vals, ", ");
-        q_str(&vals, "jit");
+        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SOURCE), NULL));
+        jp_q_sql(&vals, ", ");
+        jp_q_str(&vals, "jit");
     }
-    q_sql(&vals, apr_pstrcat(s->p, ") ON CONFLICT (", ROLE_COL(s, JP_COL_ISS), ", ",
-                             ROLE_COL(s, JP_COL_SUB), ") DO NOTHING RETURNING ",
-                             ROLE_COL(s, JP_COL_ID), NULL));
+    jp_q_sql(&vals, apr_pstrcat(s->p, ") ON CONFLICT (", ROLE_COL(s, JP_COL_ISS), ", ",
+                                ROLE_COL(s, JP_COL_SUB), ") DO NOTHING RETURNING ",
+                                ROLE_COL(s, JP_COL_ID), NULL));
     /* Join the two halves: column list first, then values with their args. */
     {
         jp_q q;
-        q_init(&q, s->p);
-        q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", ROLE_COL(s, JP_COL_ISS),
-                              ", ", ROLE_COL(s, JP_COL_SUB), q_text(&cols), q_text(&vals), NULL));
-        memcpy(q.arg, vals.arg, sizeof(vals.arg[0]) * vals.nargs);
-        q.nargs = vals.nargs;
-        if (run_select(s, &q, &rows, NULL))
+        jp_q_init(&q, s->p);
+        jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", ROLE_COL(s, JP_COL_ISS),
+                                 ", ", ROLE_COL(s, JP_COL_SUB), NULL));
+        jp_q_append(&q, &cols);
+        jp_q_append(&q, &vals);
+        if (jp_sql_first(s, &q, &row))
             return -1;
     }
-    *id = 0;
-    if (rows->nelts > 0 && ((const char ***)rows->elts)[0][0])
-        *id = apr_atoi64(((const char ***)rows->elts)[0][0]);
+    *id = row && row[0] ? apr_atoi64(row[0]) : 0;
     return 0;
 }
 
@@ -1205,7 +1209,7 @@ static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
 
     if (s->cfg->link_by_email && HAS_ROLE(s, JP_COL_EMAIL)) {
         json_t *ej = claim_lookup(s->p, v->in->claims, "email");
-        const char *email = json_is_string(ej) ? json_string_value(ej) : NULL;
+        const char *email = claim_string(ej);
         apr_array_header_t *cand;
         if (email && *email && strlen(email) <= 320) {
             if (find_unlinked_by_email(s, email, &cand))
@@ -1235,7 +1239,7 @@ static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
         if (find_by_key(s, v->kiss, v->ksub, &row))
             return JP_PROV_DB_ERROR;
         if (!row) {
-            fail_msg(s, "account insert conflicted but no row has this key");
+            jp_sql_fail(s, "account insert conflicted but no row has this key");
             return JP_PROV_DB_ERROR;
         }
         return login_existing(s, v, row, NULL);
@@ -1250,7 +1254,7 @@ static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
     if (find_by_id(s, id, &row))
         return JP_PROV_DB_ERROR;
     if (!row) {
-        fail_msg(s, "new account row not found");
+        jp_sql_fail(s, "new account row not found");
         return JP_PROV_DB_ERROR;
     }
     fill_account(s, row, v->out);
@@ -1264,7 +1268,7 @@ static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
     const char **row = NULL;
     jp_prov_rc rc;
 
-    if (tx_begin(s))
+    if (jp_sql_begin(s))
         return JP_PROV_DB_ERROR;
     if (find_by_key(s, v->kiss, v->ksub, &row))
         rc = JP_PROV_DB_ERROR;
@@ -1272,8 +1276,8 @@ static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
         rc = login_existing(s, v, row, NULL);
     else
         rc = first_login(s, v);
-    if (s->err || tx_commit(s)) {
-        tx_rollback(s);
+    if (s->err || jp_sql_commit(s)) {
+        jp_sql_rollback(s);
         return JP_PROV_DB_ERROR;
     }
     return rc;
@@ -1319,7 +1323,7 @@ jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const
         v.now = now_sec();
         v.why = NULL;
         memset(out, 0, sizeof(*out));
-        if (sql_init(&s, p, db, cfg) == 0)
+        if (jp_sql_init(&s, p, db, cfg, JP_LABEL) == 0)
             rc = provision_once(&s, &v);
         if (!s.err)
             break;
@@ -1353,43 +1357,41 @@ jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const
 /* ------------------------------------------------------------------------ */
 /* Status re-check                                                            */
 
+typedef struct {
+    apr_int64_t id;
+    const char *status;
+} jp_status_check;
+
+static int op_status(jp_sql *s, void *varg)
+{
+    jp_status_check *a = varg;
+    jp_q q;
+    const char **row;
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q,
+             apr_pstrcat(s->p, "SELECT ",
+                         HAS_ROLE(s, JP_COL_STATUS) ? ROLE_COL(s, JP_COL_STATUS)
+                                                    : ROLE_COL(s, JP_COL_ID),
+                         " FROM ", s->cfg->table, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+    jp_q_int(&q, a->id);
+    if (jp_sql_first(s, &q, &row))
+        return JP_STORE_ERROR;
+    if (!row)
+        a->status = "gone";
+    else if (!HAS_ROLE(s, JP_COL_STATUS))
+        a->status = "active";
+    else
+        a->status = jp_sql_status(row[0]);
+    return JP_STORE_OK;
+}
+
 int jp_account_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t id,
                       const char **status)
 {
-    jp_sql s;
-    jp_q q;
-    apr_array_header_t *rows = NULL;
-    int attempt;
-
-    *status = NULL;
-    for (attempt = 0;; attempt++) {
-        if (sql_init(&s, p, db, cfg) == 0) {
-            q_init(&q, p);
-            q_sql(&q, apr_pstrcat(
-                          p, "SELECT ",
-                          cfg->col[JP_COL_STATUS] ? cfg->col[JP_COL_STATUS] : cfg->col[JP_COL_ID],
-                          " FROM ", cfg->table, " WHERE ", cfg->col[JP_COL_ID], " = ", NULL));
-            q_int(&q, i64(p, id));
-            run_select(&s, &q, &rows, NULL);
-        }
-        if (!s.err)
-            break;
-        if (want_retry(&s, attempt))
-            continue;
-        return -1;
-    }
-    if (!rows || rows->nelts == 0) {
-        *status = "gone";
-    } else if (!cfg->col[JP_COL_STATUS]) {
-        *status = "active";
-    } else {
-        const char *v = ((const char ***)rows->elts)[0][0];
-        if (v && (!strcmp(v, "active") || !strcmp(v, "pending")))
-            *status = v;
-        else
-            *status = "disabled";
-    }
-    return 0;
+    jp_status_check a = {id, NULL};
+    int rc = jp_sql_run(p, db, cfg, JP_LABEL, op_status, &a, NULL);
+    *status = rc == JP_STORE_OK ? a.status : NULL;
+    return rc == JP_STORE_OK ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1415,7 +1417,7 @@ static int ddl(jp_schema *k, const char *sql)
             k->note(k->ctx, apr_pstrcat(k->s->p, sql, ";", NULL));
         return 0;
     }
-    return run_plain(k->s, sql);
+    return jp_sql_plain(k->s, sql);
 }
 
 /* Index names live in the table's schema: "app.users" -> base "users". */
@@ -1434,7 +1436,7 @@ static const char *index_sql(apr_pool_t *p, int pg, int unique, const char *tabl
     const char *schema = base == table ? NULL : apr_pstrndup(p, table, base - table - 1);
     name = apr_pstrcat(p, base, "_", suffix, NULL);
     if (strlen(name) > 63)
-        name = apr_pstrcat(p, make_label(p, table), "_", suffix, NULL);
+        name = apr_pstrcat(p, make_label(p, JP_LABEL, table), "_", suffix, NULL);
     if (pg || !schema)
         return apr_pstrcat(p, "CREATE ", unique ? "UNIQUE " : "", "INDEX IF NOT EXISTS ", name,
                            " ON ", table, " (", expr, ")", NULL);
@@ -1499,10 +1501,10 @@ static int schema_accounts(jp_schema *k)
     } else {
         if (!probe(s, apr_pstrcat(s->p, "SELECT ", ROLE_COL(s, JP_COL_ID), " FROM ", t,
                                   " WHERE 1 = 0", NULL))) {
-            fail_msg(s, apr_psprintf(s->p,
-                                     "table %s has no column %s (JITProvAccountColumn id): "
-                                     "an existing table needs its own primary key column",
-                                     t, ROLE_COL(s, JP_COL_ID)));
+            jp_sql_fail(s, apr_psprintf(s->p,
+                                        "table %s has no column %s (JITProvAccountColumn id): "
+                                        "an existing table needs its own primary key column",
+                                        t, ROLE_COL(s, JP_COL_ID)));
             return -1;
         }
         for (i = 0; i < s->sh.ncols; i++) {
@@ -1615,7 +1617,7 @@ int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, i
             *err = bad;
         return -1;
     }
-    if (sql_init(&s, p, db, cfg)) {
+    if (jp_sql_init(&s, p, db, cfg, JP_LABEL)) {
         if (err)
             *err = s.err;
         return -1;
@@ -1640,35 +1642,18 @@ int jp_store_init_schema(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, cons
 /* ------------------------------------------------------------------------ */
 /* Admin queries                                                              */
 
-/* One operation with the one jittered retry on busy/locked. */
-typedef int (*jp_op)(jp_sql *s, void *arg);
-
-static int run_op(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, jp_op op, void *arg,
-                  const char **err)
+/* Ends q (a SELECT of the shape's columns) with ORDER BY id and reads every
+ * row into out. */
+static int rowset_select(jp_sql *s, jp_q *q, jp_rowset *out)
 {
-    jp_sql s;
-    int attempt, rc = JP_STORE_ERROR;
-    if (err)
-        *err = NULL;
-    for (attempt = 0;; attempt++) {
-        if (sql_init(&s, p, db, cfg) == 0)
-            rc = op(&s, arg);
-        if (!s.err)
-            return rc;
-        if (want_retry(&s, attempt))
-            continue;
-        break;
-    }
-    if (err)
-        *err = s.err;
-    return s.busy ? JP_STORE_BUSY : JP_STORE_ERROR;
-}
-
-static void rowset_fill(jp_sql *s, apr_array_header_t *rows, jp_rowset *out)
-{
+    apr_array_header_t *rows;
+    jp_q_sql(q, apr_pstrcat(s->p, " ORDER BY ", ROLE_COL(s, JP_COL_ID), NULL));
+    if (jp_sql_select(s, q, &rows, NULL))
+        return JP_STORE_ERROR;
     out->ncols = s->sh.ncols;
     out->names = apr_pmemdup(s->p, s->sh.col, sizeof(const char *) * s->sh.ncols);
     out->rows = rows;
+    return JP_STORE_OK;
 }
 
 typedef struct {
@@ -1681,122 +1666,99 @@ static int op_get(jp_sql *s, void *varg)
 {
     jp_query_arg *a = varg;
     jp_q q;
-    apr_array_header_t *rows;
-    q_init(&q, s->p);
+    jp_q_init(&q, s->p);
     q_select_head(s, &q);
     if (!strcmp(a->by, "id")) {
         char *end = NULL;
         apr_int64_t id = apr_strtoi64(a->value, &end, 10);
         if (!*a->value || !end || *end || id <= 0)
             return JP_STORE_NOT_FOUND;
-        q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
-        q_int(&q, i64(s->p, id));
+        jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+        jp_q_int(&q, id);
     } else if (!strcmp(a->by, "email")) {
         if (!HAS_ROLE(s, JP_COL_EMAIL))
             return JP_STORE_UNSUPPORTED;
-        q_sql(&q,
-              apr_pstrcat(s->p, " WHERE lower(", ROLE_COL(s, JP_COL_EMAIL), ") = lower(", NULL));
-        q_str(&q, a->value);
-        q_sql(&q, ")");
+        jp_q_sql(&q,
+                 apr_pstrcat(s->p, " WHERE lower(", ROLE_COL(s, JP_COL_EMAIL), ") = lower(", NULL));
+        jp_q_str(&q, a->value);
+        jp_q_sql(&q, ")");
     } else if (!strcmp(a->by, "sub")) {
-        q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
-        q_str(&q, a->value);
+        jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
+        jp_q_str(&q, a->value);
         if (a->iss) {
-            q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_ISS), " = ", NULL));
-            q_str(&q, a->iss);
+            jp_q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_ISS), " = ", NULL));
+            jp_q_str(&q, a->iss);
         }
     } else {
         return JP_STORE_UNSUPPORTED;
     }
-    q_sql(&q, apr_pstrcat(s->p, " ORDER BY ", ROLE_COL(s, JP_COL_ID), NULL));
-    if (run_select(s, &q, &rows, NULL))
+    if (rowset_select(s, &q, a->out))
         return JP_STORE_ERROR;
-    rowset_fill(s, rows, a->out);
-    return rows->nelts ? JP_STORE_OK : JP_STORE_NOT_FOUND;
+    return a->out->rows->nelts ? JP_STORE_OK : JP_STORE_NOT_FOUND;
 }
 
 int jp_store_get(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *by,
                  const char *value, const char *iss, jp_rowset *out, const char **err)
 {
-    jp_query_arg a;
-    memset(&a, 0, sizeof(a));
+    jp_query_arg a = {.by = by, .value = value, .iss = iss, .out = out};
     memset(out, 0, sizeof(*out));
     if (!by || !value)
         return JP_STORE_NOT_FOUND;
-    a.by = by;
-    a.value = value;
-    a.iss = iss;
-    a.out = out;
-    return run_op(p, db, cfg, op_get, &a, err);
+    return jp_sql_run(p, db, cfg, JP_LABEL, op_get, &a, err);
 }
 
 static int op_list(jp_sql *s, void *varg)
 {
     jp_query_arg *a = varg;
     jp_q q;
-    apr_array_header_t *rows;
-    q_init(&q, s->p);
+    jp_q_init(&q, s->p);
     q_select_head(s, &q);
     if (a->status) {
         if (!HAS_ROLE(s, JP_COL_STATUS))
             return JP_STORE_UNSUPPORTED;
-        q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_STATUS), " = ", NULL));
-        q_str(&q, a->status);
+        jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_STATUS), " = ", NULL));
+        jp_q_str(&q, a->status);
     }
-    q_sql(&q, apr_pstrcat(s->p, " ORDER BY ", ROLE_COL(s, JP_COL_ID), NULL));
-    if (run_select(s, &q, &rows, NULL))
-        return JP_STORE_ERROR;
-    rowset_fill(s, rows, a->out);
-    return JP_STORE_OK;
+    return rowset_select(s, &q, a->out);
 }
 
 int jp_store_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *status,
                   jp_rowset *out, const char **err)
 {
-    jp_query_arg a;
-    memset(&a, 0, sizeof(a));
+    jp_query_arg a = {.status = status, .out = out};
     memset(out, 0, sizeof(*out));
-    a.status = status;
-    a.out = out;
-    return run_op(p, db, cfg, op_list, &a, err);
+    return jp_sql_run(p, db, cfg, JP_LABEL, op_list, &a, err);
 }
 
 static int op_stale(jp_sql *s, void *varg)
 {
     jp_query_arg *a = varg;
     jp_q q;
-    apr_array_header_t *rows;
     if (!HAS_ROLE(s, JP_COL_LAST_LOGIN_AT))
         return JP_STORE_UNSUPPORTED;
-    q_init(&q, s->p);
+    jp_q_init(&q, s->p);
     q_select_head(s, &q);
-    q_sql(&q, " WHERE ");
+    jp_q_sql(&q, " WHERE ");
     if (HAS_ROLE(s, JP_COL_STATUS))
-        q_sql(&q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_STATUS), " = 'active' AND ", NULL));
-    q_sql(&q, apr_pstrcat(s->p, "(", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " < ", NULL));
-    q_int(&q, &a->cutoff);
+        jp_q_sql(&q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_STATUS), " = 'active' AND ", NULL));
+    jp_q_sql(&q, apr_pstrcat(s->p, "(", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " < ", NULL));
+    jp_q_int(&q, a->cutoff);
     if (HAS_ROLE(s, JP_COL_CREATED_AT)) {
-        q_sql(&q, apr_pstrcat(s->p, " OR (", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " IS NULL AND ",
-                              ROLE_COL(s, JP_COL_CREATED_AT), " < ", NULL));
-        q_int(&q, &a->cutoff);
-        q_sql(&q, ")");
+        jp_q_sql(&q, apr_pstrcat(s->p, " OR (", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " IS NULL AND ",
+                                 ROLE_COL(s, JP_COL_CREATED_AT), " < ", NULL));
+        jp_q_int(&q, a->cutoff);
+        jp_q_sql(&q, ")");
     }
-    q_sql(&q, apr_pstrcat(s->p, ") ORDER BY ", ROLE_COL(s, JP_COL_ID), NULL));
-    if (run_select(s, &q, &rows, NULL))
-        return JP_STORE_ERROR;
-    rowset_fill(s, rows, a->out);
-    return JP_STORE_OK;
+    jp_q_sql(&q, ")");
+    return rowset_select(s, &q, a->out);
 }
 
 int jp_store_stale(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t cutoff,
                    jp_rowset *out, const char **err)
 {
-    jp_query_arg a;
-    memset(&a, 0, sizeof(a));
+    jp_query_arg a = {.cutoff = cutoff, .out = out};
     memset(out, 0, sizeof(*out));
-    a.cutoff = cutoff;
-    a.out = out;
-    return run_op(p, db, cfg, op_stale, &a, err);
+    return jp_sql_run(p, db, cfg, JP_LABEL, op_stale, &a, err);
 }
 
 static int op_audit_list(jp_sql *s, void *varg)
@@ -1808,18 +1770,19 @@ static int op_audit_list(jp_sql *s, void *varg)
     apr_array_header_t *rows;
     if (!s->cfg->audit_table || !*s->cfg->audit_table)
         return JP_STORE_UNSUPPORTED;
-    q_init(&q, s->p);
-    q_sql(&q, apr_pstrcat(s->p,
-                          "SELECT id, at, event, iss, sub, account_id, client_ip, corr_id, detail"
-                          " FROM ",
-                          s->cfg->audit_table, " WHERE at >= ", NULL));
-    q_int(&q, &a->cutoff);
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q,
+             apr_pstrcat(s->p,
+                         "SELECT id, at, event, iss, sub, account_id, client_ip, corr_id, detail"
+                         " FROM ",
+                         s->cfg->audit_table, " WHERE at >= ", NULL));
+    jp_q_int(&q, a->cutoff);
     if (a->id > 0) {
-        q_sql(&q, " AND account_id = ");
-        q_int(&q, &a->id);
+        jp_q_sql(&q, " AND account_id = ");
+        jp_q_int(&q, a->id);
     }
-    q_sql(&q, " ORDER BY id");
-    if (run_select(s, &q, &rows, NULL))
+    jp_q_sql(&q, " ORDER BY id");
+    if (jp_sql_select(s, &q, &rows, NULL))
         return JP_STORE_ERROR;
     a->out->ncols = 9;
     a->out->names = apr_pmemdup(s->p, names, sizeof(names));
@@ -1830,13 +1793,9 @@ static int op_audit_list(jp_sql *s, void *varg)
 int jp_store_audit_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t since,
                         int64_t account_id, jp_rowset *out, const char **err)
 {
-    jp_query_arg a;
-    memset(&a, 0, sizeof(a));
+    jp_query_arg a = {.cutoff = since, .id = account_id, .out = out};
     memset(out, 0, sizeof(*out));
-    a.cutoff = since;
-    a.id = account_id;
-    a.out = out;
-    return run_op(p, db, cfg, op_audit_list, &a, err);
+    return jp_sql_run(p, db, cfg, JP_LABEL, op_audit_list, &a, err);
 }
 
 typedef struct {
@@ -1855,7 +1814,6 @@ static int op_add(jp_sql *s, void *varg)
     apr_int64_t now = now_sec();
     jp_q q, vals;
     json_t *detail, *set;
-    jp_audit_entry e;
     static const struct {
         int role;
         size_t off;
@@ -1871,7 +1829,7 @@ static int op_add(jp_sql *s, void *varg)
     for (i = 0; i < 3; i++)
         if (*(const char *const *)((const char *)a + attrs[i].off) && !HAS_ROLE(s, attrs[i].role))
             return JP_STORE_UNSUPPORTED;
-    if (tx_begin(s))
+    if (jp_sql_begin(s))
         return JP_STORE_ERROR;
     if (a->iss && a->sub) {
         if (find_by_key(s, a->iss, a->sub, &row))
@@ -1884,80 +1842,71 @@ static int op_add(jp_sql *s, void *varg)
     }
     if (row) {
         x->id = row_id(s, row);
-        tx_rollback(s);
+        jp_sql_rollback(s);
         return JP_STORE_CONFLICT;
     }
 
     set = json_object();
-    q_init(&q, s->p);
-    q_init(&vals, s->p);
-    q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", ROLE_COL(s, JP_COL_ISS), ", ",
-                          ROLE_COL(s, JP_COL_SUB), NULL));
-    q_sql(&vals, ") VALUES (");
-    q_str(&vals, a->iss && a->sub ? a->iss : NULL);
-    q_sql(&vals, ", ");
-    q_str(&vals, a->iss && a->sub ? a->sub : NULL);
+    jp_q_init(&q, s->p);
+    jp_q_init(&vals, s->p);
+    jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", ROLE_COL(s, JP_COL_ISS),
+                             ", ", ROLE_COL(s, JP_COL_SUB), NULL));
+    jp_q_sql(&vals, ") VALUES (");
+    jp_q_str(&vals, a->iss && a->sub ? a->iss : NULL);
+    jp_q_sql(&vals, ", ");
+    jp_q_str(&vals, a->iss && a->sub ? a->sub : NULL);
     for (i = 0; i < 3; i++) {
         const char *v = *(const char *const *)((const char *)a + attrs[i].off);
         if (!HAS_ROLE(s, attrs[i].role))
             continue;
-        q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, attrs[i].role), NULL));
-        q_sql(&vals, ", ");
-        q_str(&vals, v);
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, attrs[i].role), NULL));
+        jp_q_sql(&vals, ", ");
+        jp_q_str(&vals, v);
         if (v)
-            json_object_set_new(set, ROLE_COL(s, attrs[i].role), jstr(s->p, v));
+            json_object_set_new(set, ROLE_COL(s, attrs[i].role), jp_detail_str(s->p, v));
     }
     if (HAS_ROLE(s, JP_COL_STATUS)) {
-        q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_STATUS), NULL));
-        q_sql(&vals, ", ");
-        q_str(&vals, status);
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_STATUS), NULL));
+        jp_q_sql(&vals, ", ");
+        jp_q_str(&vals, status);
     }
     for (i = JP_COL_CREATED_AT; i <= JP_COL_UPDATED_AT; i++)
         if (HAS_ROLE(s, i)) {
-            q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, i), NULL));
-            q_sql(&vals, ", ");
-            q_int(&vals, i64(s->p, now));
+            jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, i), NULL));
+            jp_q_sql(&vals, ", ");
+            jp_q_int(&vals, now);
         }
     if (HAS_ROLE(s, JP_COL_LOGIN_COUNT)) {
-        q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_LOGIN_COUNT), NULL));
-        q_sql(&vals, ", ");
-        q_int(&vals, i64(s->p, 0));
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_LOGIN_COUNT), NULL));
+        jp_q_sql(&vals, ", ");
+        jp_q_int(&vals, 0);
     }
     if (HAS_ROLE(s, JP_COL_SOURCE)) {
-        q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SOURCE), NULL));
-        q_sql(&vals, ", ");
-        q_str(&vals, x->who && x->who->source ? x->who->source : "admin");
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SOURCE), NULL));
+        jp_q_sql(&vals, ", ");
+        jp_q_str(&vals, x->who && x->who->source ? x->who->source : "admin");
     }
-    q_sql(&vals, apr_pstrcat(s->p, ") RETURNING ", ROLE_COL(s, JP_COL_ID), NULL));
-    q_sql(&q, q_text(&vals));
-    memcpy(q.arg, vals.arg, sizeof(vals.arg[0]) * vals.nargs);
-    q.nargs = vals.nargs;
-    if (run_select(s, &q, &rows, NULL) || rows->nelts != 1 || !((const char ***)rows->elts)[0][0]) {
+    jp_q_sql(&vals, apr_pstrcat(s->p, ") RETURNING ", ROLE_COL(s, JP_COL_ID), NULL));
+    jp_q_append(&q, &vals);
+    if (jp_sql_first(s, &q, &row) || !row || !row[0]) {
         json_decref(set);
-        fail_msg(s, "insert returned no id");
+        jp_sql_fail(s, "insert returned no id");
         goto fail;
     }
-    x->id = apr_atoi64(((const char ***)rows->elts)[0][0]);
+    x->id = apr_atoi64(row[0]);
 
     detail = json_object();
-    detail_actor(s->p, x->who, detail);
+    jp_detail_actor(s->p, x->who, "admin", detail);
     if (HAS_ROLE(s, JP_COL_STATUS))
         json_object_set_new(detail, "status", json_string(status));
     json_object_set_new(detail, "set", set);
-    memset(&e, 0, sizeof(e));
-    e.at = now;
-    e.event = "create";
-    e.iss = a->iss && a->sub ? a->iss : NULL;
-    e.sub = a->iss && a->sub ? a->sub : NULL;
-    e.account_id = x->id;
-    e.client_ip = x->who ? x->who->client_ip : NULL;
-    e.corr_id = x->who ? x->who->corr_id : NULL;
-    e.detail = detail_text(s->p, detail);
-    if (audit_row(s, &e) || tx_commit(s))
+    if (jp_sql_audit_change(s, now, "create", a->iss && a->sub ? a->iss : NULL,
+                            a->iss && a->sub ? a->sub : NULL, x->id, x->who, detail) ||
+        jp_sql_commit(s))
         goto fail;
     return JP_STORE_OK;
 fail:
-    tx_rollback(s);
+    jp_sql_rollback(s);
     return JP_STORE_ERROR;
 }
 
@@ -1979,7 +1928,7 @@ int jp_store_add(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_new
     x.a = a;
     x.who = who;
     x.id = 0;
-    rc = run_op(p, db, cfg, op_add, &x, err);
+    rc = jp_sql_run(p, db, cfg, JP_LABEL, op_add, &x, err);
     if (id)
         *id = x.id;
     return rc;
@@ -2000,17 +1949,16 @@ static int op_set_status(jp_sql *s, void *varg)
     apr_int64_t now = now_sec();
     jp_q q;
     json_t *detail;
-    jp_audit_entry e;
     int ok, i;
 
     if (!HAS_ROLE(s, JP_COL_STATUS))
         return JP_STORE_UNSUPPORTED;
-    if (tx_begin(s))
+    if (jp_sql_begin(s))
         return JP_STORE_ERROR;
     if (find_by_id(s, a->id, &row))
         goto fail;
     if (!row) {
-        tx_rollback(s);
+        jp_sql_rollback(s);
         return JP_STORE_NOT_FOUND;
     }
     cur = row_status(s, row);
@@ -2019,41 +1967,34 @@ static int op_set_status(jp_sql *s, void *varg)
         if (!strcmp(a->from[i], cur))
             ok = 1;
     if (!ok || !strcmp(cur, a->to)) {
-        tx_rollback(s);
+        jp_sql_rollback(s);
         return JP_STORE_BAD_STATE;
     }
-    q_init(&q, s->p);
-    q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", ROLE_COL(s, JP_COL_STATUS),
-                          " = ", NULL));
-    q_str(&q, a->to);
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", ROLE_COL(s, JP_COL_STATUS),
+                             " = ", NULL));
+    jp_q_str(&q, a->to);
     if (HAS_ROLE(s, JP_COL_UPDATED_AT)) {
-        q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_UPDATED_AT), " = ", NULL));
-        q_int(&q, i64(s->p, now));
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_UPDATED_AT), " = ", NULL));
+        jp_q_int(&q, now);
     }
-    q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
-    q_int(&q, &a->id);
-    if (run_exec(s, &q, NULL))
+    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+    jp_q_int(&q, a->id);
+    if (jp_sql_exec(s, &q, NULL))
         goto fail;
     detail = json_object();
-    detail_actor(s->p, a->who, detail);
+    jp_detail_actor(s->p, a->who, "admin", detail);
     json_object_set_new(detail, "from", json_string(cur));
-    json_object_set_new(detail, "to", jstr(s->p, a->to));
+    json_object_set_new(detail, "to", jp_detail_str(s->p, a->to));
     if (a->reason)
-        json_object_set_new(detail, "reason", jstr(s->p, a->reason));
-    memset(&e, 0, sizeof(e));
-    e.at = now;
-    e.event = a->event ? a->event : "status";
-    e.iss = ROW_VAL(s, row, JP_COL_ISS);
-    e.sub = ROW_VAL(s, row, JP_COL_SUB);
-    e.account_id = a->id;
-    e.client_ip = a->who ? a->who->client_ip : NULL;
-    e.corr_id = a->who ? a->who->corr_id : NULL;
-    e.detail = detail_text(s->p, detail);
-    if (audit_row(s, &e) || tx_commit(s))
+        json_object_set_new(detail, "reason", jp_detail_str(s->p, a->reason));
+    if (jp_sql_audit_change(s, now, a->event ? a->event : "status", ROW_VAL(s, row, JP_COL_ISS),
+                            ROW_VAL(s, row, JP_COL_SUB), a->id, a->who, detail) ||
+        jp_sql_commit(s))
         goto fail;
     return JP_STORE_OK;
 fail:
-    tx_rollback(s);
+    jp_sql_rollback(s);
     return JP_STORE_ERROR;
 }
 
@@ -2075,5 +2016,5 @@ int jp_store_set_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64
     a.event = event;
     a.reason = reason;
     a.who = who;
-    return run_op(p, db, cfg, op_set_status, &a, err);
+    return jp_sql_run(p, db, cfg, JP_LABEL, op_set_status, &a, err);
 }

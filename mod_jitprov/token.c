@@ -4,7 +4,7 @@
  * pairing, no crit, no JWK use/alg, an HMAC compare that trusts the signature
  * length), so every one of those checks is made here, before cjose is asked.
  * EdDSA goes to OpenSSL directly because cjose cannot import OKP keys.
- * The payload is decoded only after a signature has verified. */
+ * The payload is parsed only after a signature has verified. */
 
 #include <string.h>
 #include <strings.h>
@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "token.h"
+#include "crypto.h"
 
 #define JWKS_MAX_BYTES (256 * 1024)
 #define JWKS_MAX_KEYS 64     /* usable keys kept */
@@ -56,10 +57,12 @@ struct jp_jwks {
     int n;
 };
 
-/* A compact JWS split in place; offsets into jwt. */
+/* A compact JWS split in place (offsets into jwt), its segments decoded. */
 typedef struct {
     const char *jwt;
     size_t len, hlen, poff, plen, soff, slen;
+    const unsigned char *payload, *sig; /* not read before a signature verified */
+    size_t payload_len, sig_len;
     json_t *hdr;
     const alg_info *alg;
     const char *kid;
@@ -110,59 +113,18 @@ static const char *loggable(apr_pool_t *p, const char *s)
     return o;
 }
 
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
-/* Unpadded, canonical base64url only: unused trailing bits must be zero, so a
- * token has one spelling (and cjose's decoder, which asserts on some invalid
- * input, only ever sees valid input). */
-static int is_b64url(const char *s, size_t n)
-{
-    size_t i;
-
-    if (n % 4 == 1)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (b64url_value(s[i]) < 0)
-            return 0;
-    if (n % 4 == 2 && (b64url_value(s[n - 1]) & 0x0f))
-        return 0;
-    if (n % 4 == 3 && (b64url_value(s[n - 1]) & 0x03))
-        return 0;
-    return 1;
-}
-
-/* Decoded length of unpadded base64url that passed is_b64url. */
-static size_t b64url_declen(size_t n)
-{
-    return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-}
-
-/* Decodes into pool memory, NUL-terminated; NULL when invalid. */
+/* crypto.c's strict decoder, with '=' refused: unpadded (RFC 7515 2) and
+ * canonical base64url only, unused trailing bits zero, so a token has one
+ * spelling, and cjose's decoder, which asserts on some invalid input, only
+ * ever sees input that passed here. s[0..n) into pool memory, NUL-terminated;
+ * NULL when invalid. */
 static unsigned char *b64url_decode(apr_pool_t *p, const char *s, size_t n, size_t *outlen)
 {
-    cjose_err cerr;
-    uint8_t *raw = NULL;
-    size_t rawlen = 0;
-    unsigned char *out;
+    size_t len;
 
-    if (!is_b64url(s, n) || !cjose_base64url_decode(s, n, &raw, &rawlen, &cerr))
+    if (memchr(s, '=', n) || memchr(s, '\0', n))
         return NULL;
-    out = apr_palloc(p, rawlen + 1);
-    memcpy(out, raw, rawlen);
-    out[rawlen] = '\0';
-    OPENSSL_cleanse(raw, rawlen);
-    cjose_get_dealloc()(raw);
-    *outlen = rawlen;
-    return out;
+    return jp_b64url_decode(p, apr_pstrmemdup(p, s, n), outlen ? outlen : &len);
 }
 
 /* Parses a JSON object strictly (no duplicate members) and ties it to pool p. */
@@ -215,7 +177,7 @@ static cjose_jwk_t *cjose_import_public(apr_pool_t *p, json_t *k, const char *kt
     for (; *m; m++) {
         int bad = 0;
         const char *v = opt_string(k, *m, &bad);
-        if (bad || !v || (strcmp(*m, "crv") != 0 && (!*v || !is_b64url(v, strlen(v)))))
+        if (bad || !v || (strcmp(*m, "crv") != 0 && (!*v || !b64url_decode(p, v, strlen(v), NULL))))
             goto done;
         /* a larger public exponent only makes verification slow */
         if (strcmp(*m, "e") == 0 && strlen(v) > RSA_MAX_E_CHARS)
@@ -430,13 +392,13 @@ static int split_jws(apr_pool_t *p, const char *jwt, jws_parts *j, const char **
     j->plen = d2 - (d1 + 1);
     j->soff = d2 + 1 - jwt;
     j->slen = j->len - j->soff;
-    if (!j->hlen || !j->plen || !j->slen || !is_b64url(jwt, j->hlen) ||
-        !is_b64url(jwt + j->poff, j->plen) || !is_b64url(jwt + j->soff, j->slen)) {
+    if (!j->hlen || !j->plen || !j->slen || !(hbuf = b64url_decode(p, jwt, j->hlen, &hlen)) ||
+        !(j->payload = b64url_decode(p, jwt + j->poff, j->plen, &j->payload_len)) ||
+        !(j->sig = b64url_decode(p, jwt + j->soff, j->slen, &j->sig_len))) {
         set_err(err, "malformed token: bad base64url segment");
         return 0;
     }
-    hbuf = b64url_decode(p, jwt, j->hlen, &hlen);
-    if (!hbuf || !(j->hdr = parse_object(p, hbuf, hlen))) {
+    if (!(j->hdr = parse_object(p, hbuf, hlen))) {
         set_err(err, "malformed token: header is not a JSON object");
         return 0;
     }
@@ -505,21 +467,18 @@ static int check_header(apr_pool_t *p, jws_parts *j, const jp_tok_expect *e, int
     return 1;
 }
 
-static int verify_ed25519(apr_pool_t *p, const jws_parts *j, EVP_PKEY *pk)
+static int verify_ed25519(const jws_parts *j, EVP_PKEY *pk)
 {
     EVP_MD_CTX *ctx;
-    unsigned char *sig;
-    size_t siglen;
     int ok = 0;
 
-    sig = b64url_decode(p, j->jwt + j->soff, j->slen, &siglen);
-    if (!sig || siglen != 64)
+    if (j->sig_len != 64)
         return 0;
     ctx = EVP_MD_CTX_new();
     if (!ctx)
         return 0;
     if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
-        EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)j->jwt, j->soff - 1) == 1)
+        EVP_DigestVerify(ctx, j->sig, j->sig_len, (const unsigned char *)j->jwt, j->soff - 1) == 1)
         ok = 1;
     EVP_MD_CTX_free(ctx);
     return ok;
@@ -547,7 +506,7 @@ static jp_tok_rc verify_secret(apr_pool_t *p, const jws_parts *j, const jp_tok_e
     int ok;
 
     /* cjose's HMAC compare reads dig_len bytes of the signature unchecked. */
-    if (b64url_declen(j->slen) != j->alg->siglen) {
+    if (j->sig_len != j->alg->siglen) {
         set_err(err, "token signature has the wrong length");
         return JP_TOK_BAD;
     }
@@ -574,7 +533,7 @@ static jp_tok_rc verify_signature(apr_pool_t *p, const jws_parts *j, const jp_jw
                                   const jp_tok_expect *e, const char **err)
 {
     cjose_jws_t *jws = NULL;
-    size_t siglen = b64url_declen(j->slen);
+    size_t siglen = j->sig_len;
     int i, kid_seen = 0, candidates = 0;
 
     if (j->alg->type == KT_SECRET)
@@ -594,7 +553,7 @@ static jp_tok_rc verify_signature(apr_pool_t *p, const jws_parts *j, const jp_jw
             continue;
         candidates++;
         if (k->type == KT_ED25519) {
-            if (verify_ed25519(p, j, k->ed))
+            if (verify_ed25519(j, k->ed))
                 return JP_TOK_OK;
             continue;
         }
@@ -622,8 +581,6 @@ static jp_tok_rc verified_payload(apr_pool_t *p, const char *jwt, const jp_jwks 
                                   const char **err)
 {
     jws_parts j = {0};
-    unsigned char *buf;
-    size_t n;
     jp_tok_rc rc;
 
     if (!e || !e->issuer || !e->client_id) {
@@ -635,8 +592,7 @@ static jp_tok_rc verified_payload(apr_pool_t *p, const char *jwt, const jp_jwks 
     rc = verify_signature(p, &j, ks, e, err);
     if (rc != JP_TOK_OK)
         return rc;
-    buf = b64url_decode(p, jwt + j.poff, j.plen, &n);
-    if (!buf || !(*out = parse_object(p, buf, n))) {
+    if (!(*out = parse_object(p, j.payload, j.payload_len))) {
         set_err(err, "token payload is not a JSON object");
         return JP_TOK_BAD;
     }
