@@ -357,6 +357,9 @@ static const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg)
                             "JITProvSessionCache: unknown socache provider '%s' (is "
                             "mod_socache_%s loaded?)",
                             name, name);
+    /* shmcb's own default (512 KB) holds only a few hundred sessions. */
+    if (!strcmp(name, "shmcb") && (!sep || !sep[1]))
+        sep = ":jitprov_sessions(16777216)";
     err = c->cache_prov->create(&c->cache, sep ? sep + 1 : NULL, cmd->temp_pool, cmd->pool);
     if (err)
         return apr_psprintf(cmd->pool, "JITProvSessionCache: %s", err);

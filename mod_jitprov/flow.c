@@ -5,7 +5,6 @@
 #include "http_protocol.h"
 #include "http_core.h"
 #include "apr_strings.h"
-#include "apr_atomic.h"
 
 #include "state.h"
 #include "url.h"
@@ -234,6 +233,12 @@ static const char *check_gates(request_rec *r, jp_srv_cfg *c, json_t *claims)
     return NULL;
 }
 
+static int is_missing_table(const char *err)
+{
+    return strstr(err, "no such table") ||
+           (strstr(err, "relation") && strstr(err, "does not exist"));
+}
+
 static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *iss,
                      const char *sub, jp_account *acct)
 {
@@ -246,23 +251,27 @@ static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *
         return jp_fail(r, HTTP_SERVICE_UNAVAILABLE,
                        "The account database is unavailable. Please try again shortly.",
                        "mod_dbd gave no connection");
-    /* The default tables are created on first use when jitprov-admin init was
-     * not run; statements are prepared lazily, so until then nothing else that
-     * uses mod_dbd is disturbed. An application's own table is never created. */
-    if (!apr_atomic_read32(&c->schema_ready)) {
-        if (!strcmp(c->store.table, "jitprov_accounts") &&
-            jp_store_init_schema(r->pool, &db, &c->store, &err) != 0)
-            return jp_fail(r, HTTP_SERVICE_UNAVAILABLE,
-                           "The account database is unavailable. Please try again shortly.",
-                           "cannot create the account tables: %s", err ? err : "?");
-        apr_atomic_set32(&c->schema_ready, 1);
-    }
     in.iss = iss;
     in.sub = sub;
     in.claims = claims;
     in.client_ip = r->useragent_ip;
     in.corr_id = jp_ref(r);
     rc = jp_provision(r->pool, &db, &c->store, &in, acct, &err);
+    /* The default tables are created on first use when jitprov-admin init was
+     * not run (statements are prepared lazily, so until then nothing else that
+     * uses mod_dbd is disturbed). Only on a missing table: DDL on every first
+     * login would queue behind any lock on the table. An application's own
+     * table is never created. */
+    if (rc == JP_PROV_DB_ERROR && err && is_missing_table(err) &&
+        !strcmp(c->store.table, "jitprov_accounts")) {
+        const char *ierr = NULL;
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
+                      JPLOG(0312) "account tables missing (%s): creating them", err);
+        if (jp_store_init_schema(r->pool, &db, &c->store, &ierr) != 0)
+            err = apr_psprintf(r->pool, "cannot create the account tables: %s", ierr);
+        else
+            rc = jp_provision(r->pool, &db, &c->store, &in, acct, &err);
+    }
     switch (rc) {
     case JP_PROV_OK:
         if (acct->event && !strcmp(acct->event, "create"))
@@ -343,9 +352,11 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     jp_account acct;
     int rc, port;
 
-    if (r->method_number != M_GET)
+    if (r->method_number != M_GET) {
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback accepts GET only.",
                        "callback with method %s", r->method);
+    }
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     if (strlen(q) > 8192)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response is malformed.",
@@ -436,9 +447,17 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     if (why) {
         jp_db db;
         jp_metric(JP_M_ACCOUNT_REFUSED);
-        if (c->provisioning && jp_db_acquire(r, &db) == OK)
-            jp_audit(r->pool, &db, &c->store, "refuse", iss, sub, 0, r->useragent_ip,
-                     apr_psprintf(r->pool, "{\"reason\":\"gate\",\"ref\":\"%s\"}", jp_ref(r)));
+        if (c->provisioning && jp_db_acquire(r, &db) == OK) {
+            jp_audit_entry a;
+            memset(&a, 0, sizeof(a));
+            a.event = "refuse";
+            a.iss = iss;
+            a.sub = sub;
+            a.client_ip = r->useragent_ip;
+            a.corr_id = jp_ref(r);
+            a.detail = "{\"reason\":\"gate\"}";
+            jp_audit_ex(r->pool, &db, &c->store, &a, NULL);
+        }
         return jp_fail(r, HTTP_FORBIDDEN, "Your account does not meet this site's access policy.",
                        "JITProvRequireClaim: %s (sub=%s)", why, ap_escape_logitem(r->pool, sub));
     }

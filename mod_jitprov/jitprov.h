@@ -88,7 +88,6 @@ typedef struct {
     int provisioning; /* JITProvProvisioning On|Off */
     jp_store_cfg store;
     apr_array_header_t *gates; /* jp_gate */
-    apr_uint32_t schema_ready; /* default tables known to exist (this process) */
     int recheck_interval;
     int recheck_fail_open;
     const char *groups_claim;

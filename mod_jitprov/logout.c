@@ -57,9 +57,11 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     int rc, n;
 
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    if (r->method_number != M_POST)
+    if (r->method_number != M_POST) {
+        ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "Back-channel logout accepts POST only.",
                        "back-channel logout with method %s", r->method);
+    }
     rc = jp_read_body(r, 32 * 1024, &body);
     if (rc != OK)
         return rc;

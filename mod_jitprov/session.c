@@ -181,12 +181,14 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
 /* ---- records ---- */
 
 /* The client id is hashed in so that vhosts sharing one cache (and a cookie
- * sent with a Domain attribute) never see each other's sessions. */
+ * sent with a Domain attribute) never see each other's sessions. The hash
+ * comes first: shmcb picks the sub-cache by the key's first byte, and a fixed
+ * prefix would crowd every session into one 256th of the cache. */
 static const char *cache_key(request_rec *r, jp_srv_cfg *c, const char *id)
 {
     return apr_pstrcat(
-        r->pool,
-        "s:", jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, c->client_id, "\n", id, NULL)), NULL);
+        r->pool, jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, c->client_id, "\n", id, NULL)),
+        ".s", NULL);
 }
 
 /* Sealed records are bound to their cache key: a record copied under another
@@ -337,8 +339,8 @@ static void index_add(request_rec *r, jp_srv_cfg *c, const char *ikey, const cha
 
 static const char *index_key(request_rec *r, const char *kind, const char *iss, const char *v)
 {
-    return apr_pstrcat(r->pool, kind,
-                       jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, iss, "\n", v, NULL)), NULL);
+    return apr_pstrcat(r->pool, jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, iss, "\n", v, NULL)),
+                       kind, NULL);
 }
 
 int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
@@ -350,8 +352,8 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
     if (save(r, c, key, s) != 0)
         return -1;
     if (s->sid && *s->sid)
-        index_add(r, c, index_key(r, "i:", s->iss, s->sid), key, s->expires);
-    index_add(r, c, index_key(r, "u:", s->iss, s->sub), key, s->expires);
+        index_add(r, c, index_key(r, ".i", s->iss, s->sid), key, s->expires);
+    index_add(r, c, index_key(r, ".u", s->iss, s->sub), key, s->expires);
     jp_cookie_set(r, c, c->cookie_name, id, "/", -1);
     return 0;
 }
@@ -365,7 +367,7 @@ void jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)
 int jp_session_revoke_sid(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sid,
                           const char *sub)
 {
-    const char *ikey = sid ? index_key(r, "i:", iss, sid) : index_key(r, "u:", iss, sub);
+    const char *ikey = sid ? index_key(r, ".i", iss, sid) : index_key(r, ".u", iss, sub);
     unsigned char *list;
     unsigned int len;
     char *tok, *last;
