@@ -141,11 +141,22 @@ unsigned char *jp_b64url_decode(apr_pool_t *p, const char *s, size_t *outlen)
     return out;
 }
 
+/* OpenSSL 3 looks EVP_sha256() up in its provider on every digest; a fetched
+ * EVP_MD skips that on the per-request path. Set once before threads start. */
+static EVP_MD *sha256_md;
+
+void jp_crypto_init(void)
+{
+    if (!sha256_md)
+        sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void jp_sha256(const void *d, size_t n, unsigned char out[32])
 {
     unsigned int olen = 0;
 
-    if (EVP_Digest(d, n, out, &olen, EVP_sha256(), NULL) != 1 || olen != 32) {
+    if (EVP_Digest(d, n, out, &olen, sha256_md ? sha256_md : EVP_sha256(), NULL) != 1 ||
+        olen != 32) {
         /* Cannot report failure through this signature: make the result useless
          * rather than leave stack garbage that might match something. */
         memset(out, 0, 32);

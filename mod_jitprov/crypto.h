@@ -35,6 +35,9 @@ size_t jp_b64url_encoded_len(size_t n);
  * by a NUL byte not counted in *outlen. */
 unsigned char *jp_b64url_decode(apr_pool_t *p, const char *s, size_t *outlen);
 
+/* Optional: call once before threads start (httpd post_config) so that
+ * jp_sha256 skips OpenSSL's per-call algorithm lookup. */
+void jp_crypto_init(void);
 void jp_sha256(const void *d, size_t n, unsigned char out[32]);
 /* base64url(SHA-256(s)): PKCE S256 challenge, cache keys. */
 char *jp_sha256_b64url(apr_pool_t *p, const char *s);

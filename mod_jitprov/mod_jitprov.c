@@ -12,7 +12,7 @@
 #include "apr_dbd.h"
 #include "mod_dbd.h"
 
-static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) * dbd_acquire;
 
 int jp_dbd_available(void)
 {
@@ -89,8 +89,7 @@ static int jp_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
         if (err) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
                          JPLOG(0002) "%s (server %s:%d)", err,
-                         v->server_hostname ? v->server_hostname : "?",
-                         v->port);
+                         v->server_hostname ? v->server_hostname : "?", v->port);
             bad = 1;
         }
     }
@@ -105,10 +104,8 @@ static void derive_keys(apr_pool_t *p, jp_srv_cfg *c)
     c->sess_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
     for (i = 0; i < c->nkeys; i++) {
         const char *pw = ((const char **)c->passphrases->elts)[i];
-        jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_STATE,
-                &c->state_keys[i]);
-        jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_SESSION,
-                &c->sess_keys[i]);
+        jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_STATE, &c->state_keys[i]);
+        jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_SESSION, &c->sess_keys[i]);
     }
 }
 
@@ -122,8 +119,8 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         return OK;
     if (!base->cache) {
         /* Sized so that a record with a large groups claim fits one sub-cache. */
-        base->cache_prov = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
-                                              AP_SOCACHE_PROVIDER_VERSION);
+        base->cache_prov =
+            ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb", AP_SOCACHE_PROVIDER_VERSION);
         if (!base->cache_prov) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                          JPLOG(0003) "mod_socache_shmcb is not loaded: load it or set "
@@ -152,6 +149,7 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         if (jp_provider_create(pconf, c) != APR_SUCCESS)
             return HTTP_INTERNAL_SERVER_ERROR;
     }
+    jp_crypto_init();
     if (jp_http_global_init() != 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, JPLOG(0005) "curl_global_init failed");
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -218,8 +216,7 @@ static int jp_header_parser(request_rec *r)
     apr_table_do(strip_one, &x, r->headers_in, NULL);
     for (i = 0; i < x.drop->nelts; i++) {
         const char *k = ((const char **)x.drop->elts)[i];
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      JPLOG(0601) "removed client-supplied header %s",
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0601) "removed client-supplied header %s",
                       ap_escape_logitem(r->pool, k));
         apr_table_unset(r->headers_in, k);
     }
@@ -281,7 +278,13 @@ static void apply_identity(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const j
                                kv[i].key + 2);
         else
             name = jp_env_name(r->pool, "JITPROV_ACCOUNT_", kv[i].key + 2);
-        apr_table_setn(r->subprocess_env, name, jp_hdr_value(r->pool, kv[i].val, delim, enc));
+        /* addn: the names are distinct by construction, and setn's duplicate
+         * search is quadratic over names that all start with the same prefix.
+         * A subrequest starts from a copy of its parent's table: set there. */
+        if (r->main)
+            apr_table_setn(r->subprocess_env, name, jp_hdr_value(r->pool, kv[i].val, delim, enc));
+        else
+            apr_table_addn(r->subprocess_env, name, jp_hdr_value(r->pool, kv[i].val, delim, enc));
     }
 }
 
@@ -356,15 +359,10 @@ static void jp_register_hooks(apr_pool_t *p)
     jp_authz_register_hooks();
 }
 
-AP_DECLARE_MODULE(jitprov) = {
-    STANDARD20_MODULE_STUFF,
-    jp_create_dir_cfg,
-    jp_merge_dir_cfg,
-    jp_create_srv_cfg,
-    jp_merge_srv_cfg,
-    jp_cmds,
-    jp_register_hooks,
+AP_DECLARE_MODULE(jitprov) = {STANDARD20_MODULE_STUFF,    jp_create_dir_cfg, jp_merge_dir_cfg,
+                              jp_create_srv_cfg,          jp_merge_srv_cfg,  jp_cmds,
+                              jp_register_hooks,
 #if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
-    AP_MODULE_FLAG_ALWAYS_MERGE
+                              AP_MODULE_FLAG_ALWAYS_MERGE
 #endif
 };
