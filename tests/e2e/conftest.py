@@ -56,6 +56,39 @@ def site(env, request):
     env.httpd.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres(env):
+    """A PostgreSQL 15 server of the test session (started on first use)."""
+    pg = h.Postgres(env.dir)
+    try:
+        pg.start()
+        env.postgres_port = pg.port
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def redis(env):
+    """A redis-server of the test session (started on first use)."""
+    r = h.Redis(env.dir)
+    try:
+        r.start()
+        env.redis_port = r.port
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "pgsql"])
+def db(request, env):
+    """The account database: each test module runs once per backend."""
+    if request.param == "sqlite":
+        yield h.SqliteDb(env.httpd)
+    else:
+        yield h.PgDb(request.getfixturevalue("postgres"))
+
+
 @pytest.fixture
 def s():
     """A fresh cookie jar (one browser)."""
@@ -69,6 +102,12 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.when == "call" and rep.failed:
         e = item.funcargs.get("env") or item.funcargs.get("site")
+        if e is None:
+            vals = [x for v in item.funcargs.values()
+                    for x in (v if isinstance(v, tuple) else (v,))]
+            e = next((v.env for v in vals if isinstance(v, h.ProvSite)), None)
+        if e is not None and e.httpd2 is not None and os.path.exists(e.httpd2.error_log):
+            rep.sections.append(("httpd2 error_log (tail)", h.tail(e.httpd2.error_log, 25)))
         if e is not None:
             rep.sections.append(("httpd error_log (tail)", h.tail(e.httpd.error_log, 40)))
             rep.sections.append(("httpd access_log (tail)", h.tail(e.httpd.access_log, 15)))

@@ -1,0 +1,203 @@
+"""OpenID Connect Back-Channel Logout (JITProvBackChannelLogoutURI): the IdP's
+client registration has backchannel_logout_uri = <httpd>/backchannel-logout.
+Logging out at the IdP makes it POST a logout token there and the module's
+session ends; forged or invalid tokens get 400 and end nothing; GET gets 405."""
+import secrets
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import SESSION_COOKIE, USER_CLAIMS
+
+BCL_PATH = "/backchannel-logout"
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def site_config(env):
+    return env.standard_config(server_extra=f"JITProvBackChannelLogoutURI {BCL_PATH}")
+
+
+def bcl_count(site):
+    return site.idp.stats().get("backchannel.success", 0)
+
+
+def wait_bcl(site, before, timeout=10):
+    deadline = time.monotonic() + timeout
+    while bcl_count(site) <= before:
+        assert time.monotonic() < deadline, "the IdP sent no back-channel logout\n" + \
+            h.tail(site.idp.log_path, 10)
+        time.sleep(0.1)
+
+
+def session_alive(site, cookie):
+    with requests.Session() as other:
+        other.cookies.set(SESSION_COOKIE, cookie, domain="127.0.0.1", path="/")
+        r = other.get(site.httpd.url("/api401/probe"), allow_redirects=False)
+        assert r.status_code in (200, 401), r.status_code
+        return r.status_code == 200
+
+
+def test_logout_at_the_idp_ends_the_session(site, s):
+    r = h.login(s, site.httpd.url("/app/"), "alice")
+    assert r.status_code == 200
+    cookie = s.cookies.get(SESSION_COOKIE)
+    before = bcl_count(site)
+    # The user signs out at the IdP itself (another application's logout link).
+    end = site.idp.discovery()["end_session_endpoint"] + "?" + urllib.parse.urlencode(
+        {"client_id": site.client_id})
+    r = h.follow_idp_logout(s, end)
+    assert r.status_code in (200, 302, 303), r.status_code
+    wait_bcl(site, before)
+    deadline = time.monotonic() + 3
+    while f'"POST {BCL_PATH} HTTP/1.1" 200' not in h.tail(site.httpd.access_log, 50):
+        assert time.monotonic() < deadline, h.tail(site.httpd.access_log, 10)
+        time.sleep(0.1)
+    # The browser still holds the cookie; the session behind it is gone.
+    assert s.cookies.get(SESSION_COOKIE) == cookie
+    r = s.get(site.httpd.url("/app/after"), allow_redirects=False)
+    assert r.status_code == 302
+    assert r.headers["Location"].startswith(site.idp.discovery()["authorization_endpoint"])
+    assert not session_alive(site, cookie)
+
+
+def test_rp_initiated_logout_ends_every_session_of_the_idp_session(site, s):
+    # Two sessions at the module from one IdP session (same sid): the second
+    # login is single sign-on, no password.
+    assert h.login(s, site.httpd.url("/app/one"), "bob").status_code == 200
+    first = s.cookies.get(SESSION_COOKIE)
+    s.cookies.clear(domain="127.0.0.1", path="/", name=SESSION_COOKIE)
+    r = h.login(s, site.httpd.url("/app/two"), "bob")
+    assert r.status_code == 200 and not r.logged_in_at_idp
+    second = s.cookies.get(SESSION_COOKIE)
+    assert first != second and session_alive(site, first) and session_alive(site, second)
+
+    before = bcl_count(site)
+    r = s.get(site.httpd.url("/logout?return_to=/x"), allow_redirects=False)
+    assert r.status_code in (302, 303)
+    r = h.follow_idp_logout(s, r.headers["Location"])
+    assert h.is_redirect(r) and r.headers["Location"] == site.httpd.url("/x")
+    wait_bcl(site, before)
+    # The local logout ended the second; the IdP's logout token the first.
+    assert not session_alive(site, second)
+    assert not session_alive(site, first)
+
+
+# ---- tokens the module must refuse ------------------------------------------
+
+def idp_key(site):
+    keys = site.idp.keys
+    return next((k for k in keys if k.get("alg") == "RS256"), keys[0])
+
+
+def good_claims(site, user="carol", **over):
+    now = int(time.time())
+    c = {"iss": site.idp.issuer, "aud": site.client_id, "iat": now, "exp": now + 120,
+         "jti": secrets.token_urlsafe(16), "sub": USER_CLAIMS[user]["sub"],
+         "events": {EVENT: {}}}
+    c.update(over)
+    return {k: v for k, v in c.items() if v is not None}
+
+
+def signed(site, claims, key=None, **hdr):
+    key = key or idp_key(site)
+    header = {"alg": key["alg"], "kid": key["kid"], "typ": "logout+jwt"}
+    header.update(hdr)
+    return h.sign_jwt(key, header, claims)
+
+
+def post_token(site, token, **kw):
+    data = {} if token is None else {"logout_token": token}
+    return requests.post(site.httpd.url(BCL_PATH), data=data, allow_redirects=False,
+                         timeout=15, **kw)
+
+
+FORGED = [
+    "no logout_token", "empty", "garbage", "alg none", "HS256 wrong secret",
+    "attacker RSA key with the IdP's kid", "wrong aud", "wrong iss", "no events",
+    "with nonce", "issued an hour ago", "expired", "neither sub nor sid",
+    "a real ID token",
+]
+
+
+@pytest.fixture(scope="module")
+def id_token(site):
+    with requests.Session() as sess:
+        out = h.idp_code_flow(sess, site.idp, site.client_id, site.client_secret,
+                              site.httpd.url("/callback"), user="carol")
+    return out["id_token"]
+
+
+def forged_token(site, what, id_token):
+    now = int(time.time())
+    key = idp_key(site)
+    if what == "no logout_token":
+        return None
+    if what == "empty":
+        return ""
+    if what == "garbage":
+        return "not.a.jwt"
+    if what == "alg none":
+        return h.unsigned_jwt({"alg": "none", "typ": "logout+jwt"}, good_claims(site))
+    if what == "HS256 wrong secret":
+        return h.hs256_jwt("not-the-client-secret", {"alg": "HS256", "kid": key["kid"]},
+                           good_claims(site))
+    if what == "attacker RSA key with the IdP's kid":
+        evil = site.idp.genkey("RS256", key["kid"])
+        return signed(site, good_claims(site), key=evil)
+    if what == "wrong aud":
+        return signed(site, good_claims(site, aud="another-client"))
+    if what == "wrong iss":
+        return signed(site, good_claims(site, iss="http://127.0.0.1:1"))
+    if what == "no events":
+        return signed(site, good_claims(site, events=None))
+    if what == "with nonce":
+        return signed(site, good_claims(site, nonce="n-0S6_WzA2Mj"))
+    if what == "issued an hour ago":
+        return signed(site, good_claims(site, iat=now - 3600, exp=now + 3600))
+    if what == "expired":
+        return signed(site, good_claims(site, iat=now - 300, exp=now - 200))
+    if what == "neither sub nor sid":
+        return signed(site, good_claims(site, sub=None))
+    if what == "a real ID token":
+        return id_token
+    raise AssertionError(what)
+
+
+@pytest.mark.parametrize("what", FORGED)
+def test_invalid_logout_token_gets_400_and_ends_nothing(site, s, id_token, what):
+    assert h.login(s, site.httpd.url("/app/"), "carol").status_code == 200
+    cookie = s.cookies.get(SESSION_COOKIE)
+    r = post_token(site, forged_token(site, what, id_token))
+    assert r.status_code == 400, (what, r.status_code, r.text[:300])
+    assert session_alive(site, cookie), what
+    assert s.get(site.httpd.url("/app/still"), allow_redirects=False).status_code == 200
+
+
+def test_valid_logout_token_posted_directly_ends_the_users_sessions(site, s):
+    # The control for the cases above: the same construction, correctly made.
+    assert h.login(s, site.httpd.url("/app/"), "dave").status_code == 200
+    cookie = s.cookies.get(SESSION_COOKIE)
+    with requests.Session() as other:
+        assert h.login(other, site.httpd.url("/app/"), "erin").status_code == 200
+        bystander = other.cookies.get(SESSION_COOKIE)
+    r = post_token(site, signed(site, good_claims(site, user="dave")))
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert not session_alive(site, cookie)
+    assert session_alive(site, bystander)
+
+
+def test_get_is_405(site):
+    r = requests.get(site.httpd.url(BCL_PATH), allow_redirects=False)
+    assert r.status_code == 405
+    assert "POST" in r.headers.get("Allow", "POST")
+
+
+def test_oversized_body_is_refused(site, s):
+    assert h.login(s, site.httpd.url("/app/"), "carol").status_code == 200
+    cookie = s.cookies.get(SESSION_COOKIE)
+    r = post_token(site, "x" * 40000)
+    assert r.status_code in (400, 413), r.status_code
+    assert session_alive(site, cookie)

@@ -1,0 +1,589 @@
+"""SetHandler jitprov-scim: the SCIM 2.0 Users endpoint over the account table,
+on SQLite and on PostgreSQL. Bodies are shaped like what Entra ID and Okta send.
+Every bad request gets a SCIM error body and writes nothing (checked in the
+database); a SCIM-created account is linked at its first OIDC login by verified
+email; a SCIM deactivation ends the live session at once and refuses the next
+login."""
+import json
+import secrets
+import uuid
+
+import pytest
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import USER_CLAIMS, lit
+
+TOKEN = "scim-" + secrets.token_urlsafe(32)
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCIM_CT = "application/scim+json"
+
+# An hour between status re-checks: a session that ends at once after a SCIM
+# deactivation was ended by the revocation, not by a re-check.
+SERVER = f"""JITProvSCIMBearerToken {TOKEN}
+JITProvLinkByEmail On
+JITProvAccountRecheckInterval 3600"""
+
+SCIM_LOCATION = """<Location /scim/v2>
+    SetHandler jitprov-scim
+</Location>"""
+
+
+def site_config(env, db=None, server_extra=SERVER):
+    """/app needs a login; /scim/v2 is the SCIM endpoint (bearer token only)."""
+    locations = h.protected("/app") + "\n" + SCIM_LOCATION
+    if db is None:
+        return env.httpd.render(h.jitprov_server_config(env, extra=server_extra), locations)
+    return env.httpd.render(h.jitprov_server_config(env, extra=server_extra), locations, db=db)
+
+
+class Scim:
+    """The site under test, a SCIM client for it, and views of its database."""
+
+    def __init__(self, env, db):
+        self.env = env
+        self.db = db
+        self.base = env.httpd.url("/scim/v2")
+
+    def start(self, server_extra=SERVER):
+        self.env.httpd.stop()
+        self.db.reset()
+        self.env.httpd.start(site_config(self.env, self.db, server_extra))
+
+    def url(self, path):
+        return self.env.httpd.url(path)
+
+    def req(self, method, path, body=None, token=TOKEN, headers=None, data=None, params=None):
+        hdrs = {"Accept": SCIM_CT}
+        if token is not None:
+            hdrs["Authorization"] = f"Bearer {token}"
+        if body is not None:
+            data = json.dumps(body)
+        if data is not None:
+            hdrs["Content-Type"] = SCIM_CT
+        hdrs.update(headers or {})
+        return requests.request(method, self.base + path, data=data, headers=hdrs,
+                                params=params, allow_redirects=False, timeout=15)
+
+    def create(self, user_name, email=None, display=None, **extra):
+        body = {"schemas": [USER], "userName": user_name}
+        if email:
+            body["emails"] = [{"value": email, "type": "work", "primary": True}]
+        if display:
+            body["displayName"] = display
+        body.update(extra)
+        r = self.req("POST", "/Users", body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def patch(self, uid, ops, **kw):
+        return self.req("PATCH", f"/Users/{uid}", {"schemas": [PATCH_OP], "Operations": ops},
+                        **kw)
+
+    # database views
+    def row(self, uid):
+        rows = self.db.rows(f"SELECT * FROM jitprov_accounts WHERE id = {int(uid)}")
+        return rows[0] if rows else None
+
+    def audit(self, uid):
+        return self.db.rows(f"SELECT * FROM jitprov_audit WHERE account_id = {int(uid)} "
+                            "ORDER BY id")
+
+    def events(self, uid):
+        return [a["event"] for a in self.audit(uid)]
+
+    def counts(self):
+        return (h.db_scalar(self.db, "SELECT count(*) AS n FROM jitprov_accounts"),
+                h.db_scalar(self.db, "SELECT count(*) AS n FROM jitprov_audit"))
+
+    def snapshot(self):
+        """Everything SCIM could write: for 'nothing was written' checks."""
+        return (self.db.rows("SELECT * FROM jitprov_accounts ORDER BY id"),
+                self.db.rows("SELECT * FROM jitprov_audit ORDER BY id"))
+
+
+@pytest.fixture(scope="module")
+def scim(env, db):
+    sc = Scim(env, db)
+    sc.start()
+    yield sc
+    env.httpd.stop()
+
+
+def unique(prefix="user"):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def detail(audit_row):
+    return json.loads(audit_row["detail"]) if audit_row["detail"] else {}
+
+
+def assert_scim_error(r, status, scim_type=None, text=None):
+    assert r.status_code == status, (r.status_code, r.text[:500])
+    assert r.headers.get("Content-Type", "").startswith(SCIM_CT), r.headers
+    j = r.json()
+    assert j["schemas"] == [ERROR], j
+    assert j["status"] == str(status), j
+    if scim_type:
+        assert j.get("scimType") == scim_type, j
+    else:
+        assert "scimType" not in j, j
+    assert j.get("detail"), j
+    if text:
+        assert text.lower() in j["detail"].lower(), j
+    return j
+
+
+# ------------------------------------------------------------ authentication
+
+@pytest.mark.parametrize("auth", [None, "Bearer wrong-token-wrong-token-wrong-token",
+                                  "Basic " + "eDp5", "Bearer", "bearer  " + "x" * 40,
+                                  "Bearer " + TOKEN + "x", "Bearer " + TOKEN[:-1]])
+def test_bearer_token_required(scim, auth):
+    before = scim.snapshot()
+    headers = {"Authorization": auth} if auth else {}
+    for method, path, body in (("GET", "/Users", None),
+                               ("POST", "/Users", {"schemas": [USER], "userName": unique()}),
+                               ("GET", "/ServiceProviderConfig", None),
+                               ("DELETE", "/Users/1", None)):
+        r = scim.req(method, path, body, token=None, headers=headers)
+        assert_scim_error(r, 401, text="bearer token")
+        assert r.headers.get("WWW-Authenticate", "").startswith("Bearer"), r.headers
+    assert scim.snapshot() == before
+
+
+def test_token_scheme_is_case_insensitive(scim):
+    r = scim.req("GET", "/Users", token=None, headers={"Authorization": f"bearer   {TOKEN} "})
+    assert r.status_code == 200, r.text
+
+
+# ------------------------------------------------------------ discovery
+
+def test_discovery_documents(scim):
+    r = scim.req("GET", "/ServiceProviderConfig")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith(SCIM_CT)
+    spc = r.json()
+    assert spc["patch"]["supported"] is True
+    assert spc["filter"]["supported"] is True
+    assert spc["bulk"]["supported"] is False
+    assert spc["authenticationSchemes"][0]["type"] == "oauthbearertoken"
+    assert spc["meta"]["location"] == scim.base + "/ServiceProviderConfig"
+
+    rt = scim.req("GET", "/ResourceTypes").json()
+    assert rt["schemas"] == [LIST] and rt["totalResults"] == 1
+    assert rt["Resources"][0]["endpoint"] == "/Users"
+    assert scim.req("GET", "/ResourceTypes/User").json()["schema"] == USER
+    sch = scim.req("GET", "/Schemas").json()
+    assert sch["Resources"][0]["id"] == USER
+    one = scim.req("GET", "/Schemas/" + USER).json()
+    assert {a["name"] for a in one["attributes"]} >= {"userName", "emails", "active", "groups"}
+
+    assert_scim_error(scim.req("GET", "/Schemas/urn:nope"), 404)
+    assert_scim_error(scim.req("GET", "/Nothing"), 404)
+    assert_scim_error(scim.req("GET", "/Groups"), 501)
+    assert_scim_error(scim.req("POST", "/ServiceProviderConfig", {}), 405)
+
+
+# ------------------------------------------------------------ create, read, list
+
+def test_create_get_and_list(scim):
+    name = unique("Test.User") + "@contoso.com"
+    before = scim.counts()
+    # Entra ID's create body, extension schema and unmapped attributes included.
+    r = scim.req("POST", "/Users", {
+        "schemas": [USER, ENTERPRISE], "externalId": "0a1b-ext", "userName": name,
+        "active": True, "displayName": "Test User",
+        "emails": [{"primary": True, "type": "work", "value": name.lower()}],
+        "meta": {"resourceType": "User"},
+        "name": {"familyName": "User", "givenName": "Test"}, "title": "Tester",
+        ENTERPRISE: {"employeeNumber": "42", "department": "QA"}})
+    assert r.status_code == 201, r.text
+    assert r.headers["Content-Type"].startswith(SCIM_CT)
+    u = r.json()
+    uid = u["id"]
+    assert r.headers["Location"] == scim.base + "/Users/" + uid
+    assert u["meta"]["location"] == r.headers["Location"]
+    assert u["meta"]["resourceType"] == "User"
+    assert u["userName"] == name
+    assert u["displayName"] == "Test User"
+    assert u["emails"][0]["value"] == name.lower()
+    assert u["active"] is True
+    assert u["meta"]["created"].endswith("Z")
+
+    row = scim.row(uid)
+    assert row["iss"] is None and row["sub"] is None  # linked at the first login
+    assert row["username"] == name
+    assert row["email"] == name.lower()
+    assert row["display_name"] == "Test User"
+    assert row["status"] == "active"
+    assert row["source"] == "scim"
+    assert scim.counts() == (before[0] + 1, before[1] + 1)
+    audit = scim.audit(uid)
+    assert [a["event"] for a in audit] == ["scim_create"]
+    d = detail(audit[0])
+    assert d["source"] == "scim" and d["externalId"] == "0a1b-ext"
+    assert d["set"]["username"] == name
+    assert audit[0]["client_ip"] == "127.0.0.1" and audit[0]["corr_id"]
+
+    assert scim.req("GET", f"/Users/{uid}").json() == u
+
+    # userName is caseExact false; the filter value is a JSON string with escapes.
+    for flt in (f'userName eq "{name.upper()}"', f'USERNAME Eq "{name}"',
+                f'{USER}:userName eq "{name}"', f'emails.value eq "{name}"',
+                f'emails eq "{name}"', f'id eq "{uid}"'):
+        lst = scim.req("GET", "/Users", params={"filter": flt}).json()
+        assert lst["schemas"] == [LIST], (flt, lst)
+        assert lst["totalResults"] == 1 and lst["Resources"][0]["id"] == uid, (flt, lst)
+    # What Entra ID asks before creating: no match is an empty list, not a 404.
+    lst = scim.req("GET", "/Users", params={"filter": 'userName eq "nobody\\"x"'}).json()
+    assert lst["totalResults"] == 0 and lst["Resources"] == []
+
+
+def test_list_paging(scim):
+    for i in range(3):
+        scim.create(unique(f"page{i}"))
+    ids = [str(r["id"]) for r in scim.db.rows("SELECT id FROM jitprov_accounts ORDER BY id")]
+    everything = scim.req("GET", "/Users").json()
+    assert everything["totalResults"] == len(ids)
+    assert [u["id"] for u in everything["Resources"]] == ids
+    page = scim.req("GET", "/Users", params={"startIndex": 2, "count": 2}).json()
+    assert page["startIndex"] == 2 and page["itemsPerPage"] == 2
+    assert page["totalResults"] == len(ids)
+    assert [u["id"] for u in page["Resources"]] == ids[1:3]
+    only_total = scim.req("GET", "/Users", params={"count": 0}).json()
+    assert only_total["totalResults"] == len(ids) and only_total["Resources"] == []
+    past = scim.req("GET", "/Users", params={"startIndex": 10000}).json()
+    assert past["Resources"] == [] and past["totalResults"] == len(ids)
+    # Out-of-range values are clamped as RFC 7644 says; garbage is an error.
+    assert scim.req("GET", "/Users", params={"startIndex": -5, "count": -1}).json()[
+        "startIndex"] == 1
+    assert_scim_error(scim.req("GET", "/Users", params={"count": "ten"}), 400, "invalidValue")
+
+
+# ------------------------------------------------------------ bad input writes nothing
+
+def _bad_requests(existing_id):
+    big = {"schemas": [USER], "userName": unique(), "displayName": "x" * 70000}
+    return [
+        # (method, path, raw body or dict, extra headers, status, scimType, detail text)
+        ("POST", "/Users", "{not json", None, 400, "invalidSyntax", "json"),
+        ("POST", "/Users", "", None, 400, "invalidSyntax", "body"),
+        ("POST", "/Users", [1, 2], None, 400, "invalidSyntax", "object"),
+        ("POST", "/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                            "userName": unique()}, None, 400, "invalidSyntax", "schemas"),
+        ("POST", "/Users", {"userName": unique()}, None, 400, "invalidSyntax", "schemas"),
+        ("POST", "/Users", {"schemas": [USER], "displayName": "No Name"}, None, 400,
+         "invalidValue", "userName"),
+        ("POST", "/Users", {"schemas": [USER], "userName": ""}, None, 400, "invalidValue",
+         "userName"),
+        ("POST", "/Users", {"schemas": [USER], "userName": "a\r\nX-Evil: 1"}, None, 400,
+         "invalidValue", "control"),
+        ("POST", "/Users", {"schemas": [USER], "userName": unique(), "activ": False}, None, 400,
+         "invalidSyntax", "activ"),
+        ("POST", "/Users", {"schemas": [USER], "userName": unique(),
+                            "emails": [{"value": "not an address"}]}, None, 400,
+         "invalidValue", "email"),
+        ("POST", "/Users", {"schemas": [USER], "userName": unique(), "active": "perhaps"},
+         None, 400, "invalidValue", "active"),
+        ("POST", "/Users", big, None, 413, None, "larger"),
+        ("POST", "/Users", {"schemas": [USER], "userName": unique()},
+         {"Content-Type": "application/x-www-form-urlencoded"}, 415, None, SCIM_CT),
+        ("PUT", "/Users", {"schemas": [USER], "userName": unique()}, None, 405, None, "PUT"),
+        ("GET", "/Users/999999", None, None, 404, None, "no such user"),
+        ("GET", "/Users/abc", None, None, 404, None, "no such user"),
+        ("DELETE", "/Users/999999", None, None, 404, None, "no such user"),
+        ("PUT", "/Users/999999", {"schemas": [USER], "userName": unique()}, None, 404, None,
+         "no such user"),
+        ("PATCH", "/Users/999999", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "active", "value": False}]}, None, 404, None,
+         "no such user"),
+        ("PATCH", f"/Users/{existing_id}", "[", None, 400, "invalidSyntax", "json"),
+        ("PATCH", f"/Users/{existing_id}", {"Operations": [
+            {"op": "replace", "path": "active", "value": False}]}, None, 400, "invalidSyntax",
+         "PatchOp"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": []}, None, 400,
+         "invalidSyntax", "Operations"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "Delete", "path": "active"}]}, None, 400, "invalidSyntax", "op"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "remove"}]}, None, 400, "noTarget", "path"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "activ", "value": False}]}, None, 400, "invalidPath",
+         "activ"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "active", "value": "perhaps"}]}, None, 400,
+         "invalidValue", "active"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "add", "path": "groups", "value": [{"value": "admins"}]}]}, None, 400,
+         "mutability", "groups"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "id", "value": "1"}]}, None, 400, "mutability", "id"),
+        # An invalid operation after a valid one: the valid one is not applied either.
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "active", "value": False},
+            {"op": "replace", "path": "userName", "value": None}]}, None, 400, "invalidValue",
+         "userName"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": 'emails[value eq "nobody@x"].value',
+             "value": "n@x"}]}, None, 400, "noTarget", "email"),
+        ("GET", "/Users?filter=userName%20co%20%22a%22", None, None, 400, "invalidFilter", "co"),
+        ("GET", "/Users?filter=externalId%20eq%20%22a%22", None, None, 400, "invalidFilter",
+         "externalId"),
+        ("GET", "/Users?filter=userName%20eq%20%22a", None, None, 400, "invalidFilter",
+         "unterminated"),
+        ("GET", "/Users?filter=userName%20eq%20%22a%22%20and%20active%20eq%20true", None, None,
+         400, "invalidFilter", "and"),
+        ("GET", "/Users?filter=title%20eq%20%22a%22", None, None, 400, "invalidFilter", "title"),
+        ("GET", "/Users?filter=a&filter=b", None, None, 400, "invalidFilter", "twice"),
+    ]
+
+
+def test_bad_requests_write_nothing(scim):
+    existing = scim.create(unique("victim"), unique("victim") + "@example.org", "Victim")
+    before = scim.snapshot()
+    for method, path, body, headers, status, scim_type, text in _bad_requests(existing["id"]):
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body)
+        else:
+            data = body
+        hdrs = {"Content-Type": SCIM_CT} if data is not None else {}
+        hdrs.update(headers or {})
+        if "?" in path:
+            r = requests.request(method, scim.base + path, data=data, timeout=15,
+                                 headers={"Authorization": f"Bearer {TOKEN}", **hdrs})
+        else:
+            r = scim.req(method, path, data=data, headers=hdrs)
+        try:
+            assert_scim_error(r, status, scim_type, text)
+        except AssertionError as e:
+            raise AssertionError(f"{method} {path} {str(body)[:120]}: {e}") from None
+        assert scim.snapshot() == before, (method, path, body)
+    # The victim is as it was.
+    assert scim.req("GET", f"/Users/{existing['id']}").json() == existing
+
+
+def test_chunked_body_over_the_cap(scim):
+    before = scim.snapshot()
+
+    def chunks():
+        yield b'{"schemas":["' + USER.encode() + b'"],"userName":"chunky","displayName":"'
+        for _ in range(80):
+            yield b"x" * 1024
+        yield b'"}'
+
+    r = requests.post(scim.base + "/Users", data=chunks(), timeout=15,
+                      headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": SCIM_CT})
+    assert_scim_error(r, 413, text="larger")
+    assert scim.snapshot() == before
+
+
+def test_uniqueness(scim):
+    name = unique("Dup")
+    email = unique("dup") + "@example.net"
+    first = scim.create(name, email)
+    before = scim.snapshot()
+    # userName is unique case-insensitively.
+    r = scim.req("POST", "/Users", {"schemas": [USER], "userName": name.upper()})
+    assert_scim_error(r, 409, "uniqueness", "userName")
+    # Two accounts waiting for their first login with one email could not be
+    # told apart at that login.
+    r = scim.req("POST", "/Users", {"schemas": [USER], "userName": unique(),
+                                    "emails": [{"value": email.upper()}]})
+    assert_scim_error(r, 409, "uniqueness", "email")
+    assert scim.snapshot() == before
+    # A rename onto a taken userName, by PUT or PATCH.
+    other = scim.create(unique("Other"))
+    before = scim.snapshot()
+    r = scim.req("PUT", f"/Users/{other['id']}", {"schemas": [USER], "userName": name.lower()})
+    assert_scim_error(r, 409, "uniqueness", "userName")
+    r = scim.patch(other["id"], [{"op": "replace", "path": "userName", "value": name}])
+    assert_scim_error(r, 409, "uniqueness", "userName")
+    assert scim.snapshot() == before
+    # Changing only the case of one's own userName is fine.
+    r = scim.patch(first["id"], [{"op": "replace", "path": "userName", "value": name.upper()}])
+    assert r.status_code == 200 and r.json()["userName"] == name.upper()
+
+
+# ------------------------------------------------------------ updates
+
+def test_patch_as_entra_id_sends_it(scim):
+    u = scim.create(unique("entra") + "@contoso.com", "old@contoso.com", "Old Name")
+    uid = u["id"]
+    r = scim.patch(uid, [
+        {"op": "Add", "path": 'emails[type eq "work"].value', "value": "new@contoso.com"},
+        {"op": "Replace", "path": "displayName", "value": "New Name"},
+        {"op": "Replace", "path": "name.givenName", "value": "New"},
+        {"op": "Replace", "path": "name.familyName", "value": "Name"},
+        {"op": "Add", "path": ENTERPRISE + ":employeeNumber", "value": "7"},
+        {"op": "Add", "path": "externalId", "value": "e-7"},
+        {"op": "Replace", "path": "title", "value": "Lead"},
+    ])
+    assert r.status_code == 200, r.text
+    assert r.json()["emails"][0]["value"] == "new@contoso.com"
+    assert r.json()["displayName"] == "New Name"
+    assert r.json()["active"] is True
+    row = scim.row(uid)
+    assert row["email"] == "new@contoso.com" and row["display_name"] == "New Name"
+    audit = scim.audit(uid)
+    assert [a["event"] for a in audit] == ["scim_create", "scim_update"]
+    ch = detail(audit[-1])["changed"]
+    assert ch["email"] == {"old": "old@contoso.com", "new": "new@contoso.com"}
+    assert ch["display_name"]["new"] == "New Name"
+
+    # Nothing changes: no write, no audit row.
+    r = scim.patch(uid, [{"op": "Replace", "path": "displayName", "value": "New Name"}])
+    assert r.status_code == 200
+    assert scim.events(uid) == ["scim_create", "scim_update"]
+
+    # Entra ID's soft delete: active as the string "False".
+    r = scim.patch(uid, [{"op": "Replace", "path": "active", "value": "False"}])
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert scim.row(uid)["status"] == "disabled"
+    assert scim.events(uid)[-1] == "scim_deactivate"
+    assert detail(scim.audit(uid)[-1])["changed"]["status"] == {"old": "active",
+                                                                "new": "disabled"}
+    r = scim.patch(uid, [{"op": "Replace", "path": "active", "value": "True"}])
+    assert r.status_code == 200 and r.json()["active"] is True
+    assert scim.row(uid)["status"] == "active"
+    assert scim.events(uid)[-1] == "scim_update"
+
+    # Filtering on active.
+    inactive = scim.req("GET", "/Users", params={"filter": "active eq false"}).json()
+    assert uid not in [x["id"] for x in inactive["Resources"]]
+
+
+def test_patch_as_okta_sends_it_and_put(scim):
+    u = scim.create(unique("okta"), unique("okta") + "@example.com")
+    uid = u["id"]
+    r = scim.patch(uid, [{"op": "replace", "value": {"active": False}}])
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert scim.row(uid)["status"] == "disabled"
+    assert scim.events(uid) == ["scim_create", "scim_deactivate"]
+    # Okta's PUT carries the whole profile; active true reactivates.
+    new_name = unique("okta-renamed")
+    r = scim.req("PUT", f"/Users/{uid}", {
+        "schemas": [USER], "id": uid, "userName": new_name,
+        "name": {"givenName": "Olga", "familyName": "Kta"},
+        "emails": [{"primary": True, "value": "olga@example.com", "type": "work"}],
+        "active": True, "groups": [], "password": "ignored"})
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["userName"] == new_name and j["displayName"] == "Olga Kta" and j["active"] is True
+    row = scim.row(uid)
+    assert (row["username"], row["email"], row["display_name"], row["status"]) == (
+        new_name, "olga@example.com", "Olga Kta", "active")
+    assert scim.events(uid)[-1] == "scim_update"
+    # A PUT without "active" leaves the status alone and clears what it omits.
+    scim.db.execute(f"UPDATE jitprov_accounts SET status = 'pending' WHERE id = {int(uid)}")
+    r = scim.req("PUT", f"/Users/{uid}", {"schemas": [USER], "userName": new_name})
+    assert r.status_code == 200, r.text
+    row = scim.row(uid)
+    assert row["status"] == "pending" and row["email"] is None and row["display_name"] is None
+
+
+def test_delete_deactivates(scim):
+    u = scim.create(unique("leaver"), unique("leaver") + "@example.com")
+    uid = u["id"]
+    r = scim.req("DELETE", f"/Users/{uid}")
+    assert r.status_code == 204 and r.content == b""
+    row = scim.row(uid)
+    assert row is not None and row["status"] == "disabled"  # kept for the audit trail
+    assert scim.events(uid) == ["scim_create", "scim_deactivate"]
+    assert scim.req("GET", f"/Users/{uid}").json()["active"] is False
+    # Again: nothing more to do, no second audit row.
+    assert scim.req("DELETE", f"/Users/{uid}").status_code == 204
+    assert scim.events(uid) == ["scim_create", "scim_deactivate"]
+    # A pending account is deprovisioned too.
+    p = scim.create(unique("pending"))
+    scim.db.execute(f"UPDATE jitprov_accounts SET status = 'pending' WHERE id = {int(p['id'])}")
+    assert scim.req("DELETE", f"/Users/{p['id']}").status_code == 204
+    assert scim.row(p["id"])["status"] == "disabled"
+
+
+# ------------------------------------------------------------ with OIDC logins
+
+def test_scim_user_is_linked_at_first_login_and_deactivation_ends_the_session(scim, s):
+    alice = USER_CLAIMS["alice"]
+    u = scim.create(unique("alice.scim"), alice["email"].upper(), "Alice (SCIM)")
+    uid = u["id"]
+    assert scim.row(uid)["sub"] is None
+
+    r = h.login(s, scim.url("/app/first"), "alice")
+    assert r.status_code == 200, r.text[:500]
+    row = scim.row(uid)
+    assert row["iss"] == scim.env.idp.issuer and row["sub"] == alice["sub"]
+    # Linked, not created anew.
+    assert h.db_scalar(scim.db, "SELECT count(*) AS n FROM jitprov_accounts WHERE sub = "
+                       + lit(alice["sub"])) == 1
+    assert scim.events(uid) == ["scim_create", "link"]
+    assert s.get(scim.url("/app/again")).status_code == 200
+    got = scim.req("GET", f"/Users/{uid}").json()
+    assert got["active"] is True and got["id"] == uid
+
+    # Entra ID deactivates: the live session ends at once (the re-check interval
+    # is an hour), the next request goes to the IdP.
+    r = scim.patch(uid, [{"op": "Replace", "path": "active", "value": "False"}])
+    assert r.status_code == 200 and r.json()["active"] is False
+    r = s.get(scim.url("/app/after"), allow_redirects=False)
+    assert r.status_code == 302, r.text[:300]
+    assert r.headers["Location"].startswith(scim.env.idp.discovery()["authorization_endpoint"])
+    # And the next login is refused.
+    r = h.login(s, scim.url("/app/again"), "alice")
+    assert r.status_code == 403, r.text[:500]
+    assert "disabled" in r.text
+    assert h.SESSION_COOKIE not in h.set_cookies(r)
+    assert scim.events(uid)[-2:] == ["scim_deactivate", "refuse"]
+
+
+def test_delete_ends_the_session_too(scim, s):
+    bob = USER_CLAIMS["bob"]
+    u = scim.create(unique("bob"), bob["email"])
+    assert h.login(s, scim.url("/app/"), "bob").status_code == 200
+    assert scim.row(u["id"])["sub"] == bob["sub"]
+    assert scim.req("DELETE", f"/Users/{u['id']}").status_code == 204
+    r = s.get(scim.url("/app/"), allow_redirects=False)
+    assert r.status_code == 302
+    assert scim.row(u["id"])["status"] == "disabled"
+
+
+def test_put_deactivation_ends_the_session(scim, s):
+    dave = USER_CLAIMS["dave"]
+    u = scim.create(unique("dave"), dave["email"])
+    assert h.login(s, scim.url("/app/"), "dave").status_code == 200
+    r = scim.req("PUT", f"/Users/{u['id']}", {"schemas": [USER], "userName": u["userName"],
+                                              "emails": [{"value": dave["email"]}],
+                                              "active": False})
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert s.get(scim.url("/app/"), allow_redirects=False).status_code == 302
+
+
+# ------------------------------------------------------------ a legacy table
+
+def test_table_without_status_column(scim):
+    """An application's table without a status column: SCIM cannot deactivate
+    and says so; everything else works."""
+    try:
+        scim.start(SERVER + "\nJITProvAccountColumn status none")
+        u = scim.create(unique("legacy"))
+        assert u["active"] is True
+        assert "status" not in scim.db.rows(
+            f"SELECT * FROM jitprov_accounts WHERE id = {int(u['id'])}")[0]
+        before = scim.snapshot()
+        assert_scim_error(scim.req("DELETE", f"/Users/{u['id']}"), 501, None, "status column")
+        assert_scim_error(scim.patch(u["id"], [{"op": "replace", "path": "active",
+                                                "value": False}]), 501, None, "status column")
+        assert_scim_error(scim.req("POST", "/Users", {"schemas": [USER], "userName": unique(),
+                                                      "active": False}),
+                          501, None, "status column")
+        assert scim.snapshot() == before
+        r = scim.patch(u["id"], [{"op": "replace", "path": "active", "value": True},
+                                 {"op": "replace", "path": "displayName", "value": "L"}])
+        assert r.status_code == 200 and r.json()["displayName"] == "L"
+        lst = scim.req("GET", "/Users", params={"filter": "active eq false"}).json()
+        assert lst["totalResults"] == 0
+    finally:
+        scim.start()
