@@ -1,8 +1,9 @@
 /* The IdP's discovery document and JWKS, cached per process. Fetches happen
  * outside the lock. An unknown kid triggers a JWKS refetch, rate-limited per
- * process: ID tokens come from the token endpoint itself, so a rotation must
- * be picked up within a second; logout tokens can be POSTed by anyone, so a
- * stream of forged ones refetches at most once per JP_JWKS_MIN_REFETCH. */
+ * process: ID tokens come from the token endpoint itself, so a new kid there is
+ * a rotation and is fetched at once (the same kid at most once a second);
+ * logout tokens can be POSTed by anyone, so a stream of forged ones refetches
+ * at most once per JP_JWKS_MIN_REFETCH. */
 #include "jitprov.h"
 #include "apr_strings.h"
 
@@ -21,6 +22,7 @@ struct jp_provider {
     jp_jwks *jwks;
     apr_time_t jwks_at;
     apr_time_t forced_at;    /* last refetch caused by an unknown kid */
+    char forced_kid[65];     /* ... and that kid (ID tokens) */
     apr_time_t forced_lt_at; /* ... in a logout token */
 };
 
@@ -146,7 +148,7 @@ int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **e
 
 /* Fetches the JWKS into a new pool and swaps it in. */
 static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int force,
-                        const char **err)
+                        const char *kid, const char **err)
 {
     jp_provider *pv = c->provider;
     apr_time_t now = apr_time_now();
@@ -156,16 +158,22 @@ static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int
     apr_status_t st;
 
     apr_thread_mutex_lock(pv->mu);
+    /* A new kid from the token endpoint is a rotation: fetch at once. The same
+     * unknown kid again within the second, or any logout token within
+     * JP_JWKS_MIN_REFETCH, waits. */
     if (force && pv->jwks &&
-        ((pv->forced_at && now - pv->forced_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH_ID)) ||
+        ((force == 1 && pv->forced_at && kid && !strcmp(kid, pv->forced_kid) &&
+          now - pv->forced_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH_ID)) ||
          (force == 2 && pv->forced_lt_at &&
           now - pv->forced_lt_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH)))) {
         apr_thread_mutex_unlock(pv->mu);
         *err = "JWKS refetch rate-limited";
         return DECLINED;
     }
-    if (force)
+    if (force == 1) {
         pv->forced_at = now;
+        apr_cpystrn(pv->forced_kid, kid ? kid : "", sizeof(pv->forced_kid));
+    }
     if (force == 2)
         pv->forced_lt_at = now;
     apr_thread_mutex_unlock(pv->mu);
@@ -223,7 +231,8 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
             return rc;
         if (attempt == 1)
             break;
-        int frc = refresh_jwks(r, c, m.jwks_uri, have ? (logout ? 2 : 1) : 0, &ferr);
+        int frc = refresh_jwks(r, c, m.jwks_uri, have ? (logout ? 2 : 1) : 0,
+                               jp_jwt_peek_kid(r->pool, jwt), &ferr);
         if (frc != OK) {
             if (!have) {
                 /* Expired cache and the IdP unreachable: the old set is still the
