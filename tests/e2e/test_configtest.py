@@ -13,6 +13,22 @@ def test_standard_config_is_valid(env):
     ("JITProvHeader", "<Location /bad>\n JITProvHeader \"X Bad\" claim:email\n</Location>"),
     ("JITProvHeader", "<Location /bad>\n JITProvHeader X-Ok nosuchsource:email\n</Location>"),
     ("JITProvHTTPTimeout", "JITProvHTTPTimeout -1"),
+    ("JITProvSCIMBearerToken", "JITProvSCIMBearerToken too-short"),
+    ("JITProvSCIMBearerToken", "JITProvSCIMBearerToken env:JITPROV_NO_SUCH_VARIABLE"),
+    ("JITProvClientSecret", "JITProvClientSecret file:/nonexistent/secret"),
+    ("JITProvSessionCache", "JITProvSessionCache nosuchcache:foo"),
+    ("JITProvAccountTable", "JITProvAccountTable \"users; DROP TABLE x\""),
+    ("JITProvAccountColumn", "JITProvAccountColumn nosuchrole login"),
+    ("JITProvAccountColumn", "JITProvAccountColumn username \"login name\""),
+    ("JITProvMapClaim", "JITProvMapClaim email \"e-mail\""),
+    ("JITProvNewAccountStatus", "JITProvNewAccountStatus disabled"),
+    ("JITProvRequireClaim", "JITProvRequireClaim email ([unclosed"),
+    ("JITProvCryptoPassphrase", "JITProvCryptoPassphrase short"),
+    ("JITProvRedirectURI", "JITProvRedirectURI https://app.example/cb?x=1"),
+    ("JITProvLogoutURI", "JITProvLogoutURI //evil.example/"),
+    ("JITProvCookie", "JITProvCookie \"bad;name\""),
+    ("JITProvTokenEndpointAuth", "JITProvTokenEndpointAuth client_secret_jwt"),
+    ("JITProvRemoteUser", "<Location /bad>\n JITProvRemoteUser account:\"a b\"\n</Location>"),
 ])
 def test_bad_directive_named(env, directive, snippet):
     text = env.standard_config(locations_extra=snippet)
