@@ -8,19 +8,19 @@ out=tests/fuzz/out
 mkdir -p "$out"
 CC=${CC_FUZZ:-clang}
 cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-        -Imod_jitprov $(apr-1-config --includes --cppflags) $(apu-1-config --includes)
+        -Imod_jitprov/lib $(apr-1-config --includes --cppflags) $(apu-1-config --includes)
         $(pkg-config --cflags cjose jansson libcrypto))
 libs=($(apu-1-config --link-ld) $(apr-1-config --link-ld) $(pkg-config --libs cjose jansson libcrypto))
 
 declare -A srcs=(
-  [fuzz_state]="mod_jitprov/state.c mod_jitprov/crypto.c"
-  [fuzz_url]="mod_jitprov/url.c"
-  [fuzz_headers]="mod_jitprov/headers.c"
-  [fuzz_sessrec]="mod_jitprov/sessrec.c"
-  [fuzz_token]="mod_jitprov/token.c mod_jitprov/crypto.c"
-  [fuzz_jwks]="mod_jitprov/token.c mod_jitprov/crypto.c"
-  [fuzz_scim]="mod_jitprov/scim.c"
-  [fuzz_store]="mod_jitprov/store.c"
+  [fuzz_state]="mod_jitprov/lib/state.c mod_jitprov/lib/crypto.c"
+  [fuzz_url]="mod_jitprov/lib/url.c"
+  [fuzz_headers]="mod_jitprov/lib/headers.c"
+  [fuzz_sessrec]="mod_jitprov/lib/sessrec.c"
+  [fuzz_token]="mod_jitprov/lib/token.c mod_jitprov/lib/crypto.c"
+  [fuzz_jwks]="mod_jitprov/lib/token.c mod_jitprov/lib/crypto.c"
+  [fuzz_scim]="mod_jitprov/lib/scim.c"
+  [fuzz_store]="mod_jitprov/lib/store.c"
 )
 for t in "${!srcs[@]}"; do
   [ -f "tests/fuzz/$t.c" ] || continue

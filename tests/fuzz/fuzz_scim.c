@@ -7,7 +7,7 @@
  *   3: database text: NUL-separated user name, email, display name and groups
  *      column rendered as a resource (legacy tables hold any bytes).
  * Every JSON answer must parse back.
- * Sources: tests/fuzz/fuzz_scim.c mod_jitprov/scim.c */
+ * Sources: tests/fuzz/fuzz_scim.c mod_jitprov/lib/scim.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

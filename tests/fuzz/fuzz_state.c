@@ -4,7 +4,7 @@
  *         length checks, GCM rejection);
  *   odd:  the rest is sealed as plaintext under that key and opened, so the JSON
  *         checks behind the authentication see arbitrary input too.
- * Sources: tests/fuzz/fuzz_state.c mod_jitprov/state.c mod_jitprov/crypto.c */
+ * Sources: tests/fuzz/fuzz_state.c mod_jitprov/lib/state.c mod_jitprov/lib/crypto.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* libFuzzer target for url.c: redirect checks, query parsing, percent coding.
- * Sources: tests/fuzz/fuzz_url.c mod_jitprov/url.c */
+ * Sources: tests/fuzz/fuzz_url.c mod_jitprov/lib/url.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

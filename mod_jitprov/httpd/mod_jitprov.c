@@ -1,66 +1,13 @@
 /* mod_jitprov: OpenID Connect login with just-in-time account provisioning.
  * This file holds the module record and the hooks; each stage of the flow
- * lives in its own file (flow.c, session.c, logout.c, authz.c, provider.c). */
+ * lives in its own file (flow.c, session.c, logout.c, authz.c, provider.c).
+ * Nothing calls up into this file: helpers the stages share live in glue.c. */
 #define JP_MODULE_FILE
 #include "jitprov.h"
 #include "http_core.h"
 #include "http_protocol.h"
 #include "mod_auth.h"
 #include "apr_strings.h"
-#include "apr_optional.h"
-
-#include "apr_dbd.h"
-#include "mod_dbd.h"
-
-static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) * dbd_acquire;
-
-int jp_dbd_available(void)
-{
-    if (!dbd_acquire)
-        dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
-    return dbd_acquire != NULL;
-}
-
-int jp_db_acquire(request_rec *r, jp_db *db)
-{
-    ap_dbd_t *d = dbd_acquire ? dbd_acquire(r) : NULL;
-    if (!d)
-        return HTTP_SERVICE_UNAVAILABLE;
-    db->driver = d->driver;
-    db->handle = d->handle;
-    db->prepared = d->prepared;
-    db->pool = d->pool;
-    return OK;
-}
-
-int jp_read_body(request_rec *r, apr_size_t max, char **body)
-{
-    apr_size_t len = 0;
-    char *buf;
-    long n;
-    int rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
-    if (rc != OK)
-        return rc;
-    buf = apr_palloc(r->pool, max + 1);
-    if (ap_should_client_block(r)) {
-        while ((n = ap_get_client_block(r, buf + len, max - len)) > 0) {
-            len += (apr_size_t)n;
-            if (len >= max) {
-                char junk[1];
-                if (ap_get_client_block(r, junk, 1) > 0)
-                    return jp_fail(r, HTTP_REQUEST_ENTITY_TOO_LARGE, "The request is too large.",
-                                   "body over %lu bytes", (unsigned long)max);
-                break;
-            }
-        }
-        if (n < 0)
-            return jp_fail(r, HTTP_BAD_REQUEST, "The request body could not be read.",
-                           "body read error");
-    }
-    buf[len] = '\0';
-    *body = buf;
-    return OK;
-}
 
 /* ---- configuration life cycle ---- */
 
@@ -167,11 +114,6 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 static void jp_child_init(apr_pool_t *p, server_rec *s)
 {
     jp_cache_child_init(p, s);
-}
-
-static void jp_optional_fn_retrieve(void)
-{
-    dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
 }
 
 /* ---- per request ---- */
@@ -349,7 +291,7 @@ static void jp_register_hooks(apr_pool_t *p)
     ap_hook_check_config(jp_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(jp_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(jp_child_init, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_optional_fn_retrieve(jp_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_optional_fn_retrieve(jp_glue_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_header_parser(jp_header_parser, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_quick_handler(jp_quick_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(jp_status_handler, NULL, NULL, APR_HOOK_MIDDLE);

@@ -225,9 +225,10 @@ int jp_status_handler(request_rec *r);
 /* scim_handler.c: SetHandler jitprov-scim */
 int jp_scim_handler(request_rec *r);
 
-/* mod_jitprov.c */
+/* glue.c: helpers the handlers share */
 int jp_dbd_available(void);
 int jp_db_acquire(request_rec *r, jp_db *db);
 int jp_read_body(request_rec *r, apr_size_t max, char **body);
+void jp_glue_optional_fn_retrieve(void);
 
 #endif
