@@ -12,6 +12,7 @@ pkgs=(
   libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql sqlite3
   libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev
   libclang-rt-14-dev
+  dpkg-dev debhelper lintian fakeroot
   python3 python3-pytest python3-requests python3-selenium
   chromium chromium-driver
   postgresql redis-server

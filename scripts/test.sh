@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole test run, on a fresh Debian 12 machine as root:
-#   dependencies -> build -> unit tests -> unit tests under ASan/UBSan
+#   dependencies -> build -> unit tests -> Debian package -> unit tests under ASan/UBSan
 #   -> fuzz smoke run -> end-to-end suite (real httpd, IdP, browser).
 # Every stage runs even when an earlier test stage failed (a build failure
 # stops the run); the exit status is non-zero when anything failed.
 #
-# Environment: JITPROV_SKIP_DEPS=1 skips scripts/deps.sh; JITPROV_SKIP_ASAN=1,
-# JITPROV_SKIP_FUZZ=1, JITPROV_SKIP_E2E=1 skip stages (local use only);
+# Environment: JITPROV_SKIP_DEPS=1 skips scripts/deps.sh; JITPROV_SKIP_PACKAGE=1,
+# JITPROV_SKIP_ASAN=1, JITPROV_SKIP_FUZZ=1, JITPROV_SKIP_E2E=1 skip stages
+# (local use only);
 # PYTEST_ARGS adds pytest arguments (e.g. "-k logout -x").
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,12 @@ stage "unit tests (make check)"
 st=$?
 [ $st -eq 0 ] || show_test_logs build
 record "unit" $st
+
+if [ "${JITPROV_SKIP_PACKAGE:-0}" != 1 ]; then
+    stage "Debian package: build, lintian, install, a2enmod, purge (tests/package/run.sh)"
+    bash tests/package/run.sh 2>&1 | tee "$logdir/package.log"
+    record "package" "${PIPESTATUS[0]}"
+fi
 
 stage "store and jitprov-admin against real SQLite and PostgreSQL (tests/store/run-pg.sh)"
 JITPROV_BUILD=$root/build bash tests/store/run-pg.sh
