@@ -107,6 +107,19 @@ check "a2enmod jitprov" a2enmod jitprov
 check "a2enmod pulled in dbd and socache_shmcb" \
     test -e /etc/apache2/mods-enabled/dbd.load -a -e /etc/apache2/mods-enabled/socache_shmcb.load
 check "apache2ctl -t with the shipped configuration" apache2ctl -t
+# The sample with its directives uncommented must be valid too (all but the
+# redis line: one JITProvSessionCache, and mod_socache_redis is not enabled).
+awk '/^#<Location/ { inloc = 1 }
+     /redis/ { next }
+     inloc || /^#[A-Za-z<]/ { sub(/^#/, ""); print; if (/^<\/Location>/) inloc = 0 }' \
+    /etc/apache2/mods-available/jitprov.conf |
+    sed "s|/etc/apache2/jitprov/client-secret|$work/client-secret|" >"$work/uncommented.conf"
+echo test-client-secret >"$work/client-secret"
+check "the sample has $(grep -c '^JITProv' "$work/uncommented.conf") JITProv directives to uncomment" \
+    [ "$(grep -c '^JITProv' "$work/uncommented.conf")" -ge 10 ]
+check "apache2ctl -t with the sample's directives uncommented" \
+    env JITPROV_PASSPHRASE=package-test-passphrase-0123456789 \
+    apache2ctl -t -c "Include $work/uncommented.conf"
 check "apache2ctl -M lists jitprov_module" bash -c 'apache2ctl -M 2>/dev/null | grep -q jitprov_module'
 check "jitprov-admin --help" bash -c 'jitprov-admin --help | grep -q "^Usage: jitprov-admin"'
 check "jitprov-admin --version says $(dpkg-deb -f "$deb" Version)" \
