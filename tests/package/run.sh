@@ -38,7 +38,13 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
     chmod +x /usr/sbin/policy-rc.d
     own_policy=1
 fi
+installed=0
 cleanup() {
+    # A run that stopped half way must not leave the package behind.
+    if [ "$installed" = 1 ] && dpkg-query -W "$pkg" >/dev/null 2>&1; then
+        a2dismod -q jitprov >/dev/null 2>&1
+        apt-get purge -y -q "$pkg" >/dev/null 2>&1
+    fi
     [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
     if [ "${JITPROV_PACKAGE_KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
@@ -64,10 +70,12 @@ deb=$(ls "$work"/${pkg}_*.deb)
 changes=$(ls "$work"/*.changes)
 
 # ---- lintian ----------------------------------------------------------------
+# Exit status 0: no error tags (2: errors; anything else: lintian failed).
 lintian --tag-display-limit 0 "$changes" >"$work/lintian.log" 2>&1
+st=$?
 cat "$work/lintian.log"
-if grep -q '^E: ' "$work/lintian.log"; then
-    fail "lintian: no errors"
+if [ $st -ne 0 ] || grep -q '^E: ' "$work/lintian.log"; then
+    fail "lintian: no errors (exit $st)"
 else
     pass "lintian: no errors ($(grep -c '^W: ' "$work/lintian.log") warnings)"
 fi
@@ -92,6 +100,7 @@ enabled_before=$(ls /etc/apache2/mods-enabled)
 # a2enmod/a2dismod keep markers of what the admin chose; put back dbd's and
 # socache_shmcb's as they were at the end.
 markers_before=$(find /var/lib/apache2/module -type f \( -name dbd -o -name socache_shmcb \) 2>/dev/null)
+installed=1
 apt-get install -y -q "$deb" >"$work/install.log" 2>&1
 st=$?
 if [ $st -ne 0 ]; then
