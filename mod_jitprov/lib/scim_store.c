@@ -1,6 +1,6 @@
 /* SCIM's SQL over the account table.
  *
- * Same rules and same plumbing as store.c (store_sql.h): statement text is
+ * Same rules and same plumbing as store_*.c (store_sql.h): statement text is
  * built only from identifiers that jp_store_cfg_check() accepted, values are
  * always bound, and statements are prepared lazily on the connection they run
  * on (labels jitprov_scim_<hash of the text>), so two vhosts with different
@@ -29,7 +29,7 @@ static apr_int64_t now_sec(void)
 
 /* ---- connection ---- */
 
-/* store.c's transaction, plus the advisory lock of SCIM writers on pgsql. */
+/* store_sql.c's transaction, plus the advisory lock of SCIM writers on pgsql. */
 static int tx_begin(jp_sql *s)
 {
     jp_q q;
@@ -47,7 +47,7 @@ static int tx_begin(jp_sql *s)
     return 0;
 }
 
-/* One operation on a table SCIM can serve, with store.c's one more attempt
+/* One operation on a table SCIM can serve, with store_sql.c's one more attempt
  * when that may help. */
 static int run(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, jp_sql_op op, void *arg,
                const char **err)
@@ -143,7 +143,7 @@ static int user_name_taken(jp_sql *s, const char *name, apr_int64_t except, int 
 }
 
 /* Another account still waiting for its first login with this email would make
- * linking by email ambiguous (store.c then refuses both logins). */
+ * linking by email ambiguous (store_prov.c then refuses both logins). */
 static int email_pending(jp_sql *s, const char *email, apr_int64_t except, int *taken)
 {
     jp_q q;
