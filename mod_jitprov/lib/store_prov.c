@@ -10,7 +10,6 @@
 
 #include "store.h"
 #include "store_sql.h"
-#include "claims.h"
 
 /* ------------------------------------------------------------------------ */
 /* Claim values                                                               */
