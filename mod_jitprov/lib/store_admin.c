@@ -227,33 +227,12 @@ static int op_add(jp_sql *s, void *varg)
         const char *v = *(const char *const *)((const char *)a + attrs[i].off);
         if (!HAS_ROLE(s, attrs[i].role))
             continue;
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, attrs[i].role), NULL));
-        jp_q_sql(&vals, ", ");
-        jp_q_str(&vals, v);
+        jp_q_col_str(s, &q, &vals, ROLE_COL(s, attrs[i].role), v);
         if (v)
             json_object_set_new(set, ROLE_COL(s, attrs[i].role), jp_detail_str(s->p, v));
     }
-    if (HAS_ROLE(s, JP_COL_STATUS)) {
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_STATUS), NULL));
-        jp_q_sql(&vals, ", ");
-        jp_q_str(&vals, status);
-    }
-    for (i = JP_COL_CREATED_AT; i <= JP_COL_UPDATED_AT; i++)
-        if (HAS_ROLE(s, i)) {
-            jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, i), NULL));
-            jp_q_sql(&vals, ", ");
-            jp_q_int(&vals, now);
-        }
-    if (HAS_ROLE(s, JP_COL_LOGIN_COUNT)) {
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_LOGIN_COUNT), NULL));
-        jp_q_sql(&vals, ", ");
-        jp_q_int(&vals, 0);
-    }
-    if (HAS_ROLE(s, JP_COL_SOURCE)) {
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SOURCE), NULL));
-        jp_q_sql(&vals, ", ");
-        jp_q_str(&vals, x->who && x->who->source ? x->who->source : "admin");
-    }
+    jp_q_managed_cols(s, &q, &vals, status, now, 0,
+                      x->who && x->who->source ? x->who->source : "admin");
     jp_q_sql(&vals, apr_pstrcat(s->p, ") RETURNING ", ROLE_COL(s, JP_COL_ID), NULL));
     jp_q_append(&q, &vals);
     if (jp_sql_first(s, &q, &row) || !row || !row[0]) {

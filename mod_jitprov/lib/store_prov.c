@@ -148,20 +148,36 @@ typedef struct {
     jp_prov_rc rc;
 } jp_prov;
 
+/* The audit row of a login, under its account key; detail is released. */
 static int audit_login(jp_sql *s, jp_prov *v, const char *event, apr_int64_t id, json_t *detail)
 {
-    jp_audit_entry e;
-    memset(&e, 0, sizeof(e));
-    e.at = v->now;
-    e.event = event;
-    e.iss = v->kiss;
-    e.sub = v->ksub;
-    e.account_id = id;
-    e.client_ip = v->in->client_ip;
-    e.corr_id = v->in->corr_id;
-    e.detail = jp_detail_text(s->p, detail);
+    jp_actor who = {NULL, NULL, v->in->client_ip, v->in->corr_id};
     v->out->event = event;
-    return jp_sql_audit(s, &e);
+    return jp_sql_audit_change(s, v->now, event, v->kiss, v->ksub, id, &who, detail);
+}
+
+/* The end of every login that gets an account (created, updated or linked):
+ * its audit row, then the row read back for the session. missing: the error
+ * when the row is not there. */
+static jp_prov_rc login_done(jp_sql *s, jp_prov *v, const char *event, apr_int64_t id,
+                             json_t *detail, const char *missing)
+{
+    const char **row;
+    if (audit_login(s, v, event, id, detail))
+        return JP_PROV_DB_ERROR;
+    if (jp_sql_find_id(s, id, &row))
+        return JP_PROV_DB_ERROR;
+    if (!row) {
+        jp_sql_fail(s, missing);
+        return JP_PROV_DB_ERROR;
+    }
+    fill_account(s, row, v->out);
+    /* Pending or disabled: a created row (JITProvNewAccountStatus pending) or
+     * a linked one. A later login of such an account never gets here: it is
+     * refused first, and the row is locked meanwhile. */
+    if (strcmp(v->out->status, "active"))
+        v->why = v->out->status;
+    return status_rc(v->out->status);
 }
 
 /* A refused login: one audit row "refuse", no other change. */
@@ -271,18 +287,7 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
         json_object_set_new(detail, "status", json_string(status));
     }
     json_object_set_new(detail, "changed", changed);
-    if (audit_login(s, v, event, id, detail))
-        return JP_PROV_DB_ERROR;
-    if (jp_sql_find_id(s, id, &row))
-        return JP_PROV_DB_ERROR;
-    if (!row) {
-        jp_sql_fail(s, "account row vanished during login");
-        return JP_PROV_DB_ERROR;
-    }
-    fill_account(s, row, v->out);
-    if (link_email && strcmp(status, "active"))
-        v->why = status;
-    return status_rc(v->out->status);
+    return login_done(s, v, event, id, detail, "account row vanished during login");
 }
 
 /* INSERT ... ON CONFLICT (iss, sub) DO NOTHING RETURNING id: *id 0 when a
@@ -293,7 +298,6 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
     jp_q cols, vals;
     const char **row;
     int i;
-    static const int stamp[] = {JP_COL_CREATED_AT, JP_COL_UPDATED_AT, JP_COL_LAST_LOGIN_AT};
 
     jp_q_init(&cols, s->p);
     jp_q_init(&vals, s->p);
@@ -303,34 +307,11 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
     jp_q_str(&vals, v->ksub);
     for (i = 0; i < sh->nmap; i++) {
         const char *nv = claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
-        jp_q_sql(&vals, ", ");
-        jp_q_str(&vals, nv);
-        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", sh->col[sh->map_col[i]], NULL));
+        jp_q_col_str(s, &cols, &vals, sh->col[sh->map_col[i]], nv);
         if (nv)
             json_object_set_new(set, sh->col[sh->map_col[i]], jp_detail_str(s->p, nv));
     }
-    if (HAS_ROLE(s, JP_COL_STATUS)) {
-        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_STATUS), NULL));
-        jp_q_sql(&vals, ", ");
-        jp_q_str(&vals, s->cfg->new_status);
-    }
-    for (i = 0; i < 3; i++) {
-        if (!HAS_ROLE(s, stamp[i]))
-            continue;
-        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, stamp[i]), NULL));
-        jp_q_sql(&vals, ", ");
-        jp_q_int(&vals, v->now);
-    }
-    if (HAS_ROLE(s, JP_COL_LOGIN_COUNT)) {
-        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_LOGIN_COUNT), NULL));
-        jp_q_sql(&vals, ", ");
-        jp_q_int(&vals, 1);
-    }
-    if (HAS_ROLE(s, JP_COL_SOURCE)) {
-        jp_q_sql(&cols, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SOURCE), NULL));
-        jp_q_sql(&vals, ", ");
-        jp_q_str(&vals, "jit");
-    }
+    jp_q_managed_cols(s, &cols, &vals, s->cfg->new_status, v->now, 1, "jit");
     jp_q_sql(&vals, apr_pstrcat(s->p, ") ON CONFLICT (", ROLE_COL(s, JP_COL_ISS), ", ",
                                 ROLE_COL(s, JP_COL_SUB), ") DO NOTHING RETURNING ",
                                 ROLE_COL(s, JP_COL_ID), NULL));
@@ -397,18 +378,7 @@ static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
     if (HAS_ROLE(s, JP_COL_STATUS))
         json_object_set_new(detail, "status", json_string(s->cfg->new_status));
     json_object_set_new(detail, "set", set);
-    if (audit_login(s, v, "create", id, detail))
-        return JP_PROV_DB_ERROR;
-    if (jp_sql_find_id(s, id, &row))
-        return JP_PROV_DB_ERROR;
-    if (!row) {
-        jp_sql_fail(s, "new account row not found");
-        return JP_PROV_DB_ERROR;
-    }
-    fill_account(s, row, v->out);
-    if (strcmp(v->out->status, "active"))
-        v->why = v->out->status;
-    return status_rc(v->out->status);
+    return login_done(s, v, "create", id, detail, "new account row not found");
 }
 
 static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)

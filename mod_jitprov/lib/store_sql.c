@@ -575,6 +575,39 @@ int jp_audit(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *even
 }
 
 /* ------------------------------------------------------------------------ */
+/* New rows                                                                   */
+
+void jp_q_col_str(jp_sql *s, jp_q *cols, jp_q *vals, const char *col, const char *v)
+{
+    jp_q_sql(cols, apr_pstrcat(s->p, ", ", col, NULL));
+    jp_q_sql(vals, ", ");
+    jp_q_str(vals, v);
+}
+
+void jp_q_col_int(jp_sql *s, jp_q *cols, jp_q *vals, const char *col, apr_int64_t v)
+{
+    jp_q_sql(cols, apr_pstrcat(s->p, ", ", col, NULL));
+    jp_q_sql(vals, ", ");
+    jp_q_int(vals, v);
+}
+
+void jp_q_managed_cols(jp_sql *s, jp_q *cols, jp_q *vals, const char *status, apr_int64_t now,
+                       int login, const char *source)
+{
+    static const int stamp[] = {JP_COL_CREATED_AT, JP_COL_UPDATED_AT, JP_COL_LAST_LOGIN_AT};
+    int i;
+    if (HAS_ROLE(s, JP_COL_STATUS))
+        jp_q_col_str(s, cols, vals, ROLE_COL(s, JP_COL_STATUS), status);
+    for (i = 0; i < (login ? 3 : 2); i++)
+        if (HAS_ROLE(s, stamp[i]))
+            jp_q_col_int(s, cols, vals, ROLE_COL(s, stamp[i]), now);
+    if (HAS_ROLE(s, JP_COL_LOGIN_COUNT))
+        jp_q_col_int(s, cols, vals, ROLE_COL(s, JP_COL_LOGIN_COUNT), login ? 1 : 0);
+    if (HAS_ROLE(s, JP_COL_SOURCE))
+        jp_q_col_str(s, cols, vals, ROLE_COL(s, JP_COL_SOURCE), source);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Account lookups                                                            */
 
 void jp_sql_q_accounts(jp_sql *s, jp_q *q)

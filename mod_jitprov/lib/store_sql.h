@@ -88,6 +88,16 @@ void jp_q_intp(jp_q *q, const apr_int64_t *v);
 void jp_q_append(jp_q *q, const jp_q *tail);
 const char *jp_q_text(jp_q *q);
 
+/* One more column of an INSERT built in two halves: ", col" into cols, the
+ * value into vals. */
+void jp_q_col_str(jp_sql *s, jp_q *cols, jp_q *vals, const char *col, const char *v);
+void jp_q_col_int(jp_sql *s, jp_q *cols, jp_q *vals, const char *col, apr_int64_t v);
+/* The columns mod_jitprov manages in a new row, those the table has: status,
+ * created_at and updated_at (now), last_login_at (now, only for a row made by
+ * a login), login_count (1 for a login, else 0), source. */
+void jp_q_managed_cols(jp_sql *s, jp_q *cols, jp_q *vals, const char *status, apr_int64_t now,
+                       int login, const char *source);
+
 /* A SELECT (or ... RETURNING): every row as an array of strings (NULL for SQL
  * NULL) copied into s->p; ncols may be NULL. Nothing runs once s->err is set.
  * 0 or -1. */
