@@ -221,8 +221,10 @@ int jp_scim_ci_duplicates(apr_pool_t *p, json_t *o, const char **which)
 /* ------------------------------------------------------------------------ */
 /* Values                                                                     */
 
-int jp_scim_string_attr(apr_pool_t *p, json_t *v, const char *what, size_t max, int nullable,
-                        const char **out, jp_scim_err *e)
+/* A string attribute of 1 to max bytes; when nullable, null and "" clear it
+ * (*out NULL). what names it in errors. */
+static int string_attr(apr_pool_t *p, json_t *v, const char *what, size_t max, int nullable,
+                       const char **out, jp_scim_err *e)
 {
     if (nullable && json_is_null(v)) {
         *out = NULL;
@@ -242,16 +244,47 @@ int jp_scim_string_attr(apr_pool_t *p, json_t *v, const char *what, size_t max, 
     return 0;
 }
 
+int jp_scim_string_value(apr_pool_t *p, path_kind kind, json_t *v, const char **out, jp_scim_err *e)
+{
+    switch (kind) {
+    case P_USER_NAME:
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "userName must be a non-empty string");
+        return string_attr(p, v, "userName", JP_SCIM_VALUE_MAX, 0, out, e);
+    case P_DISPLAY_NAME:
+        return string_attr(p, v, "displayName", JP_SCIM_VALUE_MAX, 1, out, e);
+    case P_NAME_FORMATTED:
+        return string_attr(p, v, "name.formatted", JP_SCIM_VALUE_MAX, 1, out, e);
+    default:
+        return string_attr(p, v, "externalId", JP_SCIM_VALUE_MAX, 1, out, e);
+    }
+}
+
+int jp_scim_active_value(apr_pool_t *p, json_t *v, int *out, jp_scim_err *e)
+{
+    if (jp_scim_bool(v, out))
+        return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "active must be true or false");
+    return 0;
+}
+
+/* An address given as a value (a string that email linking can compare). */
+static int email_value(apr_pool_t *p, json_t *v, jp_scim_err *e)
+{
+    if (!json_is_string(v) || !jp_scim_email_ok(json_string_value(v)))
+        return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "'%s' is not a valid email address",
+                            json_is_string(v) ? jp_scim_excerpt(p, json_string_value(v))
+                                              : "(not a string)");
+    return 0;
+}
+
 int jp_scim_email_string(apr_pool_t *p, json_t *v, const char **out, jp_scim_err *e)
 {
     if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
         *out = NULL;
         return 0;
     }
-    if (!json_is_string(v) || !jp_scim_email_ok(json_string_value(v)))
-        return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "'%s' is not a valid email address",
-                            json_is_string(v) ? jp_scim_excerpt(p, json_string_value(v))
-                                              : "(not a string)");
+    if (email_value(p, v, e))
+        return -1;
     *out = apr_pstrdup(p, json_string_value(v));
     return 0;
 }
@@ -284,10 +317,8 @@ int jp_scim_pick_email(apr_pool_t *p, json_t *v, const char **out, int *found, j
         vv = jp_scim_get(ent, "value");
         if (!vv || json_is_null(vv))
             continue;
-        if (!json_is_string(vv) || !jp_scim_email_ok(json_string_value(vv)))
-            return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "'%s' is not a valid email address",
-                                json_is_string(vv) ? jp_scim_excerpt(p, json_string_value(vv))
-                                                   : "(not a string)");
+        if (email_value(p, vv, e))
+            return -1;
         pv = jp_scim_get(ent, "primary");
         tv = jp_scim_get(ent, "type");
         if (pv && jp_scim_bool(pv, &prim))
@@ -324,12 +355,12 @@ int jp_scim_name_display(apr_pool_t *p, json_t *name, const char **out, int *has
         return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "name must be an object");
     if ((f = jp_scim_get(name, "formatted"))) {
         *has_formatted = 1;
-        return jp_scim_string_attr(p, f, "name.formatted", JP_SCIM_VALUE_MAX, 1, out, e);
+        return string_attr(p, f, "name.formatted", JP_SCIM_VALUE_MAX, 1, out, e);
     }
     g = jp_scim_get(name, "givenName");
     fam = jp_scim_get(name, "familyName");
-    if ((g && jp_scim_string_attr(p, g, "name.givenName", JP_SCIM_VALUE_MAX, 1, &gs, e)) ||
-        (fam && jp_scim_string_attr(p, fam, "name.familyName", JP_SCIM_VALUE_MAX, 1, &fs, e)))
+    if ((g && string_attr(p, g, "name.givenName", JP_SCIM_VALUE_MAX, 1, &gs, e)) ||
+        (fam && string_attr(p, fam, "name.familyName", JP_SCIM_VALUE_MAX, 1, &fs, e)))
         return -1;
     if (gs && fs)
         *out = apr_pstrcat(p, gs, " ", fs, NULL);

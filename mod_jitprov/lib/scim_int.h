@@ -86,10 +86,13 @@ int jp_scim_ci_duplicates(apr_pool_t *p, json_t *o, const char **which);
 
 /* ---- attribute values (scim.c) ---- */
 
-/* A string attribute of 1 to max bytes; when nullable, null and "" clear it
- * (*out NULL). what names it in errors. */
-int jp_scim_string_attr(apr_pool_t *p, json_t *v, const char *what, size_t max, int nullable,
-                        const char **out, jp_scim_err *e);
+/* The value of a single-valued string attribute: kind P_USER_NAME (a
+ * non-empty string), P_DISPLAY_NAME, P_NAME_FORMATTED or P_EXTERNAL_ID (a
+ * string, or null or "" to clear it). */
+int jp_scim_string_value(apr_pool_t *p, path_kind kind, json_t *v, const char **out,
+                         jp_scim_err *e);
+/* active: true or false (or Entra ID's strings). */
+int jp_scim_active_value(apr_pool_t *p, json_t *v, int *out, jp_scim_err *e);
 /* One address (emails.value); null and "" clear it. */
 int jp_scim_email_string(apr_pool_t *p, json_t *v, const char **out, jp_scim_err *e);
 /* The address of a multi-valued emails value: the primary entry, else type

@@ -133,6 +133,19 @@ typedef struct {
 
 static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, int depth);
 
+/* emails.value or emails[FILTER] set to email: the address the path selects,
+ * or (add) the one address kept; a value filter that matches nothing is
+ * noTarget. */
+static int set_selected_email(jp_apply *a, op_kind op, const jp_path *path, const char *email)
+{
+    if (path->sel != EF_VALUE || email_selected(path, a->u->email) || op == OP_ADD) {
+        a->u->email = email;
+        return 0;
+    }
+    return jp_scim_fail(a->e, a->p, 400, JP_SCIM_E_TARGET, "no email matches '%s'",
+                        jp_scim_excerpt(a->p, path->text));
+}
+
 /* add/replace without a path: every member is applied as if it were a path.
  * readOnly members are ignored there, as in a PUT body. */
 static int apply_object(jp_apply *a, op_kind op, json_t *v, int depth)
@@ -201,18 +214,13 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
     case P_ROOT:
         return apply_object(a, op, v, depth);
     case P_USER_NAME:
-        if (!json_is_string(v) || json_string_length(v) == 0)
-            return jp_scim_fail(a->e, p, 400, JP_SCIM_E_VALUE,
-                                "userName must be a non-empty string");
-        if (jp_scim_string_attr(p, v, "userName", JP_SCIM_VALUE_MAX, 0, &s, a->e))
+        if (jp_scim_string_value(p, path->kind, v, &s, a->e))
             return -1;
         u->user_name = s;
         return 0;
     case P_DISPLAY_NAME:
     case P_NAME_FORMATTED:
-        if (jp_scim_string_attr(p, v,
-                                path->kind == P_DISPLAY_NAME ? "displayName" : "name.formatted",
-                                JP_SCIM_VALUE_MAX, 1, &s, a->e))
+        if (jp_scim_string_value(p, path->kind, v, &s, a->e))
             return -1;
         u->display_name = s;
         return 0;
@@ -225,12 +233,12 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
             u->display_name = s;
         return 0;
     case P_ACTIVE:
-        if (jp_scim_bool(v, &b))
-            return jp_scim_fail(a->e, p, 400, JP_SCIM_E_VALUE, "active must be true or false");
+        if (jp_scim_active_value(p, v, &b, a->e))
+            return -1;
         *a->touched_active = 1;
         return jp_scim_set_active(p, u, b, a->e);
     case P_EXTERNAL_ID:
-        return jp_scim_string_attr(p, v, "externalId", JP_SCIM_VALUE_MAX, 1, &s, a->e);
+        return jp_scim_string_value(p, path->kind, v, &s, a->e);
     case P_EMAILS:
         if (jp_scim_pick_email(p, v, &s, &found, a->e))
             return -1;
@@ -240,23 +248,13 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
     case P_EMAIL_VALUE:
         if (jp_scim_email_string(p, v, &s, a->e))
             return -1;
-        if (path->sel != EF_VALUE || email_selected(path, u->email) || op == OP_ADD)
-            u->email = s;
-        else
-            return jp_scim_fail(a->e, p, 400, JP_SCIM_E_TARGET, "no email matches '%s'",
-                                jp_scim_excerpt(p, path->text));
-        return 0;
+        return set_selected_email(a, op, path, s);
     case P_EMAIL_ENTRY:
         if (jp_scim_pick_email(p, v, &s, &found, a->e))
             return -1;
         if (!found)
             return jp_scim_fail(a->e, p, 400, JP_SCIM_E_VALUE, "the emails entry has no value");
-        if (path->sel != EF_VALUE || email_selected(path, u->email) || op == OP_ADD)
-            u->email = s;
-        else
-            return jp_scim_fail(a->e, p, 400, JP_SCIM_E_TARGET, "no email matches '%s'",
-                                jp_scim_excerpt(p, path->text));
-        return 0;
+        return set_selected_email(a, op, path, s);
     case P_IGNORED:
         return 0;
     case P_GROUPS:

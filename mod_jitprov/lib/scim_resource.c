@@ -49,16 +49,12 @@ int jp_scim_parse_user(apr_pool_t *p, const char *body, size_t len, jp_scim_inpu
         }
         switch (path.kind) {
         case P_USER_NAME:
-            if (!json_is_string(v) || json_string_length(v) == 0) {
-                jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "userName must be a non-empty string");
-                goto out;
-            }
-            if (jp_scim_string_attr(p, v, "userName", JP_SCIM_VALUE_MAX, 0, &in->user_name, e))
+            if (jp_scim_string_value(p, path.kind, v, &in->user_name, e))
                 goto out;
             in->fields |= JP_SCIM_F_USER_NAME;
             break;
         case P_DISPLAY_NAME:
-            if (jp_scim_string_attr(p, v, "displayName", JP_SCIM_VALUE_MAX, 1, &display, e))
+            if (jp_scim_string_value(p, path.kind, v, &display, e))
                 goto out;
             has_display = 1;
             break;
@@ -73,14 +69,12 @@ int jp_scim_parse_user(apr_pool_t *p, const char *body, size_t len, jp_scim_inpu
             in->fields |= JP_SCIM_F_EMAIL;
             break;
         case P_ACTIVE:
-            if (jp_scim_bool(v, &in->active)) {
-                jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "active must be true or false");
+            if (jp_scim_active_value(p, v, &in->active, e))
                 goto out;
-            }
             in->fields |= JP_SCIM_F_ACTIVE;
             break;
         case P_EXTERNAL_ID:
-            if (jp_scim_string_attr(p, v, "externalId", JP_SCIM_VALUE_MAX, 1, &in->external_id, e))
+            if (jp_scim_string_value(p, path.kind, v, &in->external_id, e))
                 goto out;
             in->fields |= JP_SCIM_F_EXTERNAL_ID;
             break;
