@@ -7,7 +7,7 @@
  *   JITProvSCIMBearerToken file:/etc/apache2/scim.token
  *
  * Every answer, errors included, is application/scim+json; the parsing and
- * rendering live in scim.c, the SQL in scim_store.c. A deactivation (PATCH or
+ * rendering live in scim*.c, the SQL in scim_store.c. A deactivation (PATCH or
  * PUT active=false, DELETE) also ends the user's live sessions at once through
  * the session cache; other nodes see the status at their next re-check. */
 #include "jitprov.h"

@@ -1,6 +1,6 @@
 /* SCIM's SQL over the account table.
  *
- * Same rules and same plumbing as store.c (store_sql.h): statement text is
+ * Same rules and same plumbing as store_*.c (store_sql.h): statement text is
  * built only from identifiers that jp_store_cfg_check() accepted, values are
  * always bound, and statements are prepared lazily on the connection they run
  * on (labels jitprov_scim_<hash of the text>), so two vhosts with different
@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include <apr_strings.h>
-#include <apr_time.h>
 
 #include "scim_store.h"
 #include "store_sql.h"
@@ -22,14 +21,9 @@
 #define LABEL "jitprov_scim_"
 #define PG_SCIM_LOCK "7650899751277867373" /* advisory lock key of SCIM writes */
 
-static apr_int64_t now_sec(void)
-{
-    return (apr_int64_t)apr_time_sec(apr_time_now());
-}
-
 /* ---- connection ---- */
 
-/* store.c's transaction, plus the advisory lock of SCIM writers on pgsql. */
+/* store_sql.c's transaction, plus the advisory lock of SCIM writers on pgsql. */
 static int tx_begin(jp_sql *s)
 {
     jp_q q;
@@ -47,7 +41,7 @@ static int tx_begin(jp_sql *s)
     return 0;
 }
 
-/* One operation on a table SCIM can serve, with store.c's one more attempt
+/* One operation on a table SCIM can serve, with store_sql.c's one more attempt
  * when that may help. */
 static int run(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, jp_sql_op op, void *arg,
                const char **err)
@@ -143,7 +137,7 @@ static int user_name_taken(jp_sql *s, const char *name, apr_int64_t except, int 
 }
 
 /* Another account still waiting for its first login with this email would make
- * linking by email ambiguous (store.c then refuses both logins). */
+ * linking by email ambiguous (store_prov.c then refuses both logins). */
 static int email_pending(jp_sql *s, const char *email, apr_int64_t except, int *taken)
 {
     jp_q q;
@@ -325,12 +319,11 @@ static int op_create(jp_sql *s, void *varg)
     op_arg *a = varg;
     const jp_scim_input *in = a->in;
     const char *status = (in->fields & JP_SCIM_F_ACTIVE) && !in->active ? "disabled" : "active";
-    apr_int64_t now = now_sec(), id;
+    apr_int64_t now = jp_sql_now(), id;
     json_t *detail, *set;
     const char **row;
     jp_q q, v;
-    int taken, i;
-    static const int stamps[] = {JP_COL_CREATED_AT, JP_COL_UPDATED_AT};
+    int taken;
 
     if (!strcmp(status, "disabled") && !HAS_ROLE(s, JP_COL_STATUS)) {
         a->why = "the account table has no status column (JITProvAccountColumn status): an "
@@ -364,41 +357,17 @@ static int op_create(jp_sql *s, void *varg)
     jp_q_str(&v, in->user_name);
     json_object_set_new(set, ROLE_COL(s, JP_COL_USERNAME), jp_detail_str(s->p, in->user_name));
     if (HAS_ROLE(s, JP_COL_EMAIL)) {
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_EMAIL), NULL));
-        jp_q_sql(&v, ", ");
-        jp_q_str(&v, in->email);
+        jp_q_col_str(s, &q, &v, ROLE_COL(s, JP_COL_EMAIL), in->email);
         if (in->email)
             json_object_set_new(set, ROLE_COL(s, JP_COL_EMAIL), jp_detail_str(s->p, in->email));
     }
     if (HAS_ROLE(s, JP_COL_DISPLAY_NAME)) {
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_DISPLAY_NAME), NULL));
-        jp_q_sql(&v, ", ");
-        jp_q_str(&v, in->display_name);
+        jp_q_col_str(s, &q, &v, ROLE_COL(s, JP_COL_DISPLAY_NAME), in->display_name);
         if (in->display_name)
             json_object_set_new(set, ROLE_COL(s, JP_COL_DISPLAY_NAME),
                                 jp_detail_str(s->p, in->display_name));
     }
-    if (HAS_ROLE(s, JP_COL_STATUS)) {
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_STATUS), NULL));
-        jp_q_sql(&v, ", ");
-        jp_q_str(&v, status);
-    }
-    for (i = 0; i < 2; i++)
-        if (HAS_ROLE(s, stamps[i])) {
-            jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, stamps[i]), NULL));
-            jp_q_sql(&v, ", ");
-            jp_q_int(&v, now);
-        }
-    if (HAS_ROLE(s, JP_COL_LOGIN_COUNT)) {
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_LOGIN_COUNT), NULL));
-        jp_q_sql(&v, ", ");
-        jp_q_int(&v, 0);
-    }
-    if (HAS_ROLE(s, JP_COL_SOURCE)) {
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SOURCE), NULL));
-        jp_q_sql(&v, ", ");
-        jp_q_str(&v, "scim");
-    }
+    jp_q_managed_cols(s, &q, &v, status, now, 0, "scim");
     jp_q_sql(&v, apr_pstrcat(s->p, ") RETURNING ", ROLE_COL(s, JP_COL_ID), NULL));
     jp_q_append(&q, &v);
     if (jp_sql_first(s, &q, &row) || !row || !row[0]) {
@@ -467,7 +436,7 @@ static void note_change(jp_sql *s, json_t *changed, const char *col, const char 
 static int op_modify(jp_sql *s, void *varg)
 {
     op_arg *a = varg;
-    apr_int64_t id = decimal(a->id), now = now_sec();
+    apr_int64_t id = decimal(a->id), now = jp_sql_now();
     const char **row;
     jp_scim_user cur, next;
     json_t *changed, *detail;

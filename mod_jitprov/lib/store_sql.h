@@ -1,5 +1,6 @@
-/* The SQL plumbing of store.c, shared by store.c and scim_store.c; not part of
- * the public store API (store.h), and no other file should need it.
+/* The SQL layer under store_*.c and scim_store.c (store_sql.c, the shape in
+ * store_cfg.c); not part of the public store API (store.h), and no other file
+ * should need it.
  *
  * One jp_sql is one attempt at one operation on one connection: it carries
  * the first error of the attempt and whether another attempt may help.
@@ -10,7 +11,11 @@
 
 #include "store.h"
 
-#define JP_MAP_MAX 32 /* JITProvMapClaim entries */
+#define JP_MAP_MAX 32      /* JITProvMapClaim entries */
+#define JP_VALUE_MAX 65535 /* longest claim value written to a column */
+/* The label prefix of store_*.c's statements; scim_store.c's labels start so
+ * too, so that statements made stale by a schema change are all forgotten. */
+#define JP_SQL_LABEL "jitprov_"
 #define JP_NCOLS (JP_COL__COUNT + JP_MAP_MAX)
 #define JP_MAX_ARGS (JP_NCOLS + 16)
 
@@ -44,6 +49,9 @@ typedef struct {
 /* A role's value in a row read in shape order (or any select list that starts
  * with the role columns in role order, up to the role asked for). */
 #define ROW_VAL(s, row, r) (HAS_ROLE(s, r) ? (row)[(s)->sh.role[r]] : NULL)
+
+/* The shape of the table cfg describes (store_cfg.c); cfg already checked. */
+void jp_shape_build(apr_pool_t *p, const jp_store_cfg *cfg, jp_shape *sh);
 
 /* Checks cfg (identifiers become SQL text) and the connection, builds the
  * shape. label: "jitprov_" plus something of the caller's, lowercase (pgsql
@@ -80,6 +88,16 @@ void jp_q_intp(jp_q *q, const apr_int64_t *v);
 void jp_q_append(jp_q *q, const jp_q *tail);
 const char *jp_q_text(jp_q *q);
 
+/* One more column of an INSERT built in two halves: ", col" into cols, the
+ * value into vals. */
+void jp_q_col_str(jp_sql *s, jp_q *cols, jp_q *vals, const char *col, const char *v);
+void jp_q_col_int(jp_sql *s, jp_q *cols, jp_q *vals, const char *col, apr_int64_t v);
+/* The columns mod_jitprov manages in a new row, those the table has: status,
+ * created_at and updated_at (now), last_login_at (now, only for a row made by
+ * a login), login_count (1 for a login, else 0), source. */
+void jp_q_managed_cols(jp_sql *s, jp_q *cols, jp_q *vals, const char *status, apr_int64_t now,
+                       int login, const char *source);
+
 /* A SELECT (or ... RETURNING): every row as an array of strings (NULL for SQL
  * NULL) copied into s->p; ncols may be NULL. Nothing runs once s->err is set.
  * 0 or -1. */
@@ -91,6 +109,16 @@ int jp_sql_exec(jp_sql *s, jp_q *q, int *nrows);
 /* Unprepared, without parameters (transactions, DDL). */
 int jp_sql_plain(jp_sql *s, const char *sql);
 
+/* 1 when an unprepared statement runs (probes for tables, columns, indexes). */
+int jp_sql_probe(jp_sql *s, const char *sql);
+/* The first non-NULL value of an unprepared statement without parameters
+ * (PRAGMAs) in *v, NULL when there is none. 0, or -1; the error goes into
+ * s->err only when record is set. */
+int jp_sql_value(jp_sql *s, const char *sql, int record, const char **v);
+/* prefix + 16 hex digits of a hash of sql: a statement label, or an index name
+ * that stays short. */
+const char *jp_sql_label(apr_pool_t *p, const char *prefix, const char *sql);
+
 /* Plain BEGIN (IMMEDIATE on SQLite, with a lock timeout on pgsql) / COMMIT /
  * ROLLBACK. A failed commit rolls back. */
 int jp_sql_begin(jp_sql *s);
@@ -100,6 +128,13 @@ void jp_sql_rollback(jp_sql *s);
 /* "active" or "pending" as they are; anything else (NULL included) is
  * "disabled": fail closed. */
 const char *jp_sql_status(const char *v);
+
+/* Now, in unix seconds. */
+apr_int64_t jp_sql_now(void);
+/* Numbers, objects and arrays as compact JSON text. */
+const char *jp_sql_json_text(apr_pool_t *p, const json_t *v);
+/* At most max bytes of s, cut on a UTF-8 character boundary. */
+const char *jp_sql_cap(apr_pool_t *p, const char *s, size_t max);
 
 /* Audit details: a capped JSON string that is never invalid UTF-8 (legacy
  * tables may hold Latin-1 text), the actor's "source" (def when who has none)
@@ -115,5 +150,20 @@ int jp_sql_audit(jp_sql *s, const jp_audit_entry *e);
  * address and correlation id, detail (released) as text; at 0 means now. */
 int jp_sql_audit_change(jp_sql *s, apr_int64_t at, const char *event, const char *iss,
                         const char *sub, apr_int64_t id, const jp_actor *who, json_t *detail);
+
+/* Account rows, read the same way by logins and jitprov-admin: in shape order
+ * (every configured column), locked on pgsql until the transaction ends.
+ * jp_sql_q_accounts starts q as "SELECT <shape> FROM <table>". The finders
+ * give the row in *row (NULL when there is none), or up to two pre-provisioned
+ * rows (no iss/sub yet) with that email (enough to tell one from ambiguous);
+ * 0 or -1. */
+void jp_sql_q_accounts(jp_sql *s, jp_q *q);
+int jp_sql_find_key(jp_sql *s, const char *iss, const char *sub, const char ***row);
+int jp_sql_find_id(jp_sql *s, apr_int64_t id, const char ***row);
+int jp_sql_find_unlinked(jp_sql *s, const char *email, apr_array_header_t **rows);
+/* The id of a row; its status ("active" without a status column, anything
+ * unknown is "disabled": fail closed). */
+apr_int64_t jp_sql_row_id(jp_sql *s, const char **row);
+const char *jp_sql_row_status(jp_sql *s, const char **row);
 
 #endif

@@ -1,0 +1,513 @@
+/* The JIT provisioning rules of DESIGN.md (jp_provision) and the status
+ * re-check of live sessions (jp_account_status): find the account of a login
+ * by its key, else link a pre-provisioned row by verified email, else create
+ * it; refresh the mapped columns; one transaction with its audit row. */
+
+#include <string.h>
+#include <strings.h>
+
+#include <apr_strings.h>
+
+#include "store.h"
+#include "store_sql.h"
+
+/* ------------------------------------------------------------------------ */
+/* Claim values                                                               */
+
+/* A string claim as a C string, or NULL when it holds a NUL byte: bound as a
+ * C string it would be cut there ("admin@corp\0@evil" stored, or matched for
+ * linking, as "admin@corp"), so such a value counts as absent, as in claims.c. */
+static const char *claim_string(json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s && !memchr(s, '\0', json_string_length(v)) ? s : NULL;
+}
+
+static const char *scalar_text(apr_pool_t *p, json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return claim_string(v);
+    case JSON_INTEGER:
+        return apr_psprintf(p, "%" APR_INT64_T_FMT, (apr_int64_t)json_integer_value(v));
+    case JSON_REAL:
+        return jp_sql_json_text(p, v);
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    default:
+        return NULL;
+    }
+}
+
+static const char *join(apr_pool_t *p, const apr_array_header_t *parts, const char *sep)
+{
+    const char **e = (const char **)parts->elts;
+    size_t n = 0, sl = strlen(sep), l;
+    char *out, *o;
+    int i;
+    for (i = 0; i < parts->nelts; i++)
+        n += strlen(e[i]) + (i ? sl : 0);
+    o = out = apr_palloc(p, n + 1);
+    for (i = 0; i < parts->nelts; i++) {
+        if (i) {
+            memcpy(o, sep, sl);
+            o += sl;
+        }
+        l = strlen(e[i]);
+        memcpy(o, e[i], l);
+        o += l;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* A claim by name, or by dotted path when no top-level claim has the full name
+ * (namespaced claims like "https://example.com/roles" contain dots). */
+static json_t *claim_lookup(apr_pool_t *p, json_t *claims, const char *path)
+{
+    json_t *v;
+    char *copy, *seg, *last;
+    if (!claims || !json_is_object(claims) || !path)
+        return NULL;
+    if ((v = json_object_get(claims, path)))
+        return v;
+    if (!strchr(path, '.'))
+        return NULL;
+    copy = apr_pstrdup(p, path);
+    v = claims;
+    for (seg = apr_strtok(copy, ".", &last); seg; seg = apr_strtok(NULL, ".", &last)) {
+        if (!json_is_object(v))
+            return NULL;
+        if (!(v = json_object_get(v, seg)))
+            return NULL;
+    }
+    return v == claims ? NULL : v;
+}
+
+/* The text a claim is stored as: strings as they are, numbers and booleans as
+ * JSON, arrays of scalars joined with delim, anything else as compact JSON.
+ * NULL when absent or null. */
+static const char *claim_text(apr_pool_t *p, json_t *claims, const char *path, const char *delim)
+{
+    json_t *v = claim_lookup(p, claims, path);
+    const char *t;
+    if (!v || json_is_null(v))
+        return NULL;
+    if (json_is_array(v)) {
+        apr_array_header_t *parts = apr_array_make(p, json_array_size(v), sizeof(char *));
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (!(t = scalar_text(p, e))) {
+                parts = NULL;
+                break;
+            }
+            *(const char **)apr_array_push(parts) = t;
+        }
+        if (parts)
+            return jp_sql_cap(p, join(p, parts, delim ? delim : ","), JP_VALUE_MAX);
+        return jp_sql_cap(p, jp_sql_json_text(p, v), JP_VALUE_MAX);
+    }
+    if (json_is_object(v))
+        return jp_sql_cap(p, jp_sql_json_text(p, v), JP_VALUE_MAX);
+    return jp_sql_cap(p, scalar_text(p, v), JP_VALUE_MAX);
+}
+
+static void fill_account(jp_sql *s, const char **row, jp_account *out)
+{
+    int i;
+    out->id = jp_sql_row_id(s, row);
+    out->status = jp_sql_row_status(s, row);
+    out->cols = apr_table_make(s->p, s->sh.ncols);
+    for (i = 0; i < s->sh.ncols; i++)
+        if (row[i])
+            apr_table_setn(out->cols, s->sh.col[i], row[i]);
+}
+
+static jp_prov_rc status_rc(const char *status)
+{
+    if (!strcmp(status, "active"))
+        return JP_PROV_OK;
+    if (!strcmp(status, "pending"))
+        return JP_PROV_PENDING;
+    return JP_PROV_DISABLED;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Provisioning                                                               */
+
+typedef struct {
+    const jp_login *in;
+    const char *kiss, *ksub; /* the account key: iss + sub (or JITProvAccountKey) */
+    apr_int64_t now;
+    jp_account *out;
+    const char *why; /* short reason for logs */
+    jp_prov_rc rc;
+} jp_prov;
+
+/* The audit row of a login, under its account key; detail is released. */
+static int audit_login(jp_sql *s, jp_prov *v, const char *event, apr_int64_t id, json_t *detail)
+{
+    jp_actor who = {NULL, NULL, v->in->client_ip, v->in->corr_id};
+    v->out->event = event;
+    return jp_sql_audit_change(s, v->now, event, v->kiss, v->ksub, id, &who, detail);
+}
+
+/* The end of every login that gets an account (created, updated or linked):
+ * its audit row, then the row read back for the session. missing: the error
+ * when the row is not there. */
+static jp_prov_rc login_done(jp_sql *s, jp_prov *v, const char *event, apr_int64_t id,
+                             json_t *detail, const char *missing)
+{
+    const char **row;
+    if (audit_login(s, v, event, id, detail))
+        return JP_PROV_DB_ERROR;
+    if (jp_sql_find_id(s, id, &row))
+        return JP_PROV_DB_ERROR;
+    if (!row) {
+        jp_sql_fail(s, missing);
+        return JP_PROV_DB_ERROR;
+    }
+    fill_account(s, row, v->out);
+    /* Pending or disabled: a created row (JITProvNewAccountStatus pending) or
+     * a linked one. A later login of such an account never gets here: it is
+     * refused first, and the row is locked meanwhile. */
+    if (strcmp(v->out->status, "active"))
+        v->why = v->out->status;
+    return status_rc(v->out->status);
+}
+
+/* A refused login: one audit row "refuse", no other change. */
+static jp_prov_rc refuse(jp_sql *s, jp_prov *v, const char *reason, apr_int64_t id,
+                         const char *status, jp_prov_rc rc)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "reason", json_string(reason));
+    if (status)
+        json_object_set_new(d, "status", json_string(status));
+    v->why = reason;
+    if (audit_login(s, v, "refuse", id, d))
+        return JP_PROV_DB_ERROR;
+    return rc;
+}
+
+/* Later login (or first login through a pre-provisioned row when link_email is
+ * set): refuse pending/disabled, else refresh the mapped columns and the login
+ * counters, audit, and read the row back for the session. */
+static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const char *link_email)
+{
+    const jp_shape *sh = &s->sh;
+    apr_int64_t id = jp_sql_row_id(s, row);
+    const char *status = jp_sql_row_status(s, row);
+    const char *event = link_email ? "link" : "update";
+    json_t *changed, *detail;
+    jp_q q;
+    int i, nset = 0, nrows = 0;
+    int nchanged = link_email != NULL; /* linking sets iss/sub: updated_at moves */
+    int apply = s->cfg->update || link_email;
+
+    if (!link_email && strcmp(status, "active")) {
+        fill_account(s, row, v->out);
+        return refuse(s, v, status, id, status, status_rc(status));
+    }
+    if (link_email) {
+        jp_q_init(&q, s->p);
+        jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", ROLE_COL(s, JP_COL_ISS),
+                                 " = ", NULL));
+        jp_q_str(&q, v->kiss);
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
+        jp_q_str(&q, v->ksub);
+        jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+        jp_q_int(&q, id);
+        jp_q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_ISS), " IS NULL AND ",
+                                 ROLE_COL(s, JP_COL_SUB), " IS NULL", NULL));
+        if (jp_sql_exec(s, &q, &nrows))
+            return JP_PROV_DB_ERROR;
+        if (nrows != 1) {
+            /* Someone linked it between our read and write: start over. */
+            jp_sql_fail(s, "pre-provisioned account was linked concurrently");
+            s->retry = 1;
+            return JP_PROV_DB_ERROR;
+        }
+    }
+
+    changed = json_object();
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", NULL));
+    for (i = 0; apply && i < sh->nmap; i++) {
+        int ci = sh->map_col[i];
+        const char *nv = claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
+        const char *ov = row[ci];
+        /* An absent claim keeps the stored value, except groups: IdPs omit the
+         * claim for a user in no group, and a stale list would keep privileges. */
+        if (!nv && ci == sh->role[JP_COL_GROUPS] && ov && *ov)
+            nv = "";
+        if (nv && (!ov || strcmp(ov, nv))) {
+            json_t *ch = json_object();
+            json_object_set_new(ch, "old", jp_detail_str(s->p, ov));
+            json_object_set_new(ch, "new", jp_detail_str(s->p, nv));
+            json_object_set_new(changed, sh->col[ci], ch);
+            nchanged++;
+        } else {
+            nv = NULL; /* unchanged: COALESCE keeps the column as it is */
+        }
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", sh->col[ci], " = COALESCE(", NULL));
+        jp_q_str(&q, nv);
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", sh->col[ci], ")", NULL));
+    }
+    if (HAS_ROLE(s, JP_COL_UPDATED_AT) && apply) {
+        const char *c = ROLE_COL(s, JP_COL_UPDATED_AT);
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = COALESCE(", NULL));
+        jp_q_intp(&q, nchanged ? &v->now : NULL);
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", c, ")", NULL));
+    }
+    if (HAS_ROLE(s, JP_COL_LAST_LOGIN_AT)) {
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " = ",
+                                 NULL));
+        jp_q_int(&q, v->now);
+    }
+    if (HAS_ROLE(s, JP_COL_LOGIN_COUNT)) {
+        const char *c = ROLE_COL(s, JP_COL_LOGIN_COUNT);
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = COALESCE(", c, ", 0) + 1", NULL));
+    }
+    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+    jp_q_int(&q, id);
+    if (nset && jp_sql_exec(s, &q, NULL)) {
+        json_decref(changed);
+        return JP_PROV_DB_ERROR;
+    }
+
+    detail = json_object();
+    if (link_email) {
+        json_object_set_new(detail, "by", json_string("email"));
+        json_object_set_new(detail, "email", jp_detail_str(s->p, link_email));
+        json_object_set_new(detail, "status", json_string(status));
+    }
+    json_object_set_new(detail, "changed", changed);
+    return login_done(s, v, event, id, detail, "account row vanished during login");
+}
+
+/* INSERT ... ON CONFLICT (iss, sub) DO NOTHING RETURNING id: *id 0 when a
+ * concurrent first login of the same user won the race. */
+static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
+{
+    const jp_shape *sh = &s->sh;
+    jp_q cols, vals;
+    const char **row;
+    int i;
+
+    jp_q_init(&cols, s->p);
+    jp_q_init(&vals, s->p);
+    jp_q_sql(&vals, ") VALUES (");
+    jp_q_str(&vals, v->kiss);
+    jp_q_sql(&vals, ", ");
+    jp_q_str(&vals, v->ksub);
+    for (i = 0; i < sh->nmap; i++) {
+        const char *nv = claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
+        jp_q_col_str(s, &cols, &vals, sh->col[sh->map_col[i]], nv);
+        if (nv)
+            json_object_set_new(set, sh->col[sh->map_col[i]], jp_detail_str(s->p, nv));
+    }
+    jp_q_managed_cols(s, &cols, &vals, s->cfg->new_status, v->now, 1, "jit");
+    jp_q_sql(&vals, apr_pstrcat(s->p, ") ON CONFLICT (", ROLE_COL(s, JP_COL_ISS), ", ",
+                                ROLE_COL(s, JP_COL_SUB), ") DO NOTHING RETURNING ",
+                                ROLE_COL(s, JP_COL_ID), NULL));
+    /* Join the two halves: column list first, then values with their args. */
+    {
+        jp_q q;
+        jp_q_init(&q, s->p);
+        jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", ROLE_COL(s, JP_COL_ISS),
+                                 ", ", ROLE_COL(s, JP_COL_SUB), NULL));
+        jp_q_append(&q, &cols);
+        jp_q_append(&q, &vals);
+        if (jp_sql_first(s, &q, &row))
+            return -1;
+    }
+    *id = row && row[0] ? apr_atoi64(row[0]) : 0;
+    return 0;
+}
+
+static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
+{
+    const char **row = NULL;
+    apr_int64_t id = 0;
+    json_t *set, *detail;
+
+    if (s->cfg->link_by_email && HAS_ROLE(s, JP_COL_EMAIL)) {
+        json_t *ej = claim_lookup(s->p, v->in->claims, "email");
+        const char *email = claim_string(ej);
+        apr_array_header_t *cand;
+        if (email && *email && strlen(email) <= 320) {
+            if (jp_sql_find_unlinked(s, email, &cand))
+                return JP_PROV_DB_ERROR;
+            if (cand->nelts > 0) {
+                json_t *ev = json_object_get(v->in->claims, "email_verified");
+                if (!json_is_true(ev))
+                    return refuse(s, v, "email_unverified", 0, NULL, JP_PROV_EMAIL_UNVERIFIED);
+                if (cand->nelts > 1)
+                    return refuse(s, v, "email_ambiguous", 0, NULL, JP_PROV_NOT_PROVISIONED);
+                return login_existing(s, v, ((const char ***)cand->elts)[0], email);
+            }
+        }
+    }
+    if (!s->cfg->create)
+        return refuse(s, v, "not_provisioned", 0, NULL, JP_PROV_NOT_PROVISIONED);
+
+    set = json_object();
+    if (insert_account(s, v, &id, set)) {
+        json_decref(set);
+        return JP_PROV_DB_ERROR;
+    }
+    if (!id) {
+        /* Lost the race to a concurrent first login: that one created the row
+         * (and its "create" audit row); this login is a later login. */
+        json_decref(set);
+        if (jp_sql_find_key(s, v->kiss, v->ksub, &row))
+            return JP_PROV_DB_ERROR;
+        if (!row) {
+            jp_sql_fail(s, "account insert conflicted but no row has this key");
+            return JP_PROV_DB_ERROR;
+        }
+        return login_existing(s, v, row, NULL);
+    }
+    detail = json_object();
+    json_object_set_new(detail, "source", json_string("jit"));
+    if (HAS_ROLE(s, JP_COL_STATUS))
+        json_object_set_new(detail, "status", json_string(s->cfg->new_status));
+    json_object_set_new(detail, "set", set);
+    return login_done(s, v, "create", id, detail, "new account row not found");
+}
+
+static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
+{
+    const char **row = NULL;
+    jp_prov_rc rc;
+
+    if (jp_sql_begin(s))
+        return JP_PROV_DB_ERROR;
+    if (jp_sql_find_key(s, v->kiss, v->ksub, &row))
+        rc = JP_PROV_DB_ERROR;
+    else if (row)
+        rc = login_existing(s, v, row, NULL);
+    else
+        rc = first_login(s, v);
+    if (s->err || jp_sql_commit(s)) {
+        jp_sql_rollback(s);
+        return JP_PROV_DB_ERROR;
+    }
+    return rc;
+}
+
+/* One attempt (jp_sql_run may make a second): its own time, reason and
+ * account. */
+static int op_provision(jp_sql *s, void *arg)
+{
+    jp_prov *v = arg;
+    v->now = jp_sql_now();
+    v->why = NULL;
+    memset(v->out, 0, sizeof(*v->out));
+    v->rc = provision_once(s, v);
+    return JP_STORE_OK;
+}
+
+jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
+                        jp_account *out, const char **err)
+{
+    jp_prov v;
+    const char *dberr = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (err)
+        *err = NULL;
+    memset(&v, 0, sizeof(v));
+    v.in = in;
+    v.out = out;
+    v.kiss = in->iss;
+    v.ksub = in->sub;
+    if (cfg->account_key && strcmp(cfg->account_key, "sub"))
+        v.ksub = claim_text(p, in->claims, cfg->account_key, cfg->delim);
+    if (!v.kiss || !*v.kiss || !v.ksub || !*v.ksub || strlen(v.kiss) > JP_VALUE_MAX ||
+        strlen(v.ksub) > JP_VALUE_MAX) {
+        jp_audit_entry e;
+        memset(&e, 0, sizeof(e));
+        e.event = "refuse";
+        e.iss = in->iss;
+        e.sub = in->sub;
+        e.client_ip = in->client_ip;
+        e.corr_id = in->corr_id;
+        e.detail = "{\"reason\":\"key_claim_missing\"}";
+        out->event = "refuse";
+        if (err)
+            *err = "the account key claim is missing, empty or too long";
+        if (jp_audit_ex(p, db, cfg, &e, NULL))
+            return JP_PROV_DB_ERROR;
+        return JP_PROV_NOT_PROVISIONED;
+    }
+
+    rc = jp_sql_run(p, db, cfg, JP_SQL_LABEL, op_provision, &v, &dberr);
+    if (rc != JP_STORE_OK) {
+        memset(out, 0, sizeof(*out));
+        if (err)
+            *err = dberr;
+        return rc == JP_STORE_BUSY ? JP_PROV_DB_BUSY : JP_PROV_DB_ERROR;
+    }
+    if (err && v.why) {
+        if (!strcmp(v.why, "pending"))
+            *err = "account is pending approval";
+        else if (!strcmp(v.why, "disabled"))
+            *err = "account is disabled";
+        else if (!strcmp(v.why, "email_unverified"))
+            *err = "email matches a pre-provisioned account but is not verified";
+        else if (!strcmp(v.why, "email_ambiguous"))
+            *err = "email matches several pre-provisioned accounts";
+        else if (!strcmp(v.why, "not_provisioned"))
+            *err = "no account and JITProvAccountCreate is Off";
+        else
+            *err = v.why;
+    }
+    return v.rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Status re-check                                                            */
+
+typedef struct {
+    apr_int64_t id;
+    const char *status;
+} jp_status_check;
+
+static int op_status(jp_sql *s, void *varg)
+{
+    jp_status_check *a = varg;
+    jp_q q;
+    const char **row;
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q,
+             apr_pstrcat(s->p, "SELECT ",
+                         HAS_ROLE(s, JP_COL_STATUS) ? ROLE_COL(s, JP_COL_STATUS)
+                                                    : ROLE_COL(s, JP_COL_ID),
+                         " FROM ", s->cfg->table, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+    jp_q_int(&q, a->id);
+    if (jp_sql_first(s, &q, &row))
+        return JP_STORE_ERROR;
+    if (!row)
+        a->status = "gone";
+    else if (!HAS_ROLE(s, JP_COL_STATUS))
+        a->status = "active";
+    else
+        a->status = jp_sql_status(row[0]);
+    return JP_STORE_OK;
+}
+
+int jp_account_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t id,
+                      const char **status)
+{
+    jp_status_check a = {id, NULL};
+    int rc = jp_sql_run(p, db, cfg, JP_SQL_LABEL, op_status, &a, NULL);
+    *status = rc == JP_STORE_OK ? a.status : NULL;
+    return rc == JP_STORE_OK ? 0 : -1;
+}
