@@ -61,6 +61,7 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     PICK(redirect_path);
     PICK(logout_path);
     PICK(bcl_path);
+    PICK(fcl_path);
     PICK(ca_file);
     if (!a->cache) {
         n->cache = b->cache;
@@ -628,6 +629,9 @@ const command_rec jp_cmds[] = {
     AP_INIT_TAKE1("JITProvBackChannelLogoutURI", set_path,
                   (void *)APR_OFFSETOF(jp_srv_cfg, bcl_path), RSRC_CONF,
                   "local path receiving back-channel logout tokens"),
+    AP_INIT_TAKE1("JITProvFrontChannelLogoutURI", set_path,
+                  (void *)APR_OFFSETOF(jp_srv_cfg, fcl_path), RSRC_CONF,
+                  "local path the IdP loads in an iframe to end sessions by iss and sid"),
     SRV_STR("JITProvScope", scope, "scopes to request, space separated"),
     AP_INIT_ITERATE("JITProvCryptoPassphrase", set_passphrase, NULL, RSRC_CONF,
                     "passphrase(s): the first encrypts, all decrypt"),
@@ -699,6 +703,11 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
         return "JITProvCryptoPassphrase is required";
     if (c->logout_path && !strcmp(c->logout_path, c->redirect_path))
         return "JITProvLogoutURI must differ from JITProvRedirectURI";
+    if (c->fcl_path && ((c->redirect_path && !strcmp(c->fcl_path, c->redirect_path)) ||
+                        (c->logout_path && !strcmp(c->fcl_path, c->logout_path)) ||
+                        (c->bcl_path && !strcmp(c->fcl_path, c->bcl_path))))
+        return "JITProvFrontChannelLogoutURI must differ from JITProvRedirectURI, "
+               "JITProvLogoutURI and JITProvBackChannelLogoutURI";
     if (c->max_duration < c->inactivity)
         c->inactivity = c->max_duration;
     if (c->provisioning) {

@@ -64,6 +64,7 @@ typedef struct {
     const char *redirect_path;
     const char *logout_path;
     const char *bcl_path;
+    const char *fcl_path; /* JITProvFrontChannelLogoutURI */
     const char *scope;
     int skew;
     int http_timeout;
@@ -196,6 +197,7 @@ const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c);
 /* logout.c */
 int jp_logout(request_rec *r, jp_srv_cfg *c);
 int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c);
+int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c);
 
 /* authz.c */
 void jp_register_authz(apr_pool_t *p);
@@ -215,6 +217,7 @@ typedef enum {
     JP_M_BCL,
     JP_M_IDP_ERROR,
     JP_M_DB_ERROR,
+    JP_M_FCL,
     JP_M__COUNT
 } jp_metric_id;
 apr_status_t jp_metrics_init(apr_pool_t *pconf);

@@ -99,3 +99,73 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     ap_rputs("", r);
     return OK;
 }
+
+/* A query parameter the IdP wrote: printable ASCII, bounded; NULL otherwise. */
+static const char *fcl_param(request_rec *r, const char *name)
+{
+    const char *v = r->args ? jp_query_param(r->pool, r->args, name) : NULL;
+    const unsigned char *q;
+    if (!v || !*v || strlen(v) > 1024)
+        return NULL;
+    for (q = (const unsigned char *)v; *q; q++)
+        if (*q < 0x21 || *q > 0x7e)
+            return NULL;
+    return v;
+}
+
+/* OIDC Front-Channel Logout 1.0: the IdP's logout page loads this in a hidden
+ * iframe. The browser sends no SameSite=Lax session cookie into a cross-site
+ * iframe, so the session cookie cannot say whom to log out: sid must
+ * (frontchannel_logout_session_required), and without it nothing can be done
+ * safely, hence 400 rather than a silent 200. Entra ID sends sid without iss
+ * (the spec wants both): a vhost trusts one issuer and sessions are indexed
+ * by (issuer, sid), so a missing iss means ours; a present one must be ours. */
+int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
+{
+    const char *iss, *sid, *err = NULL;
+    jp_req *rq = NULL;
+    jp_meta m;
+    int rc, n, own = 0;
+
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    if (r->method_number != M_GET) {
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
+        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "Front-channel logout accepts GET only.",
+                       "front-channel logout with method %s", r->method);
+    }
+    iss = fcl_param(r, "iss");
+    sid = fcl_param(r, "sid");
+    if (!sid || (!iss && r->args && strstr(r->args, "iss=")))
+        return jp_fail(r, HTTP_BAD_REQUEST, "The logout request does not name a session.",
+                       "front-channel logout without a usable sid (and iss) parameter: register "
+                       "frontchannel_logout_session_required=true at the IdP");
+    rc = jp_provider_meta(r, c, &m, &err);
+    if (rc != OK)
+        return jp_fail(r, rc, "The identity provider cannot be reached.", "metadata: %s", err);
+    if (!iss)
+        iss = m.issuer;
+    else if (strcmp(iss, m.issuer))
+        return jp_fail(r, HTTP_BAD_REQUEST, "The logout request came from another issuer.",
+                       "front-channel logout iss %s is not %s", ap_escape_logitem(r->pool, iss),
+                       m.issuer);
+    n = jp_session_revoke_sid(r, c, iss, sid, NULL);
+    /* Same-site embeddings do send the cookie: that session ends as well. */
+    if (jp_session_load(r, c, &rq) == OK && rq) {
+        jp_session_destroy(r, c, rq);
+        jp_cookie_set(r, c, c->cookie_name, "", "/", 0);
+        own = 1;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  JPLOG(0440) "front-channel logout (sid=%s): %d session(s) ended by sid%s", sid,
+                  n, own ? ", and the session of the cookie sent with it" : "");
+    r->status = HTTP_OK;
+    /* Loaded in an iframe of the IdP's page: no framing restriction here, and
+     * nothing for the page to run or fetch. */
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    apr_table_setn(r->headers_out, "Content-Security-Policy", "default-src 'none'");
+    if (!r->header_only)
+        ap_rputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Signed out</title>"
+                 "</head><body><p id=\"jitprov-signed-out\">Signed out.</p></body></html>\n",
+                 r);
+    return OK;
+}

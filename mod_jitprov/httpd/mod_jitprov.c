@@ -188,6 +188,12 @@ static int jp_quick_handler(request_rec *r, int lookup)
             jp_metric(JP_M_BCL);
         return rc;
     }
+    if (c->fcl_path && !strcmp(path, c->fcl_path)) {
+        int rc = jp_frontchannel_logout(r, c);
+        if (rc == OK)
+            jp_metric(JP_M_FCL);
+        return rc;
+    }
     return DECLINED;
 }
 

@@ -20,6 +20,7 @@ static const char *const names[JP_M__COUNT] = {
     [JP_M_BCL] = "jitprov_backchannel_logouts_total",
     [JP_M_IDP_ERROR] = "jitprov_idp_errors_total",
     [JP_M_DB_ERROR] = "jitprov_db_errors_total",
+    [JP_M_FCL] = "jitprov_frontchannel_logouts_total",
 };
 
 static const char *const help[JP_M__COUNT] = {
@@ -35,6 +36,7 @@ static const char *const help[JP_M__COUNT] = {
     [JP_M_BCL] = "Back-channel logout tokens accepted.",
     [JP_M_IDP_ERROR] = "Failed calls to the IdP.",
     [JP_M_DB_ERROR] = "Database failures during login or re-check.",
+    [JP_M_FCL] = "Front-channel logout requests accepted.",
 };
 
 static apr_uint32_t *counters;

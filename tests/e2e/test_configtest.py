@@ -26,6 +26,8 @@ def test_standard_config_is_valid(env):
     ("JITProvCryptoPassphrase", "JITProvCryptoPassphrase short"),
     ("JITProvRedirectURI", "JITProvRedirectURI https://app.example/cb?x=1"),
     ("JITProvLogoutURI", "JITProvLogoutURI //evil.example/"),
+    ("JITProvFrontChannelLogoutURI", "JITProvFrontChannelLogoutURI frontchannel"),
+    ("JITProvFrontChannelLogoutURI", "JITProvFrontChannelLogoutURI /callback"),
     ("JITProvCookie", "JITProvCookie \"bad;name\""),
     ("JITProvTokenEndpointAuth", "JITProvTokenEndpointAuth client_secret_jwt"),
     ("JITProvRemoteUser", "<Location /bad>\n JITProvRemoteUser account:\"a b\"\n</Location>"),

@@ -12,7 +12,8 @@
 //     "jwks_file": "/path/jwks.json",          // {"keys": [private JWKs with kid]}
 //     "clients": [ { "client_id": ..., "client_secret": ..., "redirect_uris": [...],
 //                    "post_logout_redirect_uris": [...], "backchannel_logout_uri": ...,
-//                    "token_endpoint_auth_method": ..., "id_token_signed_response_alg": ... } ],
+//                    "token_endpoint_auth_method": ..., "id_token_signed_response_alg": ...,
+//                    "frontchannel_logout_uri": ..., "frontchannel_logout_session_required": true } ],
 //     "users": { "name": { claims... } },       // optional: added to / replacing the defaults
 //     "id_token_ttl": 3600, "session_ttl": 86400, "pkce_required": true,
 //     "discovery_overrides": { "token_endpoint": ... } }
@@ -172,6 +173,12 @@ async function serve(configPath) {
     const users = { ...DEFAULT_USERS, ...(cfg.users || {}) };
     const bySub = new Map(Object.entries(users).map(([login, u]) => [u.sub, { login, ...u }]));
 
+    // OIDC Front-Channel Logout 1.0, which oidc-provider 8 does not implement:
+    // a client's frontchannel_logout_uri is kept here (not handed to
+    // oidc-provider) and loaded in an iframe of the logout page with iss and
+    // sid; frontchannel_logout_session_required puts sid into its ID tokens.
+    const frontchannel = new Map();
+    const sidRequired = new Set();
     const clients = (cfg.clients || []).map((c) => {
         const out = {
             grant_types: ['authorization_code', 'refresh_token'],
@@ -180,6 +187,10 @@ async function serve(configPath) {
             ...c,
         };
         for (const k of Object.keys(out)) if (out[k] === null) delete out[k];
+        if (out.frontchannel_logout_uri) frontchannel.set(out.client_id, out.frontchannel_logout_uri);
+        if (out.frontchannel_logout_session_required) sidRequired.add(out.client_id);
+        delete out.frontchannel_logout_uri;
+        delete out.frontchannel_logout_session_required;
         return out;
     });
 
@@ -225,13 +236,26 @@ async function serve(configPath) {
                 // The confirmation page submits itself ("logout=yes") so a browser
                 // needs no click; a script posts the same fields (see
                 // tests/e2e/jitprov_harness.py follow_idp_logout).
+                // With front-channel clients in the session, the form is
+                // submitted once their iframes have loaded (or after 5 s).
                 logoutSource: async (ctx, form) => {
                     const withYes = form.replace('</form>',
                         '<input type="hidden" name="logout" value="yes"/></form>');
+                    const { session } = ctx.oidc;
+                    const frames = Object.keys(session.authorizations || {})
+                        .filter((id) => frontchannel.has(id)).map((id) => {
+                            const u = new URL(frontchannel.get(id));
+                            u.searchParams.set('iss', issuer);
+                            const sid = session.sidFor(id);
+                            if (sid) u.searchParams.set('sid', sid);
+                            return `<iframe class="fcl" src="${escapeHtml(u.href)}" onload="loaded()"></iframe>`;
+                        });
                     ctx.type = 'html';
                     ctx.body = page('Signing out', `${withYes}
 <p>Signing you out&hellip;</p><noscript><button type="submit" form="op.logoutForm">Sign out</button></noscript>
-<script>document.forms[0].submit()</script>`);
+<script>let left = ${frames.length}; function loaded() { if (--left === 0) document.forms[0].submit(); }</script>
+${frames.join('\n')}
+<script>if (!left) document.forms[0].submit(); else setTimeout(() => document.forms[0].submit(), 5000);</script>`);
                 },
                 postLogoutSuccessSource: async (ctx) => {
                     ctx.type = 'html';
@@ -272,6 +296,10 @@ async function serve(configPath) {
                 .map(([k, v]) => `<p><b>${escapeHtml(k)}</b>: ${escapeHtml(v)}</p>`).join(''));
         },
     });
+    const includeSid = provider.Client.prototype.includeSid;
+    provider.Client.prototype.includeSid = function fclIncludeSid() {
+        return sidRequired.has(this.clientId) || includeSid.call(this);
+    };
     provider.on('server_error', (ctx, err) => process.stderr.write(`idp: server_error ${err.stack}\n`));
     provider.on('backchannel.error', (ctx, err, client) => {
         process.stderr.write(`idp: backchannel logout to ${client.clientId} failed: ${err.message}\n`);
