@@ -18,11 +18,31 @@
 #define JP_MAX_TOKEN_RESP (128 * 1024)
 #define JP_MAX_HINT (8 * 1024)
 
-/* OIDC Core 10.1: HS* ID tokens are MACed with the client secret; allowed
- * because the secret is ours. "none" never is. */
-static const char *const id_token_algs[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
-                                            "PS512", "ES256", "ES384", "ES512", "EdDSA",
-                                            "HS256", "HS384", "HS512", NULL};
+/* Asymmetric algorithms are taken whatever the discovery document lists.
+ * OIDC Core 10.1: HS* tokens are MACed with the client secret; taken only when
+ * the IdP lists them for that kind of token (and, in token.c, when the secret
+ * is as long as the hash). "none" never is. */
+static const char *const asym_algs[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
+                                        "PS512", "ES256", "ES384", "ES512", "EdDSA"};
+static const char *const hs_algs[] = {"HS256", "HS384", "HS512"};
+
+static const char *const *token_algs(apr_pool_t *p, const char *listed)
+{
+    const char **out = apr_pcalloc(p, sizeof(*out) * 14);
+    size_t i, n = 0;
+    for (i = 0; i < sizeof(asym_algs) / sizeof(*asym_algs); i++)
+        out[n++] = asym_algs[i];
+    for (i = 0; i < sizeof(hs_algs) / sizeof(*hs_algs); i++) {
+        char *copy = apr_pstrdup(p, listed ? listed : ""), *last, *w;
+        for (w = apr_strtok(copy, " ", &last); w; w = apr_strtok(NULL, " ", &last))
+            if (!strcmp(w, hs_algs[i])) {
+                out[n++] = hs_algs[i];
+                break;
+            }
+    }
+    out[n] = NULL;
+    return out;
+}
 
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c)
 {
@@ -173,31 +193,109 @@ static int exchange_code(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const 
     return OK;
 }
 
+/* 1 when the Content-Type's media type (parameters ignored) is `want`. */
+static int media_type_is(const char *ct, const char *want)
+{
+    size_t n = strlen(want);
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    return !strncasecmp(ct, want, n) && (!ct[n] || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* The userinfo response as a JSON object: plain JSON, or a signed JWT
+ * (application/jwt, OIDC Core 5.3.2) checked like the ID token. NULL after
+ * jp_fail has answered (*rc set). */
+static json_t *userinfo_claims(request_rec *r, jp_srv_cfg *c, const jp_meta *m, json_t *claims,
+                               const jp_http_resp *resp, int *rc)
+{
+    static const char bad[] = "The identity provider returned an invalid profile.";
+    const char *sub = json_string_value(json_object_get(claims, "sub")), *err = NULL;
+    json_error_t je;
+    json_t *ui;
+
+    if (resp->status != 200) {
+        *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad, "userinfo endpoint answered HTTP %ld",
+                      resp->status);
+        return NULL;
+    }
+    if (resp->len > JP_MAX_TOKEN_RESP) {
+        *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad, "userinfo response of %lu bytes is over %d",
+                      (unsigned long)resp->len, JP_MAX_TOKEN_RESP);
+        return NULL;
+    }
+    if (media_type_is(resp->content_type, "application/jwt")) {
+        char *jwt = apr_pstrmemdup(r->pool, resp->body, resp->len);
+        jp_tok_expect e;
+        jp_tok_rc trc;
+        apr_collapse_spaces(jwt, jwt);
+        memset(&e, 0, sizeof(e));
+        e.issuer = m->issuer;
+        e.client_id = c->client_id;
+        e.client_secret = c->client_secret;
+        e.algs = token_algs(r->pool, m->userinfo_algs);
+        e.now = apr_time_sec(apr_time_now());
+        e.skew = c->skew;
+        e.sub = sub;
+        trc = jp_provider_validate(r, c, jwt, &e, JP_VAL_USERINFO, &ui, &err);
+        if (trc == JP_TOK_IDP_DOWN || trc == JP_TOK_IDP_TIMEOUT) {
+            *rc = meta_fail(r, trc == JP_TOK_IDP_TIMEOUT ? HTTP_GATEWAY_TIME_OUT : HTTP_BAD_GATEWAY,
+                            err);
+            return NULL;
+        }
+        if (trc != JP_TOK_OK) {
+            *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad, "signed userinfo (application/jwt) rejected: %s",
+                          err ? err : "invalid");
+            return NULL;
+        }
+        /* The token's reference belongs to r->pool: the caller releases its own. */
+        return json_incref(ui);
+    }
+    ui = json_loadb(resp->body, resp->len, 0, &je);
+    if (!json_is_object(ui)) {
+        json_decref(ui);
+        *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad,
+                      "userinfo response (Content-Type %s) is neither a JSON object nor "
+                      "application/jwt",
+                      resp->content_type ? ap_escape_logitem(r->pool, resp->content_type)
+                                         : "none");
+        return NULL;
+    }
+    /* OIDC Core 5.3.4: a userinfo sub that differs from the ID token's is not this user. */
+    if (!json_is_string(json_object_get(ui, "sub")) ||
+        strcmp(json_string_value(json_object_get(ui, "sub")), sub)) {
+        const char *got = json_is_string(json_object_get(ui, "sub"))
+                              ? ap_escape_logitem(r->pool,
+                                                  json_string_value(json_object_get(ui, "sub")))
+                              : NULL;
+        json_decref(ui);
+        *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad,
+                      got ? "userinfo sub %s is not the ID token's sub %s"
+                          : "userinfo response has no sub%s (ID token sub %s)",
+                      got ? got : "", ap_escape_logitem(r->pool, sub));
+        return NULL;
+    }
+    return ui;
+}
+
 static int fetch_userinfo(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const char *at,
                           json_t *claims)
 {
     const char *err = NULL, *k;
     jp_http_resp resp;
-    json_error_t je;
     json_t *ui, *v;
     apr_status_t rv;
+    int rc = OK;
 
     rv = jp_http(r->pool, c, "GET", m->userinfo_endpoint, NULL, NULL, NULL, at, &resp, &err);
     if (rv != APR_SUCCESS)
         return jp_fail(r, rv == APR_TIMEUP ? HTTP_GATEWAY_TIME_OUT : HTTP_BAD_GATEWAY,
                        "The identity provider did not return the user's profile.", "userinfo: %s",
                        err);
-    ui = resp.status == 200 && resp.len <= JP_MAX_TOKEN_RESP
-             ? json_loadb(resp.body, resp.len, 0, &je)
-             : NULL;
-    /* OIDC Core 5.3.4: a userinfo sub that differs from the ID token's is not this user. */
-    if (!json_is_object(ui) || !json_is_string(json_object_get(ui, "sub")) ||
-        strcmp(json_string_value(json_object_get(ui, "sub")),
-               json_string_value(json_object_get(claims, "sub")))) {
-        json_decref(ui);
-        return jp_fail(r, HTTP_BAD_GATEWAY, "The identity provider returned an invalid profile.",
-                       "userinfo answered HTTP %ld without a matching sub", resp.status);
-    }
+    ui = userinfo_claims(r, c, m, claims, &resp, &rc);
+    if (!ui)
+        return rc;
     json_object_foreach(ui, k, v)
     {
         /* Token-bound claims come only from the signed ID token. */
@@ -207,6 +305,12 @@ static int fetch_userinfo(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const
             continue;
         json_object_set(claims, k, v);
     }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  JPLOG(0340) "userinfo (%s) merged: %lu claims",
+                  media_type_is(resp.content_type, "application/jwt")
+                      ? "application/jwt, signature verified"
+                      : "JSON",
+                  (unsigned long)json_object_size(ui));
     json_decref(ui);
     return OK;
 }
@@ -420,11 +524,11 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     e.client_id = c->client_id;
     e.client_secret = c->client_secret;
     e.nonce = st.nonce;
-    e.algs = id_token_algs;
+    e.algs = token_algs(r->pool, m.id_token_algs);
     e.now = now;
     e.skew = c->skew;
     e.max_iat_age = c->state_ttl + c->skew;
-    switch ((int)jp_provider_validate(r, c, idt, &e, 0, &claims, &err)) {
+    switch ((int)jp_provider_validate(r, c, idt, &e, JP_VAL_IDTOKEN, &claims, &err)) {
     case JP_TOK_OK:
         break;
     case (int)JP_TOK_IDP_DOWN:

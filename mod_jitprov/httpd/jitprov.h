@@ -156,6 +156,10 @@ typedef struct {
     const char *userinfo_endpoint;
     const char *end_session_endpoint;
     const char *jwks_uri;
+    /* *_signing_alg_values_supported, space-separated ("" when absent):
+     * HS* tokens are accepted only when listed there. */
+    const char *id_token_algs;
+    const char *userinfo_algs;
 } jp_meta;
 apr_status_t jp_provider_create(apr_pool_t *p, jp_srv_cfg *c);
 /* Copies the provider metadata into r->pool, fetching it when needed. */
@@ -164,6 +168,10 @@ int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *m, const char **err
  * cannot be had at all (502/504 rather than a token verdict). */
 #define JP_TOK_IDP_DOWN ((jp_tok_rc)-10)
 #define JP_TOK_IDP_TIMEOUT ((jp_tok_rc)-11)
+/* What jp_provider_validate checks (its `logout` argument). */
+#define JP_VAL_IDTOKEN 0
+#define JP_VAL_LOGOUT 1
+#define JP_VAL_USERINFO 2
 jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
                                const jp_tok_expect *e, int logout, json_t **claims,
                                const char **err);

@@ -79,7 +79,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     e.now = apr_time_sec(apr_time_now());
     e.skew = c->skew;
     e.max_iat_age = 600;
-    rc = jp_provider_validate(r, c, tok, &e, 1, &claims, &err);
+    rc = jp_provider_validate(r, c, tok, &e, JP_VAL_LOGOUT, &claims, &err);
     if (rc == JP_TOK_IDP_DOWN || rc == JP_TOK_IDP_TIMEOUT)
         return jp_fail(r, HTTP_BAD_GATEWAY, "The identity provider cannot be reached.",
                        "logout token: %s", err);

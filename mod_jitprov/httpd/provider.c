@@ -50,6 +50,22 @@ static const char *jstr(json_t *o, const char *k)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* A JSON array of strings as one space-separated string ("" when absent). */
+static const char *jwords(apr_pool_t *p, json_t *o, const char *k)
+{
+    json_t *a = json_object_get(o, k), *v;
+    const char *out = "";
+    size_t i;
+    if (!json_is_array(a))
+        return "";
+    json_array_foreach(a, i, v)
+    {
+        if (json_is_string(v) && !strchr(json_string_value(v), ' '))
+            out = apr_pstrcat(p, out, *out ? " " : "", json_string_value(v), NULL);
+    }
+    return out;
+}
+
 static int url_ok(const char *u)
 {
     return u && (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7));
@@ -83,6 +99,8 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
     m->userinfo_endpoint = apr_pstrdup(np, jstr(doc, "userinfo_endpoint"));
     m->end_session_endpoint = apr_pstrdup(np, jstr(doc, "end_session_endpoint"));
     m->jwks_uri = apr_pstrdup(np, jstr(doc, "jwks_uri"));
+    m->id_token_algs = jwords(np, doc, "id_token_signing_alg_values_supported");
+    m->userinfo_algs = jwords(np, doc, "userinfo_signing_alg_values_supported");
     json_decref(doc);
     if (!m->issuer || !*m->issuer || !url_ok(m->authorization_endpoint) ||
         !url_ok(m->token_endpoint) || !url_ok(m->jwks_uri)) {
@@ -108,6 +126,8 @@ static void copy_meta(apr_pool_t *p, jp_meta *out, const jp_meta *in)
     out->userinfo_endpoint = apr_pstrdup(p, in->userinfo_endpoint);
     out->end_session_endpoint = apr_pstrdup(p, in->end_session_endpoint);
     out->jwks_uri = apr_pstrdup(p, in->jwks_uri);
+    out->id_token_algs = apr_pstrdup(p, in->id_token_algs);
+    out->userinfo_algs = apr_pstrdup(p, in->userinfo_algs);
 }
 
 int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **err)
@@ -204,6 +224,19 @@ static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int
     return OK;
 }
 
+static jp_tok_rc run_validate(request_rec *r, const jp_jwks *ks, const char *jwt,
+                              const jp_tok_expect *e, int mode, json_t **claims, const char **err)
+{
+    switch (mode) {
+    case JP_VAL_LOGOUT:
+        return jp_logout_token_validate(r->pool, jwt, ks, e, claims, err);
+    case JP_VAL_USERINFO:
+        return jp_userinfo_jwt_validate(r->pool, jwt, ks, e, claims, err);
+    default:
+        return jp_idtoken_validate(r->pool, jwt, ks, e, claims, err);
+    }
+}
+
 jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
                                const jp_tok_expect *e, int logout, json_t **claims,
                                const char **err)
@@ -223,15 +256,14 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
         if (have) {
             /* Validation runs under the lock: a concurrent refresh must not free the
              * key set in use. It is CPU-only and rare next to ordinary requests. */
-            rc = logout ? jp_logout_token_validate(r->pool, jwt, pv->jwks, e, claims, err)
-                        : jp_idtoken_validate(r->pool, jwt, pv->jwks, e, claims, err);
+            rc = run_validate(r, pv->jwks, jwt, e, logout, claims, err);
         }
         apr_thread_mutex_unlock(pv->mu);
         if (have && rc != JP_TOK_UNKNOWN_KID)
             return rc;
         if (attempt == 1)
             break;
-        int frc = refresh_jwks(r, c, m.jwks_uri, have ? (logout ? 2 : 1) : 0,
+        int frc = refresh_jwks(r, c, m.jwks_uri, have ? (logout == JP_VAL_LOGOUT ? 2 : 1) : 0,
                                jp_jwt_peek_kid(r->pool, jwt), &ferr);
         if (frc != OK) {
             if (!have) {
@@ -239,8 +271,7 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
                  * best evidence we have. */
                 apr_thread_mutex_lock(pv->mu);
                 if (pv->jwks) {
-                    rc = logout ? jp_logout_token_validate(r->pool, jwt, pv->jwks, e, claims, err)
-                                : jp_idtoken_validate(r->pool, jwt, pv->jwks, e, claims, err);
+                    rc = run_validate(r, pv->jwks, jwt, e, logout, claims, err);
                     apr_thread_mutex_unlock(pv->mu);
                     return rc;
                 }

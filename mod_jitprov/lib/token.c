@@ -415,18 +415,40 @@ static const alg_info *find_alg(const char *name)
     return NULL;
 }
 
-static int alg_allowed(const alg_info *a, const jp_tok_expect *e)
+static int alg_listed(const alg_info *a, const jp_tok_expect *e)
 {
     const char *const *l;
 
-    if (a->type == KT_SECRET && (!e->client_secret || !*e->client_secret))
-        return 0;
     if (!e->algs)
         return a->type != KT_SECRET;
     for (l = e->algs; *l; l++)
         if (strcmp(*l, a->name) == 0)
             return 1;
     return 0;
+}
+
+/* NULL when alg a may be used under e, else why not. An HMAC key shorter
+ * than the hash output is refused (RFC 7518 3.2): a short client secret is
+ * guessable offline from any token MACed with it. */
+static const char *alg_refusal(apr_pool_t *p, const alg_info *a, const jp_tok_expect *e)
+{
+    if (a->type == KT_SECRET) {
+        size_t n = e->client_secret ? strlen(e->client_secret) : 0;
+        if (!n)
+            return apr_psprintf(p, "token alg \"%s\" needs the client secret as key, and there is "
+                                   "none", a->name);
+        if (n < a->siglen)
+            return apr_psprintf(p, "token alg \"%s\" refused: the client secret has %lu bytes, "
+                                   "RFC 7518 3.2 wants at least %lu for it",
+                                a->name, (unsigned long)n, (unsigned long)a->siglen);
+        if (!alg_listed(a, e))
+            return apr_psprintf(p, "token alg \"%s\" refused: HS* only when the IdP's discovery "
+                                   "document lists it for this token",
+                                a->name);
+        return NULL;
+    }
+    return alg_listed(a, e) ? NULL
+                            : apr_psprintf(p, "token alg \"%s\" not allowed", a->name);
 }
 
 static int typ_ok(const char *typ, int logout)
@@ -445,6 +467,7 @@ static int check_header(apr_pool_t *p, jws_parts *j, const jp_tok_expect *e, int
     int bad = 0;
     const char *alg = opt_string(j->hdr, "alg", &bad);
     const char *typ = opt_string(j->hdr, "typ", &bad);
+    const char *why;
 
     j->kid = opt_string(j->hdr, "kid", &bad);
     if (bad || !alg) {
@@ -452,8 +475,12 @@ static int check_header(apr_pool_t *p, jws_parts *j, const jp_tok_expect *e, int
         return 0;
     }
     j->alg = find_alg(alg);
-    if (!j->alg || !alg_allowed(j->alg, e)) {
+    if (!j->alg) {
         set_err(err, apr_psprintf(p, "token alg \"%s\" not allowed", loggable(p, alg)));
+        return 0;
+    }
+    if ((why = alg_refusal(p, j->alg, e)) != NULL) {
+        set_err(err, why);
         return 0;
     }
     if (json_object_get(j->hdr, "crit")) {
@@ -787,6 +814,74 @@ jp_tok_rc jp_logout_token_validate(apr_pool_t *p, const char *jwt, const jp_jwks
     }
     if (!nonempty_string(c, "jti", JWT_MAX_BYTES)) {
         set_err(err, "logout token jti missing");
+        return JP_TOK_BAD;
+    }
+    if (claims)
+        *claims = c;
+    return JP_TOK_OK;
+}
+
+/* Userinfo carries no iat/exp obligation (OIDC Core 5.3.2); those present are
+ * still honoured. */
+static int check_optional_times(json_t *c, const jp_tok_expect *e, const char **err)
+{
+    double now = (double)e->now, skew = e->skew > 0 ? e->skew : 0, v = 0;
+    int has = time_claim(c, "exp", &v);
+
+    if (has < 0 || (has && !(now < v + skew))) {
+        set_err(err, has < 0 ? "token exp not a number" : "token expired");
+        return 0;
+    }
+    has = time_claim(c, "nbf", &v);
+    if (has < 0 || (has && now < v - skew)) {
+        set_err(err, has < 0 ? "token nbf not a number" : "token not valid yet (nbf)");
+        return 0;
+    }
+    return 1;
+}
+
+static size_t count_dots(const char *s)
+{
+    size_t n = 0;
+
+    for (; s && *s; s++)
+        n += *s == '.';
+    return n;
+}
+
+jp_tok_rc jp_userinfo_jwt_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
+                                   const jp_tok_expect *e, json_t **claims, const char **err)
+{
+    json_t *c = NULL, *sub;
+    jp_tok_rc rc;
+
+    if (claims)
+        *claims = NULL;
+    if (jwt && strnlen(jwt, JWT_MAX_BYTES + 1) <= JWT_MAX_BYTES && count_dots(jwt) == 4) {
+        set_err(err, "userinfo is encrypted (JWE), which is not supported: register the client "
+                     "without userinfo_encrypted_response_alg");
+        return JP_TOK_BAD;
+    }
+    if (!e || !e->sub) {
+        set_err(err, "validation expectations incomplete");
+        return JP_TOK_BAD;
+    }
+    rc = verified_payload(p, jwt, ks, e, 0, &c, err);
+    if (rc != JP_TOK_OK)
+        return rc;
+    if (!json_object_get(c, "iss") || !json_object_get(c, "aud")) {
+        set_err(err, "signed userinfo lacks iss or aud");
+        return JP_TOK_BAD;
+    }
+    if (!check_audience(c, e, 0, err) || !check_optional_times(c, e, err))
+        return JP_TOK_BAD;
+    sub = json_object_get(c, "sub");
+    if (!json_is_string(sub) || strcmp(json_string_value(sub), e->sub) != 0) {
+        set_err(err, "signed userinfo sub is missing or not the ID token's sub");
+        return JP_TOK_BAD;
+    }
+    if (bcl_event(c)) {
+        set_err(err, "a logout token is not a userinfo response");
         return JP_TOK_BAD;
     }
     if (claims)

@@ -34,6 +34,7 @@ typedef struct {
     int skew;                  /* seconds of slack for exp/iat/nbf */
     int max_iat_age;           /* seconds: iat older than now - max_iat_age - skew refused;
                                   0 = no limit */
+    const char *sub;           /* signed userinfo: must equal "sub" (the ID token's) */
 } jp_tok_expect;
 
 /* Validates an ID token (OIDC Core 3.1.3.7): JWS compact form only (no JWE),
@@ -52,6 +53,16 @@ jp_tok_rc jp_idtoken_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
  * "http://schemas.openid.net/event/backchannel-logout"; "nonce" must be absent;
  * "sub" or "sid" present. e->nonce is ignored. */
 jp_tok_rc jp_logout_token_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
+                                   const jp_tok_expect *e, json_t **claims, const char **err);
+
+/* Validates a signed UserInfo response (OIDC Core 5.3.2, Content-Type
+ * application/jwt) with the ID token's signature rules (alg allow-list, key
+ * pairing, HS* keyed with the client secret, no crit, signature before
+ * payload); then "iss" equal to e->issuer and "aud" containing e->client_id
+ * (both required: an unsigned-for-us JWT proves nothing), "azp" as for ID
+ * tokens, "exp"/"nbf" when present, and "sub" equal to e->sub. An encrypted
+ * response (JWE, five segments) is refused with its own reason. */
+jp_tok_rc jp_userinfo_jwt_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
                                    const jp_tok_expect *e, json_t **claims, const char **err);
 
 /* Reads the unverified "kid" of a compact JWS header (for JWKS refetch decisions

@@ -13,7 +13,9 @@
 //     "clients": [ { "client_id": ..., "client_secret": ..., "redirect_uris": [...],
 //                    "post_logout_redirect_uris": [...], "backchannel_logout_uri": ...,
 //                    "token_endpoint_auth_method": ..., "id_token_signed_response_alg": ...,
-//                    "frontchannel_logout_uri": ..., "frontchannel_logout_session_required": true } ],
+//                    "frontchannel_logout_uri": ..., "frontchannel_logout_session_required": true,
+//                    "userinfo_signed_response_alg": ..., "test_userinfo_only_claims": [...],
+//                    "test_shuffle_groups": true } ],
 //     "users": { "name": { claims... } },       // optional: added to / replacing the defaults
 //     "id_token_ttl": 3600, "session_ttl": 86400, "pkce_required": true,
 //     "discovery_overrides": { "token_endpoint": ... } }
@@ -179,6 +181,12 @@ async function serve(configPath) {
     // sid; frontchannel_logout_session_required puts sid into its ID tokens.
     const frontchannel = new Map();
     const sidRequired = new Set();
+    // Test-only client fields, also kept out of oidc-provider's hands:
+    // test_userinfo_only_claims leaves those claims out of ID tokens (as
+    // LemonLDAP::NG does for a new RP: they come from userinfo only);
+    // test_shuffle_groups returns groups in a random order every time.
+    const userinfoOnly = new Map();
+    const shuffleGroups = new Set();
     const clients = (cfg.clients || []).map((c) => {
         const out = {
             grant_types: ['authorization_code', 'refresh_token'],
@@ -189,8 +197,10 @@ async function serve(configPath) {
         for (const k of Object.keys(out)) if (out[k] === null) delete out[k];
         if (out.frontchannel_logout_uri) frontchannel.set(out.client_id, out.frontchannel_logout_uri);
         if (out.frontchannel_logout_session_required) sidRequired.add(out.client_id);
-        delete out.frontchannel_logout_uri;
-        delete out.frontchannel_logout_session_required;
+        if (out.test_userinfo_only_claims) userinfoOnly.set(out.client_id, out.test_userinfo_only_claims);
+        if (out.test_shuffle_groups) shuffleGroups.add(out.client_id);
+        for (const k of ['frontchannel_logout_uri', 'frontchannel_logout_session_required',
+            'test_userinfo_only_claims', 'test_shuffle_groups']) delete out[k];
         return out;
     });
 
@@ -230,6 +240,9 @@ async function serve(configPath) {
             introspection: { enabled: false },
             revocation: { enabled: false },
             userinfo: { enabled: true },
+            // Signed userinfo (application/jwt) for clients registered with
+            // userinfo_signed_response_alg; the others keep plain JSON.
+            jwtUserinfo: { enabled: true },
             backchannelLogout: { enabled: true },
             rpInitiatedLogout: {
                 enabled: true,
@@ -266,10 +279,22 @@ ${frames.join('\n')}
         findAccount: async (ctx, sub) => {
             const u = bySub.get(sub);
             if (!u) return undefined;
+            const clientId = ctx.oidc?.client?.clientId;
             return {
                 accountId: sub,
-                claims: async () => {
+                claims: async (use) => {
                     const { login, ...claims } = u;
+                    if (use === 'id_token') {
+                        for (const k of userinfoOnly.get(clientId) || []) delete claims[k];
+                    }
+                    if (shuffleGroups.has(clientId) && Array.isArray(claims.groups)) {
+                        const g = [...claims.groups];
+                        for (let i = g.length - 1; i > 0; i -= 1) {
+                            const j = crypto.randomInt(i + 1);
+                            [g[i], g[j]] = [g[j], g[i]];
+                        }
+                        claims.groups = g;
+                    }
                     return claims;
                 },
             };

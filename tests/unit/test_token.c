@@ -618,6 +618,116 @@ static void test_logout(void)
 #undef LWITH
 }
 
+/* RFC 7518 3.2: an HMAC key at least as long as the hash; HS* only when listed. */
+static void test_hs_key_length(void)
+{
+    const char *s31 = "0123456789abcdef0123456789abcde"; /* 31 bytes */
+    const char *s32 = "0123456789abcdef0123456789abcdef";
+    const char *s48 = "0123456789abcdef0123456789abcdef0123456789abcdef";
+    const char *asym_only[] = {"RS256", "ES256", NULL};
+
+    ex.client_secret = s32;
+    GOOD(idt(sign("HS256", s32, NULL, claims())));
+    BAD(idt(sign("HS384", s32, NULL, claims())));
+    CHECK(last_err && strstr(last_err, "32 bytes") && strstr(last_err, "at least 48"));
+    BAD(idt(sign("HS512", s32, NULL, claims())));
+    CHECK(last_err && strstr(last_err, "at least 64"));
+    ex.client_secret = s48;
+    GOOD(idt(sign("HS384", s48, NULL, claims())));
+    ex.client_secret = s31;
+    BAD(idt(sign("HS256", s31, NULL, claims())));
+    CHECK(last_err && strstr(last_err, "RFC 7518") && strstr(last_err, "31 bytes"));
+    ex.client_secret = "";
+    BAD(idt(sign("HS256", "", NULL, claims())));
+    CHECK(last_err && strstr(last_err, "needs the client secret"));
+    /* long enough, but the discovery document does not list HS256 */
+    ex.client_secret = SECRET;
+    ex.algs = asym_only;
+    BAD(idt(sign("HS256", SECRET, NULL, claims())));
+    CHECK(last_err && strstr(last_err, "discovery"));
+    GOOD(idt(sign("ES256", p256, "p256", claims())));
+    reset_expect();
+}
+
+static json_t *userinfo_claims(void)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:[s,s]}", "iss", ISS, "aud", CLIENT, "sub", "user-42",
+                     "email", "u@example.com", "groups", "staff", "admins");
+}
+
+static jp_tok_rc uij(const char *jwt)
+{
+    json_t *c = (json_t *)1;
+    jp_tok_rc rc;
+
+    last_err = NULL;
+    rc = jp_userinfo_jwt_validate(pool, jwt, ks, &ex, &c, &last_err);
+    if (rc != JP_TOK_OK && (c != NULL || !last_err))
+        return 99;
+    if (rc == JP_TOK_OK && !json_is_object(c))
+        return 98;
+    return rc;
+}
+
+/* Signed userinfo (application/jwt): the ID token's signature rules, iss and
+ * aud required, sub equal to the ID token's, JWE refused by name. */
+static void test_userinfo_jwt(void)
+{
+    json_t *c, *out = NULL;
+    const char *err = NULL;
+
+#define UWITH(edit) (c = userinfo_claims(), (edit), uij(sign("RS256", rsa2048, "rsa", c)))
+
+    ex.nonce = NULL;
+    ex.sub = "user-42";
+    GOOD(uij(sign("RS256", rsa2048, "rsa", userinfo_claims())));
+    GOOD(uij(sign("ES256", p256, "p256", userinfo_claims())));
+    GOOD(uij(sign("HS256", SECRET, NULL, userinfo_claims())));
+    CHECK(jp_userinfo_jwt_validate(pool, sign("EdDSA", ed, "ed", userinfo_claims()), ks, &ex,
+                                   &out, &err) == JP_TOK_OK);
+    CHECK_STR(json_string_value(json_object_get(out, "email")), "u@example.com");
+    /* no iat, no exp needed; present ones are honoured */
+    GOOD(UWITH(json_object_set_new(c, "exp", json_integer(NOW + 60))));
+    BAD(UWITH(json_object_set_new(c, "exp", json_integer(NOW - 3600))));
+    BAD(UWITH(json_object_set_new(c, "nbf", json_integer(NOW + 3600))));
+    BAD(UWITH(json_object_set_new(c, "exp", json_string("soon"))));
+    /* sub */
+    BAD(UWITH(json_object_set_new(c, "sub", json_string("user-43"))));
+    CHECK(last_err && strstr(last_err, "sub"));
+    BAD(UWITH(json_object_del(c, "sub")));
+    BAD(UWITH(json_object_set_new(c, "sub", json_integer(42))));
+    /* iss and aud */
+    BAD(UWITH(json_object_del(c, "iss")));
+    CHECK(last_err && strstr(last_err, "lacks iss or aud"));
+    BAD(UWITH(json_object_del(c, "aud")));
+    BAD(UWITH(json_object_set_new(c, "iss", json_string("https://evil.example"))));
+    CHECK(last_err && strstr(last_err, "iss"));
+    BAD(UWITH(json_object_set_new(c, "aud", json_string("other-client"))));
+    CHECK(last_err && strstr(last_err, "aud"));
+    BAD(UWITH(json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other"))));
+    BAD(UWITH(json_object_set_new(c, "azp", json_string("other"))));
+    /* signature rules */
+    BAD(uij(sign("RS256", rsa_other, "rsa", userinfo_claims())));
+    BAD(uij(apr_pstrcat(pool, b64u_str("{\"alg\":\"none\"}"), ".",
+                        b64u_str(dump(userinfo_claims())), ".", NULL)));
+    CHECK(uij(sign("RS256", rsa2048, "gone", userinfo_claims())) == JP_TOK_UNKNOWN_KID);
+    ex.client_secret = "short-secret";
+    BAD(uij(sign("HS256", "short-secret", NULL, userinfo_claims())));
+    CHECK(last_err && strstr(last_err, "RFC 7518"));
+    ex.client_secret = SECRET;
+    /* a logout token is not userinfo */
+    BAD(uij(sign("RS256", rsa2048, "rsa", logout_claims())));
+    /* encrypted: five segments, named as such */
+    BAD(uij("eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d"));
+    CHECK(last_err && strstr(last_err, "encrypted (JWE)"));
+    BAD(uij("not a jwt"));
+    BAD(uij(NULL));
+    ex.sub = NULL;
+    BAD(uij(sign("RS256", rsa2048, "rsa", userinfo_claims())));
+    reset_expect();
+#undef UWITH
+}
+
 int main(void)
 {
     apr_initialize();
@@ -631,6 +741,8 @@ int main(void)
     test_forgeries();
     test_claims();
     test_logout();
+    test_hs_key_length();
+    test_userinfo_jwt();
 
     EVP_PKEY_free(rsa2048);
     EVP_PKEY_free(rsa1024);
