@@ -38,6 +38,15 @@ static int jp_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
                          JPLOG(0002) "%s (server %s:%d)", err,
                          v->server_hostname ? v->server_hostname : "?", v->port);
             bad = 1;
+        } else if (c->client_secret && strlen(c->client_secret) < 32) {
+            /* Not an error: RS/ES/PS-signed tokens do not use the secret. */
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, v,
+                         JPLOG(0040) "JITProvClientSecret has %lu bytes: HS256/384/512 ID tokens "
+                                     "will be refused (RFC 7518 3.2 wants at least 32/48/64); "
+                                     "use a longer secret if the IdP MACs tokens with it "
+                                     "(server %s:%d)",
+                         (unsigned long)strlen(c->client_secret),
+                         v->server_hostname ? v->server_hostname : "?", v->port);
         }
     }
     return bad ? !OK : OK;

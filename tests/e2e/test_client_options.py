@@ -86,3 +86,114 @@ def test_error_document_is_honoured(site, s):
         assert j["script_name"].startswith("/public")
     finally:
         restart_httpd(site)
+
+
+# ---- HS* ID tokens: a key as long as the hash, and only when discovery lists the alg
+
+class TokenStub:
+    """A token endpoint answering the ID token the test sets (MACed here)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        self.port = h.free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.id_token = None
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = h.json.dumps({"access_token": "stub-at", "token_type": "Bearer",
+                                     "expires_in": 60, "id_token": outer.id_token}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def hs_jwt(alg, secret, payload):
+    import hashlib
+    import hmac
+    inp = (h.b64url(h.json.dumps({"alg": alg, "typ": "JWT"}).encode()) + "."
+           + h.b64url(h.json.dumps(payload).encode()))
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    return inp + "." + h.b64url(hmac.new(secret.encode(), inp.encode(), digest).digest())
+
+
+@pytest.fixture
+def token_stub(site):
+    st = TokenStub()
+    yield st
+    site.idp.override_discovery()
+    restart_httpd(site)
+    st.stop()
+
+
+def stub_login(site, s, stub, alg, secret):
+    """Starts a login, then answers the callback with an HS* ID token from the stub."""
+    import time
+    import urllib.parse
+    r = s.get(site.httpd.url("/app/hs-stub"), allow_redirects=False)
+    assert r.status_code == 302, r.status_code
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["Location"]).query)
+    now = int(time.time())
+    stub.id_token = hs_jwt(alg, secret, {
+        "iss": site.idp.issuer, "aud": site.client_id, "sub": h.USER_CLAIMS["pat"]["sub"],
+        "iat": now, "exp": now + 300, "nonce": q["nonce"][0]})
+    return s.get(site.httpd.url("/callback?" + urllib.parse.urlencode(
+        {"state": q["state"][0], "code": "stub-code"})), allow_redirects=False)
+
+
+def logged_reason(site, r):
+    ref = h.error_ref(r)
+    assert ref and h.wait_for_log(site.httpd, f"[ref {ref}]")
+    return [l for l in site.httpd.log_since_start().splitlines() if f"[ref {ref}]" in l][0]
+
+
+@pytest.mark.parametrize("alg,secret_len,listed,ok,reason", [
+    ("HS256", 32, ["RS256", "HS256"], True, None),
+    ("HS256", 31, ["RS256", "HS256"], False, "has 31 bytes, RFC 7518 3.2 wants at least 32"),
+    ("HS384", 40, ["HS384"], False, "has 40 bytes, RFC 7518 3.2 wants at least 48"),
+    ("HS512", 64, ["HS512"], True, None),
+    ("HS256", 64, ["RS256", "ES256"], False, "only when the IdP's discovery document lists it"),
+    ("HS256", 64, None, False, "only when the IdP's discovery document lists it"),
+])
+def test_hs_id_token_rules(site, s, token_stub, alg, secret_len, listed, ok, reason):
+    secret = ("s3cr3t-" * 20)[:secret_len]
+    # listed None: the IdP publishes no id_token_signing_alg_values_supported.
+    site.idp.override_discovery(token_endpoint=token_stub.origin + "/token",
+                                id_token_signing_alg_values_supported=listed)
+    restart_httpd(site, "JITProvClientSecret " + secret)
+    r = stub_login(site, s, token_stub, alg, secret)
+    if ok:
+        assert r.status_code == 302, (r.status_code, r.text[:300])
+        assert "jitprov_session" in h.set_cookies(r)
+    else:
+        assert r.status_code == 401, (r.status_code, r.text[:300])
+        assert "jitprov_session" not in h.set_cookies(r)
+        line = logged_reason(site, r)
+        assert "ID token rejected" in line and reason in line, line
+
+
+def test_configtest_warns_about_a_short_client_secret(site):
+    r = site.httpd.configtest(site.standard_config(server_extra="JITProvClientSecret short-secret"))
+    assert r.returncode == 0, r.stderr
+    out = r.stderr + r.stdout
+    assert "JITPROV0040" in out and "12 bytes" in out and "HS256/384/512" in out, out
+    r = site.httpd.configtest(site.standard_config())
+    assert "JITPROV0040" not in r.stderr + r.stdout
