@@ -42,6 +42,7 @@ static const char *claim_parse(cmd_parms *cmd, const char *line, const void **pa
     }
     if (!*cr->claim)
         return "Require jitprov-claim: empty claim name";
+    jp_note_claim_use(cmd, cr->claim, apr_pstrcat(cmd->temp_pool, "Require jitprov-claim ", line, NULL));
     cr->claim = apr_pstrcat(cmd->pool, "c:", cr->claim, NULL);
     *parsed = cr;
     return NULL;
@@ -94,8 +95,16 @@ static authz_status group_check(request_rec *r, const char *line, const void *pa
     return AUTHZ_DENIED;
 }
 
+/* Only notes the use: the claim is JITProvGroupsClaim's, known at login. */
+static const char *group_parse(cmd_parms *cmd, const char *line, const void **parsed)
+{
+    jp_note_claim_use(cmd, NULL, "Require jitprov-group (JITProvGroupsClaim)");
+    *parsed = NULL;
+    return NULL;
+}
+
 static const authz_provider claim_provider = {claim_check, claim_parse};
-static const authz_provider group_provider = {group_check, NULL};
+static const authz_provider group_provider = {group_check, group_parse};
 
 void jp_register_authz(apr_pool_t *p)
 {

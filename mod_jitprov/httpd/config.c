@@ -43,6 +43,7 @@ void *jp_create_srv_cfg(apr_pool_t *p, server_rec *s)
     c->passphrases = apr_array_make(p, 2, sizeof(const char *));
     c->gates = apr_array_make(p, 2, sizeof(jp_gate));
     c->strip_names = apr_array_make(p, 4, sizeof(const char *));
+    c->claim_uses = apr_array_make(p, 4, sizeof(jp_claim_use));
     jp_store_cfg_init(p, &c->store);
     return c;
 }
@@ -89,6 +90,7 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     n->passphrases = a->passphrases->nelts ? a->passphrases : b->passphrases;
     n->gates = a->gates->nelts ? a->gates : b->gates;
     n->strip_names = apr_array_append(p, b->strip_names, a->strip_names);
+    n->claim_uses = apr_array_append(p, b->claim_uses, a->claim_uses);
     /* The account store is configured as a whole per vhost: a vhost that sets
      * any of its directives owns the whole set. */
     if (!(a->set_flags & F_STORE))
@@ -537,6 +539,8 @@ static const char *add_header(cmd_parms *cmd, void *dv, const char *name, const 
     m = apr_array_push(d->headers);
     m->name = name;
     m->key = key;
+    if (key[0] == 'c')
+        jp_note_claim_use(cmd, key + 2, apr_pstrcat(cmd->temp_pool, "JITProvHeader ", name, NULL));
     /* Strip this name from client requests everywhere in the vhost. */
     *(const char **)apr_array_push(c->strip_names) = name;
     return NULL;
@@ -545,7 +549,11 @@ static const char *add_header(cmd_parms *cmd, void *dv, const char *name, const 
 static const char *set_remote_user(cmd_parms *cmd, void *dv, const char *src)
 {
     jp_dir_cfg *d = dv;
-    return parse_source(cmd, src, &d->remote_user);
+    const char *err = parse_source(cmd, src, &d->remote_user);
+    if (!err && d->remote_user[0] == 'c')
+        jp_note_claim_use(cmd, d->remote_user + 2,
+                          "JITProvRemoteUser (REMOTE_USER falls back to sub)");
+    return err;
 }
 
 static const char *set_encoding(cmd_parms *cmd, void *dv, const char *arg)

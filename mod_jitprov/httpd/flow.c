@@ -454,7 +454,8 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     json_t *tok = NULL, *claims = NULL, *at;
     jp_session *s;
     jp_account acct;
-    int rc, port;
+    apr_array_header_t *id_names;
+    int rc, port, userinfo_used = 0;
 
     if (r->method_number != M_GET) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
@@ -542,11 +543,14 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     iss = json_string_value(json_object_get(claims, "iss"));
     sub = json_string_value(json_object_get(claims, "sub"));
     at = json_object_get(tok, "access_token");
+    id_names = jp_diag_names(r->pool, claims);
     if (c->userinfo && m.userinfo_endpoint && json_is_string(at)) {
         rc = fetch_userinfo(r, c, &m, json_string_value(at), claims);
         if (rc != OK)
             return rc;
+        userinfo_used = 1;
     }
+    jp_diag_login(r, c, iss, id_names, claims, userinfo_used);
     why = check_gates(r, c, claims);
     if (why) {
         jp_db db;

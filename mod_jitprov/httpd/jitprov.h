@@ -100,7 +100,15 @@ typedef struct {
     /* runtime */
     jp_provider *provider;
     int set_flags;
+    /* jp_claim_use: claims that JITProvHeader, JITProvRemoteUser and Require
+     * lines of this server read (diag.c warns when a login lacks one) */
+    apr_array_header_t *claim_uses;
 } jp_srv_cfg;
+
+typedef struct {
+    const char *claim; /* NULL: JITProvGroupsClaim, resolved at login */
+    const char *what;  /* the directive, as the warning names it */
+} jp_claim_use;
 
 typedef enum { JP_SRC_CLAIM = 0, JP_SRC_ACCOUNT } jp_src_type;
 
@@ -232,6 +240,16 @@ apr_status_t jp_metrics_init(apr_pool_t *pconf);
 void jp_metrics_cleanup(apr_pool_t *pconf);
 void jp_metric(jp_metric_id m);
 int jp_status_handler(request_rec *r);
+
+/* diag.c: missing-claim warnings and the claim names of the last logins */
+void jp_note_claim_use(cmd_parms *cmd, const char *claim, const char *what);
+apr_status_t jp_diag_preconfig(apr_pool_t *pconf);
+apr_status_t jp_diag_post_config(apr_pool_t *pconf, server_rec *s);
+void jp_diag_child_init(apr_pool_t *p, server_rec *s);
+apr_array_header_t *jp_diag_names(apr_pool_t *p, json_t *claims);
+void jp_diag_login(request_rec *r, jp_srv_cfg *c, const char *iss,
+                   const apr_array_header_t *id_names, json_t *claims, int userinfo_used);
+int jp_diag_claims_view(request_rec *r);
 
 /* scim_handler.c: SetHandler jitprov-scim */
 int jp_scim_handler(request_rec *r);

@@ -13,7 +13,9 @@
 
 static int jp_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
-    return jp_cache_preconfig(pconf) == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    return jp_cache_preconfig(pconf) == APR_SUCCESS && jp_diag_preconfig(pconf) == APR_SUCCESS
+               ? OK
+               : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 static int jp_used(jp_srv_cfg *c)
@@ -116,6 +118,10 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      JPLOG(0006) "no shared memory for counters: jitprov-status shows zeros");
     jp_metrics_cleanup(pconf);
+    if (jp_diag_post_config(pconf, s) != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     JPLOG(0041) "no shared memory or mutex for the claim names of recent "
+                                 "logins: jitprov-status?claims shows none");
     ap_add_version_component(pconf, "mod_jitprov/" JITPROV_VERSION);
     return OK;
 }
@@ -123,6 +129,7 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 static void jp_child_init(apr_pool_t *p, server_rec *s)
 {
     jp_cache_child_init(p, s);
+    jp_diag_child_init(p, s);
 }
 
 /* ---- per request ---- */

@@ -79,6 +79,8 @@ int jp_status_handler(request_rec *r)
         return DECLINED;
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
+    if (r->args && !strcmp(r->args, "claims"))
+        return jp_diag_claims_view(r);
     ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (r->header_only)
