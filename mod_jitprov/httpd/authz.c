@@ -76,6 +76,21 @@ static authz_status claim_check(request_rec *r, const char *line, const void *pa
     return AUTHZ_DENIED;
 }
 
+/* The session's claims named `claim` in _claim_names (kept as JSON text). */
+static int overage(request_rec *r, const jp_req *rq, const char *claim)
+{
+    const char *t = jp_kv_get(rq->sess->kv, "c:_claim_names");
+    json_error_t je;
+    json_t *j;
+    int yes;
+    if (!t)
+        return 0;
+    j = json_loads(t, 0, &je);
+    yes = json_is_object(j) && json_object_get(j, claim);
+    json_decref(j);
+    return yes;
+}
+
 static authz_status group_check(request_rec *r, const char *line, const void *parsed)
 {
     const jp_req *rq = req_state(r);
@@ -89,6 +104,16 @@ static authz_status group_check(request_rec *r, const char *line, const void *pa
         while (*(w = ap_getword_conf(r->pool, &t)))
             if (jp_multi_contains(v, w))
                 return AUTHZ_GRANTED;
+    } else if (overage(r, rq, c->groups_claim)) {
+        /* Unknown is not empty, but it grants nothing either: fail closed,
+         * and say why in a way the sysadmin can fix. */
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      JPLOG(0540) "Require jitprov-group %s: denied to %s, whose groups are "
+                                  "unknown: the login carried an overage pointer (_claim_names) "
+                                  "instead of '%s'. In Entra ID emit only \"Groups assigned to the "
+                                  "application\" (or use app roles), or filter the groups claim",
+                      line, r->user, c->groups_claim);
+        return AUTHZ_DENIED;
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   JPLOG(0502) "Require jitprov-group %s: denied to %s", line, r->user);

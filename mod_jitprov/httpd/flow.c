@@ -455,7 +455,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     jp_session *s;
     jp_account acct;
     apr_array_header_t *id_names;
-    int rc, port, userinfo_used = 0;
+    int rc, port, userinfo_used = 0, groups_unknown;
 
     if (r->method_number != M_GET) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
@@ -551,6 +551,17 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
         userinfo_used = 1;
     }
     jp_diag_login(r, c, iss, id_names, claims, userinfo_used);
+    groups_unknown = jp_claims_overage(claims, c->groups_claim);
+    if (groups_unknown)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      JPLOG(0342) "groups of sub=%s are unknown: the token names '%s' in "
+                                  "_claim_names instead of carrying it (Entra ID group overage, "
+                                  "over 200 groups); Require jitprov-group refuses this session "
+                                  "and the account's groups column keeps its value. Remedy: in "
+                                  "Entra emit only \"Groups assigned to the application\" (or "
+                                  "app roles), or filter the groups claim so it stays small "
+                                  "[ref %s]",
+                      ap_escape_logitem(r->pool, sub), c->groups_claim, jp_ref(r));
     why = check_gates(r, c, claims);
     if (why) {
         jp_db db;

@@ -228,3 +228,76 @@ int jp_multi_contains(const char *value, const char *item)
             return 0;
     }
 }
+
+int jp_claims_overage(json_t *claims, const char *claim)
+{
+    json_t *names;
+
+    if (!json_is_object(claims) || !claim || json_object_get(claims, claim))
+        return 0;
+    names = json_object_get(claims, "_claim_names");
+    return json_is_object(names) && json_object_get(names, claim) != NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void jp_multi_canonical(apr_array_header_t *parts)
+{
+    const char **e;
+    int i, n = 0;
+
+    if (!parts || parts->nelts < 2)
+        return;
+    e = (const char **)parts->elts;
+    qsort(e, (size_t)parts->nelts, sizeof(*e), cmp_str);
+    for (i = 0; i < parts->nelts; i++)
+        if (!n || strcmp(e[n - 1], e[i]))
+            e[n++] = e[i];
+    parts->nelts = n;
+}
+
+/* The delim-separated list s as a canonical array; "" is no element. */
+static apr_array_header_t *split_set(apr_pool_t *p, const char *s, const char *delim)
+{
+    apr_array_header_t *a = apr_array_make(p, 8, sizeof(const char *));
+    size_t dl = strlen(delim);
+    const char *e;
+
+    if (!*s)
+        return a;
+    for (;;) {
+        e = dl ? strstr(s, delim) : NULL;
+        if (!e) {
+            *(const char **)apr_array_push(a) = s;
+            break;
+        }
+        *(const char **)apr_array_push(a) = apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+        s = e + dl;
+    }
+    jp_multi_canonical(a);
+    return a;
+}
+
+int jp_multi_set_equal(apr_pool_t *p, const char *a, const char *b, const char *delim)
+{
+    apr_array_header_t *x, *y;
+    int i;
+
+    if (!a || !b)
+        return a == b;
+    if (!strcmp(a, b))
+        return 1;
+    if (!delim || !*delim)
+        return 0;
+    x = split_set(p, a, delim);
+    y = split_set(p, b, delim);
+    if (x->nelts != y->nelts)
+        return 0;
+    for (i = 0; i < x->nelts; i++)
+        if (strcmp(((const char **)x->elts)[i], ((const char **)y->elts)[i]))
+            return 0;
+    return 1;
+}

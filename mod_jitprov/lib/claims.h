@@ -53,4 +53,19 @@ const char *jp_kv_get(const apr_array_header_t *kv, const char *key);
 /* 1 when the JP_MULTI_SEP-separated value has an element exactly equal to item. */
 int jp_multi_contains(const char *value, const char *item);
 
+/* 1 when `claim` is absent from claims but named in "_claim_names" (OIDC Core
+ * 5.6.2 aggregated/distributed claims): Entra ID's group overage, where a user
+ * in over 200 groups gets a pointer to Microsoft Graph instead of "groups".
+ * The claim's value is then unknown, which is not the same as empty. */
+int jp_claims_overage(json_t *claims, const char *claim);
+
+/* Multi-valued claims are sets: 1 when the delim-separated lists a and b hold
+ * the same elements, whatever their order (duplicates count once). NULL equals
+ * only NULL; "" is the empty set. */
+int jp_multi_set_equal(apr_pool_t *p, const char *a, const char *b, const char *delim);
+
+/* The elements of `parts` (const char *) sorted bytewise and deduplicated, in
+ * place: the canonical order a multi-valued claim is stored in. */
+void jp_multi_canonical(apr_array_header_t *parts);
+
 #endif

@@ -167,6 +167,54 @@ static void test_multi(apr_pool_t *p)
     CHECK(!jp_multi_contains("staff admin", "admin"));
 }
 
+/* Entra ID's overage and claims as sets. */
+static void test_sets(apr_pool_t *p)
+{
+    json_error_t err;
+    json_t *over = json_loads("{\"sub\":\"x\",\"_claim_names\":{\"groups\":\"src1\"},"
+                              "\"_claim_sources\":{\"src1\":{\"endpoint\":"
+                              "\"https://graph.microsoft.com/v1.0/users/x/getMemberObjects\"}}}",
+                              0, &err);
+    json_t *both = json_loads("{\"groups\":[],\"_claim_names\":{\"groups\":\"src1\"}}", 0, &err);
+    json_t *plain = json_loads("{\"groups\":[\"a\"]}", 0, &err);
+    json_t *odd = json_loads("{\"_claim_names\":[\"groups\"]}", 0, &err);
+    apr_array_header_t *parts = apr_array_make(p, 4, sizeof(const char *));
+
+    CHECK(jp_claims_overage(over, "groups") == 1);
+    CHECK(jp_claims_overage(over, "roles") == 0);
+    CHECK(jp_claims_overage(both, "groups") == 0); /* the claim itself wins */
+    CHECK(jp_claims_overage(plain, "groups") == 0);
+    CHECK(jp_claims_overage(odd, "groups") == 0);
+    CHECK(jp_claims_overage(NULL, "groups") == 0);
+    json_decref(over);
+    json_decref(both);
+    json_decref(plain);
+    json_decref(odd);
+
+    CHECK(jp_multi_set_equal(p, "staff,admins", "admins,staff", ","));
+    CHECK(jp_multi_set_equal(p, "a,b,c", "c,a,b", ","));
+    CHECK(jp_multi_set_equal(p, "a,b,b", "b,a", ","));
+    CHECK(!jp_multi_set_equal(p, "a,b", "a,b,c", ","));
+    CHECK(!jp_multi_set_equal(p, "a,b", "a,c", ","));
+    CHECK(jp_multi_set_equal(p, "", "", ","));
+    CHECK(!jp_multi_set_equal(p, "", "a", ","));
+    CHECK(!jp_multi_set_equal(p, NULL, "", ","));
+    CHECK(jp_multi_set_equal(p, NULL, NULL, ","));
+    CHECK(jp_multi_set_equal(p, "x|y", "y|x", "|"));
+    CHECK(!jp_multi_set_equal(p, "x|y", "y|x", ""));
+    CHECK(jp_multi_set_equal(p, "a, b", "b,a", ", ") == 0);
+
+    *(const char **)apr_array_push(parts) = "staff";
+    *(const char **)apr_array_push(parts) = "admins";
+    *(const char **)apr_array_push(parts) = "staff";
+    *(const char **)apr_array_push(parts) = "Zed";
+    jp_multi_canonical(parts);
+    CHECK(parts->nelts == 3);
+    CHECK_STR(((const char **)parts->elts)[0], "Zed");
+    CHECK_STR(((const char **)parts->elts)[1], "admins");
+    CHECK_STR(((const char **)parts->elts)[2], "staff");
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -185,6 +233,7 @@ int main(void)
     test_get(p, claims);
     test_reals(p);
     test_multi(p);
+    test_sets(p);
     json_decref(claims);
     apr_pool_destroy(p);
     apr_terminate();
