@@ -56,7 +56,7 @@ USER_CLAIMS = {
              "preferred_username": "erin"},
 }
 # Added by the harness (not one of the IdP's built-in users): a user whose groups
-# claim is large (~6 KB: bigger than a small shmcb object, below a 16 KiB token cap).
+# claim is large (~6 KB: bigger than a small shmcb object, well below the 64 KiB token cap).
 EXTRA_USERS = {
     "grace": {"sub": "u-96ace000-0000-4000-8000-000000000007", "email": "grace@example.com",
               "email_verified": True, "name": "Grace Groups", "preferred_username": "grace",
