@@ -42,7 +42,8 @@ static const char *claim_parse(cmd_parms *cmd, const char *line, const void **pa
     }
     if (!*cr->claim)
         return "Require jitprov-claim: empty claim name";
-    jp_note_claim_use(cmd, cr->claim, apr_pstrcat(cmd->temp_pool, "Require jitprov-claim ", line, NULL));
+    jp_note_claim_use(cmd, cr->claim,
+                      apr_pstrcat(cmd->temp_pool, "Require jitprov-claim ", line, NULL));
     cr->claim = apr_pstrcat(cmd->pool, "c:", cr->claim, NULL);
     *parsed = cr;
     return NULL;

@@ -197,8 +197,8 @@ void jp_diag_login(request_rec *r, jp_srv_cfg *c, const char *iss,
             if (jp_claim_get(r->pool, claims, m->claim))
                 continue;
             u.claim = m->claim;
-            u.what = apr_pstrcat(r->pool, "JITProvMapClaim (", m->claim, " -> column ",
-                                 m->column, ")", NULL);
+            u.what = apr_pstrcat(r->pool, "JITProvMapClaim (", m->claim, " -> column ", m->column,
+                                 ")", NULL);
             if (first_time(c, &u, m->claim))
                 warn_missing(r, c, m->claim, u.what, userinfo_used);
         }
@@ -281,8 +281,7 @@ int jp_diag_claims_view(request_rec *r)
         for (i = 0; i < sorted->nelts; i++) {
             const char *n = ((const char **)sorted->elts)[i];
             const name_count *nc = apr_hash_get(names, n, APR_HASH_KEY_STRING);
-            ap_rprintf(r, "  %s: %d (%d / %d)\n", n, nc->logins, nc->in_id,
-                       nc->logins - nc->in_id);
+            ap_rprintf(r, "  %s: %d (%d / %d)\n", n, nc->logins, nc->in_id, nc->logins - nc->in_id);
         }
     }
     return OK;

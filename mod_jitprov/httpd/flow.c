@@ -216,8 +216,8 @@ static json_t *userinfo_claims(request_rec *r, jp_srv_cfg *c, const jp_meta *m, 
     json_t *ui;
 
     if (resp->status != 200) {
-        *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad, "userinfo endpoint answered HTTP %ld",
-                      resp->status);
+        *rc =
+            jp_fail(r, HTTP_BAD_GATEWAY, bad, "userinfo endpoint answered HTTP %ld", resp->status);
         return NULL;
     }
     if (resp->len > JP_MAX_TOKEN_RESP) {
@@ -245,8 +245,8 @@ static json_t *userinfo_claims(request_rec *r, jp_srv_cfg *c, const jp_meta *m, 
             return NULL;
         }
         if (trc != JP_TOK_OK) {
-            *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad, "signed userinfo (application/jwt) rejected: %s",
-                          err ? err : "invalid");
+            *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad,
+                          "signed userinfo (application/jwt) rejected: %s", err ? err : "invalid");
             return NULL;
         }
         /* The token's reference belongs to r->pool: the caller releases its own. */
@@ -258,17 +258,16 @@ static json_t *userinfo_claims(request_rec *r, jp_srv_cfg *c, const jp_meta *m, 
         *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad,
                       "userinfo response (Content-Type %s) is neither a JSON object nor "
                       "application/jwt",
-                      resp->content_type ? ap_escape_logitem(r->pool, resp->content_type)
-                                         : "none");
+                      resp->content_type ? ap_escape_logitem(r->pool, resp->content_type) : "none");
         return NULL;
     }
     /* OIDC Core 5.3.4: a userinfo sub that differs from the ID token's is not this user. */
     if (!json_is_string(json_object_get(ui, "sub")) ||
         strcmp(json_string_value(json_object_get(ui, "sub")), sub)) {
-        const char *got = json_is_string(json_object_get(ui, "sub"))
-                              ? ap_escape_logitem(r->pool,
-                                                  json_string_value(json_object_get(ui, "sub")))
-                              : NULL;
+        const char *got =
+            json_is_string(json_object_get(ui, "sub"))
+                ? ap_escape_logitem(r->pool, json_string_value(json_object_get(ui, "sub")))
+                : NULL;
         json_decref(ui);
         *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad,
                       got ? "userinfo sub %s is not the ID token's sub %s"
@@ -305,8 +304,7 @@ static int fetch_userinfo(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const
             continue;
         json_object_set(claims, k, v);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  JPLOG(0340) "userinfo (%s) merged: %lu claims",
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, JPLOG(0340) "userinfo (%s) merged: %lu claims",
                   media_type_is(resp.content_type, "application/jwt")
                       ? "application/jwt, signature verified"
                       : "JSON",
@@ -599,6 +597,9 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     /* Kept for id_token_hint at logout, unless it would crowd the record. */
     s->id_token = strlen(idt) <= JP_MAX_HINT ? idt : "";
     s->kv = apr_array_make(r->pool, 24, sizeof(jp_kv));
+    /* Distributed claims (OIDC Core 5.6.2) may carry an access token for the
+     * claims provider: it goes neither into the session nor to the backend. */
+    json_object_del(claims, "_claim_sources");
     jp_claims_flatten(r->pool, claims, "c:", s->kv);
     if (c->provisioning)
         add_account_cols(r, s, &acct);

@@ -156,8 +156,8 @@ int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
         own = 1;
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  JPLOG(0440) "front-channel logout (sid=%s): %d session(s) ended by sid%s", sid,
-                  n, own ? ", and the session of the cookie sent with it" : "");
+                  JPLOG(0440) "front-channel logout (sid=%s): %d session(s) ended by sid%s", sid, n,
+                  own ? ", and the session of the cookie sent with it" : "");
     r->status = HTTP_OK;
     /* Loaded in an iframe of the IdP's page: no framing restriction here, and
      * nothing for the page to run or fetch. */

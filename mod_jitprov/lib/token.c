@@ -435,20 +435,23 @@ static const char *alg_refusal(apr_pool_t *p, const alg_info *a, const jp_tok_ex
     if (a->type == KT_SECRET) {
         size_t n = e->client_secret ? strlen(e->client_secret) : 0;
         if (!n)
-            return apr_psprintf(p, "token alg \"%s\" needs the client secret as key, and there is "
-                                   "none", a->name);
+            return apr_psprintf(p,
+                                "token alg \"%s\" needs the client secret as key, and there is "
+                                "none",
+                                a->name);
         if (n < a->siglen)
-            return apr_psprintf(p, "token alg \"%s\" refused: the client secret has %lu bytes, "
-                                   "RFC 7518 3.2 wants at least %lu for it",
+            return apr_psprintf(p,
+                                "token alg \"%s\" refused: the client secret has %lu bytes, "
+                                "RFC 7518 3.2 wants at least %lu for it",
                                 a->name, (unsigned long)n, (unsigned long)a->siglen);
         if (!alg_listed(a, e))
-            return apr_psprintf(p, "token alg \"%s\" refused: HS* only when the IdP's discovery "
-                                   "document lists it for this token",
+            return apr_psprintf(p,
+                                "token alg \"%s\" refused: HS* only when the IdP's discovery "
+                                "document lists it for this token",
                                 a->name);
         return NULL;
     }
-    return alg_listed(a, e) ? NULL
-                            : apr_psprintf(p, "token alg \"%s\" not allowed", a->name);
+    return alg_listed(a, e) ? NULL : apr_psprintf(p, "token alg \"%s\" not allowed", a->name);
 }
 
 static int typ_ok(const char *typ, int logout)

@@ -683,8 +683,8 @@ static void test_userinfo_jwt(void)
     GOOD(uij(sign("RS256", rsa2048, "rsa", userinfo_claims())));
     GOOD(uij(sign("ES256", p256, "p256", userinfo_claims())));
     GOOD(uij(sign("HS256", SECRET, NULL, userinfo_claims())));
-    CHECK(jp_userinfo_jwt_validate(pool, sign("EdDSA", ed, "ed", userinfo_claims()), ks, &ex,
-                                   &out, &err) == JP_TOK_OK);
+    CHECK(jp_userinfo_jwt_validate(pool, sign("EdDSA", ed, "ed", userinfo_claims()), ks, &ex, &out,
+                                   &err) == JP_TOK_OK);
     CHECK_STR(json_string_value(json_object_get(out, "email")), "u@example.com");
     /* no iat, no exp needed; present ones are honoured */
     GOOD(UWITH(json_object_set_new(c, "exp", json_integer(NOW + 60))));
