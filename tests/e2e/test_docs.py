@@ -116,11 +116,19 @@ def doc_sections():
     return out
 
 
-INDEX_CONTEXTS = {
-    "server, vhost": {SERVER, VHOST},
-    "any (dir)": {SERVER, VHOST, DIRECTORY, HTACCESS},
-    "server, vhost, directory (not .htaccess)": {SERVER, VHOST, DIRECTORY},
-}
+# The index abbreviates: "server, vhost", "any (dir)" (all four),
+# "server, vhost, directory (not .htaccess)".
+INDEX_WORDS = {"server": {SERVER}, "vhost": {VHOST}, "directory": {DIRECTORY},
+               "directory (not .htaccess)": {DIRECTORY}, ".htaccess": {HTACCESS},
+               "any (dir)": {SERVER, VHOST, DIRECTORY, HTACCESS}}
+
+
+def index_contexts(name, cell):
+    out = set()
+    for word in (w.strip() for w in cell.split(",")):
+        assert word in INDEX_WORDS, f"directive index: {name}: unknown context '{word}'"
+        out |= INDEX_WORDS[word]
+    return out
 
 
 def doc_index():
@@ -129,9 +137,8 @@ def doc_index():
     text = text[text.index("## Directive index"):]
     out = {}
     for m in re.finditer(r"^\| `(JITProv\w+)[^`]*` \| ([^|]+) \| (.+) \|$", text, re.M):
-        ctx = m.group(2).strip()
-        assert ctx in INDEX_CONTEXTS, f"directive index: {m.group(1)}: unknown context '{ctx}'"
-        out[m.group(1)] = {"contexts": INDEX_CONTEXTS[ctx], "default": m.group(3).strip()}
+        out[m.group(1)] = {"contexts": index_contexts(m.group(1), m.group(2)),
+                           "default": m.group(3).strip()}
     return out
 
 
