@@ -125,7 +125,7 @@ int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
     const char *iss, *sid, *err = NULL;
     jp_req *rq = NULL;
     jp_meta m;
-    int rc, n, own = 0;
+    int rc, own = 0;
 
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     if (r->method_number != M_GET) {
@@ -148,7 +148,12 @@ int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout request came from another issuer.",
                        "front-channel logout iss %s is not %s", ap_escape_logitem(r->pool, iss),
                        m.issuer);
-    n = jp_session_revoke_sid(r, c, iss, sid, NULL);
+    /* Negative: the revocation could not be recorded (shared cache down):
+     * the IdP must not believe the sessions ended. */
+    if (jp_session_revoke_sid(r, c, iss, sid, NULL) < 0)
+        return jp_fail(r, HTTP_SERVICE_UNAVAILABLE, "The logout could not be completed.",
+                       "front-channel logout (sid=%s): the session store refused the revocation",
+                       sid);
     /* Same-site embeddings do send the cookie: that session ends as well. */
     if (jp_session_load(r, c, &rq) == OK && rq) {
         jp_session_destroy(r, c, rq);
@@ -156,8 +161,8 @@ int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
         own = 1;
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  JPLOG(0440) "front-channel logout (sid=%s): %d session(s) ended by sid%s", sid, n,
-                  own ? ", and the session of the cookie sent with it" : "");
+                  JPLOG(0440) "front-channel logout (sid=%s): the sessions of that sid ended%s",
+                  sid, own ? ", and the session of the cookie sent with it" : "");
     r->status = HTTP_OK;
     /* Loaded in an iframe of the IdP's page: no framing restriction here, and
      * nothing for the page to run or fetch. */
