@@ -88,11 +88,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jp_tok_expect e = {0};
     json_t *claims = NULL;
     const char *err = NULL, *jwt;
-    int mode;
+    int mode, userinfo;
 
     if (size < 1)
         return 0;
     mode = data[0] & 3;
+    userinfo = data[0] & 4; /* the same bytes as a signed userinfo response too */
     data++;
     size--;
 
@@ -120,6 +121,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         jp_idtoken_validate(p, jwt, ks, &e, &claims, &err);
     if (claims)
         (void)json_object_size(claims);
+    if (userinfo) {
+        claims = NULL;
+        e.sub = "user-1";
+        jp_userinfo_jwt_validate(p, jwt, ks, &e, &claims, &err);
+        if (claims)
+            (void)json_object_size(claims);
+    }
     apr_pool_destroy(p);
     return 0;
 }
