@@ -5,6 +5,7 @@ the module ends the sessions by iss + sid (the ID token's sid, kept with each
 session); without both it refuses with 400 and ends nothing."""
 import json
 import os
+import re
 import urllib.parse
 
 import pytest
@@ -21,7 +22,17 @@ FCL = "/frontchannel-logout"
 
 
 def site_config(env):
-    return env.standard_config(server_extra=f"JITProvFrontChannelLogoutURI {FCL}")
+    return env.standard_config(server_extra=f"JITProvFrontChannelLogoutURI {FCL}",
+                               locations_extra="""
+<Location /jitprov-status>
+    SetHandler jitprov-status
+    Require ip 127.0.0.1
+</Location>""")
+
+
+def fcl_counter(site):
+    r = requests.get(site.httpd.url("/jitprov-status"))
+    return int(re.search(r"^jitprov_frontchannel_logouts_total (\d+)$", r.text, re.M).group(1))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -72,6 +83,7 @@ def test_iss_and_sid_end_every_session_of_that_idp_session(site, s):
     assert other_sid != sid
 
     # The IdP's iframe: no cookie at all.
+    before = fcl_counter(site)
     r = requests.get(fcl_url(site, iss=site.idp.issuer, sid=sid), allow_redirects=False)
     assert r.status_code == 200, r.text[:300]
     assert r.headers["Content-Type"].startswith("text/html")
@@ -81,6 +93,7 @@ def test_iss_and_sid_end_every_session_of_that_idp_session(site, s):
     assert 'id="jitprov-signed-out"' in r.text and len(r.text) < 1024
     assert not session_alive(site, first) and not session_alive(site, second)
     assert session_alive(site, bystander)
+    assert fcl_counter(site) == before + 1
     assert h.wait_for_log(site.httpd, f"JITPROV0440: front-channel logout (sid={sid}): the "
                                       "sessions of that sid ended")
 
