@@ -10,6 +10,7 @@
 
 #include "store.h"
 #include "store_sql.h"
+#include "claims.h"
 
 /* ------------------------------------------------------------------------ */
 /* Claim values                                                               */
@@ -87,7 +88,8 @@ static json_t *claim_lookup(apr_pool_t *p, json_t *claims, const char *path)
 }
 
 /* The text a claim is stored as: strings as they are, numbers and booleans as
- * JSON, arrays of scalars joined with delim, anything else as compact JSON.
+ * JSON, arrays of scalars sorted and joined with delim (a set has one
+ * spelling, whatever order the IdP sends), anything else as compact JSON.
  * NULL when absent or null. */
 static const char *claim_text(apr_pool_t *p, json_t *claims, const char *path, const char *delim)
 {
@@ -107,8 +109,10 @@ static const char *claim_text(apr_pool_t *p, json_t *claims, const char *path, c
             }
             *(const char **)apr_array_push(parts) = t;
         }
-        if (parts)
+        if (parts) {
+            jp_multi_canonical(parts);
             return jp_sql_cap(p, join(p, parts, delim ? delim : ","), JP_VALUE_MAX);
+        }
         return jp_sql_cap(p, jp_sql_json_text(p, v), JP_VALUE_MAX);
     }
     if (json_is_object(v))
@@ -241,11 +245,17 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
         int ci = sh->map_col[i];
         const char *nv = claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
         const char *ov = row[ci];
+        /* Multi-valued claims are sets: a reordering is no change. */
+        int is_set = json_is_array(claim_lookup(s->p, v->in->claims, sh->map_claim[i]));
         /* An absent claim keeps the stored value, except groups: IdPs omit the
-         * claim for a user in no group, and a stale list would keep privileges. */
-        if (!nv && ci == sh->role[JP_COL_GROUPS] && ov && *ov)
+         * claim for a user in no group, and a stale list would keep privileges.
+         * Unless the token says the groups exist elsewhere (Entra's overage,
+         * _claim_names): unknown is not empty. */
+        if (!nv && ci == sh->role[JP_COL_GROUPS] && ov && *ov &&
+            !jp_claims_overage(v->in->claims, sh->map_claim[i]))
             nv = "";
-        if (nv && (!ov || strcmp(ov, nv))) {
+        if (nv && (!ov || (is_set ? !jp_multi_set_equal(s->p, ov, nv, s->cfg->delim)
+                                  : strcmp(ov, nv) != 0))) {
             json_t *ch = json_object();
             json_object_set_new(ch, "old", jp_detail_str(s->p, ov));
             json_object_set_new(ch, "new", jp_detail_str(s->p, nv));

@@ -199,7 +199,7 @@ static void test_default(jp_db *db)
     CHECK_STR(a.event, "create");
     CHECK_STR(a.status, "active");
     CHECK_STR(col(&a, "username"), "alice");
-    CHECK_STR(col(&a, "groups"), "staff,admins");
+    CHECK_STR(col(&a, "groups"), "admins,staff"); /* a set, stored sorted */
     CHECK_STR(col(&a, "display_name"), "Alice A");
     CHECK_STR(col(&a, "login_count"), "1");
     CHECK_STR(col(&a, "source"), "jit");
@@ -230,6 +230,35 @@ static void test_default(jp_db *db)
     json_decref(cl);
     c.update = 1;
 
+    /* groups in another order: no change (the login's row records none) */
+    cl = claims_alice("Alice B");
+    json_object_set_new(cl, "groups", json_pack("[s,s,s]", "admins", "staff", "staff"));
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_OK);
+    CHECK_STR(col(&b, "groups"), "admins,staff");
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'update' AND detail LIKE "
+                    "'%\"groups\"%'") == 0);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE detail = '{\"changed\":{}}'") == 2);
+    json_decref(cl);
+    /* a string that merely looks reordered is text, not a set */
+    cl = claims_alice("Alice B");
+    json_object_set_new(cl, "name", json_string("B Alice"));
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_OK);
+    CHECK_STR(col(&b, "display_name"), "B Alice");
+    json_decref(cl);
+    cl = claims_alice("Alice B");
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_OK);
+    json_decref(cl);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'update' AND detail LIKE "
+                    "'%\"display_name\"%'") == 3);
+
+    /* Entra's overage: groups unknown, the column keeps its value */
+    cl = json_pack("{s:s, s:{s:s}, s:{s:{s:s}}}", "email", "alice@example.com", "_claim_names",
+                   "groups", "src1", "_claim_sources", "src1", "endpoint",
+                   "https://graph.microsoft.com/v1.0/users/x/getMemberObjects");
+    CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_OK);
+    CHECK_STR(col(&b, "groups"), "admins,staff");
+    json_decref(cl);
+
     /* an absent claim keeps its column; absent groups empty the list */
     cl = json_pack("{s:s}", "email", "alice@example.com");
     CHECK(login(gp, db, &c, "alice", cl, &b) == JP_PROV_OK);
@@ -256,7 +285,7 @@ static void test_default(jp_db *db)
     CHECK_STR(status, "disabled");
     CHECK(count(db, apr_psprintf(
                         gp, "SELECT login_count FROM jitprov_accounts WHERE id = %" APR_INT64_T_FMT,
-                        a.id)) == 4);
+                        a.id)) == 8);
     CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'refuse' AND detail = "
                     "'{\"reason\":\"disabled\",\"status\":\"disabled\"}'") == 2);
     CHECK(jp_store_set_status(gp, db, &c, a.id, from_disabled, "active", "enable", NULL, NULL,
@@ -411,7 +440,7 @@ static void test_default(jp_db *db)
         CHECK(login(gp, db, &c, "hank", cl, &a) == JP_PROV_OK);
         CHECK_STR(col(&a, "username"), "42");
         CHECK_STR(col(&a, "country"), "DE");
-        CHECK_STR(col(&a, "roles"), "r1,2,true");
+        CHECK_STR(col(&a, "roles"), "2,r1,true"); /* a multi-valued claim is a set */
         CHECK_STR(col(&a, "groups"), "{\"x\":1}");
         json_decref(cl);
     }
