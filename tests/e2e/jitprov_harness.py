@@ -29,6 +29,8 @@ import requests
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IDP_DIR = os.path.join(ROOT, "tests", "idp")
 BACKEND_CGI = os.path.join(ROOT, "tests", "e2e", "backend", "echo.py")
+# The demo's HTML pages (/demo/me, /demo/admin); the tests parse echo.py's JSON.
+DEMO_CGI = os.path.join(ROOT, "tests", "e2e", "backend", "demo.py")
 APACHE = os.environ.get("JITPROV_APACHE", "/usr/sbin/apache2")
 APACHE_MODULES = os.environ.get("JITPROV_APACHE_MODULES", "/usr/lib/apache2/modules")
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -347,6 +349,8 @@ class Httpd:
             shutil.copy(BACKEND_CGI, os.path.join(self.dir, where))
             os.chmod(os.path.join(self.dir, where), 0o755)
             os.chmod(os.path.dirname(os.path.join(self.dir, where)), 0o755)
+        shutil.copy(DEMO_CGI, os.path.join(self.dir, "cgi", "demo.py"))
+        os.chmod(os.path.join(self.dir, "cgi", "demo.py"), 0o755)
         with open(os.path.join(self.dir, "htdocs", "index.html"), "w") as f:
             f.write(INDEX_HTML)
         self.conf_path = os.path.join(self.dir, "conf", "httpd.conf")
@@ -1563,26 +1567,140 @@ class Env:
 
 # ------------------------------------------------------------ demo entry point
 
+DEMO_INDEX_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mod_jitprov demo</title></head>
+<body><h1>mod_jitprov demo</h1><p id="root">Single sign-on and just-in-time accounts in
+front of an application that knows nothing about OpenID Connect.</p>
+<ul>
+<li><a href="/demo/me">/demo/me</a> &mdash; log in; the application shows the headers it
+ received, your account row, your roles and your latest audit events</li>
+<li><a href="/demo/admin">/demo/admin</a> &mdash; every account, its roles, the audit trail
+ (read-only)</li>
+<li><a href="/app/">/app/</a> &mdash; the raw JSON the e2e tests read</li>
+<li><a href="/admins/">/admins/</a> &mdash; Require jitprov-group admins (alice only)</li>
+<li><a href="/logout?return_to=/">/logout</a></li>
+</ul>
+<p>Users: alice, bob, carol, dave, erin; the password is <code>pass-</code> + the name.
+Commands for the terminal running the demo are listed there.</p></body></html>
+"""
+
+# The demo's application roles: the IdP's groups claim feeds a membership table
+# of the application (demo_user_roles), through an allow-list of role values.
+DEMO_SETUP_SQL = """CREATE TABLE IF NOT EXISTS demo_user_roles (
+    account_id INTEGER NOT NULL, role TEXT NOT NULL, PRIMARY KEY (account_id, role));"""
+DEMO_SERVER = ""
+
+
+def demo_locations(httpd):
+    d = httpd.dir
+    return f"""ScriptAlias /demo "{d}/cgi/demo.py"
+<Location /demo>
+    SetEnv DEMO_DB "{httpd.db_path}"
+    SetEnv DEMO_ROLES "demo_user_roles account_id role"
+</Location>
+<Location /demo/me>
+    AuthType jitprov
+{PROV_IDENTITY}
+    JITProvHeader X-Account-Roles account:groups
+    Require valid-user
+</Location>"""
+
+
+def demo_config(env):
+    locs = standard_locations().replace("{proxy}", env.proxy_backend.origin)
+    return env.httpd.render(jitprov_server_config(env, extra=DEMO_SERVER),
+                            locs + "\n" + demo_locations(env.httpd))
+
+
+def demo_prepare(env):
+    """The demo's application table, made before httpd starts (SQLite file of
+    env.httpd, handed to the user the children run as by Httpd.start)."""
+    import sqlite3
+    conn = sqlite3.connect(env.httpd.db_path)
+    conn.executescript(DEMO_SETUP_SQL)
+    conn.close()
+    with open(os.path.join(env.httpd.dir, "htdocs", "index.html"), "w") as f:
+        f.write(DEMO_INDEX_HTML)
+
+
+DEMO_HELP = """  Type a command here and press Enter:
+    claims USER NAME=VALUE...  change a user's claims at the IdP (restarts it), e.g.
+                               claims bob groups=staff,admins name="Bob B."
+    disable ID | enable ID     jitprov-admin disable/enable an account (see /demo/admin)
+    admin ARGS...              any jitprov-admin command, e.g. admin list
+    help"""
+
+
+def demo_command(env, line):
+    """One line typed into the demo's terminal; returns what to print."""
+    try:
+        words = shlex.split(line)
+    except ValueError as e:
+        return f"? {e}"
+    if not words:
+        return ""
+    cmd, args = words[0], words[1:]
+    if cmd == "claims" and args:
+        user, changes = args[0], {}
+        for a in args[1:]:
+            name, sep, value = a.partition("=")
+            if not sep:
+                return f"? expected NAME=VALUE, got {a!r}"
+            if name == "groups":
+                changes[name] = [g for g in value.split(",") if g]
+            elif value in ("true", "false"):
+                changes[name] = value == "true"
+            else:
+                changes[name] = value
+        if user not in env.idp.users:
+            return f"? no such user {user!r} (users: {', '.join(sorted(env.idp.users))})"
+        change_idp_user(env, user, **changes)
+        return f"{user} now has {json.dumps(env.idp.users[user], ensure_ascii=False)}" \
+               "\n  log in again (log out first) to see the account follow"
+    if cmd in ("disable", "enable") and len(args) == 1:
+        args, cmd = [cmd] + args + ["--reason", "demo"], "admin"
+    if cmd == "admin" and args:
+        r = subprocess.run([JITPROV_ADMIN, "-f", env.httpd.conf_path] + args,
+                           capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        return (r.stdout + r.stderr).rstrip()
+    return DEMO_HELP
+
 def demo(httpd_port=8080, idp_port=9090):
     env = Env(httpd_port=httpd_port, idp_port=idp_port)
     try:
         env.start()
-        env.httpd.start(env.standard_config())
+        demo_prepare(env)
+        env.httpd.start(demo_config(env))
         print()
-        print(f"  Open     {env.httpd.origin}/  (index of the protected pages)")
-        print(f"           {env.httpd.origin}/app/  logs you in through the IdP")
+        print(f"  Open     {env.httpd.origin}/demo/me  logs you in; shows what the "
+              "application sees")
+        print(f"           {env.httpd.origin}/demo/admin  accounts, roles, audit trail")
+        print(f"           {env.httpd.origin}/  index of the other test pages")
         print(f"  IdP      {env.idp.issuer}  (test OpenID Provider, tests/idp)")
         print("  Users    " + ", ".join(f"{u} / pass-{u}" for u in USERS))
         print("           alice: groups staff+admins; carol: email not verified;")
         print("           dave: non-ASCII name; erin: no email, no groups")
         print(f"  Config   {env.httpd.conf_path}")
         print(f"  Logs     {env.httpd.error_log}")
-        print("  Ctrl-C stops everything.", flush=True)
+        print("  Ctrl-C stops everything.")
+        print(DEMO_HELP, flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
         signal.signal(signal.SIGINT, lambda *a: stop.set())
+        lines = []
+
+        def read_stdin():
+            for line in sys.stdin:
+                lines.append(line)
+        if sys.stdin is not None and sys.stdin.isatty():
+            threading.Thread(target=read_stdin, daemon=True).start()
         try:
-            while not stop.wait(1):
+            while not stop.wait(0.2):
+                while lines:
+                    out = demo_command(env, lines.pop(0))
+                    if out:
+                        print(out, flush=True)
                 if env.idp.proc.poll() is not None:
                     print("the IdP exited:\n" + tail(env.idp.log_path), file=sys.stderr)
                     return 1

@@ -1,0 +1,83 @@
+"""The demo (scripts/demo.sh) with its HTML pages: /demo/me shows the headers the
+application received, the account row and its latest audit events; /demo/admin
+lists accounts, roles and the audit trail. The JSON echo the other tests parse
+(/app/) is unchanged beside them."""
+import html
+import re
+
+import pytest
+
+import jitprov_harness as h
+from jitprov_harness import USER_CLAIMS
+
+
+@pytest.fixture(scope="module")
+def demo(env):
+    env.httpd.stop()
+    env.httpd.reset_database()
+    h.demo_prepare(env)
+    env.httpd.start(h.demo_config(env))
+    yield env
+    env.httpd.stop()
+    env.httpd.reset_database()
+
+
+def text(r):
+    """The page's visible text, tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", r.text))
+
+
+def test_me_shows_headers_account_row_and_audit(demo, s):
+    r = h.login(s, demo.httpd.url("/demo/me"), "alice")
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["Content-Type"].startswith("text/html")
+    t = text(r)
+    assert "What the application received" in t
+    assert "X-Account-Id" in t and "X-User-Email" in t
+    assert USER_CLAIMS["alice"]["sub"] in t          # the account row
+    assert "alice@example.com" in t
+    assert re.search(r"\bcreate\b", t)               # its audit event
+    # The JSON echo is still what /app/ answers.
+    j = s.get(demo.httpd.url("/app/"), timeout=30)
+    assert j.json()["http"]["HTTP_X_USER_EMAIL"] == "alice@example.com"
+
+
+def test_second_login_is_an_update_and_admin_lists_it(demo):
+    import requests
+    with requests.Session() as s2:
+        h.login(s2, demo.httpd.url("/demo/me"), "alice")
+    r = requests.get(demo.httpd.url("/demo/admin"), timeout=30)
+    assert r.status_code == 200
+    t = text(r)
+    assert "Accounts" in t and "Audit trail" in t
+    assert USER_CLAIMS["alice"]["sub"] in t
+    assert re.search(r"\bupdate\b", t)
+
+
+def test_disabled_account_refused_and_shown(demo, s):
+    h.login(s, demo.httpd.url("/demo/me"), "bob")
+    acct = h.db_scalar(h.SqliteDb(demo.httpd),
+                       f"SELECT id AS n FROM jitprov_accounts WHERE sub = "
+                       f"{h.lit(USER_CLAIMS['bob']['sub'])}")
+    out = h.demo_command(demo, f"disable {acct}")
+    assert "disabled" in out.lower() or out == "", out
+    import requests
+    with requests.Session() as s2:
+        r = h.login(s2, demo.httpd.url("/demo/me"), "bob")
+        assert r.status_code == 403
+    t = text(requests.get(demo.httpd.url("/demo/admin"), timeout=30))
+    assert "refuse" in t and "disabled" in t
+
+
+def test_markup_in_claims_is_escaped(demo, s):
+    """Claim values are data: the demo page escapes them (mallory's name holds
+    quotes; no raw '<' from a claim reaches the page)."""
+    r = h.login(s, demo.httpd.url("/demo/me"), "mallory")
+    assert r.status_code == 200
+    assert "DROP TABLE" in text(r)
+    assert "<script" not in r.text.lower()
+
+
+def test_unknown_demo_page_404(demo):
+    import requests
+    assert requests.get(demo.httpd.url("/demo/nope"), timeout=30).status_code == 404
