@@ -10,7 +10,7 @@ pkgs=(
   ca-certificates curl git make gcc clang pkg-config autoconf automake libtool
   apache2 apache2-dev libapr1-dev libaprutil1-dev
   libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql sqlite3
-  libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+  libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev libpcre2-dev
   libclang-rt-14-dev
   dpkg-dev debhelper lintian fakeroot
   python3 python3-pytest python3-requests python3-selenium
