@@ -439,11 +439,13 @@ static const char *set_account_column(cmd_parms *cmd, void *dummy, const char *r
     return NULL;
 }
 
-static const char *set_map_claim(cmd_parms *cmd, void *dummy, const char *claim, const char *col)
+static const char *set_map_claim(cmd_parms *cmd, void *dummy, const char *claim, const char *col,
+                                 const char *policy)
 {
     jp_srv_cfg *c = SC(cmd);
     const char *err = need_server(cmd);
     jp_claim_map *m;
+    int sync = JP_SYNC_DEFAULT;
     if (err)
         return err;
     c->set_flags |= F_STORE;
@@ -451,9 +453,120 @@ static const char *set_map_claim(cmd_parms *cmd, void *dummy, const char *claim,
         return apr_psprintf(cmd->pool, "JITProvMapClaim: '%s' is not a valid SQL identifier", col);
     if (!*claim || strlen(claim) > 255)
         return "JITProvMapClaim: bad claim name";
+    if (policy && (sync = jp_sync_from_name(policy)) < 0)
+        return apr_psprintf(cmd->pool,
+                            "JITProvMapClaim %s %s: policy must be always, create, present or "
+                            "never, not '%s'",
+                            claim, col, policy);
     m = apr_array_push(c->store.map);
     m->claim = claim;
     m->column = col;
+    m->sync = sync;
+    return NULL;
+}
+
+/* The roles group belongs to the store group: a vhost that sets any store
+ * directive owns the whole set. */
+static jp_roles_cfg *roles_of(cmd_parms *cmd, jp_srv_cfg *c)
+{
+    c->set_flags |= F_STORE;
+    if (!c->store.roles)
+        c->store.roles = jp_roles_cfg_make(cmd->pool);
+    return c->store.roles;
+}
+
+static const char *set_role_table(cmd_parms *cmd, void *dummy, const char *args)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    const char *w[7];
+    jp_roles_cfg *rc;
+    int n = 0, i;
+    if (err)
+        return err;
+    while (*args && n < 7)
+        w[n++] = ap_getword_conf(cmd->pool, &args);
+    if ((n != 3 && n != 6) || *args)
+        return "JITProvRoleTable: table account-column role-column [lookup-table id-column "
+               "name-column]";
+    for (i = 0; i < n; i++)
+        if (!jp_store_ident_ok(w[i]) || ((i != 0 && i != 3) && strchr(w[i], '.')))
+            return apr_psprintf(cmd->pool, "JITProvRoleTable: '%s' is not a valid SQL identifier",
+                                w[i]);
+    rc = roles_of(cmd, c);
+    rc->table = w[0];
+    rc->account_col = w[1];
+    rc->role_col = w[2];
+    if (n == 6) {
+        rc->lookup_table = w[3];
+        rc->lookup_id_col = w[4];
+        rc->lookup_name_col = w[5];
+    }
+    return NULL;
+}
+
+static const char *set_role_claim(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    if (!*arg || strlen(arg) > 255)
+        return "JITProvRoleClaim: bad claim name";
+    roles_of(cmd, c)->claim = arg;
+    return NULL;
+}
+
+static const char *add_role_map(cmd_parms *cmd, void *dummy, const char *match, const char *role)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    return jp_roles_add_rule(cmd->pool, roles_of(cmd, c), match, role);
+}
+
+static const char *add_role_allow(cmd_parms *cmd, void *dummy, const char *role)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    size_t i;
+    if (err)
+        return err;
+    if (!*role || strlen(role) > JP_ROLE_LEN)
+        return "JITProvRoleAllow: a role must be 1-255 characters";
+    for (i = 0; role[i]; i++)
+        if ((unsigned char)role[i] < 0x20 || role[i] == 0x7f)
+            return "JITProvRoleAllow: control characters in a role";
+    *(const char **)apr_array_push(roles_of(cmd, c)->allow) = role;
+    return NULL;
+}
+
+static const char *set_role_missing(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    if (strcasecmp(arg, "keep") && strcasecmp(arg, "clear"))
+        return "JITProvRoleMissing must be keep or clear";
+    roles_of(cmd, c)->missing_keep = !strcasecmp(arg, "keep");
+    return NULL;
+}
+
+static const char *set_collision(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    c->set_flags |= F_STORE;
+    if (!strcasecmp(arg, "refuse"))
+        c->store.collision = JP_COLLISION_REFUSE;
+    else if (!strcasecmp(arg, "suffix"))
+        c->store.collision = JP_COLLISION_SUFFIX;
+    else
+        return "JITProvCollision must be refuse or suffix";
     return NULL;
 }
 
@@ -665,11 +778,26 @@ const command_rec jp_cmds[] = {
                   "claim identifying the account (default sub)"),
     AP_INIT_TAKE2("JITProvRequireClaim", set_require_claim, NULL, RSRC_CONF,
                   "claim and regex that must match before an account is used"),
-    AP_INIT_TAKE2("JITProvMapClaim", set_map_claim, NULL, RSRC_CONF, "claim and account column"),
+    AP_INIT_TAKE23("JITProvMapClaim", set_map_claim, NULL, RSRC_CONF,
+                   "claim, account column and optional sync policy (always, create, present, "
+                   "never)"),
     AP_INIT_TAKE1("JITProvAccountTable", set_account_table, NULL, RSRC_CONF, "account table"),
     AP_INIT_TAKE1("JITProvAuditTable", set_audit_table, NULL, RSRC_CONF, "audit table, or none"),
     AP_INIT_TAKE2("JITProvAccountColumn", set_account_column, NULL, RSRC_CONF,
                   "role and column of the account table"),
+    AP_INIT_RAW_ARGS("JITProvRoleTable", set_role_table, NULL, RSRC_CONF,
+                     "membership table, its account and role columns [, role lookup table, id "
+                     "and name columns]"),
+    AP_INIT_TAKE1("JITProvRoleClaim", set_role_claim, NULL, RSRC_CONF,
+                  "claim whose values map to roles (default groups)"),
+    AP_INIT_TAKE2("JITProvRoleMap", add_role_map, NULL, RSRC_CONF,
+                  "claim value (or ~regex) and the application role it grants"),
+    AP_INIT_ITERATE("JITProvRoleAllow", add_role_allow, NULL, RSRC_CONF,
+                    "roles the identity provider may grant"),
+    AP_INIT_TAKE1("JITProvRoleMissing", set_role_missing, NULL, RSRC_CONF,
+                  "keep or clear granted roles when the claim is missing"),
+    AP_INIT_TAKE1("JITProvCollision", set_collision, NULL, RSRC_CONF,
+                  "refuse or suffix when a new account's user name is taken"),
     SRV_INT("JITProvAccountRecheckInterval", recheck_interval,
             "seconds between account status re-checks of a session"),
     SRV_FLAG("JITProvAccountRecheckFailOpen", recheck_fail_open,
@@ -723,6 +851,8 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
             return "JITProvProvisioning is On but mod_dbd is not loaded (LoadModule dbd_module, "
                    "DBDriver, DBDParams), or set JITProvProvisioning Off";
         err = jp_store_cfg_check(p, &c->store);
+        if (!err)
+            err = jp_roles_cfg_check(p, c->store.roles);
         if (err)
             return err;
     }

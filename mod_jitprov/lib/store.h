@@ -12,6 +12,9 @@
 #include <apr_hash.h>
 #include <apr_dbd.h>
 
+#include "roles.h"
+#include "sync.h"
+
 typedef struct {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
@@ -31,7 +34,12 @@ typedef enum {
 typedef struct {
     const char *claim;  /* claim name (dotted paths allowed) */
     const char *column; /* account column */
+    int sync;           /* jp_sync: when a login writes it (JITProvMapClaim's 3rd argument) */
 } jp_claim_map;
+
+/* JITProvCollision: a new account whose unique user name is taken. */
+#define JP_COLLISION_REFUSE 0
+#define JP_COLLISION_SUFFIX 1
 
 typedef struct {
     const char *table;       /* default "jitprov_accounts" */
@@ -46,6 +54,8 @@ typedef struct {
     const char *new_status;  /* "active" (default) or "pending" */
     const char *account_key; /* JITProvAccountKey claim, default "sub" */
     const char *delim;       /* array claims joined with this when stored, default "," */
+    jp_roles_cfg *roles;     /* JITProvRole*: NULL or no table = roles off */
+    int collision;           /* JITProvCollision: JP_COLLISION_REFUSE (default) or _SUFFIX */
 } jp_store_cfg;
 
 /* Fills defaults (pool p for arrays). */
@@ -82,6 +92,7 @@ typedef enum {
     JP_PROV_DISABLED,        /* 403 "account disabled" */
     JP_PROV_NOT_PROVISIONED, /* create off and no row (or link refused): 403 */
     JP_PROV_EMAIL_UNVERIFIED,/* link by email wanted but email_verified not true: 403 */
+    JP_PROV_COLLISION,       /* a new account's unique user name or email is taken: 409 */
     JP_PROV_DB_BUSY,         /* locked/busy after one jittered retry: 503 */
     JP_PROV_DB_ERROR         /* other database failure: 503 */
 } jp_prov_rc;

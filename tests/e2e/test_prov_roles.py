@@ -1,0 +1,230 @@
+"""Provisioning that fits real applications (tracker issue 11), on SQLite and
+PostgreSQL: roles into the application's own membership table (granted and
+revoked across logins, an administrator's roles left alone), per-column sync
+policies, and a new user whose user name is taken."""
+import json
+
+import pytest
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import lit
+
+# This module's own IdP users, so that no other test's accounts change.
+USERS = {
+    "rita": {"sub": "u-r0000000-0000-4000-8000-00000000a001", "email": "rita@example.com",
+             "email_verified": True, "name": "Rita Roles", "preferred_username": "rita",
+             "groups": ["staff", "admins"], "department": "ops"},
+    "sam": {"sub": "u-r0000000-0000-4000-8000-00000000a002", "email": "sam@example.com",
+            "email_verified": True, "name": "Sam Set", "preferred_username": "sam",
+            "groups": ["staff"], "department": "ops"},
+    "tess": {"sub": "u-r0000000-0000-4000-8000-00000000a003", "email": "tess@example.com",
+             "email_verified": True, "name": "Tess Sync", "preferred_username": "tess",
+             "groups": ["staff", "admins"], "department": "before"},
+    "cody": {"sub": "u-r0000000-0000-4000-8000-00000000a004", "email": "cody@example.com",
+             "email_verified": True, "name": "Cody Clash", "preferred_username": "cody",
+             "groups": ["staff"], "department": "ops"},
+    "cody2": {"sub": "u-r0000000-0000-4000-8000-00000000a005", "email": "cody2@example.com",
+              "email_verified": True, "name": "Cody Again", "preferred_username": "cody",
+              "groups": ["staff"], "department": "ops"},
+}
+
+ROLES_SQL = """CREATE TABLE app_user_roles (
+    account_id BIGINT NOT NULL,
+    role VARCHAR(100) NOT NULL,
+    PRIMARY KEY (account_id, role));"""
+
+SERVER = """JITProvRoleTable app_user_roles account_id role
+JITProvRoleClaim groups
+JITProvRoleMap admins admin
+JITProvRoleMap staff member
+JITProvRoleMap ~team-(.+) team-$1
+JITProvRoleAllow admin member team-blue
+JITProvMapClaim preferred_username username create
+JITProvMapClaim name display_name create
+JITProvMapClaim email email present
+JITProvMapClaim department dept_always always
+JITProvMapClaim department dept_never never
+JITProvAccountRecheckInterval 1"""
+
+
+def set_users(env, **changes):
+    for login, claims in changes.items():
+        env.idp.users[login] = {**env.idp.users.get(login, {}), **claims}
+    env.idp.restart()
+
+
+@pytest.fixture(scope="module")
+def prov(env, db):
+    set_users(env, **USERS)
+    site = h.ProvSite(env, db).start(SERVER, setup_sql=ROLES_SQL)
+    yield site
+    env.httpd.stop()
+    for u in USERS:
+        env.idp.users.pop(u, None)
+    env.idp.restart()
+
+
+def login(prov, user):
+    with requests.Session() as sess:
+        return h.login(sess, prov.url("/app/"), user)
+
+
+def account(prov, user):
+    rows = prov.db.rows(f"SELECT * FROM jitprov_accounts WHERE sub = {lit(USERS[user]['sub'])}")
+    assert len(rows) <= 1
+    return rows[0] if rows else None
+
+
+def roles(prov, account_id):
+    return sorted(r["role"] for r in prov.db.rows(
+        f"SELECT role FROM app_user_roles WHERE account_id = {account_id}"))
+
+
+def events(prov, account_id, kinds=("grant", "revoke")):
+    return [(r["event"], json.loads(r["detail"])["role"]) for r in prov.audit(
+        f"account_id = {account_id} AND event IN ({', '.join(lit(k) for k in kinds)})")]
+
+
+def test_roles_granted_at_first_login_in_the_same_transaction(prov):
+    r = login(prov, "rita")
+    assert r.status_code == 200, r.text[:300]
+    a = account(prov, "rita")
+    assert roles(prov, a["id"]) == ["admin", "member"]
+    assert sorted(events(prov, a["id"])) == [("grant", "admin"), ("grant", "member")]
+    # The grants carry the login's correlation id: one transaction, one login.
+    corr = {row["corr_id"] for row in prov.audit(f"account_id = {a['id']}")}
+    assert len(corr) == 1, corr
+    ledger = prov.db.rows(f"SELECT role FROM jitprov_grants WHERE account_id = {a['id']} "
+                          "ORDER BY role")
+    assert [x["role"] for x in ledger] == ["admin", "member"]
+
+
+def test_roles_follow_the_claim_and_spare_an_administrators_role(prov):
+    a = account(prov, "rita") or (login(prov, "rita") and account(prov, "rita"))
+    # An administrator gives rita a role in the application itself.
+    prov.db.execute(f"INSERT INTO app_user_roles (account_id, role) VALUES ({a['id']}, 'auditor')")
+    set_users(prov.env, rita={"groups": ["staff", "team-blue", "team-red", "admins\nx"]})
+    assert login(prov, "rita").status_code == 200
+    # admin revoked; team-blue granted; team-red is not on the allow-list; the
+    # value with a line break matches nothing; auditor untouched.
+    assert roles(prov, a["id"]) == ["auditor", "member", "team-blue"]
+    assert ("revoke", "admin") in events(prov, a["id"])
+    assert ("grant", "team-blue") in events(prov, a["id"])
+    # Claim gone (a user in no group): JITProvRoleMissing clear takes back the
+    # module's grants only.
+    set_users(prov.env, rita={"groups": None})
+    assert login(prov, "rita").status_code == 200
+    assert roles(prov, a["id"]) == ["auditor"]
+    n = h.db_scalar(prov.db, f"SELECT count(*) AS n FROM jitprov_grants WHERE account_id = {a['id']}")
+    assert n == 0
+
+
+def test_role_an_administrator_set_is_never_revoked(prov):
+    set_users(prov.env, sam={"groups": ["staff"]})
+    assert login(prov, "sam").status_code == 200
+    a = account(prov, "sam")
+    assert roles(prov, a["id"]) == ["member"]
+    # The administrator makes sam an admin by hand; later the IdP says so too.
+    prov.db.execute(f"INSERT INTO app_user_roles (account_id, role) VALUES ({a['id']}, 'admin')")
+    set_users(prov.env, sam={"groups": ["staff", "admins"]})
+    assert login(prov, "sam").status_code == 200
+    assert ("grant", "admin") not in events(prov, a["id"])
+    # ... and then the IdP drops it: the administrator's role stays.
+    set_users(prov.env, sam={"groups": ["staff"]})
+    assert login(prov, "sam").status_code == 200
+    assert roles(prov, a["id"]) == ["admin", "member"]
+    assert ("revoke", "admin") not in events(prov, a["id"])
+
+
+def test_sync_policies(prov):
+    r = login(prov, "tess")
+    assert r.status_code == 200
+    a = account(prov, "tess")
+    assert a["username"] == "tess" and a["display_name"] == "Tess Sync"
+    assert a["dept_always"] == "before" and a["dept_never"] is None
+    # SCIM (or an administrator) renames the user; the IdP changes everything.
+    prov.db.execute(f"UPDATE jitprov_accounts SET username = 'tess.local' WHERE id = {a['id']}")
+    set_users(prov.env, tess={"preferred_username": "tess-idp", "name": "Tess Renamed",
+                              "email": "tess.new@example.com", "department": "after"})
+    assert login(prov, "tess").status_code == 200
+    b = account(prov, "tess")
+    assert b["username"] == "tess.local"          # create: set once, the local value stays
+    assert b["display_name"] == "Tess Sync"       # create
+    assert b["email"] == "tess.new@example.com"   # present
+    assert b["dept_always"] == "after"            # always
+    assert b["dept_never"] is None                # never
+    # Claims gone: present keeps the value, always empties it.
+    set_users(prov.env, tess={"email": None, "department": None})
+    assert login(prov, "tess").status_code == 200
+    c = account(prov, "tess")
+    assert c["email"] == "tess.new@example.com"
+    assert c["dept_always"] == ""
+    upd = prov.audit(f"account_id = {a['id']} AND event = 'update'")
+    changed = json.loads(upd[-1]["detail"])["changed"]
+    assert set(changed) == {"dept_always"}, changed
+
+
+def test_reordered_groups_are_no_change(prov):
+    set_users(prov.env, tess={"groups": ["staff", "admins"]})
+    assert login(prov, "tess").status_code == 200
+    a = account(prov, "tess")
+    set_users(prov.env, tess={"groups": ["admins", "staff"]})
+    assert login(prov, "tess").status_code == 200
+    last = prov.audit(f"account_id = {a['id']} AND event = 'update'")[-1]
+    assert "groups" not in json.loads(last["detail"])["changed"]
+    assert not [e for e in events(prov, a["id"]) if e[1] in ("admin", "member")][2:]
+
+
+def test_collision_refused_then_suffixed(prov):
+    # The application's user names are unique; someone already has "cody".
+    prov.db.execute("CREATE UNIQUE INDEX app_username_unique ON jitprov_accounts (username)")
+    prov.db.execute("INSERT INTO jitprov_accounts (username, email, status, created_at, "
+                    "updated_at, login_count, source) VALUES ('cody', 'other@example.com', "
+                    "'active', 1, 1, 0, 'admin')")
+    before = h.db_scalar(prov.db, "SELECT count(*) AS n FROM jitprov_accounts")
+    r = login(prov, "cody")
+    assert r.status_code == 409, r.text[:300]
+    assert "user name" in r.text
+    assert account(prov, "cody") is None
+    assert h.db_scalar(prov.db, "SELECT count(*) AS n FROM jitprov_accounts") == before
+    ref = prov.audit(f"sub = {lit(USERS['cody']['sub'])} AND event = 'refuse'")
+    assert json.loads(ref[-1]["detail"])["reason"] == "collision"
+    assert json.loads(ref[-1]["detail"])["column"] == "username"
+    # The other row is untouched: no takeover.
+    other = prov.db.rows("SELECT * FROM jitprov_accounts WHERE username = 'cody'")
+    assert other[0]["email"] == "other@example.com" and other[0]["sub"] is None
+
+    prov.start(SERVER + "\nJITProvCollision suffix", fresh=False)
+    r = login(prov, "cody")
+    assert r.status_code == 200, r.text[:300]
+    assert account(prov, "cody")["username"] == "cody-2"
+    r = login(prov, "cody2")
+    assert r.status_code == 200, r.text[:300]
+    assert account(prov, "cody2")["username"] == "cody-3"
+    create = prov.audit(f"sub = {lit(USERS['cody2']['sub'])} AND event = 'create'")
+    assert json.loads(create[0]["detail"])["collision"] == {"column": "username", "taken": "cody",
+                                                             "used": "cody-3"}
+
+
+@pytest.mark.parametrize("line,directive", [
+    ("JITProvRoleMap admins root", "JITProvRoleMap"),          # not on the allow-list
+    ("JITProvRoleMap ~(unclosed admin", "JITProvRoleMap"),
+    ("JITProvRoleMap admins $1", "JITProvRoleMap"),
+    ("JITProvRoleTable app_user_roles account_id", "JITProvRoleTable"),
+    ("JITProvRoleTable \"roles; drop\" a b", "JITProvRoleTable"),
+    ("JITProvRoleMissing sometimes", "JITProvRoleMissing"),
+    ("JITProvMapClaim email email sometimes", "JITProvMapClaim"),
+    ("JITProvCollision takeover", "JITProvCollision"),
+])
+def test_bad_role_and_sync_config_fails_configtest(prov, line, directive):
+    r = prov.httpd.configtest(prov.config(SERVER + "\n" + line))
+    assert r.returncode != 0, f"configtest accepted: {line}"
+    assert directive in r.stderr + r.stdout, r.stderr
+
+
+def test_role_map_without_allow_list_fails_configtest(prov):
+    text = prov.config("\n".join(l for l in SERVER.splitlines()
+                                 if not l.startswith("JITProvRoleAllow")))
+    r = prov.httpd.configtest(text)
+    assert r.returncode != 0 and "JITProvRoleAllow" in r.stderr + r.stdout
