@@ -128,6 +128,62 @@ static void store_directive(conf *c, const char *where)
     }
 }
 
+/* The roles and collision directives, with what the module checks of them
+ * (the whole set is checked again by jp_store_cfg_check). */
+static void role_directive(conf *c, const char *where, const char *name, char *a1, char *a2,
+                           char *rest)
+{
+    jp_roles_cfg *rc;
+    const char *err = NULL;
+    store_directive(c, where);
+    if (!c->cfg.roles)
+        c->cfg.roles = jp_roles_cfg_make(pool);
+    rc = c->cfg.roles;
+    if (!strcasecmp(name, "JITProvCollision") && a1) {
+        if (!strcasecmp(a1, "refuse") || !strcasecmp(a1, "suffix"))
+            c->cfg.collision = strcasecmp(a1, "suffix") ? JP_COLLISION_REFUSE
+                                                        : JP_COLLISION_SUFFIX;
+        else
+            err = "must be refuse or suffix";
+    } else if (!strcasecmp(name, "JITProvRoleTable") && a1 && a2) {
+        char *w[4];
+        int n = 0;
+        while (n < 4 && (w[n] = next_word(&rest)))
+            n++;
+        if (n != 1 && n != 4)
+            err = "table account-column role-column [lookup-table id-column name-column]";
+        else if (!jp_store_ident_ok(a1))
+            err = "not a valid SQL identifier";
+        else {
+            rc->table = a1;
+            rc->account_col = a2;
+            rc->role_col = w[0];
+            if (n == 4) {
+                rc->lookup_table = w[1];
+                rc->lookup_id_col = w[2];
+                rc->lookup_name_col = w[3];
+            }
+        }
+    } else if (!strcasecmp(name, "JITProvRoleClaim") && a1) {
+        rc->claim = a1;
+    } else if (!strcasecmp(name, "JITProvRoleMap") && a1 && a2) {
+        err = jp_roles_add_rule(pool, rc, a1, a2);
+    } else if (!strcasecmp(name, "JITProvRoleAllow") && a1) {
+        char *w;
+        *(const char **)apr_array_push(rc->allow) = a1;
+        if (a2)
+            *(const char **)apr_array_push(rc->allow) = a2;
+        while ((w = next_word(&rest)))
+            *(const char **)apr_array_push(rc->allow) = w;
+    } else if (!strcasecmp(name, "JITProvRoleMissing") && a1) {
+        if (strcasecmp(a1, "keep") && strcasecmp(a1, "clear"))
+            err = "must be keep or clear";
+        rc->missing_keep = !strcasecmp(a1, "keep");
+    }
+    if (err)
+        die(EX_FAIL, "%s: %s: %s", where, name, err);
+}
+
 static void directive(conf *c, const char *where, char *line)
 {
     char *name = next_word(&line), *a1, *a2;
@@ -174,9 +230,15 @@ static void directive(conf *c, const char *where, char *line)
         c->cfg.col[r] = a2;
     } else if (!strcasecmp(name, "JITProvMapClaim") && a1 && a2) {
         jp_claim_map *m = apr_array_push(c->cfg.map);
+        char *a3 = next_word(&line);
         store_directive(c, where);
         m->claim = a1;
         m->column = a2;
+        m->sync = JP_SYNC_DEFAULT;
+        if (a3 && (m->sync = jp_sync_from_name(a3)) < 0)
+            die(EX_FAIL, "%s: JITProvMapClaim: unknown policy '%s'", where, a3);
+    } else if (!strncasecmp(name, "JITProvRole", 11) || !strcasecmp(name, "JITProvCollision")) {
+        role_directive(c, where, name, a1, a2, line);
     }
 }
 

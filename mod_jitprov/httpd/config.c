@@ -851,8 +851,6 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
             return "JITProvProvisioning is On but mod_dbd is not loaded (LoadModule dbd_module, "
                    "DBDriver, DBDParams), or set JITProvProvisioning Off";
         err = jp_store_cfg_check(p, &c->store);
-        if (!err)
-            err = jp_roles_cfg_check(p, c->store.roles);
         if (err)
             return err;
     }

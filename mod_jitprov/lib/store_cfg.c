@@ -162,7 +162,9 @@ const char *jp_store_cfg_check(apr_pool_t *p, const jp_store_cfg *c)
         return "JITProvLinkByEmail On needs an email column (JITProvAccountColumn email)";
     if (!c->account_key || !*c->account_key || strlen(c->account_key) > 255)
         return "JITProvAccountKey: bad claim name";
-    return NULL;
+    if (c->collision == JP_COLLISION_SUFFIX && !c->col[JP_COL_USERNAME])
+        return "JITProvCollision suffix needs a username column (JITProvAccountColumn username)";
+    return jp_roles_cfg_check(p, c->roles);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -177,15 +179,17 @@ static int shape_find(const jp_shape *sh, const char *name)
     return -1;
 }
 
-static void shape_map(jp_shape *sh, const char *claim, int ci)
+static void shape_map(jp_shape *sh, const char *claim, int ci, int sync)
 {
     int i;
     for (i = 0; i < sh->nmap; i++)
         if (sh->map_col[i] == ci) {
             sh->map_claim[i] = claim; /* the last mapping of a column wins */
+            sh->map_sync[i] = sync;
             return;
         }
     sh->map_claim[sh->nmap] = claim;
+    sh->map_sync[sh->nmap] = sync;
     sh->map_col[sh->nmap++] = ci;
 }
 
@@ -217,7 +221,7 @@ void jp_shape_build(apr_pool_t *p, const jp_store_cfg *c, jp_shape *sh)
     }
     for (i = 0; i < (int)(sizeof(defaults) / sizeof(defaults[0])); i++)
         if (sh->role[defaults[i].role] >= 0)
-            shape_map(sh, defaults[i].claim, sh->role[defaults[i].role]);
+            shape_map(sh, defaults[i].claim, sh->role[defaults[i].role], JP_SYNC_DEFAULT);
     for (i = 0; i < nmap && i < JP_MAP_MAX; i++) {
         int r, managed = 0;
         if (!m[i].claim || !col_ok(m[i].column))
@@ -232,7 +236,7 @@ void jp_shape_build(apr_pool_t *p, const jp_store_cfg *c, jp_shape *sh)
             ci = sh->ncols;
             sh->col[sh->ncols++] = m[i].column;
         }
-        shape_map(sh, m[i].claim, ci);
+        shape_map(sh, m[i].claim, ci, m[i].sync);
     }
     parts = apr_array_make(p, sh->ncols, sizeof(const char *));
     for (i = 0; i < sh->ncols; i++)

@@ -11,6 +11,7 @@
 #include "store.h"
 #include "store_sql.h"
 #include "claims.h"
+#include "store_roles.h"
 
 /* ------------------------------------------------------------------------ */
 /* Claim values                                                               */
@@ -150,6 +151,7 @@ typedef struct {
     jp_account *out;
     const char *why; /* short reason for logs */
     jp_prov_rc rc;
+    json_t *collision; /* JITProvCollision suffix: what the create audit row records */
 } jp_prov;
 
 /* The audit row of a login, under its account key; detail is released. */
@@ -181,6 +183,13 @@ static jp_prov_rc login_done(jp_sql *s, jp_prov *v, const char *event, apr_int64
      * refused first, and the row is locked meanwhile. */
     if (strcmp(v->out->status, "active"))
         v->why = v->out->status;
+    else if (s->cfg->roles && s->cfg->roles->table) {
+        /* Roles only for a login that gets in: a pending account gets its
+         * roles at its first login after approval. */
+        jp_actor who = {NULL, NULL, v->in->client_ip, v->in->corr_id};
+        if (jp_roles_sync(s, id, v->in->claims, v->kiss, v->ksub, &who, v->now, 0, NULL))
+            return JP_PROV_DB_ERROR;
+    }
     return status_rc(v->out->status);
 }
 
@@ -211,7 +220,10 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
     jp_q q;
     int i, nset = 0, nrows = 0;
     int nchanged = link_email != NULL; /* linking sets iss/sub: updated_at moves */
-    int apply = s->cfg->update || link_email;
+    /* Linking is the row's first login: the default policy writes the claims
+     * whatever JITProvAccountUpdate says. */
+    int update = s->cfg->update || link_email;
+    int apply = 0;
 
     if (!link_email && strcmp(status, "active")) {
         fill_account(s, row, v->out);
@@ -241,21 +253,26 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
     changed = json_object();
     jp_q_init(&q, s->p);
     jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", NULL));
-    for (i = 0; apply && i < sh->nmap; i++) {
+    for (i = 0; i < sh->nmap; i++) {
         int ci = sh->map_col[i];
+        jp_sync pol = jp_sync_effective(sh->map_sync[i], update, ci == sh->role[JP_COL_GROUPS]);
+        json_t *cv = claim_lookup(s->p, v->in->claims, sh->map_claim[i]);
         const char *nv = claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
         const char *ov = row[ci];
-        /* Multi-valued claims are sets: a reordering is no change. */
-        int is_set = json_is_array(claim_lookup(s->p, v->in->claims, sh->map_claim[i]));
-        /* An absent claim keeps the stored value, except groups: IdPs omit the
-         * claim for a user in no group, and a stale list would keep privileges.
-         * Unless the token says the groups exist elsewhere (Entra's overage,
-         * _claim_names): unknown is not empty. */
-        if (!nv && ci == sh->role[JP_COL_GROUPS] && ov && *ov &&
-            !jp_claims_overage(v->in->claims, sh->map_claim[i]))
-            nv = "";
-        if (nv && (!ov || (is_set ? !jp_multi_set_equal(s->p, ov, nv, s->cfg->delim)
-                                  : strcmp(ov, nv) != 0))) {
+        if (pol == JP_SYNC_CREATE || pol == JP_SYNC_NEVER)
+            continue; /* not in the statement at all: a local value stays */
+        apply = 1;
+        /* always: an absent claim empties the column, unless the token says
+         * the values exist elsewhere (Entra's overage, _claim_names): unknown
+         * is not empty. Multi-valued claims are sets: a reordering is no
+         * change. */
+        if (!nv && pol == JP_SYNC_ALWAYS && jp_claims_overage(v->in->claims, sh->map_claim[i]))
+            pol = JP_SYNC_PRESENT;
+        if (nv && ov && json_is_array(cv) && jp_multi_set_equal(s->p, ov, nv, s->cfg->delim))
+            nv = NULL;
+        else
+            nv = jp_sync_update_value(s->p, pol, ov, nv, 0, s->cfg->delim);
+        if (nv) {
             json_t *ch = json_object();
             json_object_set_new(ch, "old", jp_detail_str(s->p, ov));
             json_object_set_new(ch, "new", jp_detail_str(s->p, nv));
@@ -302,7 +319,8 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
 
 /* INSERT ... ON CONFLICT (iss, sub) DO NOTHING RETURNING id: *id 0 when a
  * concurrent first login of the same user won the race. */
-static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
+static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set,
+                          const char *username)
 {
     const jp_shape *sh = &s->sh;
     jp_q cols, vals;
@@ -317,6 +335,10 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
     jp_q_str(&vals, v->ksub);
     for (i = 0; i < sh->nmap; i++) {
         const char *nv = claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
+        if (sh->map_sync[i] == JP_SYNC_NEVER)
+            continue;
+        if (username && sh->map_col[i] == sh->role[JP_COL_USERNAME])
+            nv = username;
         jp_q_col_str(s, &cols, &vals, sh->col[sh->map_col[i]], nv);
         if (nv)
             json_object_set_new(set, sh->col[sh->map_col[i]], jp_detail_str(s->p, nv));
@@ -338,6 +360,126 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
     }
     *id = row && row[0] ? apr_atoi64(row[0]) : 0;
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Collisions: a new row whose unique user name or email another row holds    */
+
+#define JP_SUFFIX_MAX 100
+
+static int unique_violation(const char *e)
+{
+    return e && (strstr(e, "UNIQUE constraint failed") || strstr(e, "duplicate key"));
+}
+
+/* The value a login's claims give a role's column at creation, or NULL. */
+static const char *created_value(jp_sql *s, jp_prov *v, int role)
+{
+    const jp_shape *sh = &s->sh;
+    int i;
+    for (i = 0; HAS_ROLE(s, role) && i < sh->nmap; i++)
+        if (sh->map_col[i] == sh->role[role] && sh->map_sync[i] != JP_SYNC_NEVER)
+            return claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
+    return NULL;
+}
+
+/* 1 when another row holds value in role's column, 0 when none, -1 on error. */
+static int taken(jp_sql *s, int role, const char *value)
+{
+    jp_q q;
+    const char **row;
+    if (!value || !HAS_ROLE(s, role))
+        return 0;
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", ROLE_COL(s, JP_COL_ID), " FROM ", s->cfg->table,
+                             " WHERE ", ROLE_COL(s, role), " = ", NULL));
+    jp_q_str(&q, value);
+    if (jp_sql_first(s, &q, &row))
+        return -1;
+    return row != NULL;
+}
+
+/* One insert attempt behind a savepoint: 1 when a unique constraint other
+ * than the key refused it (the transaction is usable again), 0 done, -1 on
+ * any other error. */
+static int try_insert(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set, const char *username)
+{
+    if (jp_sql_plain(s, "SAVEPOINT jitprov_new_account"))
+        return -1;
+    if (insert_account(s, v, id, set, username) == 0)
+        return jp_sql_plain(s, "RELEASE SAVEPOINT jitprov_new_account") ? -1 : 0;
+    if (!unique_violation(s->err))
+        return -1;
+    s->err = NULL;
+    s->busy = s->retry = s->stale = 0;
+    return jp_sql_plain(s, "ROLLBACK TO SAVEPOINT jitprov_new_account") ? -1 : 1;
+}
+
+static int refuse_collision(jp_sql *s, jp_prov *v, const char *column, const char *value)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "reason", json_string("collision"));
+    json_object_set_new(d, "column", json_string(column));
+    json_object_set_new(d, "value", jp_detail_str(s->p, value));
+    v->why = apr_psprintf(s->p, "%s '%s' is taken by another account", column, value);
+    if (audit_login(s, v, "refuse", 0, d))
+        return -1;
+    v->rc = JP_PROV_COLLISION;
+    return -1;
+}
+
+/* The insert of a first login under JITProvCollision: never a takeover of the
+ * row that holds the value; refuse, or the first free "-N" suffix of the user
+ * name. 0 with *id (0: lost the key race), or -1: s->err set, or v->rc set
+ * to JP_PROV_COLLISION with its audit row written. */
+static int create_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
+{
+    const char *uname = created_value(s, v, JP_COL_USERNAME), *email, *first_err;
+    int rc = try_insert(s, v, id, set, NULL), n;
+
+    if (rc <= 0)
+        return rc;
+    first_err = "unique constraint";
+    if ((n = taken(s, JP_COL_USERNAME, uname)) < 0)
+        return -1;
+    if (n && s->cfg->collision == JP_COLLISION_SUFFIX) {
+        int k;
+        for (k = 2; k <= JP_SUFFIX_MAX; k++) {
+            const char *cand = apr_psprintf(s->p, "%s-%d", uname, k);
+            if ((n = taken(s, JP_COL_USERNAME, cand)) < 0)
+                return -1;
+            if (n)
+                continue;
+            json_object_clear(set);
+            if ((rc = try_insert(s, v, id, set, cand)) < 0)
+                return -1;
+            if (rc == 0) {
+                json_t *c = json_object();
+                json_object_set_new(c, "column", json_string(ROLE_COL(s, JP_COL_USERNAME)));
+                json_object_set_new(c, "taken", jp_detail_str(s->p, uname));
+                json_object_set_new(c, "used", jp_detail_str(s->p, cand));
+                v->collision = c;
+                return 0;
+            }
+            break; /* something else is taken too: the email, below */
+        }
+        if (k > JP_SUFFIX_MAX)
+            return refuse_collision(s, v, ROLE_COL(s, JP_COL_USERNAME), uname);
+    } else if (n) {
+        return refuse_collision(s, v, ROLE_COL(s, JP_COL_USERNAME), uname);
+    }
+    email = created_value(s, v, JP_COL_EMAIL);
+    if ((n = taken(s, JP_COL_EMAIL, email)) < 0)
+        return -1;
+    if (n)
+        return refuse_collision(s, v, ROLE_COL(s, JP_COL_EMAIL), email);
+    /* Another unique column of the application's table: not one this rule
+     * knows how to resolve. */
+    jp_sql_fail(s, apr_psprintf(s->p, "new account refused by a %s of table %s on a column "
+                                      "other than user name and email",
+                                first_err, s->cfg->table));
+    s->retry = 0;
+    return -1;
 }
 
 static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
@@ -367,9 +509,9 @@ static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
         return refuse(s, v, "not_provisioned", 0, NULL, JP_PROV_NOT_PROVISIONED);
 
     set = json_object();
-    if (insert_account(s, v, &id, set)) {
+    if (create_account(s, v, &id, set)) {
         json_decref(set);
-        return JP_PROV_DB_ERROR;
+        return s->err ? JP_PROV_DB_ERROR : v->rc;
     }
     if (!id) {
         /* Lost the race to a concurrent first login: that one created the row
@@ -388,6 +530,9 @@ static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
     if (HAS_ROLE(s, JP_COL_STATUS))
         json_object_set_new(detail, "status", json_string(s->cfg->new_status));
     json_object_set_new(detail, "set", set);
+    if (v->collision)
+        json_object_set_new(detail, "collision", v->collision);
+    v->collision = NULL;
     return login_done(s, v, "create", id, detail, "new account row not found");
 }
 
@@ -418,6 +563,10 @@ static int op_provision(jp_sql *s, void *arg)
     jp_prov *v = arg;
     v->now = jp_sql_now();
     v->why = NULL;
+    v->rc = JP_PROV_DB_ERROR;
+    if (v->collision)
+        json_decref(v->collision);
+    v->collision = NULL;
     memset(v->out, 0, sizeof(*v->out));
     v->rc = provision_once(s, v);
     return JP_STORE_OK;
@@ -459,6 +608,8 @@ jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const
     }
 
     rc = jp_sql_run(p, db, cfg, JP_SQL_LABEL, op_provision, &v, &dberr);
+    if (v.collision)
+        json_decref(v.collision);
     if (rc != JP_STORE_OK) {
         memset(out, 0, sizeof(*out));
         if (err)

@@ -8,6 +8,7 @@
 
 #include "store.h"
 #include "store_sql.h"
+#include "store_roles.h"
 
 typedef struct {
     jp_sql *s;
@@ -176,6 +177,23 @@ static int schema_audit(jp_schema *k)
     return 0;
 }
 
+/* The module's ledger of the application roles it granted (JITProvRoleTable).
+ * The application's own membership table is never created or changed. */
+static int schema_grants(jp_schema *k)
+{
+    jp_sql *s = k->s;
+    const jp_roles_cfg *rc = s->cfg->roles;
+    if (!rc || !rc->table)
+        return 0;
+    if (jp_sql_probe(s, apr_pstrcat(s->p, "SELECT account_id FROM ", rc->grants_table,
+                                    " WHERE 1 = 0", NULL)))
+        return 0;
+    if (ddl(k, jp_roles_ledger_ddl(s)))
+        return -1;
+    say(k, apr_psprintf(s->p, "created table %s", rc->grants_table));
+    return 0;
+}
+
 /* WAL lets readers (status re-checks) run beside a writer. It persists in the
  * file, so it is set here once rather than per connection (a DBDInitSQL PRAGMA
  * that returns a row silently stops the later DBDInitSQL lines). */
@@ -221,7 +239,8 @@ int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, i
     k.note = note;
     k.ctx = ctx;
     k.dry = (flags & JP_SCHEMA_DRY_RUN) != 0;
-    if ((!s.pg && schema_wal(&k)) || schema_accounts(&k) || schema_audit(&k)) {
+    if ((!s.pg && schema_wal(&k)) || schema_accounts(&k) || schema_audit(&k) ||
+        schema_grants(&k)) {
         if (err)
             *err = s.err ? s.err : "schema creation failed";
         return -1;
