@@ -57,13 +57,16 @@ static int cmd_init(void)
     if (o("dry-run")) {
         open_db(2);
         printf("-- %s database %s: statements init would run\n", db_driver, db_name);
-        if (jp_store_init_schema_ex(pool, &db, &cfg, JP_SCHEMA_DRY_RUN, note, NULL, &err))
+        if (jp_store_init_schema_ex(pool, &db, &cfg,
+                                    JP_SCHEMA_DRY_RUN | (o("alter") ? JP_SCHEMA_ALTER : 0), note,
+                                    NULL, &err))
             die(EX_FAIL, "init --dry-run failed: %s", err ? err : "database error");
         return EX_OK;
     }
     open_db(1);
     printf("%s database %s\n", db_driver, db_params);
-    if (jp_store_init_schema_ex(pool, &db, &cfg, 0, note, NULL, &err))
+    if (jp_store_init_schema_ex(pool, &db, &cfg, o("alter") ? JP_SCHEMA_ALTER : 0, note, NULL,
+                                &err))
         die(EX_FAIL, "init failed: %s", err ? err : "database error");
     close_db();
     if (pw && !strcmp(db_driver, "sqlite3")) {
@@ -376,17 +379,20 @@ static int cmd_audit(void)
 }
 
 const command commands[] = {
-    {"init", cmd_init, "owner dry-run",
-     "Usage: jitprov-admin [DATABASE] init [--owner USER] [--dry-run]\n"
+    {"init", cmd_init, "owner dry-run alter",
+     "Usage: jitprov-admin [DATABASE] init [--owner USER] [--dry-run] [--alter]\n"
      "\n"
      "Creates what mod_jitprov needs, and only what is missing: the account table\n"
      "(with the configured table and column names), its unique index on (iss, sub),\n"
-     "indexes on lower(email) and last_login_at, and the audit table. On an existing\n"
-     "application table (JITProvAccountTable) it adds the configured columns that\n"
-     "are missing and the unique index, and changes nothing else. SQLite database\n"
-     "files are switched to WAL journal mode. Run it before starting httpd; it is\n"
-     "safe to run again.\n"
+     "indexes on lower(email) and last_login_at, the audit table and, with\n"
+     "JITProvRoleTable, the grants ledger. An application's own table\n"
+     "(JITProvAccountTable) is never changed unless --alter is given: without it,\n"
+     "init fails when the table lacks a configured column or the unique key, and\n"
+     "names the statements that would add them. SQLite database files are switched\n"
+     "to WAL journal mode. Run it before starting httpd; it is safe to run again.\n"
      "\n"
+     "  --alter        add the missing columns, the unique key and the indexes to the\n"
+     "                 application's own table\n"
      "  --owner USER   (sqlite3) give the database file to USER, e.g. www-data, the\n"
      "                 user httpd runs as; it needs write access to the directory too\n"
      "  -n, --dry-run  change nothing: print the SQL statements init would run (for a\n"

@@ -99,7 +99,8 @@ static const optdef optdefs[] = {{"config", 'f', 1},  {"driver", 'd', 1},      {
                                  {"name", 0, 1},      {"status", 0, 1},        {"format", 0, 1},
                                  {"since", 0, 1},     {"inactive-days", 0, 1}, {"disable", 0, 0},
                                  {"reason", 0, 1},    {"account", 0, 1},       {"owner", 0, 1},
-                                 {"dry-run", 'n', 0}, {"yes", 'y', 0},         {NULL, 0, 0}};
+                                 {"dry-run", 'n', 0}, {"yes", 'y', 0},         {"alter", 0, 0},
+                                 {NULL, 0, 0}};
 
 static apr_table_t *opt; /* long name -> value ("" for flags) */
 apr_array_header_t *args;

@@ -146,8 +146,7 @@ static int email_pending(jp_sql *s, const char *email, apr_int64_t except, int *
         return 0;
     jp_q_init(&q, s->p);
     jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", ROLE_COL(s, JP_COL_ID), " FROM ", s->cfg->table,
-                             " WHERE ", ROLE_COL(s, JP_COL_ISS), " IS NULL AND ",
-                             ROLE_COL(s, JP_COL_SUB), " IS NULL AND lower(",
+                             " WHERE ", jp_sql_unlinked_cond(s), " AND lower(",
                              ROLE_COL(s, JP_COL_EMAIL), ") = lower(", NULL));
     jp_q_str(&q, email);
     return other_match(s, &q, except, taken);

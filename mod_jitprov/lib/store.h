@@ -211,6 +211,10 @@ int jp_store_audit_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64
  * email/last-login indexes; on sqlite3 switches the file to WAL once. With
  * JP_SCHEMA_DRY_RUN nothing is changed: note() gets each SQL statement instead. */
 #define JP_SCHEMA_DRY_RUN 1
+/* An application's own table (any JITProvAccountTable but the default) is
+ * changed (columns, indexes) only with this flag; without it a missing column
+ * or key index fails with the statements that would fix it. */
+#define JP_SCHEMA_ALTER 2
 int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int flags,
                             void (*note)(void *ctx, const char *msg), void *ctx,
                             const char **err);

@@ -53,7 +53,7 @@ static int op_get(jp_sql *s, void *varg)
     } else if (!strcmp(a->by, "sub")) {
         jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
         jp_q_str(&q, a->value);
-        if (a->iss) {
+        if (a->iss && HAS_ROLE(s, JP_COL_ISS)) {
             jp_q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_ISS), " = ", NULL));
             jp_q_str(&q, a->iss);
         }
@@ -217,11 +217,13 @@ static int op_add(jp_sql *s, void *varg)
     set = json_object();
     jp_q_init(&q, s->p);
     jp_q_init(&vals, s->p);
-    jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", ROLE_COL(s, JP_COL_ISS),
-                             ", ", ROLE_COL(s, JP_COL_SUB), NULL));
+    jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", jp_sql_key_cols(s),
+                             NULL));
     jp_q_sql(&vals, ") VALUES (");
-    jp_q_str(&vals, a->iss && a->sub ? a->iss : NULL);
-    jp_q_sql(&vals, ", ");
+    if (HAS_ROLE(s, JP_COL_ISS)) {
+        jp_q_str(&vals, a->iss && a->sub ? a->iss : NULL);
+        jp_q_sql(&vals, ", ");
+    }
     jp_q_str(&vals, a->iss && a->sub ? a->sub : NULL);
     for (i = 0; i < 3; i++) {
         const char *v = *(const char *const *)((const char *)a + attrs[i].off);

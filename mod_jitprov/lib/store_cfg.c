@@ -136,8 +136,8 @@ const char *jp_store_cfg_check(apr_pool_t *p, const jp_store_cfg *c)
                 return apr_psprintf(p, "JITProvAccountColumn: roles %s and %s both use column '%s'",
                                     role_name[j], role_name[i], c->col[i]);
     }
-    if (!c->col[JP_COL_ID] || !c->col[JP_COL_ISS] || !c->col[JP_COL_SUB])
-        return "JITProvAccountColumn: the id, iss and sub roles need a column";
+    if (!c->col[JP_COL_ID] || !c->col[JP_COL_SUB])
+        return "JITProvAccountColumn: the id and sub roles need a column";
     if (nmap > JP_MAP_MAX)
         return apr_psprintf(p, "JITProvMapClaim: at most %d mappings", JP_MAP_MAX);
     for (i = 0; i < nmap; i++) {

@@ -231,15 +231,17 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
     }
     if (link_email) {
         jp_q_init(&q, s->p);
-        jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", ROLE_COL(s, JP_COL_ISS),
-                                 " = ", NULL));
-        jp_q_str(&q, v->kiss);
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", NULL));
+        if (HAS_ROLE(s, JP_COL_ISS)) {
+            jp_q_sql(&q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_ISS), " = ", NULL));
+            jp_q_str(&q, v->kiss);
+            jp_q_sql(&q, ", ");
+        }
+        jp_q_sql(&q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_SUB), " = ", NULL));
         jp_q_str(&q, v->ksub);
         jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
         jp_q_int(&q, id);
-        jp_q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_ISS), " IS NULL AND ",
-                                 ROLE_COL(s, JP_COL_SUB), " IS NULL", NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, " AND ", jp_sql_unlinked_cond(s), NULL));
         if (jp_sql_exec(s, &q, &nrows))
             return JP_PROV_DB_ERROR;
         if (nrows != 1) {
@@ -330,8 +332,10 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set,
     jp_q_init(&cols, s->p);
     jp_q_init(&vals, s->p);
     jp_q_sql(&vals, ") VALUES (");
-    jp_q_str(&vals, v->kiss);
-    jp_q_sql(&vals, ", ");
+    if (HAS_ROLE(s, JP_COL_ISS)) {
+        jp_q_str(&vals, v->kiss);
+        jp_q_sql(&vals, ", ");
+    }
     jp_q_str(&vals, v->ksub);
     for (i = 0; i < sh->nmap; i++) {
         const char *nv = claim_text(s->p, v->in->claims, sh->map_claim[i], s->cfg->delim);
@@ -344,15 +348,14 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set,
             json_object_set_new(set, sh->col[sh->map_col[i]], jp_detail_str(s->p, nv));
     }
     jp_q_managed_cols(s, &cols, &vals, s->cfg->new_status, v->now, 1, "jit");
-    jp_q_sql(&vals, apr_pstrcat(s->p, ") ON CONFLICT (", ROLE_COL(s, JP_COL_ISS), ", ",
-                                ROLE_COL(s, JP_COL_SUB), ") DO NOTHING RETURNING ",
-                                ROLE_COL(s, JP_COL_ID), NULL));
+    jp_q_sql(&vals, apr_pstrcat(s->p, ") ON CONFLICT (", jp_sql_key_cols(s),
+                                ") DO NOTHING RETURNING ", ROLE_COL(s, JP_COL_ID), NULL));
     /* Join the two halves: column list first, then values with their args. */
     {
         jp_q q;
         jp_q_init(&q, s->p);
-        jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", ROLE_COL(s, JP_COL_ISS),
-                                 ", ", ROLE_COL(s, JP_COL_SUB), NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", jp_sql_key_cols(s),
+                                 NULL));
         jp_q_append(&q, &cols);
         jp_q_append(&q, &vals);
         if (jp_sql_first(s, &q, &row))

@@ -14,7 +14,9 @@ typedef struct {
     jp_sql *s;
     void (*note)(void *, const char *);
     void *ctx;
-    int dry; /* only report the statements */
+    int dry;     /* only report the statements */
+    int alter;   /* may change an application's own table */
+    int refused; /* statements on the application's table not run (no alter) */
 } jp_schema;
 
 static void say(jp_schema *k, const char *msg)
@@ -89,11 +91,24 @@ static int role_of_col(jp_sql *s, int ci)
     return -1;
 }
 
+/* DDL on the application's own table: run only when told to (--alter);
+ * otherwise named so the operator can review it, and counted. */
+static int app_ddl(jp_schema *k, int ours, const char *sql)
+{
+    if (ours || k->alter || k->dry)
+        return ddl(k, sql);
+    k->refused++;
+    if (k->note)
+        k->note(k->ctx, apr_pstrcat(k->s->p, "not run (needs --alter): ", sql, ";", NULL));
+    return 0;
+}
+
 static int schema_accounts(jp_schema *k)
 {
     jp_sql *s = k->s;
     const char *t = s->cfg->table;
-    const char *iss = ROLE_COL(s, JP_COL_ISS), *sub = ROLE_COL(s, JP_COL_SUB);
+    const char *keys = jp_sql_key_cols(s);
+    int ours = !strcmp(t, "jitprov_accounts");
     int i;
 
     if (!jp_sql_probe(s, apr_pstrcat(s->p, "SELECT 1 FROM ", t, " WHERE 1 = 0", NULL))) {
@@ -107,7 +122,7 @@ static int schema_accounts(jp_schema *k)
                 continue;
             create = apr_pstrcat(s->p, create, ", ", s->sh.col[i], " ", col_type(s, r, 1), NULL);
         }
-        create = apr_pstrcat(s->p, create, ", UNIQUE (", iss, ", ", sub, "))", NULL);
+        create = apr_pstrcat(s->p, create, ", UNIQUE (", keys, "))", NULL);
         if (ddl(k, create))
             return -1;
         say(k, apr_psprintf(s->p, "created table %s", t));
@@ -127,21 +142,37 @@ static int schema_accounts(jp_schema *k)
             if (jp_sql_probe(s, apr_pstrcat(s->p, "SELECT ", s->sh.col[i], " FROM ", t,
                                             " WHERE 1 = 0", NULL)))
                 continue;
-            if (ddl(k, apr_pstrcat(s->p, "ALTER TABLE ", t, " ADD COLUMN ", s->sh.col[i], " ",
-                                   col_type(s, r, 0), NULL)))
+            int before = k->refused;
+            if (app_ddl(k, ours, apr_pstrcat(s->p, "ALTER TABLE ", t, " ADD COLUMN ", s->sh.col[i],
+                                             " ", col_type(s, r, 0), NULL)))
                 return -1;
-            say(k, apr_psprintf(s->p, "added column %s.%s", t, s->sh.col[i]));
+            if (k->refused == before)
+                say(k, apr_psprintf(s->p, "added column %s.%s", t, s->sh.col[i]));
         }
-        /* ON CONFLICT (iss, sub) needs a unique index on exactly those columns:
+        /* ON CONFLICT (key) needs a unique index on exactly those columns:
          * probe with an insert of no rows. */
-        if (!jp_sql_probe(s, apr_pstrcat(s->p, "INSERT INTO ", t, " (", iss, ", ", sub,
-                                         ") SELECT NULL, NULL WHERE 1 = 0 ON CONFLICT (", iss, ", ",
-                                         sub, ") DO NOTHING", NULL))) {
-            if (ddl(k, index_sql(s->p, s->pg, 1, t, "jitprov_key",
-                                 apr_pstrcat(s->p, iss, ", ", sub, NULL))))
+        if (!jp_sql_probe(s, apr_pstrcat(s->p, "INSERT INTO ", t, " (", keys, ") SELECT ",
+                                         HAS_ROLE(s, JP_COL_ISS) ? "NULL, NULL" : "NULL",
+                                         " WHERE 1 = 0 ON CONFLICT (", keys, ") DO NOTHING",
+                                         NULL))) {
+            int before = k->refused;
+            if (app_ddl(k, ours, index_sql(s->p, s->pg, 1, t, "jitprov_key", keys)))
                 return -1;
-            say(k, apr_psprintf(s->p, "created unique index on %s (%s, %s)", t, iss, sub));
+            if (k->refused == before)
+                say(k, apr_psprintf(s->p, "created unique index on %s (%s)", t, keys));
         }
+        if (k->refused && !k->dry) {
+            jp_sql_fail(s, apr_psprintf(s->p,
+                                        "table %s is the application's own and lacks what the "
+                                        "configuration needs; review the statements above "
+                                        "(init --dry-run), then run init --alter",
+                                        t));
+            return -1;
+        }
+        /* The indexes below only speed things up: on the application's table
+         * they are made with --alter only, never a reason to fail. */
+        if (!ours && !k->alter && !k->dry)
+            return 0;
     }
     if (HAS_ROLE(s, JP_COL_EMAIL) &&
         ddl(k, index_sql(s->p, s->pg, 0, t, "jitprov_email",
@@ -239,6 +270,8 @@ int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, i
     k.note = note;
     k.ctx = ctx;
     k.dry = (flags & JP_SCHEMA_DRY_RUN) != 0;
+    k.alter = (flags & JP_SCHEMA_ALTER) != 0;
+    k.refused = 0;
     if ((!s.pg && schema_wal(&k)) || schema_accounts(&k) || schema_audit(&k) ||
         schema_grants(&k)) {
         if (err)

@@ -624,14 +624,33 @@ static int locked_row(jp_sql *s, jp_q *q, const char ***row)
     return jp_sql_first(s, q, row);
 }
 
+const char *jp_sql_key_cols(jp_sql *s)
+{
+    if (!HAS_ROLE(s, JP_COL_ISS))
+        return ROLE_COL(s, JP_COL_SUB);
+    return apr_pstrcat(s->p, ROLE_COL(s, JP_COL_ISS), ", ", ROLE_COL(s, JP_COL_SUB), NULL);
+}
+
+const char *jp_sql_unlinked_cond(jp_sql *s)
+{
+    if (!HAS_ROLE(s, JP_COL_ISS))
+        return apr_pstrcat(s->p, ROLE_COL(s, JP_COL_SUB), " IS NULL", NULL);
+    return apr_pstrcat(s->p, ROLE_COL(s, JP_COL_ISS), " IS NULL AND ", ROLE_COL(s, JP_COL_SUB),
+                       " IS NULL", NULL);
+}
+
 int jp_sql_find_key(jp_sql *s, const char *iss, const char *sub, const char ***row)
 {
     jp_q q;
     jp_q_init(&q, s->p);
     jp_sql_q_accounts(s, &q);
-    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ISS), " = ", NULL));
-    jp_q_str(&q, iss);
-    jp_q_sql(&q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
+    jp_q_sql(&q, " WHERE ");
+    if (HAS_ROLE(s, JP_COL_ISS)) {
+        jp_q_sql(&q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_ISS), " = ", NULL));
+        jp_q_str(&q, iss);
+        jp_q_sql(&q, " AND ");
+    }
+    jp_q_sql(&q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_SUB), " = ", NULL));
     jp_q_str(&q, sub);
     return locked_row(s, &q, row);
 }
@@ -653,8 +672,7 @@ int jp_sql_find_unlinked(jp_sql *s, const char *email, apr_array_header_t **rows
     jp_q q;
     jp_q_init(&q, s->p);
     jp_sql_q_accounts(s, &q);
-    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ISS), " IS NULL AND ",
-                             ROLE_COL(s, JP_COL_SUB), " IS NULL AND lower(",
+    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", jp_sql_unlinked_cond(s), " AND lower(",
                              ROLE_COL(s, JP_COL_EMAIL), ") = lower(", NULL));
     jp_q_str(&q, email);
     jp_q_sql(&q, apr_pstrcat(s->p, ") ORDER BY ", ROLE_COL(s, JP_COL_ID), " LIMIT 2", NULL));

@@ -159,6 +159,12 @@ int jp_sql_audit_change(jp_sql *s, apr_int64_t at, const char *event, const char
  * rows (no iss/sub yet) with that email (enough to tell one from ambiguous);
  * 0 or -1. */
 void jp_sql_q_accounts(jp_sql *s, jp_q *q);
+/* The account key's columns: "iss, sub", or "sub" alone when the table has no
+ * iss column (JITProvAccountColumn iss none: one issuer per site). */
+const char *jp_sql_key_cols(jp_sql *s);
+/* The condition of a row no login has claimed yet: iss and sub NULL. */
+const char *jp_sql_unlinked_cond(jp_sql *s);
+
 int jp_sql_find_key(jp_sql *s, const char *iss, const char *sub, const char ***row);
 int jp_sql_find_id(jp_sql *s, apr_int64_t id, const char ***row);
 int jp_sql_find_unlinked(jp_sql *s, const char *email, apr_array_header_t **rows);

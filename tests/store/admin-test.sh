@@ -278,7 +278,11 @@ EOF
     has "ALTER TABLE app_users ADD COLUMN oidc_iss TEXT;"
     has "CREATE UNIQUE INDEX IF NOT EXISTS app_users_jitprov_key ON app_users (oidc_iss, oidc_sub);"
     hasnt "CREATE TABLE app_users"
-    expect_raw 0 -f "$conf" init
+    # The application's table is changed only when asked to.
+    expect_raw 1 -f "$conf" init
+    has "not run (needs --alter): ALTER TABLE app_users ADD COLUMN oidc_iss TEXT;"
+    has "init --alter"
+    expect_raw 0 -f "$conf" init --alter
     has "added column app_users.oidc_iss"
     has "added column app_users.oidc_sub"
     has "added column app_users.dept"

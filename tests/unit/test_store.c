@@ -537,8 +537,13 @@ static void test_legacy(jp_db *db)
     CHECK(login(gp, db, &c, "jdoe", cl, &a) == JP_PROV_DB_ERROR);
     CHECK(count(db, "SELECT count(*) FROM legacy_users") == 1);
 
-    /* init adds the missing dept column and the unique index, nothing else */
-    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
+    /* plain init leaves the application's table alone and says why it fails */
+    CHECK(jp_store_init_schema(gp, db, &c, &err) != 0);
+    CHECK(err && strstr(err, "--alter"));
+    CHECK(count(db, "SELECT count(*) FROM legacy_users") == 1);
+    /* init --alter adds the missing dept column and the unique index, nothing else */
+    err = NULL;
+    CHECK(jp_store_init_schema_ex(gp, db, &c, JP_SCHEMA_ALTER, NULL, NULL, &err) == 0);
     if (err)
         fprintf(stderr, "legacy init: %s\n", err);
     CHECK(count(db, "SELECT count(*) FROM legacy_users WHERE dept IS NULL") == 1);
