@@ -67,6 +67,10 @@ void print_rows(const jp_rowset *rs, const char *fmt);
  * detail JSON). */
 void print_csv(const jp_rowset *rs, int times_col_at);
 void print_json(const jp_rowset *rs, int audit);
+/* Audit rows one per line: compact JSON objects, or syslog-style
+ * key=value lines (values quoted and escaped, never a line break). */
+void print_jsonl(const jp_rowset *rs);
+void print_syslog(const jp_rowset *rs);
 
 /* admin_cmds.c */
 extern const command commands[];

@@ -284,7 +284,9 @@ static int cmd_stale(void)
         die(EX_USAGE, "--inactive-days must be a whole number of days (1 or more)");
     open_db(0);
     cutoff = (apr_int64_t)apr_time_sec(apr_time_now()) - days * 86400;
-    check_rc(jp_store_stale(pool, &db, &cfg, cutoff, &rs, &err), err, "stale");
+    check_rc(jp_store_stale(pool, &db, &cfg, cutoff,
+                            o("include-never-logged-in") ? JP_STALE_NEVER_LOGGED_IN : 0, &rs, &err),
+             err, "stale");
     if (!o("disable")) {
         print_rows(&rs, fmt);
         if (!strcmp(fmt, "table"))
@@ -360,7 +362,7 @@ static apr_int64_t parse_since(const char *s)
 static int cmd_audit(void)
 {
     jp_rowset rs;
-    const char *err = NULL, *fmt = format_opt("csv", "csv json");
+    const char *err = NULL, *fmt = format_opt("csv", "csv json jsonl syslog");
     apr_int64_t since = o("since") ? parse_since(o("since")) : 0, acct = 0;
     int rc;
     no_args();
@@ -373,6 +375,10 @@ static int cmd_audit(void)
     check_rc(rc, err, "audit");
     if (!strcmp(fmt, "json"))
         print_json(&rs, 1);
+    else if (!strcmp(fmt, "jsonl"))
+        print_jsonl(&rs);
+    else if (!strcmp(fmt, "syslog"))
+        print_syslog(&rs);
     else
         print_csv(&rs, 1);
     return EX_OK;
@@ -438,17 +444,21 @@ const command commands[] = {
      "\n"
      "Re-activates a disabled account. (A pending account is approved with\n"
      "'approve'.)\n"},
-    {"stale", cmd_stale, "inactive-days disable format",
+    {"stale", cmd_stale, "inactive-days disable format include-never-logged-in",
      "Usage: jitprov-admin [DATABASE] stale --inactive-days N [--disable]\n"
-     "                     [--format table|csv|json]\n"
+     "                     [--include-never-logged-in] [--format table|csv|json]\n"
      "\n"
-     "Lists active accounts whose last login is more than N days ago, and those\n"
-     "never used that were created more than N days ago. With --disable, disables\n"
-     "each of them (one audit row each, reason \"inactive for N days\").\n"
-     "Needs a last_login_at column.\n"},
+     "Lists active accounts whose last login is more than N days ago (without\n"
+     "--disable it only reports). Accounts that never logged in are exempt: an\n"
+     "approved or pre-provisioned account whose user has not come yet is not\n"
+     "dormant. With --disable, disables each listed account (one audit row each,\n"
+     "reason \"inactive for N days\"). Needs a last_login_at column.\n"
+     "\n"
+     "  --include-never-logged-in  also list accounts never used that were\n"
+     "                 created more than N days ago\n"},
     {"audit", cmd_audit, "since format account",
      "Usage: jitprov-admin [DATABASE] audit [--since DATE] [--account ID]\n"
-     "                     [--format csv|json]\n"
+     "                     [--format csv|json|jsonl|syslog]\n"
      "\n"
      "Exports audit rows oldest first: id, at, event, iss, sub, account_id,\n"
      "client_ip, corr_id, detail. Events: create, update, link, refuse (logins),\n"
@@ -456,6 +466,8 @@ const command commands[] = {
      "\n"
      "  --since DATE   YYYY-MM-DD or \"YYYY-MM-DD HH:MM[:SS]\" in UTC, or unix seconds\n"
      "  --account ID   only this account's rows\n"
-     "  --format       csv (default) or json; CSV values starting with = + - @ get a\n"
-     "                 leading ' so spreadsheets do not evaluate them\n"},
+     "  --format       csv (default), json (one array), jsonl (one object a line) or\n"
+     "                 syslog (one line per event: time, event, account, iss, sub,\n"
+     "                 correlation id, client address, detail); CSV values starting\n"
+     "                 with = + - @ get a leading ' so spreadsheets do not evaluate them\n"},
     {NULL, NULL, NULL, NULL}};

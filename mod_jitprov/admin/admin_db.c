@@ -141,8 +141,7 @@ static void role_directive(conf *c, const char *where, const char *name, char *a
     rc = c->cfg.roles;
     if (!strcasecmp(name, "JITProvCollision") && a1) {
         if (!strcasecmp(a1, "refuse") || !strcasecmp(a1, "suffix"))
-            c->cfg.collision = strcasecmp(a1, "suffix") ? JP_COLLISION_REFUSE
-                                                        : JP_COLLISION_SUFFIX;
+            c->cfg.collision = strcasecmp(a1, "suffix") ? JP_COLLISION_REFUSE : JP_COLLISION_SUFFIX;
         else
             err = "must be refuse or suffix";
     } else if (!strcasecmp(name, "JITProvRoleTable") && a1 && a2) {

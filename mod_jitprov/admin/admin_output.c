@@ -164,36 +164,36 @@ void print_csv(const jp_rowset *rs, int times_col_at)
     }
 }
 
-void print_json(const jp_rowset *rs, int audit)
+static json_t *row_json(const jp_rowset *rs, int r, int audit)
 {
     const char ***rows = (const char ***)rs->rows->elts;
-    json_t *arr = json_array();
-    char *out;
-    int r, i;
-    for (r = 0; r < rs->rows->nelts; r++) {
-        json_t *o = json_object();
-        for (i = 0; i < rs->ncols; i++) {
-            const char *n = rs->names[i], *v = rows[r][i];
-            json_t *j = NULL;
-            if (!v)
-                j = json_null();
-            else if (is_time_col(n) || (audit && !strcmp(n, "at")))
-                j = json_string(fmt_time(v, 1));
-            else if (audit && !strcmp(n, "detail"))
-                j = json_loads(v, 0, NULL);
-            else if ((!strcmp(n, cfg.col[JP_COL_ID]) || !strcmp(n, "account_id") ||
-                      (cfg.col[JP_COL_LOGIN_COUNT] && !strcmp(n, cfg.col[JP_COL_LOGIN_COUNT]))) &&
-                     is_number(v))
-                j = json_integer(apr_atoi64(v));
-            if (!j)
-                j = json_string(v);
-            if (!j) /* not UTF-8 (a legacy table's Latin-1): keep it readable */
-                j = json_string(safe(apr_pstrdup(pool, v)));
-            json_object_set_new(o, n, j ? j : json_null());
-        }
-        json_array_append_new(arr, o);
+    json_t *o = json_object();
+    int i;
+    for (i = 0; i < rs->ncols; i++) {
+        const char *n = rs->names[i], *v = rows[r][i];
+        json_t *j = NULL;
+        if (!v)
+            j = json_null();
+        else if (is_time_col(n) || (audit && !strcmp(n, "at")))
+            j = json_string(fmt_time(v, 1));
+        else if (audit && !strcmp(n, "detail"))
+            j = json_loads(v, 0, NULL);
+        else if ((!strcmp(n, cfg.col[JP_COL_ID]) || !strcmp(n, "account_id") ||
+                  (cfg.col[JP_COL_LOGIN_COUNT] && !strcmp(n, cfg.col[JP_COL_LOGIN_COUNT]))) &&
+                 is_number(v))
+            j = json_integer(apr_atoi64(v));
+        if (!j)
+            j = json_string(v);
+        if (!j) /* not UTF-8 (a legacy table's Latin-1): keep it readable */
+            j = json_string(safe(apr_pstrdup(pool, v)));
+        json_object_set_new(o, n, j ? j : json_null());
     }
-    out = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    return o;
+}
+
+static void put_json(json_t *j, size_t flags)
+{
+    char *out = json_dumps(j, flags);
     if (out) {
         json_malloc_t m;
         json_free_t f;
@@ -201,6 +201,68 @@ void print_json(const jp_rowset *rs, int audit)
         json_get_alloc_funcs(&m, &f);
         (f ? f : free)(out);
     }
+}
+
+void print_jsonl(const jp_rowset *rs)
+{
+    int r;
+    for (r = 0; r < rs->rows->nelts; r++) {
+        json_t *o = row_json(rs, r, 1);
+        put_json(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+    }
+}
+
+/* A syslog value: "..." with \ and " escaped and control bytes as \xNN, so
+ * one event is always one line whatever a claim held. */
+static void syslog_value(const char *v)
+{
+    const unsigned char *c;
+    if (!v) {
+        fputs("-", stdout);
+        return;
+    }
+    putchar('"');
+    for (c = (const unsigned char *)v; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            printf("\\%c", *c);
+        else if (*c < 0x20 || *c == 0x7f)
+            printf("\\x%02x", *c);
+        else
+            putchar(*c);
+    }
+    putchar('"');
+}
+
+void print_syslog(const jp_rowset *rs)
+{
+    static const char *const keys[] = {"event",   "account_id", "iss",    "sub",
+                                       "corr_id", "client_ip",  "detail", NULL};
+    const char ***rows = (const char ***)rs->rows->elts;
+    int r, i, k;
+    for (r = 0; r < rs->rows->nelts; r++) {
+        const char *at = NULL;
+        for (i = 0; i < rs->ncols; i++)
+            if (!strcmp(rs->names[i], "at"))
+                at = rows[r][i];
+        printf("%s jitprov-audit:", at ? fmt_time(at, 1) : "-");
+        for (k = 0; keys[k]; k++)
+            for (i = 0; i < rs->ncols; i++)
+                if (!strcmp(rs->names[i], keys[k])) {
+                    printf(" %s=", keys[k]);
+                    syslog_value(rows[r][i]);
+                }
+        putchar('\n');
+    }
+}
+
+void print_json(const jp_rowset *rs, int audit)
+{
+    json_t *arr = json_array();
+    int r;
+    for (r = 0; r < rs->rows->nelts; r++)
+        json_array_append_new(arr, row_json(rs, r, audit));
+    put_json(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(arr);
 }
 

@@ -100,6 +100,7 @@ static const optdef optdefs[] = {{"config", 'f', 1},  {"driver", 'd', 1},      {
                                  {"since", 0, 1},     {"inactive-days", 0, 1}, {"disable", 0, 0},
                                  {"reason", 0, 1},    {"account", 0, 1},       {"owner", 0, 1},
                                  {"dry-run", 'n', 0}, {"yes", 'y', 0},         {"alter", 0, 0},
+                                 {"include-never-logged-in", 0, 0},
                                  {NULL, 0, 0}};
 
 static apr_table_t *opt; /* long name -> value ("" for flags) */

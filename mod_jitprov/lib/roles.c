@@ -10,8 +10,8 @@
 struct jp_role_rule {
     const char *match; /* exact value, or the regex text without its "~" */
     const char *role;
-    pcre2_code *re;    /* NULL for an exact match */
-    int subst;         /* role uses $1..$9 */
+    pcre2_code *re; /* NULL for an exact match */
+    int subst;      /* role uses $1..$9 */
 };
 
 /* Backtracking cap per match: a pathological pattern fails (no role) instead
@@ -98,8 +98,8 @@ int jp_roles_allowed(const jp_roles_cfg *c, const char *role)
 static int ident_ok(const char *s)
 {
     size_t i, n = s ? strlen(s) : 0;
-    if (!n || n > 63 || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') ||
-                          s[0] == '_'))
+    if (!n || n > 63 ||
+        !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
         return 0;
     for (i = 1; i < n; i++)
         if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
@@ -137,8 +137,8 @@ const char *jp_roles_cfg_check(apr_pool_t *p, const jp_roles_cfg *c)
 
 /* The role of rule for a regex match: $1..$9 replaced by the groups. NULL when
  * a group is unset or the result is not a valid role. */
-static const char *expand(apr_pool_t *p, const jp_role_rule *r, const char *v,
-                          pcre2_match_data *md, int rc)
+static const char *expand(apr_pool_t *p, const jp_role_rule *r, const char *v, pcre2_match_data *md,
+                          int rc)
 {
     PCRE2_SIZE *ov;
     const char *s;

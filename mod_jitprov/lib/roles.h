@@ -35,8 +35,7 @@ jp_roles_cfg *jp_roles_cfg_make(apr_pool_t *p);
 /* JITProvRoleMap MATCH ROLE: MATCH is a claim value, or ~REGEX matched against
  * the whole value; ROLE may use $1..$9 for the regex's groups. The compiled
  * regex is released with p. NULL or an error naming the directive. */
-const char *jp_roles_add_rule(apr_pool_t *p, jp_roles_cfg *c, const char *match,
-                              const char *role);
+const char *jp_roles_add_rule(apr_pool_t *p, jp_roles_cfg *c, const char *match, const char *role);
 
 /* Final check (configtest): map and allow-list present when a table is named,
  * every fixed role of the map on the allow-list, names are identifiers. */

@@ -194,9 +194,12 @@ int jp_store_set_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64
                         const char *const *from, const char *to, const char *event,
                         const jp_actor *who, const char *reason, const char **err);
 
-/* Active accounts whose last login is before `cutoff` (unix seconds), or that
- * never logged in and were created before it. Needs a last_login_at column. */
-int jp_store_stale(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t cutoff,
+/* Active accounts whose last login is before `cutoff` (unix seconds); with
+ * JP_STALE_NEVER_LOGGED_IN also those that never logged in and were created
+ * before it (otherwise exempt: an approved or pre-provisioned account whose
+ * user has not come yet is not dormant). Needs a last_login_at column. */
+#define JP_STALE_NEVER_LOGGED_IN 1
+int jp_store_stale(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t cutoff, int flags,
                    jp_rowset *out, const char **err);
 
 /* Audit rows with at >= since (and of that account when account_id > 0), oldest

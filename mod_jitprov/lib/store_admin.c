@@ -27,6 +27,7 @@ static int rowset_select(jp_sql *s, jp_q *q, jp_rowset *out)
 typedef struct {
     const char *by, *value, *iss, *status;
     apr_int64_t cutoff, id;
+    int flags;
     jp_rowset *out;
 } jp_query_arg;
 
@@ -111,7 +112,7 @@ static int op_stale(jp_sql *s, void *varg)
         jp_q_sql(&q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_STATUS), " = 'active' AND ", NULL));
     jp_q_sql(&q, apr_pstrcat(s->p, "(", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " < ", NULL));
     jp_q_int(&q, a->cutoff);
-    if (HAS_ROLE(s, JP_COL_CREATED_AT)) {
+    if (HAS_ROLE(s, JP_COL_CREATED_AT) && (a->flags & JP_STALE_NEVER_LOGGED_IN)) {
         jp_q_sql(&q, apr_pstrcat(s->p, " OR (", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " IS NULL AND ",
                                  ROLE_COL(s, JP_COL_CREATED_AT), " < ", NULL));
         jp_q_int(&q, a->cutoff);
@@ -121,10 +122,10 @@ static int op_stale(jp_sql *s, void *varg)
     return rowset_select(s, &q, a->out);
 }
 
-int jp_store_stale(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t cutoff,
+int jp_store_stale(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t cutoff, int flags,
                    jp_rowset *out, const char **err)
 {
-    jp_query_arg a = {.cutoff = cutoff, .out = out};
+    jp_query_arg a = {.cutoff = cutoff, .flags = flags, .out = out};
     memset(out, 0, sizeof(*out));
     return jp_sql_run(p, db, cfg, JP_SQL_LABEL, op_stale, &a, err);
 }
@@ -217,8 +218,7 @@ static int op_add(jp_sql *s, void *varg)
     set = json_object();
     jp_q_init(&q, s->p);
     jp_q_init(&vals, s->p);
-    jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", jp_sql_key_cols(s),
-                             NULL));
+    jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", jp_sql_key_cols(s), NULL));
     jp_q_sql(&vals, ") VALUES (");
     if (HAS_ROLE(s, JP_COL_ISS)) {
         jp_q_str(&vals, a->iss && a->sub ? a->iss : NULL);

@@ -321,8 +321,7 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
 
 /* INSERT ... ON CONFLICT (iss, sub) DO NOTHING RETURNING id: *id 0 when a
  * concurrent first login of the same user won the race. */
-static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set,
-                          const char *username)
+static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set, const char *username)
 {
     const jp_shape *sh = &s->sh;
     jp_q cols, vals;
@@ -354,8 +353,8 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set,
     {
         jp_q q;
         jp_q_init(&q, s->p);
-        jp_q_sql(&q, apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", jp_sql_key_cols(s),
-                                 NULL));
+        jp_q_sql(&q,
+                 apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", jp_sql_key_cols(s), NULL));
         jp_q_append(&q, &cols);
         jp_q_append(&q, &vals);
         if (jp_sql_first(s, &q, &row))
@@ -478,8 +477,9 @@ static int create_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
         return refuse_collision(s, v, ROLE_COL(s, JP_COL_EMAIL), email);
     /* Another unique column of the application's table: not one this rule
      * knows how to resolve. */
-    jp_sql_fail(s, apr_psprintf(s->p, "new account refused by a %s of table %s on a column "
-                                      "other than user name and email",
+    jp_sql_fail(s, apr_psprintf(s->p,
+                                "new account refused by a %s of table %s on a column "
+                                "other than user name and email",
                                 first_err, s->cfg->table));
     s->retry = 0;
     return -1;

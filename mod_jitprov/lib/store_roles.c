@@ -53,8 +53,8 @@ static int current(jp_sql *s, const jp_roles_cfg *c, apr_int64_t id, apr_array_h
     jp_q_init(&q, s->p);
     if (c->lookup_table)
         jp_q_sql(&q, apr_pstrcat(s->p, "SELECT l.", c->lookup_name_col, " FROM ", c->table,
-                                 " m JOIN ", c->lookup_table, " l ON l.", c->lookup_id_col,
-                                 " = m.", c->role_col, " WHERE m.", c->account_col, " = ", NULL));
+                                 " m JOIN ", c->lookup_table, " l ON l.", c->lookup_id_col, " = m.",
+                                 c->role_col, " WHERE m.", c->account_col, " = ", NULL));
     else
         jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", c->role_col, " FROM ", c->table, " WHERE ",
                                  c->account_col, " = ", NULL));
@@ -66,8 +66,8 @@ static int ledger(jp_sql *s, const jp_roles_cfg *c, apr_int64_t id, apr_array_he
 {
     jp_q q;
     jp_q_init(&q, s->p);
-    jp_q_sql(&q, apr_pstrcat(s->p, "SELECT role FROM ", c->grants_table, " WHERE account_id = ",
-                             NULL));
+    jp_q_sql(&q,
+             apr_pstrcat(s->p, "SELECT role FROM ", c->grants_table, " WHERE account_id = ", NULL));
     jp_q_int(&q, id);
     return strings(s, &q, out);
 }
@@ -86,7 +86,7 @@ static int ledger_del(jp_sql *s, const jp_roles_cfg *c, apr_int64_t id, const ch
 /* Membership row plus ledger row. *made 0 when a lookup table has no such
  * role (nothing granted). */
 static int grant_role(jp_sql *s, const jp_roles_cfg *c, apr_int64_t id, const char *role,
-                 apr_int64_t now, int *made)
+                      apr_int64_t now, int *made)
 {
     jp_q q;
     int n = 0;
@@ -96,8 +96,8 @@ static int grant_role(jp_sql *s, const jp_roles_cfg *c, apr_int64_t id, const ch
     if (c->lookup_table) {
         jp_q_sql(&q, "SELECT ");
         jp_q_int(&q, id);
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", c->lookup_id_col, " FROM ", c->lookup_table,
-                                 " WHERE ", c->lookup_name_col, " = ", NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", c->lookup_id_col, " FROM ", c->lookup_table, " WHERE ",
+                                 c->lookup_name_col, " = ", NULL));
         jp_q_str(&q, role);
     } else {
         jp_q_sql(&q, "VALUES (");
@@ -127,13 +127,13 @@ static int revoke_role(jp_sql *s, const jp_roles_cfg *c, apr_int64_t id, const c
 {
     jp_q q;
     jp_q_init(&q, s->p);
-    jp_q_sql(&q, apr_pstrcat(s->p, "DELETE FROM ", c->table, " WHERE ", c->account_col, " = ",
-                             NULL));
+    jp_q_sql(&q,
+             apr_pstrcat(s->p, "DELETE FROM ", c->table, " WHERE ", c->account_col, " = ", NULL));
     jp_q_int(&q, id);
     jp_q_sql(&q, apr_pstrcat(s->p, " AND ", c->role_col, NULL));
     if (c->lookup_table) {
-        jp_q_sql(&q, apr_pstrcat(s->p, " IN (SELECT ", c->lookup_id_col, " FROM ",
-                                 c->lookup_table, " WHERE ", c->lookup_name_col, " = ", NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, " IN (SELECT ", c->lookup_id_col, " FROM ", c->lookup_table,
+                                 " WHERE ", c->lookup_name_col, " = ", NULL));
         jp_q_str(&q, role);
         jp_q_sql(&q, ")");
     } else {

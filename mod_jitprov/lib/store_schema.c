@@ -143,18 +143,19 @@ static int schema_accounts(jp_schema *k)
                                             " WHERE 1 = 0", NULL)))
                 continue;
             int before = k->refused;
-            if (app_ddl(k, ours, apr_pstrcat(s->p, "ALTER TABLE ", t, " ADD COLUMN ", s->sh.col[i],
-                                             " ", col_type(s, r, 0), NULL)))
+            if (app_ddl(k, ours,
+                        apr_pstrcat(s->p, "ALTER TABLE ", t, " ADD COLUMN ", s->sh.col[i], " ",
+                                    col_type(s, r, 0), NULL)))
                 return -1;
             if (k->refused == before)
                 say(k, apr_psprintf(s->p, "added column %s.%s", t, s->sh.col[i]));
         }
         /* ON CONFLICT (key) needs a unique index on exactly those columns:
          * probe with an insert of no rows. */
-        if (!jp_sql_probe(s, apr_pstrcat(s->p, "INSERT INTO ", t, " (", keys, ") SELECT ",
-                                         HAS_ROLE(s, JP_COL_ISS) ? "NULL, NULL" : "NULL",
-                                         " WHERE 1 = 0 ON CONFLICT (", keys, ") DO NOTHING",
-                                         NULL))) {
+        if (!jp_sql_probe(s,
+                          apr_pstrcat(s->p, "INSERT INTO ", t, " (", keys, ") SELECT ",
+                                      HAS_ROLE(s, JP_COL_ISS) ? "NULL, NULL" : "NULL",
+                                      " WHERE 1 = 0 ON CONFLICT (", keys, ") DO NOTHING", NULL))) {
             int before = k->refused;
             if (app_ddl(k, ours, index_sql(s->p, s->pg, 1, t, "jitprov_key", keys)))
                 return -1;
@@ -272,8 +273,7 @@ int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, i
     k.dry = (flags & JP_SCHEMA_DRY_RUN) != 0;
     k.alter = (flags & JP_SCHEMA_ALTER) != 0;
     k.refused = 0;
-    if ((!s.pg && schema_wal(&k)) || schema_accounts(&k) || schema_audit(&k) ||
-        schema_grants(&k)) {
+    if ((!s.pg && schema_wal(&k)) || schema_accounts(&k) || schema_audit(&k) || schema_grants(&k)) {
         if (err)
             *err = s.err ? s.err : "schema creation failed";
         return -1;

@@ -29,7 +29,7 @@ typedef struct {
     const char *map_claim[JP_NCOLS]; /* claim feeding map_col[i] */
     int map_col[JP_NCOLS];
     int map_sync[JP_NCOLS]; /* jp_sync of map_col[i] as configured (DEFAULT unresolved) */
-    const char *list; /* "a, b, c" */
+    const char *list;       /* "a, b, c" */
 } jp_shape;
 
 typedef struct {

@@ -87,8 +87,8 @@ int jp_set_equal(apr_pool_t *p, const char *a, const char *b, const char *delim)
     return 1;
 }
 
-const char *jp_sync_update_value(apr_pool_t *p, jp_sync effective, const char *ov,
-                                 const char *nv, int is_set, const char *delim)
+const char *jp_sync_update_value(apr_pool_t *p, jp_sync effective, const char *ov, const char *nv,
+                                 int is_set, const char *delim)
 {
     switch (effective) {
     case JP_SYNC_ALWAYS:

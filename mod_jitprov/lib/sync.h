@@ -30,7 +30,7 @@ int jp_set_equal(apr_pool_t *p, const char *a, const char *b, const char *delim)
  * NULL to leave the column as it is. nv is the claim's text (NULL: claim
  * absent), ov the stored value, is_set whether the claim is multi-valued (an
  * array: compared as a set). */
-const char *jp_sync_update_value(apr_pool_t *p, jp_sync effective, const char *ov,
-                                 const char *nv, int is_set, const char *delim);
+const char *jp_sync_update_value(apr_pool_t *p, jp_sync effective, const char *ov, const char *nv,
+                                 int is_set, const char *delim);
 
 #endif

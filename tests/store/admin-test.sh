@@ -191,9 +191,14 @@ suite_common() {
     sql "UPDATE jitprov_accounts SET last_login_at = $old, login_count = 5 WHERE id = 2"
     sql "UPDATE jitprov_accounts SET created_at = $old WHERE id = 1"
     sql "UPDATE jitprov_accounts SET last_login_at = $now WHERE id = 3"
+    # Account 1 never logged in (approved, its user not come yet): exempt
+    # unless asked for.
     expect 0 stale --inactive-days 90
-    has "2 account(s) without a login for 90 days"
+    has "1 account(s) without a login for 90 days"
     has "sam"
+    hasnt "Pat@Example.com"
+    expect 0 stale --inactive-days 90 --include-never-logged-in
+    has "2 account(s) without a login for 90 days"
     has "Pat@Example.com"
     expect 0 stale --inactive-days 365
     has "0 account(s)"
@@ -202,7 +207,7 @@ suite_common() {
     expect 2 stale
     expect 2 stale --inactive-days 0
     expect 2 stale --inactive-days ten
-    expect 0 stale --inactive-days 90 --disable
+    expect 0 stale --inactive-days 90 --disable --include-never-logged-in
     has "disabled account 1"
     has "disabled account 2"
     has "2 account(s) disabled"
@@ -219,6 +224,14 @@ suite_common() {
     expect 0 audit --format json
     has '"event": "disable"'
     has '"source": "admin"'
+    expect 0 audit --format jsonl
+    same "$(grep -c '^{"id":[0-9]*,"at":' <<<"$out")" "$(sql "SELECT count(*) FROM jitprov_audit")" \
+        "one JSON object per line and audit row"
+    expect 0 audit --format syslog
+    same "$(grep -c ' jitprov-audit: event="' <<<"$out")" "$(sql "SELECT count(*) FROM jitprov_audit")" \
+        "one syslog line per audit row"
+    has 'event="approve" account_id="2" iss="https://idp.example.com" sub="s-2" corr_id="jitprov-admin-'
+    has ' client_ip=- detail="{\"source\":\"admin\"'
     expect 0 audit --since 2000-01-01
     has ",create,"
     expect 0 audit --since "$((now + 3600))"

@@ -50,9 +50,9 @@ static void test_map(apr_pool_t *p)
               "admin,member");
     CHECK(present);
     /* Order and repeats in the claim do not matter. */
-    CHECK_STR(joined(p, wanted(p, c, "{\"groups\":[\"admins\",\"staff\",\"staff\"]}", &present,
-                               NULL)),
-              "admin,member");
+    CHECK_STR(
+        joined(p, wanted(p, c, "{\"groups\":[\"admins\",\"staff\",\"staff\"]}", &present, NULL)),
+        "admin,member");
     /* A single string claim. */
     CHECK_STR(joined(p, wanted(p, c, "{\"groups\":\"contractors\"}", &present, NULL)), "member");
     /* Anchored at both ends: no partial matches. */
@@ -60,9 +60,9 @@ static void test_map(apr_pool_t *p)
                                &present, NULL)),
               "");
     /* No DOTALL, no multiline: a line break never sneaks a value through. */
-    CHECK_STR(joined(p, wanted(p, c, "{\"groups\":[\"evil\\nstaff\",\"staff\\n\"]}", &present,
-                               NULL)),
-              "");
+    CHECK_STR(
+        joined(p, wanted(p, c, "{\"groups\":[\"evil\\nstaff\",\"staff\\n\"]}", &present, NULL)),
+        "");
     /* Substitution, and the allow-list: team-red is produced but not allowed. */
     CHECK_STR(joined(p, wanted(p, c, "{\"groups\":[\"team-blue\",\"team-red\"]}", &present, &ref)),
               "team-blue");
@@ -76,9 +76,9 @@ static void test_map(apr_pool_t *p)
     CHECK(present);
     /* Dotted claim path. */
     c->claim = "realm_access.roles";
-    CHECK_STR(joined(p, wanted(p, c, "{\"realm_access\":{\"roles\":[\"admins\"]}}", &present,
-                               NULL)),
-              "admin");
+    CHECK_STR(
+        joined(p, wanted(p, c, "{\"realm_access\":{\"roles\":[\"admins\"]}}", &present, NULL)),
+        "admin");
 }
 
 static void test_check(apr_pool_t *p)

@@ -474,11 +474,16 @@ static void test_default(jp_db *db)
               JP_STORE_OK);
         CHECK(jp_store_get(gp, db, &c, "id", "abc", NULL, &rs, &err) == JP_STORE_NOT_FOUND);
         CHECK(jp_store_get(gp, db, &c, "sub", "nobody", NULL, &rs, &err) == JP_STORE_NOT_FOUND);
-        CHECK(jp_store_stale(gp, db, &c, (int64_t)apr_time_sec(apr_time_now()) - 86400, &rs,
+        /* the two "eve" rows made with created_at 1 never logged in: exempt by
+         * default, stale when asked for */
+        CHECK(jp_store_stale(gp, db, &c, (int64_t)apr_time_sec(apr_time_now()) - 86400, 0, &rs,
                              &err) == JP_STORE_OK);
-        CHECK(rs.rows && rs.rows->nelts == 2); /* the two "eve" rows made with created_at 1 */
-        CHECK(jp_store_stale(gp, db, &c, (int64_t)apr_time_sec(apr_time_now()) + 10, &rs, &err) ==
-              JP_STORE_OK);
+        CHECK(rs.rows && rs.rows->nelts == 0);
+        CHECK(jp_store_stale(gp, db, &c, (int64_t)apr_time_sec(apr_time_now()) - 86400,
+                             JP_STALE_NEVER_LOGGED_IN, &rs, &err) == JP_STORE_OK);
+        CHECK(rs.rows && rs.rows->nelts == 2);
+        CHECK(jp_store_stale(gp, db, &c, (int64_t)apr_time_sec(apr_time_now()) + 10,
+                             JP_STALE_NEVER_LOGGED_IN, &rs, &err) == JP_STORE_OK);
         CHECK(rs.rows && rs.rows->nelts >= 5);
         CHECK(jp_store_audit_list(gp, db, &c, 0, 0, &rs, &err) == JP_STORE_OK);
         CHECK(rs.ncols == 9 && rs.rows && rs.rows->nelts > 10);
