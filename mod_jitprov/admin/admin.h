@@ -40,6 +40,29 @@ void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The value of option --name ("" for a flag), NULL when not given. */
 const char *o(const char *name);
 
+/* What a login and the request after it use besides the store, for check:
+ * the gates, and the identity directives of the server and of each
+ * <Location> (later blocks override earlier ones, as httpd merges them). */
+typedef struct {
+    const char *name, *key; /* header name; "c:CLAIM", "a:COLUMN" */
+} chk_header;
+typedef struct {
+    const char *path;            /* <Location PATH>; NULL for the server */
+    apr_array_header_t *headers; /* of chk_header; NULL = not set here */
+    const char *remote_user;     /* key; NULL = not set */
+    int encoding;                /* jp_encoding, -1 = not set */
+    const char *delim;           /* NULL = not set */
+} chk_dir;
+typedef struct {
+    const char *claim, *pattern;
+} chk_gate;
+typedef struct {
+    int provisioning;          /* JITProvProvisioning, default 1 */
+    apr_array_header_t *gates; /* of chk_gate */
+    apr_array_header_t *dirs;  /* of chk_dir *: [0] the server, then each <Location> */
+} chk_cfg;
+extern chk_cfg login_cfg;
+
 /* admin_db.c */
 extern jp_db db;
 extern jp_store_cfg cfg;
@@ -71,6 +94,9 @@ void print_json(const jp_rowset *rs, int audit);
  * key=value lines (values quoted and escaped, never a line break). */
 void print_jsonl(const jp_rowset *rs);
 void print_syslog(const jp_rowset *rs);
+
+/* admin_check.c */
+int cmd_check(void);
 
 /* admin_cmds.c */
 extern const command commands[];

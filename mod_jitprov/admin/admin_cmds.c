@@ -470,4 +470,15 @@ const command commands[] = {
      "                 syslog (one line per event: time, event, account, iss, sub,\n"
      "                 correlation id, client address, detail); CSV values starting\n"
      "                 with = + - @ get a leading ' so spreadsheets do not evaluate them\n"},
+    {"check", cmd_check, "claims location",
+     "Usage: jitprov-admin [-f HTTPD.CONF] check --claims FILE.json [--location PATH]\n"
+     "\n"
+     "What a login with these ID token claims (a JSON object with at least iss\n"
+     "and sub) would do, without doing it: the JITProvRequireClaim gates, the\n"
+     "account decision (create, link, update, refuse) with the audit rows it would\n"
+     "write (grants and revokes of roles included), the account row after it, and\n"
+     "the headers and REMOTE_USER the application would receive at PATH (its\n"
+     "<Location> blocks). The account part runs the module's own code and SQL in a\n"
+     "transaction that is rolled back; a new account's id is not predicted. Prints\n"
+     "JSON.\n"},
     {NULL, NULL, NULL, NULL}};

@@ -19,6 +19,7 @@
 #include <apr_dbd.h>
 
 #include "store.h"
+#include "headers.h"
 #include "admin.h"
 
 /* ------------------------------------------------------------------------ */
@@ -32,7 +33,82 @@ typedef struct {
     int depth;
     int store_set;        /* a JITProv store directive was seen */
     const char *store_at; /* where the first one was */
+    chk_dir *dir;         /* the <Location> being read, or the server's */
 } conf;
+
+chk_cfg login_cfg;
+
+static void store_directive(conf *c, const char *where);
+
+static chk_dir *new_dir(const char *path)
+{
+    chk_dir *d = apr_pcalloc(pool, sizeof(*d));
+    *(chk_dir **)apr_array_push(login_cfg.dirs) = d;
+    d->path = path;
+    d->encoding = -1;
+    return d;
+}
+
+/* The login and identity directives check needs; mistakes here are caught by
+ * httpd's configtest, so they are read as they come. */
+static int login_directive(conf *c, const char *where, const char *name, char *a1, char *a2)
+{
+    chk_dir *d = c->dir;
+    if (!strncasecmp(name, "<Location", 9) && strncasecmp(name, "<LocationMatch", 14) && a1) {
+        size_t n = strlen(a1);
+        if (n && a1[n - 1] == '>')
+            a1[n - 1] = '\0';
+        c->dir = new_dir(a1);
+    } else if (!strcasecmp(name, "</Location>")) {
+        c->dir = ((chk_dir **)login_cfg.dirs->elts)[0];
+    } else if (!strcasecmp(name, "JITProvRequireClaim") && a1 && a2) {
+        chk_gate *g = apr_array_push(login_cfg.gates);
+        g->claim = a1;
+        g->pattern = a2;
+    } else if (!strcasecmp(name, "JITProvProvisioning") && a1) {
+        login_cfg.provisioning = strcasecmp(a1, "off") != 0;
+    } else if ((!strcasecmp(name, "JITProvHeader") && a1 && a2) ||
+               (!strcasecmp(name, "JITProvRemoteUser") && a1)) {
+        const char *src = a2 ? a2 : a1, *key;
+        if (!strncmp(src, "claim:", 6))
+            key = apr_pstrcat(pool, "c:", src + 6, NULL);
+        else if (!strncmp(src, "account:", 8))
+            key = apr_pstrcat(pool, "a:", src + 8, NULL);
+        else
+            die(EX_FAIL, "%s: %s: bad source '%s'", where, name, src);
+        if (a2) {
+            chk_header *h;
+            if (!d->headers)
+                d->headers = apr_array_make(pool, 4, sizeof(chk_header));
+            h = apr_array_push(d->headers);
+            h->name = a1;
+            h->key = key;
+        } else {
+            d->remote_user = key;
+        }
+    } else if (!strcasecmp(name, "JITProvHeaderEncoding") && a1) {
+        d->encoding = !strcasecmp(a1, "percent")     ? JP_ENC_PERCENT
+                      : !strcasecmp(a1, "base64url") ? JP_ENC_BASE64URL
+                                                     : JP_ENC_NONE;
+    } else if (!strcasecmp(name, "JITProvClaimDelimiter") && a1) {
+        d->delim = a1;
+    } else if (!strcasecmp(name, "JITProvAccountCreate") && a1) {
+        c->cfg.create = !strcasecmp(a1, "on");
+    } else if (!strcasecmp(name, "JITProvAccountUpdate") && a1) {
+        c->cfg.update = !strcasecmp(a1, "on");
+    } else if (!strcasecmp(name, "JITProvLinkByEmail") && a1) {
+        c->cfg.link_by_email = !strcasecmp(a1, "on");
+    } else if (!strcasecmp(name, "JITProvNewAccountStatus") && a1) {
+        store_directive(c, where);
+        c->cfg.new_status = a1;
+    } else if (!strcasecmp(name, "JITProvAccountKey") && a1) {
+        store_directive(c, where);
+        c->cfg.account_key = a1;
+    } else {
+        return 0;
+    }
+    return 1;
+}
 
 /* One httpd-style word: quotes group, backslash escapes a quote inside them. */
 static char *next_word(char **s)
@@ -186,7 +262,7 @@ static void role_directive(conf *c, const char *where, const char *name, char *a
 static void directive(conf *c, const char *where, char *line)
 {
     char *name = next_word(&line), *a1, *a2;
-    if (!name || name[0] == '#' || name[0] == '<')
+    if (!name || name[0] == '#')
         return;
     a1 = next_word(&line);
     a2 = a1 ? next_word(&line) : NULL;
@@ -194,6 +270,8 @@ static void directive(conf *c, const char *where, char *line)
         a1 = (char *)expand(c, a1);
     if (a2)
         a2 = (char *)expand(c, a2);
+    if (login_directive(c, where, name, a1, a2) || name[0] == '<')
+        return;
 
     if (!strcasecmp(name, "Define") && a1) {
         apr_table_set(c->defines, a1, a2 ? a2 : "");
@@ -307,6 +385,10 @@ void open_db(int creating)
     memset(&c, 0, sizeof(c));
     jp_store_cfg_init(pool, &c.cfg);
     c.defines = apr_table_make(pool, 4);
+    login_cfg.provisioning = 1;
+    login_cfg.gates = apr_array_make(pool, 2, sizeof(chk_gate));
+    login_cfg.dirs = apr_array_make(pool, 4, sizeof(chk_dir *));
+    c.dir = new_dir(NULL);
     if (!conf_path && !(o("driver") && o("params"))) {
         apr_finfo_t fi;
         if (apr_stat(&fi, DEFAULT_CONFIG, APR_FINFO_TYPE, pool) == APR_SUCCESS)

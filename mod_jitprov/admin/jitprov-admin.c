@@ -101,6 +101,7 @@ static const optdef optdefs[] = {{"config", 'f', 1},  {"driver", 'd', 1},      {
                                  {"reason", 0, 1},    {"account", 0, 1},       {"owner", 0, 1},
                                  {"dry-run", 'n', 0}, {"yes", 'y', 0},         {"alter", 0, 0},
                                  {"include-never-logged-in", 0, 0},
+                                 {"claims", 0, 1},    {"location", 0, 1},
                                  {NULL, 0, 0}};
 
 static apr_table_t *opt; /* long name -> value ("" for flags) */

@@ -106,6 +106,15 @@ typedef enum {
 jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg,
                         const jp_login *in, jp_account *out, const char **err);
 
+/* jp_provision without a trace, for jitprov-admin check: the same decision
+ * and the same statements in the same transaction, rolled back at the end.
+ * events (a JSON array) gets the audit rows the login would write, oldest
+ * first, as {"event":..., "detail":{...}}; out the account row as the login
+ * would leave it (a new account's id is the one the rolled-back insert got:
+ * the real login may get another). */
+jp_prov_rc jp_provision_dry(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
+                            jp_account *out, json_t *events, const char **err);
+
 /* Status re-check for live sessions: "active"/"pending"/"disabled", or "gone" when
  * the row was deleted. Returns 0, or -1 on database error. Without a status column
  * an existing row is "active". */

@@ -152,6 +152,7 @@ typedef struct {
     const char *why; /* short reason for logs */
     jp_prov_rc rc;
     json_t *collision; /* JITProvCollision suffix: what the create audit row records */
+    json_t *dry;       /* dry run: the audit rows the login would write go here */
 } jp_prov;
 
 /* The audit row of a login, under its account key; detail is released. */
@@ -539,6 +540,32 @@ static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
     return login_done(s, v, "create", id, detail, "new account row not found");
 }
 
+/* The audit rows of this login (its correlation id), oldest first. */
+static int dry_report(jp_sql *s, jp_prov *v)
+{
+    apr_array_header_t *rows;
+    jp_q q;
+    int i;
+    json_array_clear(v->dry);
+    if (!s->cfg->audit_table || !*s->cfg->audit_table)
+        return 0;
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q, apr_pstrcat(s->p, "SELECT event, account_id, detail FROM ", s->cfg->audit_table,
+                             " WHERE corr_id = ", NULL));
+    jp_q_str(&q, v->in->corr_id);
+    jp_q_sql(&q, " ORDER BY id");
+    if (jp_sql_select(s, &q, &rows, NULL))
+        return -1;
+    for (i = 0; i < rows->nelts; i++) {
+        const char **row = ((const char ***)rows->elts)[i];
+        json_t *e = json_object(), *d = row[2] ? json_loads(row[2], 0, NULL) : NULL;
+        json_object_set_new(e, "event", json_string(row[0] ? row[0] : ""));
+        json_object_set_new(e, "detail", d ? d : json_null());
+        json_array_append_new(v->dry, e);
+    }
+    return 0;
+}
+
 static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
 {
     const char **row = NULL;
@@ -552,6 +579,14 @@ static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
         rc = login_existing(s, v, row, NULL);
     else
         rc = first_login(s, v);
+    if (v->dry && !s->err) {
+        /* The same statements as a real login, then a rollback: what it
+         * would write is read back from inside the transaction. */
+        if (dry_report(s, v))
+            rc = JP_PROV_DB_ERROR;
+        jp_sql_rollback(s);
+        return s->err ? JP_PROV_DB_ERROR : rc;
+    }
     if (s->err || jp_sql_commit(s)) {
         jp_sql_rollback(s);
         return JP_PROV_DB_ERROR;
@@ -575,8 +610,23 @@ static int op_provision(jp_sql *s, void *arg)
     return JP_STORE_OK;
 }
 
+static jp_prov_rc provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
+                            jp_account *out, const char **err, json_t *dry);
+
 jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
                         jp_account *out, const char **err)
+{
+    return provision(p, db, cfg, in, out, err, NULL);
+}
+
+jp_prov_rc jp_provision_dry(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
+                            jp_account *out, json_t *events, const char **err)
+{
+    return provision(p, db, cfg, in, out, err, events);
+}
+
+static jp_prov_rc provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
+                            jp_account *out, const char **err, json_t *dry)
 {
     jp_prov v;
     const char *dberr = NULL;
@@ -588,6 +638,7 @@ jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const
     memset(&v, 0, sizeof(v));
     v.in = in;
     v.out = out;
+    v.dry = dry;
     v.kiss = in->iss;
     v.ksub = in->sub;
     if (cfg->account_key && strcmp(cfg->account_key, "sub"))
@@ -605,6 +656,13 @@ jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const
         out->event = "refuse";
         if (err)
             *err = "the account key claim is missing, empty or too long";
+        if (dry) {
+            json_t *x = json_object();
+            json_object_set_new(x, "event", json_string("refuse"));
+            json_object_set_new(x, "detail", json_loads(e.detail, 0, NULL));
+            json_array_append_new(dry, x);
+            return JP_PROV_NOT_PROVISIONED;
+        }
         if (jp_audit_ex(p, db, cfg, &e, NULL))
             return JP_PROV_DB_ERROR;
         return JP_PROV_NOT_PROVISIONED;

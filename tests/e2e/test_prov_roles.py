@@ -27,6 +27,9 @@ USERS = {
     "cody2": {"sub": "u-r0000000-0000-4000-8000-00000000a005", "email": "cody2@example.com",
               "email_verified": True, "name": "Cody Again", "preferred_username": "cody",
               "groups": ["staff"], "department": "ops"},
+    "vera": {"sub": "u-r0000000-0000-4000-8000-00000000a009", "email": "vera@example.com",
+             "email_verified": True, "name": "Vera Check", "preferred_username": "vera",
+             "groups": ["staff", "team-blue"], "department": "qa"},
 }
 
 ROLES_SQL = """CREATE TABLE app_user_roles (
@@ -228,3 +231,77 @@ def test_role_map_without_allow_list_fails_configtest(prov):
                                  if not l.startswith("JITProvRoleAllow")))
     r = prov.httpd.configtest(text)
     assert r.returncode != 0 and "JITProvRoleAllow" in r.stderr + r.stdout
+
+
+def check(prov, claims, location="/app/"):
+    """jitprov-admin check with these claims against the running site's config."""
+    import os
+    import subprocess
+    path = os.path.join(prov.httpd.dir, "conf", "claims.json")
+    with open(path, "w") as f:
+        json.dump({"iss": prov.env.idp.issuer, **claims}, f)
+    r = subprocess.run([h.JITPROV_ADMIN, "-f", prov.httpd.conf_path, "check", "--claims", path,
+                        "--location", location], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def audit_since(prov, sub, after_id):
+    return [{"event": a["event"], "detail": json.loads(a["detail"])} for a in prov.audit(
+        f"sub = {lit(sub)} AND id > {after_id}")]
+
+
+def last_audit_id(prov):
+    return h.db_scalar(prov.db, "SELECT coalesce(max(id), 0) AS n FROM jitprov_audit")
+
+
+TIME_COLS = {"created_at", "updated_at", "last_login_at"}
+
+
+def test_check_predicts_exactly_what_the_login_does(prov):
+    vera = USERS["vera"]
+    # First login: a create with two grants. The new row's id is not predicted.
+    before, mark = prov.counts(), last_audit_id(prov)
+    plan = check(prov, vera)
+    assert prov.counts() == before                   # the dry run wrote nothing
+    assert plan["outcome"] == "login" and plan["status"] == 302
+    r = login(prov, "vera")
+    assert r.status_code == 200
+    assert audit_since(prov, vera["sub"], mark) == plan["events"]
+    assert [e["event"] for e in plan["events"]] == ["create", "grant", "grant"]
+    row = account(prov, "vera")
+    for col, v in plan["account"].items():
+        if col not in TIME_COLS | {"id"}:
+            assert (None if row[col] is None else str(row[col])) == v, col
+
+    # Later login after changes at the IdP: update, a grant and a revoke; now
+    # everything is predicted, headers and REMOTE_USER included.
+    set_users(prov.env, vera={"groups": ["admins"], "name": "Vera Renamed", "department": "ops"})
+    vera2 = {**vera, "groups": ["admins"], "name": "Vera Renamed", "department": "ops"}
+    mark = last_audit_id(prov)
+    plan = check(prov, vera2)
+    r = login(prov, "vera")
+    assert r.status_code == 200
+    assert audit_since(prov, vera["sub"], mark) == plan["events"]
+    assert sorted((e["event"], e["detail"].get("role")) for e in plan["events"]) == [
+        ("grant", "admin"), ("revoke", "member"), ("revoke", "team-blue"), ("update", None)]
+    row = account(prov, "vera")
+    for col, v in plan["account"].items():
+        if col not in TIME_COLS:
+            assert (None if row[col] is None else str(row[col])) == v, col
+    got = {k[5:].replace("_", "-").lower(): v for k, v in r.json()["http"].items()
+           if k.startswith("HTTP_X_")}
+    want = {k.lower(): v for k, v in plan["headers"].items() if v is not None}
+    assert got == want
+    assert r.json()["remote_user"] == plan["remote_user"]
+
+    # Disabled: the check says 403 and the refusal row the login then writes.
+    prov.db.execute(f"UPDATE jitprov_accounts SET status = 'disabled' WHERE id = {row['id']}")
+    mark = last_audit_id(prov)
+    plan = check(prov, vera2)
+    assert plan["status"] == 403 and plan["outcome"] == "refused: disabled"
+    with requests.Session() as sess:
+        r = h.login(sess, prov.url("/app/"), "vera")
+    assert r.status_code == 403
+    assert audit_since(prov, vera["sub"], mark) == plan["events"]
