@@ -1584,6 +1584,8 @@ front of an application that knows nothing about OpenID Connect.</p>
 <li><a href="/logout?return_to=/">/logout</a></li>
 </ul>
 <p>Users: alice, bob, carol, dave, erin; the password is <code>pass-</code> + the name.
+The groups claim feeds the application's roles: admins &rarr; admin, staff or finance
+&rarr; member, team-<i>x</i> &rarr; team-<i>x</i> (team-blue and team-red only).
 Commands for the terminal running the demo are listed there.</p></body></html>
 """
 
@@ -1591,7 +1593,12 @@ Commands for the terminal running the demo are listed there.</p></body></html>
 # of the application (demo_user_roles), through an allow-list of role values.
 DEMO_SETUP_SQL = """CREATE TABLE IF NOT EXISTS demo_user_roles (
     account_id INTEGER NOT NULL, role TEXT NOT NULL, PRIMARY KEY (account_id, role));"""
-DEMO_SERVER = ""
+DEMO_SERVER = """JITProvRoleTable demo_user_roles account_id role
+JITProvRoleMap admins admin
+JITProvRoleMap ~staff|finance member
+JITProvRoleMap ~team-(.+) team-$1
+JITProvRoleAllow admin member team-blue team-red
+JITProvMapClaim preferred_username username create"""
 
 
 def demo_locations(httpd):
@@ -1604,7 +1611,6 @@ def demo_locations(httpd):
 <Location /demo/me>
     AuthType jitprov
 {PROV_IDENTITY}
-    JITProvHeader X-Account-Roles account:groups
     Require valid-user
 </Location>"""
 
@@ -1655,8 +1661,8 @@ def demo_command(env, line):
                 changes[name] = value == "true"
             else:
                 changes[name] = value
-        if user not in env.idp.users:
-            return f"? no such user {user!r} (users: {', '.join(sorted(env.idp.users))})"
+        if user not in env.idp.users and user not in USER_CLAIMS:
+            return f"? no such user {user!r} (users: {', '.join(USERS)})"
         change_idp_user(env, user, **changes)
         return f"{user} now has {json.dumps(env.idp.users[user], ensure_ascii=False)}" \
                "\n  log in again (log out first) to see the account follow"

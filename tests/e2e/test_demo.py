@@ -37,6 +37,8 @@ def test_me_shows_headers_account_row_and_audit(demo, s):
     assert USER_CLAIMS["alice"]["sub"] in t          # the account row
     assert "alice@example.com" in t
     assert re.search(r"\bcreate\b", t)               # its audit event
+    assert re.search(r"Your roles[^A-Z]*admin\s*,\s*member", t, re.S), t  # granted from groups
+    assert re.search(r"\bgrant\b", t)
     # The JSON echo is still what /app/ answers.
     j = s.get(demo.httpd.url("/app/"), timeout=30)
     assert j.json()["http"]["HTTP_X_USER_EMAIL"] == "alice@example.com"
@@ -76,6 +78,27 @@ def test_markup_in_claims_is_escaped(demo, s):
     assert r.status_code == 200
     assert "DROP TABLE" in text(r)
     assert "<script" not in r.text.lower()
+
+
+def test_roles_follow_the_claims(demo):
+    """The newcomer's story: bob gets team-blue at the IdP (the demo's
+    "claims" command), logs in again, and the admin page shows the grant."""
+    import requests
+    out = h.demo_command(demo, "claims bob groups=staff,team-blue")
+    assert "team-blue" in out
+    try:
+        with requests.Session() as s2:
+            r = h.login(s2, demo.httpd.url("/demo/me"), "bob")
+        if r.status_code == 403:  # disabled by the test above: enable, log in again
+            bid = h.db_scalar(h.SqliteDb(demo.httpd), "SELECT id AS n FROM jitprov_accounts "
+                              f"WHERE sub = {h.lit(USER_CLAIMS['bob']['sub'])}")
+            h.demo_command(demo, f"enable {bid}")
+            with requests.Session() as s3:
+                r = h.login(s3, demo.httpd.url("/demo/me"), "bob")
+        assert r.status_code == 200
+        assert re.search(r"Your roles[^A-Z]*member\s*,\s*team-blue", text(r), re.S)
+    finally:
+        h.change_idp_user(demo, "bob", groups=USER_CLAIMS["bob"]["groups"])
 
 
 def test_unknown_demo_page_404(demo):
