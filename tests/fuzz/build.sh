@@ -9,8 +9,8 @@ mkdir -p "$out"
 CC=${CC_FUZZ:-clang}
 cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -Imod_jitprov/lib $(apr-1-config --includes --cppflags) $(apu-1-config --includes)
-        $(pkg-config --cflags cjose jansson libcrypto))
-libs=($(apu-1-config --link-ld) $(apr-1-config --link-ld) $(pkg-config --libs cjose jansson libcrypto))
+        $(pkg-config --cflags cjose jansson libcrypto libpcre2-8))
+libs=($(apu-1-config --link-ld) $(apr-1-config --link-ld) $(pkg-config --libs cjose jansson libcrypto libpcre2-8))
 
 declare -A srcs=(
   [fuzz_state]="mod_jitprov/lib/state.c mod_jitprov/lib/crypto.c"
@@ -20,7 +20,8 @@ declare -A srcs=(
   [fuzz_token]="mod_jitprov/lib/token.c mod_jitprov/lib/crypto.c"
   [fuzz_jwks]="mod_jitprov/lib/token.c mod_jitprov/lib/crypto.c"
   [fuzz_scim]="mod_jitprov/lib/scim.c mod_jitprov/lib/scim_filter.c mod_jitprov/lib/scim_patch.c mod_jitprov/lib/scim_resource.c"
-  [fuzz_store]="mod_jitprov/lib/store_sql.c mod_jitprov/lib/store_cfg.c mod_jitprov/lib/store_prov.c mod_jitprov/lib/store_schema.c mod_jitprov/lib/claims.c"
+  [fuzz_store]="mod_jitprov/lib/store_sql.c mod_jitprov/lib/store_cfg.c mod_jitprov/lib/store_prov.c mod_jitprov/lib/store_schema.c mod_jitprov/lib/claims.c mod_jitprov/lib/store_roles.c mod_jitprov/lib/roles.c mod_jitprov/lib/sync.c"
+  [fuzz_roles]="mod_jitprov/lib/roles.c mod_jitprov/lib/sync.c"
 )
 for t in "${!srcs[@]}"; do
   [ -f "tests/fuzz/$t.c" ] || continue
