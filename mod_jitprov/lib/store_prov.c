@@ -288,7 +288,7 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
         jp_q_str(&q, nv);
         jp_q_sql(&q, apr_pstrcat(s->p, ", ", sh->col[ci], ")", NULL));
     }
-    if (HAS_ROLE(s, JP_COL_UPDATED_AT) && apply) {
+    if (HAS_ROLE(s, JP_COL_UPDATED_AT) && (apply || link_email)) {
         const char *c = ROLE_COL(s, JP_COL_UPDATED_AT);
         jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = COALESCE(", NULL));
         jp_q_intp(&q, nchanged ? &v->now : NULL);
