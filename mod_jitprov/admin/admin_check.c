@@ -164,9 +164,69 @@ static const char *outcome(jp_prov_rc rc, int *status)
     }
 }
 
+static const char *jtext(json_t *v)
+{
+    char *t;
+    const char *out;
+    if (json_is_string(v))
+        return safe(json_string_value(v));
+    if (!v || json_is_null(v))
+        return "(null)";
+    t = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    out = safe(apr_pstrdup(pool, t ? t : "?"));
+    free(t);
+    return out;
+}
+
+/* The same report for a terminal. */
+static void print_text(json_t *out)
+{
+    json_t *v, *e;
+    const char *k;
+    size_t i;
+
+    printf("outcome:  %s (HTTP %" JSON_INTEGER_FORMAT ")\n", jtext(json_object_get(out, "outcome")),
+           json_integer_value(json_object_get(out, "status")));
+    if ((v = json_object_get(out, "reason")))
+        printf("reason:   %s\n", jtext(v));
+    v = json_object_get(out, "gates");
+    if (json_array_size(v))
+        printf("gates:\n");
+    json_array_foreach(v, i, e)
+    {
+        printf("  %-5s %s ~ %s\n", json_is_true(json_object_get(e, "pass")) ? "pass" : "FAIL",
+               jtext(json_object_get(e, "claim")), jtext(json_object_get(e, "regex")));
+    }
+    v = json_object_get(out, "events");
+    printf("audit rows the login would write:%s\n", json_array_size(v) ? "" : " none");
+    json_array_foreach(v, i, e)
+    {
+        printf("  %-8s %s\n", jtext(json_object_get(e, "event")),
+               jtext(json_object_get(e, "detail")));
+    }
+    v = json_object_get(out, "account");
+    if (json_is_object(v)) {
+        printf("account row after the login:\n");
+        json_object_foreach(v, k, e)
+        {
+            printf("  %-16s %s\n", safe(k), jtext(e));
+        }
+    }
+    v = json_object_get(out, "headers");
+    if (json_is_object(v)) {
+        printf("the application receives (%s):\n", jtext(json_object_get(out, "location")));
+        json_object_foreach(v, k, e)
+        {
+            printf("  %s: %s\n", safe(k), json_is_null(e) ? "(not set)" : jtext(e));
+        }
+        printf("  REMOTE_USER: %s\n", jtext(json_object_get(out, "remote_user")));
+    }
+}
+
 int cmd_check(void)
 {
     const char *file = o("claims"), *path = o("location"), *err = NULL, *iss, *sub, *why;
+    const char *fmt = format_opt("text", "text json");
     json_error_t je;
     json_t *claims, *out = json_object(), *gates = json_array(), *events = json_array();
     jp_account acct;
@@ -230,8 +290,9 @@ int cmd_check(void)
     }
     if (status == 302)
         headers(claims, sub, login_cfg.provisioning ? &acct : NULL, path, out);
-    text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (text) {
+    if (!strcmp(fmt, "text")) {
+        print_text(out);
+    } else if ((text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
         puts(text);
         free(text);
     }

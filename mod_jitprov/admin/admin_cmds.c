@@ -470,8 +470,9 @@ const command commands[] = {
      "                 syslog (one line per event: time, event, account, iss, sub,\n"
      "                 correlation id, client address, detail); CSV values starting\n"
      "                 with = + - @ get a leading ' so spreadsheets do not evaluate them\n"},
-    {"check", cmd_check, "claims location",
+    {"check", cmd_check, "claims location format",
      "Usage: jitprov-admin [-f HTTPD.CONF] check --claims FILE.json [--location PATH]\n"
+     "                     [--format text|json]\n"
      "\n"
      "What a login with these ID token claims (a JSON object with at least iss\n"
      "and sub) would do, without doing it: the JITProvRequireClaim gates, the\n"
@@ -479,6 +480,6 @@ const command commands[] = {
      "write (grants and revokes of roles included), the account row after it, and\n"
      "the headers and REMOTE_USER the application would receive at PATH (its\n"
      "<Location> blocks). The account part runs the module's own code and SQL in a\n"
-     "transaction that is rolled back; a new account's id is not predicted. Prints\n"
-     "JSON.\n"},
+     "transaction that is rolled back; a new account's id is not predicted.\n"
+     "--format json prints the same as one JSON object.\n"},
     {NULL, NULL, NULL, NULL}};

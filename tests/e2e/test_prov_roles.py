@@ -233,18 +233,18 @@ def test_role_map_without_allow_list_fails_configtest(prov):
     assert r.returncode != 0 and "JITProvRoleAllow" in r.stderr + r.stdout
 
 
-def check(prov, claims, location="/app/"):
+def check(prov, claims, location="/app/", fmt="json"):
     """jitprov-admin check with these claims against the running site's config."""
     import os
     import subprocess
     path = os.path.join(prov.httpd.dir, "conf", "claims.json")
     with open(path, "w") as f:
         json.dump({"iss": prov.env.idp.issuer, **claims}, f)
-    r = subprocess.run([h.JITPROV_ADMIN, "-f", prov.httpd.conf_path, "check", "--claims", path,
-                        "--location", location], capture_output=True, text=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
+    r = subprocess.run([h.JITPROV_ADMIN, "-f", prov.httpd.conf_path, "check", "--format",
+                        fmt, "--claims", path, "--location", location], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return json.loads(r.stdout) if fmt == "json" else r.stdout
 
 
 def audit_since(prov, sub, after_id):
@@ -264,7 +264,10 @@ def test_check_predicts_exactly_what_the_login_does(prov):
     # First login: a create with two grants. The new row's id is not predicted.
     before, mark = prov.counts(), last_audit_id(prov)
     plan = check(prov, vera)
-    assert prov.counts() == before                   # the dry run wrote nothing
+    text = check(prov, vera, fmt="text")
+    assert prov.counts() == before                   # the dry runs wrote nothing
+    assert "outcome:  login (HTTP 302)" in text and "grant" in text, text
+    assert "X-Account-Username: vera" in text, text
     assert plan["outcome"] == "login" and plan["status"] == 302
     r = login(prov, "vera")
     assert r.status_code == 200
