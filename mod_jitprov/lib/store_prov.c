@@ -476,13 +476,14 @@ static int create_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
         return -1;
     if (n)
         return refuse_collision(s, v, ROLE_COL(s, JP_COL_EMAIL), email);
-    /* Another unique column of the application's table: not one this rule
-     * knows how to resolve. */
+    /* Another unique column of the application's table, or a concurrent
+     * login took the suffix just chosen: one more attempt from the start
+     * (it sees that row), then 503. */
     jp_sql_fail(s, apr_psprintf(s->p,
                                 "new account refused by a %s of table %s on a column "
                                 "other than user name and email",
                                 first_err, s->cfg->table));
-    s->retry = 0;
+    s->retry = 1;
     return -1;
 }
 
