@@ -3,6 +3,7 @@ application received, the account row and its latest audit events; /demo/admin
 lists accounts, roles and the audit trail. The JSON echo the other tests parse
 (/app/) is unchanged beside them."""
 import html
+import os
 import re
 
 import pytest
@@ -20,6 +21,9 @@ def demo(env):
     yield env
     env.httpd.stop()
     env.httpd.reset_database()
+    # The demo's landing page replaced the test site's: later modules read it.
+    with open(os.path.join(env.httpd.dir, "htdocs", "index.html"), "w") as f:
+        f.write(h.INDEX_HTML)
 
 
 def text(r):
