@@ -30,7 +30,7 @@ static const char *claim_parse(cmd_parms *cmd, const char *line, const void **pa
     const char *colon = ap_strchr_c(line, ':'), *tilde = ap_strchr_c(line, '~');
     if (tilde && (!colon || tilde < colon)) {
         cr->claim = apr_pstrmemdup(cmd->pool, line, tilde - line);
-        cr->re = ap_pregcomp(cmd->pool, tilde + 1, AP_REG_EXTENDED | AP_REG_NOSUB);
+        cr->re = ap_pregcomp(cmd->pool, tilde + 1, JP_ACCESS_REGEX_FLAGS);
         if (!cr->re)
             return apr_psprintf(cmd->pool, "Require jitprov-claim: bad regular expression '%s'",
                                 tilde + 1);
@@ -70,6 +70,13 @@ static authz_status claim_check(request_rec *r, const char *line, const void *pa
     if (!r->user || !rq)
         return AUTHZ_DENIED_NO_USER;
     v = jp_kv_get(rq->sess->kv, ((const jp_claim_req *)parsed)->claim);
+    if (v && jp_multi_has_ctl(v)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      JPLOG(0580) "Require jitprov-claim %s: denied to %s, the claim carries a "
+                                  "control character",
+                      line, r->user);
+        return AUTHZ_DENIED;
+    }
     if (v && element_match(r->pool, v, parsed))
         return AUTHZ_GRANTED;
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,

@@ -606,7 +606,7 @@ static const char *set_require_claim(cmd_parms *cmd, void *dummy, const char *cl
     g = apr_array_push(c->gates);
     g->claim = claim;
     g->pattern = re;
-    g->re = ap_pregcomp(cmd->pool, re, AP_REG_EXTENDED | AP_REG_NOSUB);
+    g->re = ap_pregcomp(cmd->pool, re, JP_ACCESS_REGEX_FLAGS);
     if (!g->re)
         return apr_psprintf(cmd->pool, "JITProvRequireClaim: bad regular expression '%s'", re);
     return NULL;

@@ -321,6 +321,8 @@ static const char *check_gates(request_rec *r, jp_srv_cfg *c, json_t *claims)
         jp_gate *g = &((jp_gate *)c->gates->elts)[i];
         const char *v = jp_claim_get(r->pool, claims, g->claim);
         int ok = 0;
+        if (v && jp_multi_has_ctl(v))
+            return apr_psprintf(r->pool, "claim %s carries a control character", g->claim);
         if (v) {
             char sep[2] = {JP_MULTI_SEP, 0};
             char *last, *el, *copy = apr_pstrdup(r->pool, v);

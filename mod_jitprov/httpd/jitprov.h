@@ -13,6 +13,11 @@
 #include "apr_thread_mutex.h"
 #include "ap_regex.h"
 
+/* Regexes that guard access (JITProvRequireClaim, Require jitprov-claim) do
+ * not take httpd's RegexDefaultOptions: its DOTALL lets '.' cross a line break.
+ * '$' matches only at the very end; no multiline, case-sensitive. */
+#define JP_ACCESS_REGEX_FLAGS (AP_REG_NO_DEFAULT | AP_REG_DOLLAR_ENDONLY)
+
 #include "crypto.h"
 #include "claims.h"
 #include "headers.h"

@@ -301,3 +301,16 @@ int jp_multi_set_equal(apr_pool_t *p, const char *a, const char *b, const char *
             return 0;
     return 1;
 }
+
+int jp_multi_has_ctl(const char *value)
+{
+    const unsigned char *s;
+
+    if (!value)
+        return 0;
+    for (s = (const unsigned char *)value; *s; s++) {
+        if ((*s < 0x20 && *s != (unsigned char)JP_MULTI_SEP) || *s == 0x7f)
+            return 1;
+    }
+    return 0;
+}

@@ -68,4 +68,10 @@ int jp_multi_set_equal(apr_pool_t *p, const char *a, const char *b, const char *
  * place: the canonical order a multi-valued claim is stored in. */
 void jp_multi_canonical(apr_array_header_t *parts);
 
+/* 1 when a flattened value carries a control byte (0x00-0x1f, 0x7f) other than
+ * the JP_MULTI_SEP element separators. Such a value never satisfies an access
+ * rule (JITProvRequireClaim, Require jitprov-claim): a line break would let a
+ * pattern match one line of the value and ignore the rest. */
+int jp_multi_has_ctl(const char *value);
+
 #endif

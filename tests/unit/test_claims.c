@@ -215,6 +215,30 @@ static void test_sets(apr_pool_t *p)
     CHECK_STR(((const char **)parts->elts)[2], "staff");
 }
 
+/* Access rules refuse values with control bytes (issue 9: a line break let
+ * "^.*@example\.com$" match "x@evil.org\n@example.com" under DOTALL). */
+static void test_has_ctl(apr_pool_t *p)
+{
+    json_t *c = json_pack("{s:s, s:[s,s], s:[s,s], s:s}", "email", "x@evil.org\n@example.com",
+                          "groups", "staff", "admins", "bad", "staff", "a\rb", "tab", "a\tb");
+    CHECK(!jp_multi_has_ctl(NULL));
+    CHECK(!jp_multi_has_ctl(""));
+    CHECK(!jp_multi_has_ctl("alice@example.com"));
+    CHECK(!jp_multi_has_ctl("Zo\xc3\xab"));
+    CHECK(jp_multi_has_ctl("x@evil.org\n@example.com"));
+    CHECK(jp_multi_has_ctl("a\rb"));
+    CHECK(jp_multi_has_ctl("a\x7f"));
+    CHECK(jp_multi_has_ctl("\x01"));
+    CHECK(jp_multi_has_ctl("a\tb"));
+    /* Separators between elements are not control bytes of a value. */
+    CHECK(!jp_multi_has_ctl("staff\x1f" "admins"));
+    CHECK(jp_multi_has_ctl(jp_claim_get(p, c, "email")));
+    CHECK(!jp_multi_has_ctl(jp_claim_get(p, c, "groups")));
+    CHECK(jp_multi_has_ctl(jp_claim_get(p, c, "bad")));
+    CHECK(jp_multi_has_ctl(jp_claim_get(p, c, "tab")));
+    json_decref(c);
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -234,6 +258,7 @@ int main(void)
     test_reals(p);
     test_multi(p);
     test_sets(p);
+    test_has_ctl(p);
     json_decref(claims);
     apr_pool_destroy(p);
     apr_terminate();
