@@ -1,6 +1,7 @@
 /* Directive table and config structures. A misconfiguration is reported at
  * `apachectl configtest` naming the directive (jp_check_srv_cfg). */
 #include "jitprov.h"
+#include "url.h"
 #include "http_core.h"
 #include "apr_strings.h"
 #include "apr_file_io.h"
@@ -846,6 +847,12 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
                "JITProvLogoutURI and JITProvBackChannelLogoutURI";
     if (c->max_duration < c->inactivity)
         c->inactivity = c->max_duration;
+    if (jp_url_plain_remote(c->metadata_url))
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, s,
+                     JPLOG(0081) "JITProvProviderMetadataURL %s is plain http to a host that is "
+                                 "not loopback: discovery, keys and tokens can be read or "
+                                 "changed on the way; use https",
+                     c->metadata_url);
     if (c->provisioning) {
         if (!jp_dbd_available())
             return "JITProvProvisioning is On but mod_dbd is not loaded (LoadModule dbd_module, "

@@ -3,6 +3,8 @@
 #include "jitprov.h"
 #include "apr_strings.h"
 
+#include <strings.h>
+
 #include <curl/curl.h>
 
 #define JP_HTTP_MAX_BODY (1024 * 1024)
@@ -65,14 +67,20 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->http_timeout);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)c->http_timeout);
+    /* A redirect never downgrades: from an https URL only https is followed. */
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
+                     strncasecmp(url, "https://", 8) ? "http,https" : "https");
 #else
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS,
+                     strncasecmp(url, "https://", 8) ? (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)
+                                                     : (long)CURLPROTO_HTTPS);
 #endif
-    /* Token and userinfo answers must come from the endpoint itself. */
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, form_body ? 0L : 1L);
+    /* Token and userinfo answers (a form body or a bearer token) must come from
+     * the endpoint itself: a redirect would carry the code or token elsewhere. */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, (form_body || bearer) ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -54,7 +54,8 @@ static int jp_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return bad ? !OK : OK;
 }
 
-static void derive_keys(apr_pool_t *p, jp_srv_cfg *c)
+/* A failed derivation would leave an all-zero key anyone can use: refuse to start. */
+static int derive_keys(apr_pool_t *p, server_rec *v, jp_srv_cfg *c)
 {
     int i;
     c->nkeys = c->passphrases->nelts;
@@ -62,9 +63,18 @@ static void derive_keys(apr_pool_t *p, jp_srv_cfg *c)
     c->sess_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
     for (i = 0; i < c->nkeys; i++) {
         const char *pw = ((const char **)c->passphrases->elts)[i];
-        jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_STATE, &c->state_keys[i]);
-        jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_SESSION, &c->sess_keys[i]);
+        if (jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_STATE,
+                    &c->state_keys[i]) != 0 ||
+            jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_SESSION,
+                    &c->sess_keys[i]) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
+                         JPLOG(0080) "JITProvCryptoPassphrase: key derivation (HKDF) failed for "
+                                     "passphrase %d (server %s:%d)",
+                         i + 1, v->server_hostname ? v->server_hostname : "?", v->port);
+            return -1;
+        }
     }
+    return 0;
 }
 
 static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
@@ -103,7 +113,8 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         }
         if (!jp_used(c))
             continue;
-        derive_keys(pconf, c);
+        if (derive_keys(pconf, v, c) != 0)
+            return HTTP_INTERNAL_SERVER_ERROR;
         if (jp_provider_create(pconf, c) != APR_SUCCESS)
             return HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -3,14 +3,29 @@
  * process: ID tokens come from the token endpoint itself, so a new kid there is
  * a rotation and is fetched at once (the same kid at most once a second);
  * logout tokens can be POSTed by anyone, so a stream of forged ones refetches
- * at most once per JP_JWKS_MIN_REFETCH. */
+ * at most once per JP_JWKS_MIN_REFETCH.
+ *
+ * A failed fetch (discovery or JWKS) starts a back-off per process: no new
+ * attempt for 1 s, doubling after each further failure up to JP_BACKOFF_MAX,
+ * reset by a success. Inside it every request that would fetch answers at once
+ * (a stale copy when there is one, else 503 with Retry-After), so an IdP outage
+ * or a stream of unauthenticated logout POSTs never ties up workers waiting for
+ * JITProvHTTPTimeout. */
 #include "jitprov.h"
 #include "apr_strings.h"
+
+#include "url.h"
 
 #define JP_META_TTL 86400
 #define JP_JWKS_TTL 3600
 #define JP_JWKS_MIN_REFETCH 30
 #define JP_JWKS_MIN_REFETCH_ID 1
+#define JP_BACKOFF_MAX 60
+
+typedef struct {
+    apr_time_t until; /* no fetch before this time */
+    int secs;         /* the current back-off; 0 after a success */
+} jp_backoff;
 
 struct jp_provider {
     apr_thread_mutex_t *mu;
@@ -24,7 +39,53 @@ struct jp_provider {
     apr_time_t forced_at;    /* last refetch caused by an unknown kid */
     char forced_kid[65];     /* ... and that kid (ID tokens) */
     apr_time_t forced_lt_at; /* ... in a logout token */
+    jp_backoff meta_bo, jwks_bo;
 };
+
+/* A lock that cannot be taken means the cache cannot be used safely. */
+static int plock(request_rec *r, jp_provider *pv)
+{
+    apr_status_t rv = apr_thread_mutex_lock(pv->mu);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      JPLOG(0183) "cannot lock the provider cache: metadata and keys not used");
+        return -1;
+    }
+    return 0;
+}
+
+/* Seconds left in the back-off (under the lock), 0 when a fetch may go. */
+static int backoff_left(const jp_backoff *b, apr_time_t now)
+{
+    return b->until > now ? (int)apr_time_sec(b->until - now + apr_time_from_sec(1) - 1) : 0;
+}
+
+/* Under the lock: record a fetch's outcome. */
+static void backoff_note(request_rec *r, jp_backoff *b, apr_time_t now, int ok, const char *what,
+                         const char *url)
+{
+    if (ok) {
+        b->secs = 0;
+        b->until = 0;
+        return;
+    }
+    b->secs = b->secs ? (b->secs * 2 > JP_BACKOFF_MAX ? JP_BACKOFF_MAX : b->secs * 2) : 1;
+    b->until = now + apr_time_from_sec(b->secs);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  JPLOG(0180) "fetching the %s from %s failed: no new attempt for %d s", what,
+                  url, b->secs);
+}
+
+/* The answer while backing off: fast, and it says when to come back. */
+static int backoff_refuse(request_rec *r, int left, const char *what, const char **err)
+{
+    apr_table_setn(r->err_headers_out, "Retry-After", apr_itoa(r->pool, left));
+    *err = apr_psprintf(r->pool,
+                        "the last %s fetch failed; backing off, next attempt in %d s", what, left);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  JPLOG(0182) "back-off: %s not fetched, next attempt in %d s", what, left);
+    return HTTP_SERVICE_UNAVAILABLE;
+}
 
 apr_status_t jp_provider_create(apr_pool_t *p, jp_srv_cfg *c)
 {
@@ -113,6 +174,17 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
         m->userinfo_endpoint = NULL;
     if (m->end_session_endpoint && !url_ok(m->end_session_endpoint))
         m->end_session_endpoint = NULL;
+    {
+        const char *ep[] = {m->authorization_endpoint, m->token_endpoint, m->jwks_uri,
+                            m->userinfo_endpoint, m->end_session_endpoint};
+        int i;
+        for (i = 0; i < 5; i++)
+            if (jp_url_plain_remote(ep[i]))
+                ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                              JPLOG(0181) "the discovery document names a plain http endpoint "
+                                          "that is not loopback: %s; use https",
+                              ep[i]);
+    }
     *mp = np;
     return OK;
 }
@@ -138,16 +210,34 @@ int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **e
     jp_meta m;
     int rc;
 
-    apr_thread_mutex_lock(pv->mu);
+    int left;
+
+    if (plock(r, pv))
+        return HTTP_SERVICE_UNAVAILABLE;
     if (pv->meta_pool && now - pv->meta_at < apr_time_from_sec(JP_META_TTL)) {
         copy_meta(r->pool, out, &pv->meta);
         apr_thread_mutex_unlock(pv->mu);
         return OK;
     }
+    left = backoff_left(&pv->meta_bo, now);
+    if (left) {
+        if (pv->meta_pool) {
+            copy_meta(r->pool, out, &pv->meta);
+            apr_thread_mutex_unlock(pv->mu);
+            return OK;
+        }
+        apr_thread_mutex_unlock(pv->mu);
+        return backoff_refuse(r, left, "discovery document", err);
+    }
     apr_thread_mutex_unlock(pv->mu);
 
     rc = fetch_meta(r, c, &np, &m, err);
-    apr_thread_mutex_lock(pv->mu);
+    if (plock(r, pv)) {
+        if (np)
+            apr_pool_destroy(np);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    backoff_note(r, &pv->meta_bo, now, rc == OK, "discovery document", c->metadata_url);
     if (rc == OK) {
         if (pv->meta_pool)
             apr_pool_destroy(pv->meta_pool);
@@ -166,6 +256,15 @@ int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **e
     return rc;
 }
 
+static int jwks_failed(request_rec *r, jp_provider *pv, apr_time_t now, const char *uri, int rc)
+{
+    if (plock(r, pv))
+        return HTTP_SERVICE_UNAVAILABLE;
+    backoff_note(r, &pv->jwks_bo, now, 0, "JWKS", uri);
+    apr_thread_mutex_unlock(pv->mu);
+    return rc;
+}
+
 /* Fetches the JWKS into a new pool and swaps it in. */
 static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int force,
                         const char *kid, const char **err)
@@ -177,7 +276,15 @@ static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int
     jp_jwks *ks;
     apr_status_t st;
 
-    apr_thread_mutex_lock(pv->mu);
+    int left;
+
+    if (plock(r, pv))
+        return HTTP_SERVICE_UNAVAILABLE;
+    left = backoff_left(&pv->jwks_bo, now);
+    if (left) {
+        apr_thread_mutex_unlock(pv->mu);
+        return backoff_refuse(r, left, "JWKS", err);
+    }
     /* A new kid from the token endpoint is a rotation: fetch at once. The same
      * unknown kid again within the second, or any logout token within
      * JP_JWKS_MIN_REFETCH, waits. */
@@ -200,20 +307,24 @@ static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int
 
     st = jp_http(r->pool, c, "GET", jwks_uri, NULL, NULL, NULL, NULL, &resp, err);
     if (st != APR_SUCCESS)
-        return http_fail_status(st);
+        return jwks_failed(r, pv, now, jwks_uri, http_fail_status(st));
     if (resp.status != 200) {
         *err = apr_psprintf(r->pool, "jwks_uri answered HTTP %ld", resp.status);
-        return HTTP_BAD_GATEWAY;
+        return jwks_failed(r, pv, now, jwks_uri, HTTP_BAD_GATEWAY);
     }
     apr_pool_create(&np, pv->pool);
     ks = jp_jwks_parse(np, resp.body, resp.len, err);
     if (!ks) {
         apr_pool_destroy(np);
-        return HTTP_BAD_GATEWAY;
+        return jwks_failed(r, pv, now, jwks_uri, HTTP_BAD_GATEWAY);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0101) "fetched JWKS from %s: %d usable keys",
                   jwks_uri, jp_jwks_count(ks));
-    apr_thread_mutex_lock(pv->mu);
+    if (plock(r, pv)) {
+        apr_pool_destroy(np);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    backoff_note(r, &pv->jwks_bo, now, 1, "JWKS", jwks_uri);
     /* Every user of the old set holds the lock while using it. */
     if (pv->jwks_pool)
         apr_pool_destroy(pv->jwks_pool);
@@ -251,7 +362,10 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
     if (mrc != OK)
         return mrc == HTTP_GATEWAY_TIME_OUT ? JP_TOK_IDP_TIMEOUT : JP_TOK_IDP_DOWN;
     for (attempt = 0; attempt < 2; attempt++) {
-        apr_thread_mutex_lock(pv->mu);
+        if (plock(r, pv)) {
+            *err = "provider cache lock failed";
+            return JP_TOK_IDP_DOWN;
+        }
         have = pv->jwks && apr_time_now() - pv->jwks_at < apr_time_from_sec(JP_JWKS_TTL);
         if (have) {
             /* Validation runs under the lock: a concurrent refresh must not free the
@@ -269,7 +383,10 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
             if (!have) {
                 /* Expired cache and the IdP unreachable: the old set is still the
                  * best evidence we have. */
-                apr_thread_mutex_lock(pv->mu);
+                if (plock(r, pv)) {
+                    *err = "provider cache lock failed";
+                    return JP_TOK_IDP_DOWN;
+                }
                 if (pv->jwks) {
                     rc = run_validate(r, pv->jwks, jwt, e, logout, claims, err);
                     apr_thread_mutex_unlock(pv->mu);

@@ -70,10 +70,16 @@ void jp_cache_child_init(apr_pool_t *p, server_rec *s)
         apr_global_mutex_child_init(&cache_mutex, cache_mutex_file, p);
 }
 
-static int lock(jp_srv_cfg *c)
+/* -1 when the lock cannot be taken: the caller must not touch the cache. */
+static int lock(request_rec *r, jp_srv_cfg *c)
 {
     if (cache_mutex && (c->cache_prov->flags & AP_SOCACHE_FLAG_NOTMPSAFE)) {
-        apr_global_mutex_lock(cache_mutex);
+        apr_status_t rv = apr_global_mutex_lock(cache_mutex);
+        if (rv != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                          JPLOG(0280) "cannot lock the session cache mutex: cache not used");
+            return -1;
+        }
         return 1;
     }
     return 0;
@@ -81,7 +87,7 @@ static int lock(jp_srv_cfg *c)
 
 static void unlock(int locked)
 {
-    if (locked)
+    if (locked > 0)
         apr_global_mutex_unlock(cache_mutex);
 }
 
@@ -89,7 +95,9 @@ static apr_status_t cache_put(request_rec *r, jp_srv_cfg *c, const char *key,
                               const unsigned char *data, size_t len, apr_time_t expiry)
 {
     apr_status_t rv;
-    int l = lock(c);
+    int l = lock(r, c);
+    if (l < 0)
+        return APR_EGENERAL;
     rv = c->cache_prov->store(c->cache, r->server, (const unsigned char *)key,
                               (unsigned int)strlen(key), expiry, (unsigned char *)data,
                               (unsigned int)len, r->pool);
@@ -107,7 +115,9 @@ static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key, un
     for (;;) {
         unsigned char *buf = apr_palloc(r->pool, cap);
         unsigned int n = cap - 1;
-        int l = lock(c);
+        int l = lock(r, c);
+        if (l < 0)
+            return APR_EGENERAL;
         rv = c->cache_prov->retrieve(c->cache, r->server, (const unsigned char *)key,
                                      (unsigned int)strlen(key), buf, &n, r->pool);
         unlock(l);
@@ -125,7 +135,9 @@ static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key, un
 
 static void cache_del(request_rec *r, jp_srv_cfg *c, const char *key)
 {
-    int l = lock(c);
+    int l = lock(r, c);
+    if (l < 0)
+        return;
     c->cache_prov->remove(c->cache, r->server, (const unsigned char *)key,
                           (unsigned int)strlen(key), r->pool);
     unlock(l);

@@ -233,3 +233,45 @@ char *jp_query_param(apr_pool_t *p, const char *query, const char *name)
     }
     return found;
 }
+
+int jp_url_plain_remote(const char *url)
+{
+    const char *h, *e;
+    size_t n;
+    int dots = 0, i;
+
+    if (!url || strncasecmp(url, "http://", 7) != 0)
+        return 0;
+    h = url + 7;
+    e = h + strcspn(h, "/?#");
+    /* userinfo: the host is after the last '@' of the authority */
+    for (i = (int)(e - h) - 1; i >= 0; i--) {
+        if (h[i] == '@') {
+            h += i + 1;
+            break;
+        }
+    }
+    if (*h == '[') {
+        const char *c = memchr(h, ']', (size_t)(e - h));
+        if (!c)
+            return 1;
+        return !((size_t)(c - h) == 4 && !memcmp(h, "[::1", 4));
+    }
+    n = strcspn(h, ":/?#");
+    if (n > (size_t)(e - h))
+        n = (size_t)(e - h);
+    if (n == 9 && !strncasecmp(h, "localhost", 9))
+        return 0;
+    if (n == 10 && !strncasecmp(h, "localhost.", 10))
+        return 0;
+    /* 127.0.0.0/8: "127." then digits and dots only, four parts */
+    if (n < 7 || strncmp(h, "127.", 4) != 0)
+        return 1;
+    for (i = 4; i < (int)n; i++) {
+        if (h[i] == '.')
+            dots++;
+        else if (h[i] < '0' || h[i] > '9')
+            return 1;
+    }
+    return dots != 2;
+}

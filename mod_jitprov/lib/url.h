@@ -26,4 +26,9 @@ char *jp_url_decode(apr_pool_t *p, const char *s);
  * A parameter present twice is treated as malformed (NULL) to avoid confusion. */
 char *jp_query_param(apr_pool_t *p, const char *query, const char *name);
 
+/* 1 when url is plain http:// to a host other than loopback (127.0.0.0/8, ::1,
+ * localhost): tokens and keys would cross the network unprotected. 0 for
+ * https, for loopback, and for anything that is not an http URL. */
+int jp_url_plain_remote(const char *url);
+
 #endif

@@ -201,6 +201,29 @@ static void test_query_param(void)
     CHECK_STR(jp_query_param(p, "logout_token=eyJ.eyJ.sig", "logout_token"), "eyJ.eyJ.sig");
 }
 
+/* Plain http to anything but loopback draws a configtest warning (issue 9). */
+static void test_plain_remote(void)
+{
+    CHECK(jp_url_plain_remote("http://idp.example.com/.well-known/openid-configuration"));
+    CHECK(jp_url_plain_remote("HTTP://idp.example.com"));
+    CHECK(jp_url_plain_remote("http://10.0.0.1:8080/x"));
+    CHECK(jp_url_plain_remote("http://127.0.0.1.evil.com/"));
+    CHECK(jp_url_plain_remote("http://127.example.com/"));
+    CHECK(jp_url_plain_remote("http://localhost.evil.com/"));
+    CHECK(jp_url_plain_remote("http://127.0.0.1@evil.com/"));
+    CHECK(jp_url_plain_remote("http://[::2]/"));
+    CHECK(jp_url_plain_remote("http://[::1x]/"));
+    CHECK(!jp_url_plain_remote("http://127.0.0.1:9090/.well-known/openid-configuration"));
+    CHECK(!jp_url_plain_remote("http://127.1.2.3/"));
+    CHECK(!jp_url_plain_remote("http://localhost:8080/x"));
+    CHECK(!jp_url_plain_remote("http://LOCALHOST/x"));
+    CHECK(!jp_url_plain_remote("http://[::1]:8080/x"));
+    CHECK(!jp_url_plain_remote("http://user@127.0.0.1/x"));
+    CHECK(!jp_url_plain_remote("https://idp.example.com/"));
+    CHECK(!jp_url_plain_remote("ftp://idp.example.com/"));
+    CHECK(!jp_url_plain_remote(NULL));
+}
+
 int main(void)
 {
     apr_initialize();
@@ -208,6 +231,7 @@ int main(void)
     test_return_to();
     test_encode_decode();
     test_query_param();
+    test_plain_remote();
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
