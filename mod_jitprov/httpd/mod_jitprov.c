@@ -238,8 +238,21 @@ static void apply_identity(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const j
         const jp_hdr_map *m = (const jp_hdr_map *)d->headers->elts;
         for (i = 0; i < d->headers->nelts; i++) {
             const char *v = jp_kv_get(s->kv, m[i].key);
+            /* Claims may be multi-valued: rendered so the backend splits them
+             * back exactly, or not at all. Account columns are single strings. */
+            if (v && m[i].key[0] == 'c') {
+                v = jp_hdr_claim_value(r->pool, v, delim, enc);
+                if (!v)
+                    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                                  JPLOG(0680) "header %s not sent: an element of claim %s "
+                                              "contains the delimiter \"%s\" or the "
+                                              "delimiter does not suit the encoding",
+                                  m[i].name, m[i].key + 2, ap_escape_logitem(r->pool, delim));
+            } else if (v) {
+                v = jp_hdr_value(r->pool, v, delim, enc);
+            }
             if (v)
-                apr_table_setn(r->headers_in, m[i].name, jp_hdr_value(r->pool, v, delim, enc));
+                apr_table_setn(r->headers_in, m[i].name, v);
             else
                 apr_table_unset(r->headers_in, m[i].name);
         }
@@ -247,7 +260,7 @@ static void apply_identity(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const j
     if (d->claims_env == 0)
         return;
     for (i = 0; i < s->kv->nelts; i++) {
-        const char *name;
+        const char *name, *val;
         if (kv[i].key[0] == 'c')
             name = jp_env_name(r->pool, d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_",
                                kv[i].key + 2);
@@ -256,10 +269,14 @@ static void apply_identity(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const j
         /* addn: the names are distinct by construction, and setn's duplicate
          * search is quadratic over names that all start with the same prefix.
          * A subrequest starts from a copy of its parent's table: set there. */
+        val = kv[i].key[0] == 'c' ? jp_hdr_claim_value(r->pool, kv[i].val, delim, enc)
+                                  : jp_hdr_value(r->pool, kv[i].val, delim, enc);
+        if (!val)
+            continue;
         if (r->main)
-            apr_table_setn(r->subprocess_env, name, jp_hdr_value(r->pool, kv[i].val, delim, enc));
+            apr_table_setn(r->subprocess_env, name, val);
         else
-            apr_table_addn(r->subprocess_env, name, jp_hdr_value(r->pool, kv[i].val, delim, enc));
+            apr_table_addn(r->subprocess_env, name, val);
     }
 }
 

@@ -9,6 +9,7 @@
 
 #include <apr_strings.h>
 #include <apr_base64.h>
+#include <apr_tables.h>
 
 #include "headers.h"
 
@@ -242,6 +243,136 @@ char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp_encod
         return render_percent(p, value, delim);
     case JP_ENC_BASE64URL:
         return render_b64url(p, value, delim);
+    }
+    return NULL;
+}
+
+/* ---- claim values: unambiguous per element ---- */
+
+static int has_sep(const char *value)
+{
+    return strchr(value, JP_MULTI_SEP) != NULL;
+}
+
+static char *claim_none(apr_pool_t *p, const char *value, const char *delim)
+{
+    const char *s, *e;
+    size_t dlen = strlen(delim);
+
+    if (!dlen)
+        return has_sep(value) ? NULL : render_none(p, value, delim);
+    /* Dropping control bytes adds none, so without the delimiter's first byte
+     * no element can hold the delimiter. */
+    if (!strchr(value, delim[0]))
+        return render_none(p, value, delim);
+    for (s = value;; s = e + 1) {
+        char *el, *o;
+        e = strchr(s, JP_MULTI_SEP);
+        if (!e)
+            e = s + strlen(s);
+        el = o = apr_palloc(p, (size_t)(e - s) + 1);
+        for (; s < e; s++) {
+            if (!is_ctl((unsigned char)*s))
+                *o++ = *s;
+        }
+        *o = '\0';
+        if (strstr(el, delim))
+            return NULL;
+        if (!*e)
+            break;
+    }
+    return render_none(p, value, delim);
+}
+
+static char *claim_percent(apr_pool_t *p, const char *value, const char *delim)
+{
+    const unsigned char *s, *d;
+    size_t dlen = strlen(delim), total = 0;
+    char *out, *o;
+    unsigned char in_delim[256] = {0};
+
+    for (d = (const unsigned char *)delim; *d; d++) {
+        if (!pct_keep(*d))
+            return NULL;
+        in_delim[*d] = 1;
+    }
+    if (!dlen && has_sep(value))
+        return NULL;
+    for (s = (const unsigned char *)value; *s; s++) {
+        if (*s == JP_MULTI_SEP)
+            total += dlen;
+        else
+            total += (pct_keep(*s) && !in_delim[*s]) ? 1 : 3;
+    }
+    out = o = apr_palloc(p, total + 1);
+    for (s = (const unsigned char *)value; *s; s++) {
+        if (*s == JP_MULTI_SEP) {
+            memcpy(o, delim, dlen);
+            o += dlen;
+        } else if (pct_keep(*s) && !in_delim[*s]) {
+            *o++ = (char)*s;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*s >> 4];
+            *o++ = hex[*s & 0x0f];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int b64url_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
+static char *claim_b64url(apr_pool_t *p, const char *value, const char *delim)
+{
+    const unsigned char *d;
+    const char *s, *e;
+    size_t dlen = strlen(delim);
+    apr_array_header_t *parts;
+
+    for (d = (const unsigned char *)delim; *d; d++) {
+        if (b64url_char(*d))
+            return NULL;
+    }
+    if (!has_sep(value))
+        return render_b64url(p, value, delim);
+    if (!dlen)
+        return NULL;
+    parts = apr_array_make(p, 4, sizeof(const char *));
+    for (s = value;; s = e + 1) {
+        char *enc;
+        e = strchr(s, JP_MULTI_SEP);
+        if (!e)
+            e = s + strlen(s);
+        enc = render_b64url(p, apr_pstrmemdup(p, s, (size_t)(e - s)), "");
+        if (!enc)
+            return NULL;
+        if (parts->nelts)
+            *(const char **)apr_array_push(parts) = delim;
+        *(const char **)apr_array_push(parts) = enc;
+        if (!*e)
+            break;
+    }
+    return apr_array_pstrcat(p, parts, 0);
+}
+
+char *jp_hdr_claim_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc)
+{
+    if (!value)
+        value = "";
+    if (!delim)
+        delim = "";
+    switch (enc) {
+    case JP_ENC_NONE:
+        return claim_none(p, value, delim);
+    case JP_ENC_PERCENT:
+        return claim_percent(p, value, delim);
+    case JP_ENC_BASE64URL:
+        return claim_b64url(p, value, delim);
     }
     return NULL;
 }

@@ -29,6 +29,24 @@ int jp_hdr_name_valid(const char *name);
  * encoding outside the enum. */
 char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc);
 
+/* Render a claim value (JP_MULTI_SEP-separated elements) so that a backend
+ * can always split it back into the same elements: a group named "staff,admins"
+ * never reads as the two groups "staff" and "admins".
+ *  NONE:      as jp_hdr_value; NULL (send nothing) when an element, control
+ *             bytes dropped, contains the delimiter;
+ *  PERCENT:   each element percent-encoded as jp_hdr_value does, and every
+ *             byte that occurs in the delimiter encoded too; elements joined
+ *             with the raw delimiter. NULL when the delimiter holds '%' or a
+ *             byte outside printable ASCII;
+ *  BASE64URL: each element base64url-encoded (no padding) on its own, joined
+ *             with the raw delimiter. NULL when the delimiter holds a character
+ *             of the base64url alphabet.
+ * Every encoding: NULL when the delimiter is empty and there are several
+ * elements. A single element without the delimiter renders as jp_hdr_value
+ * does (PERCENT and BASE64URL: identical for any single element whose bytes
+ * are not in the delimiter). */
+char *jp_hdr_claim_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc);
+
 /* Environment variable name: prefix + name with ASCII letters uppercased and every
  * char outside [A-Za-z0-9_] turned into '_'. The prefix keeps its case, but its
  * chars outside [A-Za-z0-9_] also become '_'. */

@@ -67,7 +67,71 @@ def test_groups_joined_with_delimiter(site, alice):
 
 
 def test_groups_encoded(site, alice):
+    # base64url: each element on its own, joined with the delimiter.
     v = get_http(site, alice, "/enc/base64url/")["HTTP_X_USER_GROUPS"]
-    assert h.b64url_decode(v) == b"staff,admins"
+    assert v == "c3RhZmY,YWRtaW5z"
+    assert [h.b64url_decode(x) for x in v.split(",")] == [b"staff", b"admins"]
     v = get_http(site, alice, "/enc/percent/")["HTTP_X_USER_GROUPS"]
-    assert urllib.parse.unquote(v) == "staff,admins"
+    assert [urllib.parse.unquote(x) for x in v.split(",")] == ["staff", "admins"]
+
+
+# Issue 9, item 3: one group named "staff,admins" must never read as the two
+# groups "staff" and "admins" (alice), in any encoding.
+COMMA = {"commagroup": {"sub": "u-c0aa0000-0000-4000-8000-00000000c001",
+                        "email": "commagroup@example.com", "email_verified": True,
+                        "name": "Doe, Comma", "preferred_username": "commagroup",
+                        "groups": ["staff,admins"]}}
+
+
+def decode(value, enc, delim=","):
+    """The recipe of docs/directives.md (JITProvHeaderEncoding)."""
+    parts = value.split(delim)
+    if enc == "percent":
+        return [urllib.parse.unquote(x, errors="strict") for x in parts]
+    if enc == "base64url":
+        return [h.b64url_decode(x).decode("utf-8") for x in parts]
+    return parts
+
+
+@pytest.fixture(scope="module")
+def comma(site):
+    if site.idp.users.get("commagroup") != COMMA["commagroup"]:
+        site.idp.users.update(COMMA)
+        site.idp.restart()
+    USER_CLAIMS.update(COMMA)
+    with requests.Session() as sess:
+        r = h.login(sess, site.httpd.url("/app/"), "commagroup")
+        assert r.status_code == 200
+        yield sess
+
+
+@pytest.mark.parametrize("path,enc", [("/enc/percent/", "percent"),
+                                      ("/enc/base64url/", "base64url")])
+def test_delimiter_inside_an_element_is_unambiguous(site, alice, comma, path, enc):
+    one = get_http(site, comma, path)["HTTP_X_USER_GROUPS"]
+    two = get_http(site, alice, path)["HTTP_X_USER_GROUPS"]
+    assert one != two
+    assert decode(one, enc) == ["staff,admins"]
+    assert decode(two, enc) == ["staff", "admins"]
+    if enc == "percent":
+        assert one == "staff%2Cadmins"
+
+
+def test_none_refuses_an_element_holding_the_delimiter(site, alice, comma):
+    http = get_http(site, comma, "/app/")  # none, ","
+    assert "HTTP_X_USER_GROUPS" not in http
+    assert "HTTP_X_USER_NAME" not in http  # "Doe, Comma"
+    assert http["HTTP_X_USER_EMAIL"] == "commagroup@example.com"
+    assert get_http(site, alice, "/app/")["HTTP_X_USER_GROUPS"] == "staff,admins"
+    assert h.wait_for_log(site.httpd, "JITPROV0680")
+    # With a delimiter the values do not contain, they pass as they are.
+    http = get_http(site, comma, "/enc/pipe/")
+    assert http["HTTP_X_USER_GROUPS"] == "staff,admins"
+    assert http["HTTP_X_USER_NAME"] == "Doe, Comma"
+
+
+def test_spoofed_header_still_stripped_when_refused(site, comma):
+    r = comma.get(site.httpd.url("/app/"), headers={"X-User-Groups": "admins"},
+                  allow_redirects=False)
+    assert r.status_code == 200
+    assert "HTTP_X_USER_GROUPS" not in r.json()["http"]

@@ -242,6 +242,48 @@ static void test_env(apr_pool_t *p)
     CHECK_STR(jp_env_name(p, "P_", ""), "P_");
 }
 
+/* Issue 9: one group "staff,admins" and the two groups "staff", "admins"
+ * must never render the same, whatever the encoding. */
+static void test_claim_unambiguous(apr_pool_t *p)
+{
+    const char *one = "staff,admins", *two = "staff\x1f" "admins";
+    int e;
+
+    for (e = JP_ENC_NONE; e <= JP_ENC_BASE64URL; e++) {
+        const char *a = jp_hdr_claim_value(p, one, ",", (jp_encoding)e);
+        const char *b = jp_hdr_claim_value(p, two, ",", (jp_encoding)e);
+        CHECK(b != NULL);
+        CHECK(!a || !b || strcmp(a, b) != 0);
+    }
+    /* none: the ambiguous value is refused, plain ones pass as before */
+    CHECK(jp_hdr_claim_value(p, one, ",", JP_ENC_NONE) == NULL);
+    CHECK_STR(jp_hdr_claim_value(p, two, ",", JP_ENC_NONE), "staff,admins");
+    CHECK_STR(jp_hdr_claim_value(p, "Doe, John", "|", JP_ENC_NONE), "Doe, John");
+    CHECK(jp_hdr_claim_value(p, "Doe, John", ",", JP_ENC_NONE) == NULL);
+    CHECK(jp_hdr_claim_value(p, "a\x1f" "b|\x01|c", "||", JP_ENC_NONE) == NULL);
+    CHECK_STR(jp_hdr_claim_value(p, "a\x1f" "b", "", JP_ENC_NONE) == NULL ? "null" : "x",
+              "null");
+    CHECK_STR(jp_hdr_claim_value(p, "solo", "", JP_ENC_NONE), "solo");
+    /* percent: the delimiter is escaped inside elements only */
+    CHECK_STR(jp_hdr_claim_value(p, one, ",", JP_ENC_PERCENT), "staff%2Cadmins");
+    CHECK_STR(jp_hdr_claim_value(p, two, ",", JP_ENC_PERCENT), "staff,admins");
+    CHECK_STR(jp_hdr_claim_value(p, "a|b\x1f" "c", " | ", JP_ENC_PERCENT), "a%7Cb | c");
+    CHECK_STR(jp_hdr_claim_value(p, "Zo\xc3\xab", ",", JP_ENC_PERCENT), "Zo%C3%AB");
+    CHECK_STR(jp_hdr_claim_value(p, "100%", ",", JP_ENC_PERCENT), "100%25");
+    CHECK(jp_hdr_claim_value(p, two, "%", JP_ENC_PERCENT) == NULL);
+    CHECK(jp_hdr_claim_value(p, two, "\xe2\x80\xa2", JP_ENC_PERCENT) == NULL);
+    /* base64url: every element on its own; a single value as before */
+    CHECK_STR(jp_hdr_claim_value(p, one, ",", JP_ENC_BASE64URL), "c3RhZmYsYWRtaW5z");
+    CHECK_STR(jp_hdr_claim_value(p, one, ",", JP_ENC_BASE64URL),
+              jp_hdr_value(p, one, ",", JP_ENC_BASE64URL));
+    CHECK_STR(jp_hdr_claim_value(p, two, ",", JP_ENC_BASE64URL), "c3RhZmY,YWRtaW5z");
+    CHECK_STR(jp_hdr_claim_value(p, "a\x1f\x1f" "b", ",", JP_ENC_BASE64URL), "YQ,,Yg");
+    CHECK(jp_hdr_claim_value(p, two, "-", JP_ENC_BASE64URL) == NULL);
+    CHECK(jp_hdr_claim_value(p, two, "", JP_ENC_BASE64URL) == NULL);
+    CHECK_STR(jp_hdr_claim_value(p, NULL, ",", JP_ENC_BASE64URL), "");
+    CHECK(jp_hdr_claim_value(p, "x", ",", (jp_encoding)7) == NULL);
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -252,6 +294,7 @@ int main(void)
     test_every_byte(p);
     test_values(p);
     test_env(p);
+    test_claim_unambiguous(p);
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
