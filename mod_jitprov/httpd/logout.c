@@ -7,8 +7,67 @@
 
 #include "url.h"
 
+/* 1 when the request comes from another site: the browser says so
+ * (Sec-Fetch-Site: cross-site), or, from browsers that do not send that, an
+ * Origin or Referer of another origin. No header at all (typed URL, old client,
+ * no-referrer policy) counts as same-site. */
+static int cross_site(request_rec *r)
+{
+    const char *sfs = apr_table_get(r->headers_in, "Sec-Fetch-Site");
+    const char *from, *host = r->hostname ? r->hostname : r->server->server_hostname;
+
+    if (sfs)
+        return strcasecmp(sfs, "same-origin") && strcasecmp(sfs, "same-site") &&
+               strcasecmp(sfs, "none");
+    from = apr_table_get(r->headers_in, "Origin");
+    if (!from)
+        from = apr_table_get(r->headers_in, "Referer");
+    if (!from)
+        return 0;
+    /* "null" (sandboxed, privacy-redirected) and anything not absolute is foreign. */
+    return !ap_strstr_c(from, "://") ||
+           !jp_safe_return_to(r->pool, from, ap_http_scheme(r), host, ap_get_server_port(r));
+}
+
+/* Logout is a plain link, which any site can make a browser follow with the
+ * SameSite=Lax session cookie, and it also ends the IdP session. From another
+ * site it only shows a page whose link, followed from our own origin, logs
+ * out: nothing ends without the user's click here. DECLINED = go ahead. */
+static int cross_site_guard(request_rec *r, jp_srv_cfg *c)
+{
+    const char *href;
+    (void)c;
+    if (!cross_site(r))
+        return DECLINED;
+    href = apr_pstrcat(r->pool, r->uri, r->args ? "?" : "", r->args ? r->args : "", NULL);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  JPLOG(0480) "cross-site logout request (from %s): asking for confirmation",
+                  ap_escape_logitem(r->pool,
+                                    apr_table_get(r->headers_in, "Origin")
+                                        ? apr_table_get(r->headers_in, "Origin")
+                                        : apr_table_get(r->headers_in, "Referer")
+                                              ? apr_table_get(r->headers_in, "Referer")
+                                              : "Sec-Fetch-Site"));
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "Referrer-Policy", "same-origin");
+    apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
+    apr_table_setn(r->headers_out, "Content-Security-Policy", "frame-ancestors 'none'");
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    ap_rprintf(r,
+               "<!DOCTYPE html>\n<html><head><title>Log out?</title>"
+               "<meta name=\"robots\" content=\"noindex\"></head><body>\n"
+               "<h1>Log out?</h1>\n<p>Another site sent you here to log out.</p>\n"
+               "<p><a id=\"jitprov-logout\" href=\"%s\">Log out</a> &middot; "
+               "<a id=\"jitprov-stay\" href=\"/\">Stay logged in</a></p>\n</body></html>\n",
+               ap_escape_html(r->pool, href));
+    return OK;
+}
+
 int jp_logout(request_rec *r, jp_srv_cfg *c)
 {
+    int guard = cross_site_guard(r, c);
+    if (guard != DECLINED)
+        return guard;
     const char *ret = r->args ? jp_query_param(r->pool, r->args, "return_to") : NULL;
     const char *host, *dest, *abs, *err = NULL;
     jp_req *rq = NULL;
