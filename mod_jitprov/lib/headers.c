@@ -254,10 +254,37 @@ static int has_sep(const char *value)
     return strchr(value, JP_MULTI_SEP) != NULL;
 }
 
+/* With a self-overlapping delimiter ("||"), an element ending in part of it
+ * ("a|") would move the split point: "a|" "||" "b" reads as "a", "|b". */
+static int ends_in_overlap(const char *el, size_t n, const char *delim, size_t dlen)
+{
+    size_t k;
+
+    for (k = 1; k < dlen && k <= n; k++) {
+        if (!memcmp(delim + k, delim, dlen - k) && !memcmp(el + n - k, delim, k))
+            return 1;
+    }
+    return 0;
+}
+
 static char *claim_none(apr_pool_t *p, const char *value, const char *delim)
 {
     const char *s, *e;
-    size_t dlen = strlen(delim);
+    size_t dlen;
+
+    /* The delimiter as it will appear: its control bytes dropped (render_none). */
+    for (s = delim; *s && !is_ctl((unsigned char)*s); s++)
+        ;
+    if (*s) {
+        char *c = apr_palloc(p, strlen(delim) + 1), *o = c;
+        for (s = delim; *s; s++) {
+            if (!is_ctl((unsigned char)*s))
+                *o++ = *s;
+        }
+        *o = '\0';
+        delim = c;
+    }
+    dlen = strlen(delim);
 
     if (!dlen)
         return has_sep(value) ? NULL : render_none(p, value, delim);
@@ -276,7 +303,7 @@ static char *claim_none(apr_pool_t *p, const char *value, const char *delim)
                 *o++ = *s;
         }
         *o = '\0';
-        if (strstr(el, delim))
+        if (strstr(el, delim) || (*e && ends_in_overlap(el, (size_t)(o - el), delim, dlen)))
             return NULL;
         if (!*e)
             break;
@@ -291,8 +318,10 @@ static char *claim_percent(apr_pool_t *p, const char *value, const char *delim)
     char *out, *o;
     unsigned char in_delim[256] = {0};
 
+    /* A hex digit in the delimiter would also match inside a %XX escape. */
     for (d = (const unsigned char *)delim; *d; d++) {
-        if (!pct_keep(*d))
+        if (!pct_keep(*d) || (*d >= '0' && *d <= '9') || (*d >= 'A' && *d <= 'F') ||
+            (*d >= 'a' && *d <= 'f'))
             return NULL;
         in_delim[*d] = 1;
     }
@@ -335,7 +364,7 @@ static char *claim_b64url(apr_pool_t *p, const char *value, const char *delim)
     apr_array_header_t *parts;
 
     for (d = (const unsigned char *)delim; *d; d++) {
-        if (b64url_char(*d))
+        if (b64url_char(*d) || is_ctl(*d))
             return NULL;
     }
     if (!has_sep(value))

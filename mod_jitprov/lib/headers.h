@@ -33,14 +33,16 @@ char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp_encod
  * can always split it back into the same elements: a group named "staff,admins"
  * never reads as the two groups "staff" and "admins".
  *  NONE:      as jp_hdr_value; NULL (send nothing) when an element, control
- *             bytes dropped, contains the delimiter;
+ *             bytes dropped, contains the delimiter (control bytes dropped too),
+ *             or ends in a part of a self-overlapping delimiter ("a|" before
+ *             "||");
  *  PERCENT:   each element percent-encoded as jp_hdr_value does, and every
  *             byte that occurs in the delimiter encoded too; elements joined
- *             with the raw delimiter. NULL when the delimiter holds '%' or a
- *             byte outside printable ASCII;
+ *             with the raw delimiter. NULL when the delimiter holds '%', a hex
+ *             digit or a byte outside printable ASCII;
  *  BASE64URL: each element base64url-encoded (no padding) on its own, joined
  *             with the raw delimiter. NULL when the delimiter holds a character
- *             of the base64url alphabet.
+ *             of the base64url alphabet or a control byte.
  * Every encoding: NULL when the delimiter is empty and there are several
  * elements. A single element without the delimiter renders as jp_hdr_value
  * does (PERCENT and BASE64URL: identical for any single element whose bytes

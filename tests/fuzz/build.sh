@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang) and, with --smoke, runs each for a few
-# seconds over its corpus: a regression gate in the test command. Longer runs:
-#   tests/fuzz/build.sh && tests/fuzz/out/fuzz_token -max_total_time=600
+# seconds over its corpus (seeded from tests/fuzz/corpus/<target>, with
+# tests/fuzz/<target>.dict): a regression gate in the test command. Longer runs:
+#   tests/fuzz/build.sh && tests/fuzz/out/fuzz_token -max_total_time=600 \
+#     -dict=tests/fuzz/fuzz_token.dict tests/fuzz/out/corpus-fuzz_token tests/fuzz/corpus/fuzz_token
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=tests/fuzz/out
@@ -34,8 +36,13 @@ if [ "${1:-}" = --smoke ]; then
   for t in "${!srcs[@]}"; do
     [ -x "$out/$t" ] || continue
     mkdir -p "$out/corpus-$t"
+    # The committed seeds (tests/fuzz/make-corpus.py) start every run next to
+    # the logic; the dictionary feeds the format's keywords.
+    [ -d "tests/fuzz/corpus/$t" ] && cp -n tests/fuzz/corpus/"$t"/* "$out/corpus-$t"/ 2>/dev/null || true
+    dict=()
+    [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
     echo "fuzz: $t for ${secs}s"
-    "$out/$t" -max_total_time="$secs" -print_final_stats=0 "$out/corpus-$t" > "$out/$t.log" 2>&1 ||
+    "$out/$t" -max_total_time="$secs" -print_final_stats=0 "${dict[@]}" "$out/corpus-$t" > "$out/$t.log" 2>&1 ||
       { tail -40 "$out/$t.log"; echo "fuzz: $t FAILED"; exit 1; }
   done
   echo "fuzz: all targets ran clean"

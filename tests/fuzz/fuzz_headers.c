@@ -37,6 +37,94 @@ static int hexval(char c)
     abort();
 }
 
+/* Decodes one part of a claim value in the given encoding into out; returns
+ * its length. */
+static size_t decode_part(const char *s, size_t n, jp_encoding enc, unsigned char *out)
+{
+    size_t i, k = 0;
+    char t[4096 + 4];
+
+    if (enc == JP_ENC_NONE) {
+        memcpy(out, s, n);
+        return n;
+    }
+    if (enc == JP_ENC_PERCENT) {
+        for (i = 0; i < n; i++) {
+            if (s[i] == '%') {
+                if (i + 2 >= n)
+                    abort();
+                out[k++] = (unsigned char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+                i += 2;
+            } else {
+                out[k++] = (unsigned char)s[i];
+            }
+        }
+        return k;
+    }
+    if (n > 4096)
+        return (size_t)-1;
+    for (i = 0; i < n; i++)
+        t[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    while (i % 4)
+        t[i++] = '=';
+    t[i] = '\0';
+    return (size_t)apr_base64_decode_binary(out, t);
+}
+
+/* jp_hdr_claim_value: whatever it renders splits on the delimiter back into
+ * exactly the value's elements (control bytes dropped for NONE). */
+static void check_claim(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc)
+{
+    const char *v = jp_hdr_claim_value(p, value, delim, enc), *el, *ee, *part;
+    size_t dlen;
+    unsigned char *dec;
+
+    if (enc == JP_ENC_NONE) { /* the delimiter loses its control bytes too */
+        char *d = apr_pstrdup(p, delim), *o = d;
+        for (el = delim; *el; el++) {
+            if (!((unsigned char)*el < 0x20 || (unsigned char)*el == 0x7f))
+                *o++ = *el;
+        }
+        *o = '\0';
+        delim = d;
+    }
+    dlen = strlen(delim);
+
+    if (!v)
+        return;
+    no_ctl(v);
+    dec = apr_palloc(p, strlen(v) + 8);
+    part = v;
+    for (el = value;; el = ee + 1) {
+        const char *pe, *c;
+        size_t want = 0, got;
+        char *clean;
+        ee = strchr(el, JP_MULTI_SEP);
+        if (!ee)
+            ee = el + strlen(el);
+        clean = apr_palloc(p, (size_t)(ee - el) + 1);
+        for (c = el; c < ee; c++) {
+            if (enc != JP_ENC_NONE || !((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f))
+                clean[want++] = *c;
+        }
+        if (*ee) {
+            pe = dlen ? strstr(part, delim) : NULL;
+            if (!pe)
+                abort(); /* fewer parts than elements */
+        } else {
+            if (dlen && strstr(part, delim))
+                abort(); /* more parts than elements */
+            pe = part + strlen(part);
+        }
+        got = decode_part(part, (size_t)(pe - part), enc, dec);
+        if (got != (size_t)-1 && (got != want || memcmp(dec, clean, want) != 0))
+            abort();
+        if (!*ee)
+            break;
+        part = pe + dlen;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p;
@@ -111,6 +199,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = (size_t)apr_base64_decode_binary(dec, t);
     if (n != jlen || memcmp(dec, joined, n) != 0)
         abort();
+
+    check_claim(p, value, delim, JP_ENC_NONE);
+    check_claim(p, value, delim, JP_ENC_PERCENT);
+    check_claim(p, value, delim, JP_ENC_BASE64URL);
 
     /* Folding is symmetric and a name always matches itself and its prefixes. */
     if (jp_hdr_name_eq(value, delim) != jp_hdr_name_eq(delim, value))

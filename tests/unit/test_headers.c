@@ -264,6 +264,10 @@ static void test_claim_unambiguous(apr_pool_t *p)
     CHECK_STR(jp_hdr_claim_value(p, "a\x1f" "b", "", JP_ENC_NONE) == NULL ? "null" : "x",
               "null");
     CHECK_STR(jp_hdr_claim_value(p, "solo", "", JP_ENC_NONE), "solo");
+    /* "a|" "||" "b" would read as "a", "|b" */
+    CHECK(jp_hdr_claim_value(p, "a|\x1f" "b", "||", JP_ENC_NONE) == NULL);
+    CHECK_STR(jp_hdr_claim_value(p, "a\x1f|b", "||", JP_ENC_NONE), "a|||b");
+    CHECK_STR(jp_hdr_claim_value(p, "a,\x1f" "b", ", ", JP_ENC_NONE), "a,, b");
     /* percent: the delimiter is escaped inside elements only */
     CHECK_STR(jp_hdr_claim_value(p, one, ",", JP_ENC_PERCENT), "staff%2Cadmins");
     CHECK_STR(jp_hdr_claim_value(p, two, ",", JP_ENC_PERCENT), "staff,admins");
