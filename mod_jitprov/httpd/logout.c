@@ -35,19 +35,17 @@ static int cross_site(request_rec *r)
  * out: nothing ends without the user's click here. DECLINED = go ahead. */
 static int cross_site_guard(request_rec *r, jp_srv_cfg *c)
 {
-    const char *href;
+    const char *href, *from;
     (void)c;
     if (!cross_site(r))
         return DECLINED;
     href = apr_pstrcat(r->pool, r->uri, r->args ? "?" : "", r->args ? r->args : "", NULL);
+    from = apr_table_get(r->headers_in, "Origin");
+    if (!from)
+        from = apr_table_get(r->headers_in, "Referer");
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   JPLOG(0480) "cross-site logout request (from %s): asking for confirmation",
-                  ap_escape_logitem(r->pool,
-                                    apr_table_get(r->headers_in, "Origin")
-                                        ? apr_table_get(r->headers_in, "Origin")
-                                        : apr_table_get(r->headers_in, "Referer")
-                                              ? apr_table_get(r->headers_in, "Referer")
-                                              : "Sec-Fetch-Site"));
+                  from ? ap_escape_logitem(r->pool, from) : "Sec-Fetch-Site");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "Referrer-Policy", "same-origin");
     apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");

@@ -63,8 +63,8 @@ static int derive_keys(apr_pool_t *p, server_rec *v, jp_srv_cfg *c)
     c->sess_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
     for (i = 0; i < c->nkeys; i++) {
         const char *pw = ((const char **)c->passphrases->elts)[i];
-        if (jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_STATE,
-                    &c->state_keys[i]) != 0 ||
+        if (jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_STATE, &c->state_keys[i]) !=
+                0 ||
             jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_SESSION,
                     &c->sess_keys[i]) != 0) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,

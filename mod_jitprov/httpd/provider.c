@@ -72,16 +72,16 @@ static void backoff_note(request_rec *r, jp_backoff *b, apr_time_t now, int ok, 
     b->secs = b->secs ? (b->secs * 2 > JP_BACKOFF_MAX ? JP_BACKOFF_MAX : b->secs * 2) : 1;
     b->until = now + apr_time_from_sec(b->secs);
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                  JPLOG(0180) "fetching the %s from %s failed: no new attempt for %d s", what,
-                  url, b->secs);
+                  JPLOG(0180) "fetching the %s from %s failed: no new attempt for %d s", what, url,
+                  b->secs);
 }
 
 /* The answer while backing off: fast, and it says when to come back. */
 static int backoff_refuse(request_rec *r, int left, const char *what, const char **err)
 {
     apr_table_setn(r->err_headers_out, "Retry-After", apr_itoa(r->pool, left));
-    *err = apr_psprintf(r->pool,
-                        "the last %s fetch failed; backing off, next attempt in %d s", what, left);
+    *err = apr_psprintf(r->pool, "the last %s fetch failed; backing off, next attempt in %d s",
+                        what, left);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   JPLOG(0182) "back-off: %s not fetched, next attempt in %d s", what, left);
     return HTTP_SERVICE_UNAVAILABLE;

@@ -231,7 +231,8 @@ static void test_has_ctl(apr_pool_t *p)
     CHECK(jp_multi_has_ctl("\x01"));
     CHECK(jp_multi_has_ctl("a\tb"));
     /* Separators between elements are not control bytes of a value. */
-    CHECK(!jp_multi_has_ctl("staff\x1f" "admins"));
+    CHECK(!jp_multi_has_ctl("staff\x1f"
+                            "admins"));
     CHECK(jp_multi_has_ctl(jp_claim_get(p, c, "email")));
     CHECK(!jp_multi_has_ctl(jp_claim_get(p, c, "groups")));
     CHECK(jp_multi_has_ctl(jp_claim_get(p, c, "bad")));

@@ -246,7 +246,8 @@ static void test_env(apr_pool_t *p)
  * must never render the same, whatever the encoding. */
 static void test_claim_unambiguous(apr_pool_t *p)
 {
-    const char *one = "staff,admins", *two = "staff\x1f" "admins";
+    const char *one = "staff,admins", *two = "staff\x1f"
+                                             "admins";
     int e;
 
     for (e = JP_ENC_NONE; e <= JP_ENC_BASE64URL; e++) {
@@ -260,18 +261,37 @@ static void test_claim_unambiguous(apr_pool_t *p)
     CHECK_STR(jp_hdr_claim_value(p, two, ",", JP_ENC_NONE), "staff,admins");
     CHECK_STR(jp_hdr_claim_value(p, "Doe, John", "|", JP_ENC_NONE), "Doe, John");
     CHECK(jp_hdr_claim_value(p, "Doe, John", ",", JP_ENC_NONE) == NULL);
-    CHECK(jp_hdr_claim_value(p, "a\x1f" "b|\x01|c", "||", JP_ENC_NONE) == NULL);
-    CHECK_STR(jp_hdr_claim_value(p, "a\x1f" "b", "", JP_ENC_NONE) == NULL ? "null" : "x",
+    CHECK(jp_hdr_claim_value(p,
+                             "a\x1f"
+                             "b|\x01|c",
+                             "||", JP_ENC_NONE) == NULL);
+    CHECK_STR(jp_hdr_claim_value(p,
+                                 "a\x1f"
+                                 "b",
+                                 "", JP_ENC_NONE) == NULL
+                  ? "null"
+                  : "x",
               "null");
     CHECK_STR(jp_hdr_claim_value(p, "solo", "", JP_ENC_NONE), "solo");
     /* "a|" "||" "b" would read as "a", "|b" */
-    CHECK(jp_hdr_claim_value(p, "a|\x1f" "b", "||", JP_ENC_NONE) == NULL);
+    CHECK(jp_hdr_claim_value(p,
+                             "a|\x1f"
+                             "b",
+                             "||", JP_ENC_NONE) == NULL);
     CHECK_STR(jp_hdr_claim_value(p, "a\x1f|b", "||", JP_ENC_NONE), "a|||b");
-    CHECK_STR(jp_hdr_claim_value(p, "a,\x1f" "b", ", ", JP_ENC_NONE), "a,, b");
+    CHECK_STR(jp_hdr_claim_value(p,
+                                 "a,\x1f"
+                                 "b",
+                                 ", ", JP_ENC_NONE),
+              "a,, b");
     /* percent: the delimiter is escaped inside elements only */
     CHECK_STR(jp_hdr_claim_value(p, one, ",", JP_ENC_PERCENT), "staff%2Cadmins");
     CHECK_STR(jp_hdr_claim_value(p, two, ",", JP_ENC_PERCENT), "staff,admins");
-    CHECK_STR(jp_hdr_claim_value(p, "a|b\x1f" "c", " | ", JP_ENC_PERCENT), "a%7Cb | c");
+    CHECK_STR(jp_hdr_claim_value(p,
+                                 "a|b\x1f"
+                                 "c",
+                                 " | ", JP_ENC_PERCENT),
+              "a%7Cb | c");
     CHECK_STR(jp_hdr_claim_value(p, "Zo\xc3\xab", ",", JP_ENC_PERCENT), "Zo%C3%AB");
     CHECK_STR(jp_hdr_claim_value(p, "100%", ",", JP_ENC_PERCENT), "100%25");
     CHECK(jp_hdr_claim_value(p, two, "%", JP_ENC_PERCENT) == NULL);
@@ -281,7 +301,11 @@ static void test_claim_unambiguous(apr_pool_t *p)
     CHECK_STR(jp_hdr_claim_value(p, one, ",", JP_ENC_BASE64URL),
               jp_hdr_value(p, one, ",", JP_ENC_BASE64URL));
     CHECK_STR(jp_hdr_claim_value(p, two, ",", JP_ENC_BASE64URL), "c3RhZmY,YWRtaW5z");
-    CHECK_STR(jp_hdr_claim_value(p, "a\x1f\x1f" "b", ",", JP_ENC_BASE64URL), "YQ,,Yg");
+    CHECK_STR(jp_hdr_claim_value(p,
+                                 "a\x1f\x1f"
+                                 "b",
+                                 ",", JP_ENC_BASE64URL),
+              "YQ,,Yg");
     CHECK(jp_hdr_claim_value(p, two, "-", JP_ENC_BASE64URL) == NULL);
     CHECK(jp_hdr_claim_value(p, two, "", JP_ENC_BASE64URL) == NULL);
     CHECK_STR(jp_hdr_claim_value(p, NULL, ",", JP_ENC_BASE64URL), "");
