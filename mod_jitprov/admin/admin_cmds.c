@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -72,8 +73,22 @@ static int cmd_init(void)
     if (pw && !strcmp(db_driver, "sqlite3")) {
         char *dir = apr_pstrdup(pool, db_params), *slash = strrchr(dir, '/');
         struct stat st;
-        if (chown(db_params, pw->pw_uid, pw->pw_gid) != 0)
-            die(EX_FAIL, "chown %s: %s", db_params, strerror(errno));
+        /* O_NOFOLLOW + fchown: a symlink swapped in since the check above is
+         * refused too, not followed. */
+        int fd = open(db_params, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+            die(EX_FAIL, "init --owner: cannot open %s without following links: %s", db_params,
+                strerror(errno));
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            die(EX_FAIL, "chown %s: not a regular file", db_params);
+        }
+        if (fchown(fd, pw->pw_uid, pw->pw_gid) != 0) {
+            int e = errno;
+            close(fd);
+            die(EX_FAIL, "chown %s: %s", db_params, strerror(e));
+        }
+        close(fd);
         printf("  %s now belongs to %s\n", db_params, owner);
         if (slash)
             *slash = '\0';

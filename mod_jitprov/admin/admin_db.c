@@ -415,6 +415,14 @@ void open_db(int creating)
 
     if (!strcmp(db_driver, "sqlite3")) {
         apr_finfo_t fi;
+        /* init --owner must not chown through a symlink (its target, any file
+         * root can reach, would go to the user): refuse before SQLite creates
+         * or touches anything. */
+        if (creating == 1 && o("owner") &&
+            apr_stat(&fi, db_params, APR_FINFO_LINK | APR_FINFO_TYPE, pool) == APR_SUCCESS &&
+            fi.filetype != APR_REG)
+            die(EX_FAIL, "init --owner: %s is %s, not a regular file; refusing to change its owner",
+                db_params, fi.filetype == APR_LNK ? "a symbolic link" : "not a regular file");
         if (apr_stat(&fi, db_params, APR_FINFO_TYPE, pool) != APR_SUCCESS) {
             if (creating == 2)
                 db_params = ":memory:";

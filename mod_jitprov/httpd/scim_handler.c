@@ -414,15 +414,15 @@ static int users_delete(scim_req *x, const char *id)
     jp_scim_user out;
     const char *err = NULL;
     jp_db db;
-    int rc, changed;
+    int rc;
     if (jp_db_acquire(x->r, &db) != OK)
         return db_fail(x, JP_STORE_ERROR, "no database connection (mod_dbd)");
-    rc = jp_scim_store_deactivate(x->r->pool, &db, &x->c->store, id, &x->who, &out, &changed, &err);
+    rc = jp_scim_store_delete(x->r->pool, &db, &x->c->store, id, &x->who, &out, &err);
     if (rc != JP_STORE_OK)
         return store_fail(x, rc, err);
-    if (changed)
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, x->r,
-                      JPLOG(0705) "SCIM: DELETE deactivated account %s", out.id);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, x->r,
+                  JPLOG(0705) "SCIM: DELETE removed user %s (kept as a tombstone row)", out.id);
+    out.status = "deleted"; /* whatever its status was, its sessions end */
     end_sessions(x, &out);
     x->r->status = HTTP_NO_CONTENT;
     return OK;

@@ -99,12 +99,29 @@ static void row_user(jp_sql *s, const char **row, jp_scim_user *u)
     u->modified = decimal(ROW_VAL(s, row, JP_COL_UPDATED_AT));
 }
 
+/* RFC 7644 3.6: a deleted resource answers 404 and is in no query result. The
+ * row stays for the audit trail as a tombstone whose userName is
+ * JP_SCIM_TOMBSTONE + id (so the name is free again); this condition keeps
+ * tombstones out of every SCIM read. */
+static const char *live(jp_sql *s)
+{
+    const char *u = ROLE_COL(s, JP_COL_USERNAME);
+    return apr_pstrcat(s->p, "(", u, " IS NULL OR substr(", u, ", 1, ",
+                       apr_itoa(s->p, (int)strlen(JP_SCIM_TOMBSTONE)), ") <> '", JP_SCIM_TOMBSTONE,
+                       "')", NULL);
+}
+
+static int is_tombstone_name(const char *name)
+{
+    return name && !strncmp(name, JP_SCIM_TOMBSTONE, strlen(JP_SCIM_TOMBSTONE));
+}
+
 static int find_by_id(jp_sql *s, apr_int64_t id, int lock, const char ***row)
 {
     jp_q q;
     jp_q_init(&q, s->p);
     jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", user_cols(s), " FROM ", s->cfg->table, " WHERE ",
-                             ROLE_COL(s, JP_COL_ID), " = ", NULL));
+                             live(s), " AND ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
     jp_q_int(&q, id);
     if (lock && s->pg)
         jp_q_sql(&q, " FOR UPDATE");
@@ -224,7 +241,7 @@ static int where(jp_sql *s, jp_q *q, const jp_scim_filter *f)
         apr_int64_t id = decimal(f->value);
         if (id <= 0)
             return 1;
-        jp_q_sql(q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+        jp_q_sql(q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
         jp_q_int(q, id);
         return 0;
     }
@@ -233,9 +250,9 @@ static int where(jp_sql *s, jp_q *q, const jp_scim_filter *f)
             return !f->bval; /* every row is active */
         if (f->bval)
             jp_q_sql(q,
-                     apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_STATUS), " = 'active'", NULL));
+                     apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_STATUS), " = 'active'", NULL));
         else
-            jp_q_sql(q, apr_pstrcat(s->p, " WHERE (", ROLE_COL(s, JP_COL_STATUS), " IS NULL OR ",
+            jp_q_sql(q, apr_pstrcat(s->p, " AND (", ROLE_COL(s, JP_COL_STATUS), " IS NULL OR ",
                                     ROLE_COL(s, JP_COL_STATUS), " <> 'active')", NULL));
         return 0;
     case JP_SCIM_FA_USER_NAME:
@@ -253,7 +270,7 @@ static int where(jp_sql *s, jp_q *q, const jp_scim_filter *f)
     if (!HAS_ROLE(s, role) || !f->value)
         return 1;
     /* userName, emails and displayName are caseExact false (RFC 7643 4.1). */
-    jp_q_sql(q, apr_pstrcat(s->p, " WHERE lower(", ROLE_COL(s, role), ") = lower(", NULL));
+    jp_q_sql(q, apr_pstrcat(s->p, " AND lower(", ROLE_COL(s, role), ") = lower(", NULL));
     jp_q_str(q, f->value);
     jp_q_sql(q, ")");
     return 0;
@@ -271,7 +288,8 @@ static int op_list(jp_sql *s, void *varg)
     a->total = 0;
     a->users = NULL;
     jp_q_init(&q, s->p);
-    jp_q_sql(&q, apr_pstrcat(s->p, "SELECT count(*) FROM ", s->cfg->table, NULL));
+    jp_q_sql(&q,
+             apr_pstrcat(s->p, "SELECT count(*) FROM ", s->cfg->table, " WHERE ", live(s), NULL));
     if (where(s, &q, a->f))
         return JP_STORE_OK;
     if (jp_sql_first(s, &q, &row))
@@ -281,7 +299,8 @@ static int op_list(jp_sql *s, void *varg)
     if (a->count <= 0 || a->total < a->start)
         return JP_STORE_OK;
     jp_q_init(&q, s->p);
-    jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", user_cols(s), " FROM ", s->cfg->table, NULL));
+    jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", user_cols(s), " FROM ", s->cfg->table, " WHERE ",
+                             live(s), NULL));
     where(s, &q, a->f);
     jp_q_sql(&q, apr_pstrcat(s->p, " ORDER BY ", ROLE_COL(s, JP_COL_ID), " LIMIT ", NULL));
     jp_q_int(&q, a->count);
@@ -328,6 +347,10 @@ static int op_create(jp_sql *s, void *varg)
         a->why = "the account table has no status column (JITProvAccountColumn status): an "
                  "inactive account cannot be created";
         return JP_STORE_UNSUPPORTED;
+    }
+    if (is_tombstone_name(in->user_name)) {
+        a->why = "userName may not start with " JP_SCIM_TOMBSTONE " (deleted users)";
+        return JP_STORE_BAD_STATE;
     }
     if (tx_begin(s))
         return JP_STORE_ERROR;
@@ -413,7 +436,8 @@ int jp_scim_store_create(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, cons
     a.who = who;
     a.out = out;
     rc = run(p, db, cfg, op_create, &a, err);
-    if (err && a.why && (rc == JP_STORE_CONFLICT || rc == JP_STORE_UNSUPPORTED))
+    if (err && a.why &&
+        (rc == JP_STORE_CONFLICT || rc == JP_STORE_UNSUPPORTED || rc == JP_STORE_BAD_STATE))
         *err = a.why;
     return rc;
 }
@@ -485,8 +509,9 @@ static int op_modify(jp_sql *s, void *varg)
             continue; /* no column: nothing to keep */
         }
         if (cols[i].role == JP_COL_USERNAME) {
-            if (!nw || !*nw) {
-                a->why = "userName is required";
+            if (!nw || !*nw || is_tombstone_name(nw)) {
+                a->why = !nw || !*nw ? "userName is required"
+                                     : "userName may not start with " JP_SCIM_TOMBSTONE;
                 rc = JP_STORE_BAD_STATE;
                 goto undo;
             }
@@ -569,23 +594,85 @@ int jp_scim_store_modify(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, cons
     return rc;
 }
 
-static int edit_disable(void *ctx, apr_pool_t *p, const jp_scim_user *cur, jp_scim_user *next)
+/* DELETE (RFC 7644 3.6): the row becomes a tombstone in one transaction with
+ * its audit row (scim_delete): userName JP_SCIM_TOMBSTONE + id frees the name;
+ * sub gets the same prefix (iss is set when it was NULL), so neither a login
+ * (iss, sub) nor a link by email finds the row again; status disabled. */
+static int op_delete(jp_sql *s, void *varg)
 {
-    next->status = "disabled";
-    return 0;
+    op_arg *a = varg;
+    apr_int64_t id = decimal(a->id), now = jp_sql_now();
+    const char **row, *tomb, *v;
+    jp_scim_user cur;
+    json_t *changed, *detail;
+    jp_q q;
+
+    if (id <= 0)
+        return JP_STORE_NOT_FOUND;
+    if (tx_begin(s))
+        return JP_STORE_ERROR;
+    if (find_by_id(s, id, 1, &row))
+        goto fail;
+    if (!row) {
+        jp_sql_rollback(s);
+        return JP_STORE_NOT_FOUND;
+    }
+    row_user(s, row, &cur);
+    tomb = apr_psprintf(s->p, JP_SCIM_TOMBSTONE "%" APR_INT64_T_FMT, id);
+    changed = json_object();
+    jp_q_init(&q, s->p);
+    jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", ROLE_COL(s, JP_COL_USERNAME),
+                             " = ", NULL));
+    jp_q_str(&q, tomb);
+    note_change(s, changed, ROLE_COL(s, JP_COL_USERNAME), cur.user_name, tomb);
+    if (HAS_ROLE(s, JP_COL_SUB)) {
+        v = apr_pstrcat(s->p, tomb, ":", cur.sub ? cur.sub : "", NULL);
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_SUB), " = ", NULL));
+        jp_q_str(&q, v);
+        note_change(s, changed, ROLE_COL(s, JP_COL_SUB), cur.sub, v);
+    }
+    if (HAS_ROLE(s, JP_COL_ISS) && !cur.iss) {
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_ISS), " = ", NULL));
+        jp_q_str(&q, JP_SCIM_TOMBSTONE);
+        note_change(s, changed, ROLE_COL(s, JP_COL_ISS), NULL, JP_SCIM_TOMBSTONE);
+    }
+    if (HAS_ROLE(s, JP_COL_STATUS) && differs(cur.status, "disabled")) {
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_STATUS), " = ", NULL));
+        jp_q_str(&q, "disabled");
+        note_change(s, changed, ROLE_COL(s, JP_COL_STATUS), cur.status, "disabled");
+    }
+    if (HAS_ROLE(s, JP_COL_UPDATED_AT)) {
+        jp_q_sql(&q, apr_pstrcat(s->p, ", ", ROLE_COL(s, JP_COL_UPDATED_AT), " = ", NULL));
+        jp_q_int(&q, now);
+    }
+    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+    jp_q_int(&q, id);
+    if (jp_sql_exec(s, &q, NULL)) {
+        json_decref(changed);
+        goto fail;
+    }
+    detail = json_object();
+    json_object_set_new(detail, "changed", changed);
+    if (audit(s, "scim_delete", &cur, id, a->who, detail))
+        goto fail;
+    if (jp_sql_commit(s))
+        goto fail;
+    *a->out = cur; /* as it was: its iss and sub find the live sessions */
+    a->changed = 1;
+    return JP_STORE_OK;
+fail:
+    jp_sql_rollback(s);
+    return JP_STORE_ERROR;
 }
 
-int jp_scim_store_deactivate(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *id,
-                             const jp_actor *who, jp_scim_user *out, int *changed, const char **err)
+int jp_scim_store_delete(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *id,
+                         const jp_actor *who, jp_scim_user *out, const char **err)
 {
-    if (!cfg->col[JP_COL_STATUS]) {
-        memset(out, 0, sizeof(*out));
-        if (changed)
-            *changed = 0;
-        if (err)
-            *err = "the account table has no status column (JITProvAccountColumn status), so an "
-                   "account cannot be deactivated here";
-        return JP_STORE_UNSUPPORTED;
-    }
-    return jp_scim_store_modify(p, db, cfg, id, edit_disable, NULL, who, out, changed, err);
+    op_arg a;
+    memset(&a, 0, sizeof(a));
+    memset(out, 0, sizeof(*out));
+    a.id = id;
+    a.who = who;
+    a.out = out;
+    return run(p, db, cfg, op_delete, &a, err);
 }

@@ -1,7 +1,7 @@
 /* SCIM's SQL over the account table (apr_dbd, prepared statements only, each
  * prepared lazily on the connection it runs on). Pure apr-util + jansson, no
  * httpd headers. Every change is one transaction with its audit row:
- * scim_create, scim_update or scim_deactivate. */
+ * scim_create, scim_update, scim_deactivate or scim_delete. */
 #ifndef JP_SCIM_STORE_H
 #define JP_SCIM_STORE_H
 
@@ -48,11 +48,16 @@ int jp_scim_store_modify(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, cons
                          jp_scim_edit_fn fn, void *ctx, const jp_actor *who, jp_scim_user *out,
                          int *changed, const char **err);
 
-/* DELETE: status "disabled" (the row stays, for the audit trail and so a
- * later login is refused rather than provisioned anew). JP_STORE_UNSUPPORTED
- * without a status column. */
-int jp_scim_store_deactivate(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *id,
-                             const jp_actor *who, jp_scim_user *out, int *changed,
-                             const char **err);
+/* userName prefix of deleted users' rows (tombstones); refused as a userName. */
+#define JP_SCIM_TOMBSTONE "~deleted~"
+
+/* DELETE (RFC 7644 3.6): afterwards the resource answers 404, is in no query
+ * result, and its userName is free. The row stays as a tombstone for the
+ * audit trail: userName JP_SCIM_TOMBSTONE + id, sub prefixed alike (iss
+ * JP_SCIM_TOMBSTONE when it was NULL) so no login or email link finds it,
+ * status disabled when there is a status column. *out is the row as it was.
+ * JP_STORE_NOT_FOUND for an unknown or already deleted id. */
+int jp_scim_store_delete(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *id,
+                         const jp_actor *who, jp_scim_user *out, const char **err);
 
 #endif

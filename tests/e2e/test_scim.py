@@ -485,18 +485,48 @@ def test_patch_as_okta_sends_it_and_put(scim):
     assert row["status"] == "pending" and row["email"] is None and row["display_name"] is None
 
 
-def test_delete_deactivates(scim):
-    u = scim.create(unique("leaver"), unique("leaver") + "@example.com")
+def test_delete_removes_the_resource(scim):
+    """RFC 7644 3.6: after DELETE the resource answers 404 and is in no query
+    result, and its userName can be created again. The row stays as a tombstone
+    for the audit trail."""
+    name, email = unique("leaver"), unique("leaver") + "@example.com"
+    u = scim.create(name, email)
     uid = u["id"]
     r = scim.req("DELETE", f"/Users/{uid}")
     assert r.status_code == 204 and r.content == b""
     row = scim.row(uid)
     assert row is not None and row["status"] == "disabled"  # kept for the audit trail
-    assert scim.events(uid) == ["scim_create", "scim_deactivate"]
-    assert scim.req("GET", f"/Users/{uid}").json()["active"] is False
-    # Again: nothing more to do, no second audit row.
-    assert scim.req("DELETE", f"/Users/{uid}").status_code == 204
-    assert scim.events(uid) == ["scim_create", "scim_deactivate"]
+    assert row["username"] == f"~deleted~{uid}" and row["sub"].startswith(f"~deleted~{uid}:")
+    assert scim.events(uid) == ["scim_create", "scim_delete"]
+    detail = json.loads(scim.audit(uid)[-1]["detail"])
+    assert detail["changed"]["username"] == {"old": name, "new": f"~deleted~{uid}"}
+    assert_scim_error(scim.req("GET", f"/Users/{uid}"), 404, None, "no such user")
+    before = scim.snapshot()
+    assert_scim_error(scim.req("DELETE", f"/Users/{uid}"), 404, None, "no such user")
+    assert_scim_error(scim.patch(uid, [{"op": "replace", "path": "displayName", "value": "x"}]),
+                      404, None, "no such user")
+    assert_scim_error(scim.req("PUT", f"/Users/{uid}", {"schemas": [USER], "userName": name}),
+                      404, None, "no such user")
+    assert scim.snapshot() == before  # nothing written by those
+    for flt in (f'userName eq "{name}"', f'emails.value eq "{email}"', f'id eq "{uid}"',
+                "active eq false"):
+        lst = scim.req("GET", "/Users", params={"filter": flt}).json()
+        assert uid not in [x["id"] for x in lst["Resources"]], (flt, lst)
+    lst = scim.req("GET", "/Users", params={"count": 1000}).json()
+    assert uid not in [x["id"] for x in lst["Resources"]]
+    assert lst["totalResults"] == len(lst["Resources"])
+    # The userName (and the email) are free again: a new resource, a new id.
+    again = scim.create(name, email)
+    assert again["id"] != uid and again["active"] is True
+    # A userName in the tombstone form cannot be made by hand.
+    n_before = scim.counts()
+    assert_scim_error(scim.req("POST", "/Users", {"schemas": [USER],
+                                                  "userName": "~deleted~1"}),
+                      400, "invalidValue", "~deleted~")
+    assert_scim_error(scim.patch(again["id"], [{"op": "replace", "path": "userName",
+                                                "value": "~deleted~x"}]),
+                      400, "invalidValue", "~deleted~")
+    assert scim.counts() == n_before
     # A pending account is deprovisioned too.
     p = scim.create(unique("pending"))
     scim.db.execute(f"UPDATE jitprov_accounts SET status = 'pending' WHERE id = {int(p['id'])}")
@@ -548,6 +578,13 @@ def test_delete_ends_the_session_too(scim, s):
     r = s.get(scim.url("/app/"), allow_redirects=False)
     assert r.status_code == 302
     assert scim.row(u["id"])["status"] == "disabled"
+    # The IdP provisions the user again: the next login links the new resource,
+    # never the deleted row.
+    u2 = scim.create(u["userName"], bob["email"])
+    with requests.Session() as fresh:
+        assert h.login(fresh, scim.url("/app/"), "bob").status_code == 200
+    assert scim.row(u2["id"])["sub"] == bob["sub"]
+    assert scim.row(u["id"])["sub"].startswith("~deleted~")
 
 
 def test_put_deactivation_ends_the_session(scim, s):
@@ -565,7 +602,7 @@ def test_put_deactivation_ends_the_session(scim, s):
 
 def test_table_without_status_column(scim):
     """An application's table without a status column: SCIM cannot deactivate
-    and says so; everything else works."""
+    and says so; DELETE and everything else work."""
     try:
         scim.start(SERVER + "\nJITProvAccountColumn status none")
         u = scim.create(unique("legacy"))
@@ -573,7 +610,6 @@ def test_table_without_status_column(scim):
         assert "status" not in scim.db.rows(
             f"SELECT * FROM jitprov_accounts WHERE id = {int(u['id'])}")[0]
         before = scim.snapshot()
-        assert_scim_error(scim.req("DELETE", f"/Users/{u['id']}"), 501, None, "status column")
         assert_scim_error(scim.patch(u["id"], [{"op": "replace", "path": "active",
                                                 "value": False}]), 501, None, "status column")
         assert_scim_error(scim.req("POST", "/Users", {"schemas": [USER], "userName": unique(),
@@ -585,5 +621,8 @@ def test_table_without_status_column(scim):
         assert r.status_code == 200 and r.json()["displayName"] == "L"
         lst = scim.req("GET", "/Users", params={"filter": "active eq false"}).json()
         assert lst["totalResults"] == 0
+        # DELETE needs no status column: the resource is gone all the same.
+        assert scim.req("DELETE", f"/Users/{u['id']}").status_code == 204
+        assert_scim_error(scim.req("GET", f"/Users/{u['id']}"), 404, None, "no such user")
     finally:
         scim.start()

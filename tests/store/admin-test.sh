@@ -362,6 +362,16 @@ if command -v sqlite3 >/dev/null; then
         expect 0 add --email owner@example.com
         same "$(stat -c %U "$tmp/own/accounts.db")" nobody "file owner kept"
         expect 2 init --owner no-such-user-here
+        # a symlink as the database: refused, its target neither created nor given away
+        db_opts=(-d sqlite3 -p "$tmp/own/link.db")
+        ln -s "$tmp/own/target.db" "$tmp/own/link.db"
+        expect 1 init --owner nobody
+        has "symbolic link"
+        same "$([ -e "$tmp/own/target.db" ] && echo created || echo absent)" absent "symlink target not created"
+        : > "$tmp/root-owned"
+        ln -sf "$tmp/root-owned" "$tmp/own/link.db"
+        expect 1 init --owner nobody
+        same "$(stat -c %U "$tmp/root-owned")" root "symlink target not given away"
     fi
 else
     echo "admin-test.sh: sqlite3 CLI missing: SQLite part skipped" >&2
