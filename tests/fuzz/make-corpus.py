@@ -206,7 +206,16 @@ def url_seeds():
         "code=1\x00state=2", "x=1&state=" + "A" * 43)]
 
 
+def roles_seeds():
+    # the claims JSON; a bare array stands for the groups claim
+    return [compact(c) for c in (
+        {"groups": ["admins", "staff"]}, {"groups": ["team-a", "team-b", "stuff"]},
+        {"groups": "admins"}, {"groups": []}, {"groups": ["aaaaaaaaaaaaaaaaaaaaaaaa!"]},
+        {"groups": ["x\nadmins", "admins\u0000"]}, ["staff", "team-z"], {"sub": "u-1"})]
+
+
 DICTS = {
+    "fuzz_roles": ['"groups"', '"admins"', '"staff"', '"team-"', '"member"', '"admin"', 'aa'],
     "fuzz_token": ['"alg"', '"kid"', '"typ"', '"crit"', '"HS256"', '"HS512"', '"RS256"',
                    '"PS256"', '"ES256"', '"EdDSA"', '"none"', '"iss"', '"sub"', '"aud"',
                    '"azp"', '"exp"', '"iat"', '"nbf"', '"nonce"', '"sid"', '"jti"',
@@ -236,7 +245,7 @@ DICTS = {
 
 SEEDS = {"fuzz_token": token_seeds, "fuzz_jwks": jwks_seeds, "fuzz_scim": scim_seeds,
          "fuzz_store": store_seeds, "fuzz_state": state_seeds, "fuzz_sessrec": sessrec_seeds,
-         "fuzz_headers": headers_seeds, "fuzz_url": url_seeds}
+         "fuzz_headers": headers_seeds, "fuzz_url": url_seeds, "fuzz_roles": roles_seeds}
 
 
 def main():
