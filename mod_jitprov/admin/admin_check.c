@@ -17,14 +17,15 @@
 #include "store.h"
 #include "admin.h"
 
-/* httpd compiles JITProvRequireClaim with its default regex options
- * (RegexDefaultOptions: DOTALL DOLLAR_ENDONLY), unanchored. */
+/* The module compiles JITProvRequireClaim with AP_REG_NO_DEFAULT |
+ * AP_REG_DOLLAR_ENDONLY (JP_ACCESS_REGEX_FLAGS): no DOTALL, no multiline,
+ * unanchored; the same options here keep the prediction exact. */
 static int gate_match(const char *pattern, const char *v, int *bad)
 {
     int ec, rc;
     PCRE2_SIZE off;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY, &ec, &off, NULL);
+                                   PCRE2_DOLLAR_ENDONLY, &ec, &off, NULL);
     pcre2_match_data *md;
     if (!re) {
         *bad = 1;
@@ -47,6 +48,9 @@ static const char *check_gates(json_t *claims, json_t *out)
         const char *v = jp_claim_get(pool, claims, g->claim);
         int ok = 0, bad = 0;
         json_t *j = json_object();
+        /* As flow.c's check_gates: a control character never passes. */
+        if (v && jp_multi_has_ctl(v))
+            v = NULL;
         if (v) {
             char sep[2] = {JP_MULTI_SEP, 0};
             char *last, *el, *copy = apr_pstrdup(pool, v);
