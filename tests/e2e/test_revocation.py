@@ -150,3 +150,38 @@ def test_logout_with_the_database_down_ends_the_session(pg_site, s):
     with requests.Session() as replay:
         replay.cookies.set(SESSION_COOKIE, old, domain="127.0.0.1", path="/")
         assert not site.session_works(replay)
+
+
+def test_sid_token_ends_exactly_its_idp_session(site):
+    """A client registered with backchannel_logout_session_required gets `sid` in
+    ID tokens and logout tokens: logging out of one IdP session ends the
+    sessions made from it, not the same user's session from another browser."""
+    env = site
+    client_id = "jitprov-sid"
+    if not any(c["client_id"] == client_id for c in env.idp.clients):
+        env.idp.clients.append(env.client(client_id=client_id,
+                                          backchannel_logout_session_required=True))
+        env.idp.restart()
+    text = site_config(env).replace(f"JITProvClientID {env.client_id}",
+                                    f"JITProvClientID {client_id}")
+    env.httpd.start(text)
+    try:
+        a, b = requests.Session(), requests.Session()
+        assert h.login(a, env.httpd.url("/app/"), "alice").status_code == 200
+        assert h.login(b, env.httpd.url("/app/"), "alice").status_code == 200
+        ca, cb = a.cookies.get(SESSION_COOKIE), b.cookies.get(SESSION_COOKIE)
+        assert alive(env, ca) and alive(env, cb)
+        before = bc.bcl_count(env)
+        end = env.idp.discovery()["end_session_endpoint"] + "?client_id=" + client_id
+        h.follow_idp_logout(a, end)
+        bc.wait_bcl(env, before)
+        deadline = time.monotonic() + 5
+        while alive(env, ca):
+            assert time.monotonic() < deadline, h.tail(env.httpd.error_log, 10)
+            time.sleep(0.1)
+        assert alive(env, cb)
+        assert "every session of sid=" in env.httpd.log_since_start()
+        a.close()
+        b.close()
+    finally:
+        env.httpd.start(site_config(env))
