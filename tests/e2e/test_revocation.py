@@ -185,3 +185,33 @@ def test_sid_token_ends_exactly_its_idp_session(site):
         b.close()
     finally:
         env.httpd.start(site_config(env))
+
+
+def test_scim_deactivation_with_another_account_key_ends_every_session(env):
+    """JITProvAccountKey email: the account row's sub is not the key; SCIM ends
+    the sessions by account id, all of them."""
+    import test_scim as ts
+    sc = ts.Scim(env, h.SqliteDb(env.httpd))
+    sc.start(ts.SERVER + "\nJITProvAccountKey email\nJITProvBackChannelLogoutURI " + BCL)
+    try:
+        bob = USER_CLAIMS["bob"]
+        u = sc.create(ts.unique("bob"), bob["email"])
+        cookies = []
+        for _ in range(20):
+            with requests.Session() as sess:
+                assert h.login(sess, sc.url("/app/"), "bob").status_code == 200
+                cookies.append(sess.cookies.get(SESSION_COOKIE))
+        def on_app(cookie):
+            with requests.Session() as other:
+                other.cookies.set(SESSION_COOKIE, cookie, domain="127.0.0.1", path="/")
+                r = other.get(sc.url("/app/probe"), allow_redirects=False)
+                assert r.status_code in (200, 302), r.status_code
+                return r.status_code == 200
+
+        assert all(on_app(c) for c in cookies)
+        r = sc.patch(u["id"], [{"op": "replace", "path": "active", "value": False}])
+        assert r.status_code == 200 and r.json()["active"] is False
+        assert not any(on_app(c) for c in cookies)
+    finally:
+        env.httpd.stop()
+        env.httpd.start(site_config(env))
