@@ -640,6 +640,7 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
 {
     const char *v = jp_cookie_get(r, c->cookie_name);
     jp_session *s, cookie;
+    jp_req *rq;
     int64_t now, before_seen, before_checked;
     int alive, rc, stub;
 
@@ -664,11 +665,13 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     stub = is_stub(s);
     if (stub && fetch_full(r, c, s) != 0)
         return DECLINED;
-    *out = apr_palloc(r->pool, sizeof(**out));
-    (*out)->sess = s;
-    (*out)->cache_key = stub ? cache_key(r, c, s->id) : NULL;
-    if (peek)
+    rq = apr_palloc(r->pool, sizeof(*rq));
+    rq->sess = s;
+    rq->cache_key = stub ? cache_key(r, c, s->id) : NULL;
+    if (peek) {
+        *out = rq;
         return OK;
+    }
     before_seen = s->last_seen;
     before_checked = s->checked_at;
     rc = recheck(r, c, s, now, &alive);
@@ -676,6 +679,7 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
         return rc;
     if (!alive)
         return DECLINED;
+    *out = rq;
     /* Activity is written back at most once a minute (or a tenth of the
      * timeout), as a fresh cookie: nothing server-side is rewritten, so a
      * write-back can never revive a session a concurrent logout ended. */
