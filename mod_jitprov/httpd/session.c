@@ -8,12 +8,15 @@
  * file-backed table (revstore.c) mapped by every process, read without a lock,
  * and, on networked caches (redis, memcache), in JITProvSessionCache as well so
  * that every node sees them. A record too large for a cookie (huge groups
- * claims) keeps its claims in JITProvSessionCache; its cookie holds the rest. */
+ * claims) keeps its claims server-side, sealed: in a file beside the
+ * revocation file with a local cache, in JITProvSessionCache with a networked
+ * one; its cookie holds the rest. */
 #include "jitprov.h"
 #include "http_protocol.h"
 #include "util_mutex.h"
 #include "apr_strings.h"
 #include "apr_thread_mutex.h"
+#include "unixd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +48,9 @@ static const char *cache_mutex_file;
 static jp_rev *rev;
 static int rev_fd = -1;
 static apr_thread_mutex_t *rev_tmutex;
+/* Claims too large for a cookie, with a local cache: one sealed file per
+ * session beside the revocation file, so that they survive reloads too. */
+static const char *big_dir;
 
 apr_status_t jp_cache_preconfig(apr_pool_t *pconf)
 {
@@ -138,6 +144,17 @@ static apr_status_t rev_open(apr_pool_t *pconf, server_rec *s, const char *path,
                      JPLOG(0224) "JITProvRevocationFile %s created (%u entries): sessions "
                                  "issued before now are no longer accepted on this node",
                      path, slots);
+    big_dir = apr_pstrcat(pconf, path, ".d", NULL);
+    if (mkdir(big_dir, 0700) != 0 && errno != EEXIST) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                     JPLOG(0234) "cannot create the directory %s for large session records",
+                     big_dir);
+        return APR_EGENERAL;
+    }
+    /* The children write there as httpd's User. */
+    if (geteuid() == 0 && chown(big_dir, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                     JPLOG(0234) "cannot hand %s to httpd's User", big_dir);
     return apr_thread_mutex_create(&rev_tmutex, APR_THREAD_MUTEX_DEFAULT, pconf);
 }
 
@@ -541,7 +558,72 @@ static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, jp_session 
     return 0;
 }
 
-/* The claims of an oversized record, from JITProvSessionCache. */
+static const char *big_path(request_rec *r, const char *key)
+{
+    return apr_pstrcat(r->pool, big_dir, "/", key, NULL);
+}
+
+/* Written to a temporary name and renamed: a reader sees all or nothing. */
+static apr_status_t big_put(request_rec *r, const char *key, const char *sealed)
+{
+    char *tmp = apr_pstrcat(r->pool, big_dir, "/.tmpXXXXXX", NULL);
+    apr_file_t *f;
+    apr_size_t n = strlen(sealed);
+    apr_status_t rv = apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_WRITE |
+                                                   APR_FOPEN_EXCL, r->pool);
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = apr_file_write_full(f, sealed, n, NULL);
+    apr_file_close(f);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_rename(tmp, big_path(r, key), r->pool);
+    if (rv != APR_SUCCESS)
+        apr_file_remove(tmp, r->pool);
+    return rv;
+}
+
+static apr_status_t big_get(request_rec *r, const char *key, unsigned char **data,
+                            unsigned int *len)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_size_t got;
+    apr_status_t rv = apr_file_open(&f, big_path(r, key), APR_FOPEN_READ, 0, r->pool);
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv == APR_SUCCESS && (fi.size <= 0 || fi.size > JP_RETRIEVE_MAX))
+        rv = APR_EGENERAL;
+    if (rv == APR_SUCCESS) {
+        *data = apr_palloc(r->pool, (apr_size_t)fi.size + 1);
+        rv = apr_file_read_full(f, *data, (apr_size_t)fi.size, &got);
+        (*data)[got] = '\0';
+        *len = (unsigned int)got;
+    }
+    apr_file_close(f);
+    return rv;
+}
+
+/* Now and then a login removes the files of sessions that have ended anyway. */
+static void big_sweep(request_rec *r, jp_srv_cfg *c)
+{
+    unsigned char dice;
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    apr_time_t cutoff = apr_time_now() - apr_time_from_sec(c->max_duration + 60);
+    if (jp_random(&dice, 1) != 0 || dice % 64)
+        return;
+    if (apr_dir_open(&d, big_dir, r->pool) != APR_SUCCESS)
+        return;
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_MTIME, d) == APR_SUCCESS)
+        if (fi.name[0] != '.' || strlen(fi.name) > 2)
+            if (fi.mtime < cutoff)
+                apr_file_remove(apr_pstrcat(r->pool, big_dir, "/", fi.name, NULL), r->pool);
+    apr_dir_close(d);
+}
+
+/* The claims of an oversized record: from its file with a local cache, from
+ * JITProvSessionCache with a networked one. */
 static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
 {
     const char *key = cache_key(r, c, s->id);
@@ -549,7 +631,8 @@ static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
     unsigned int len;
     size_t plen;
     jp_session full;
-    if (cache_get(r, c, key, &data, &len, JP_RETRIEVE_BUF) != APR_SUCCESS) {
+    if ((NETWORKED(c) ? cache_get(r, c, key, &data, &len, JP_RETRIEVE_BUF)
+                      : big_get(r, key, &data, &len)) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       JPLOG(0204) "claims of session %s are no longer in %s", key, c->cache_spec);
         return -1;
@@ -724,9 +807,14 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
     key = cache_key(r, c, id);
     rec = jp_sessrec_encode(r->pool, s, &len);
     sealed = rec ? jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), rec, len) : NULL;
-    if (!sealed || cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
-                             apr_time_from_sec(s->expires)) != APR_SUCCESS)
+    if (!sealed)
         return -1;
+    if (NETWORKED(c) ? cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
+                                 apr_time_from_sec(s->expires)) != APR_SUCCESS
+                     : big_put(r, key, sealed) != APR_SUCCESS)
+        return -1;
+    if (!NETWORKED(c))
+        big_sweep(r, c);
     stub = *s;
     stub.id_token = "";
     stub.kv = apr_array_make(r->pool, 1, sizeof(jp_kv));
@@ -744,8 +832,10 @@ int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)
     unsigned char k[JP_REV_KEYLEN];
     int64_t now = apr_time_sec(apr_time_now());
     marker_key(r, c, "s", rq->sess->id, NULL, k);
-    if (rq->cache_key)
+    if (rq->cache_key && NETWORKED(c))
         cache_del(r, c, rq->cache_key);
+    else if (rq->cache_key)
+        apr_file_remove(big_path(r, rq->cache_key), r->pool);
     return marker_put(r, c, k, now, rq->sess->expires + 1, 1, JP_REV_MAX);
 }
 

@@ -62,13 +62,15 @@ def test_sessions_survive(site, how):
     assert not alive(env.httpd.url("/api401/"), ended)
     # No login storm: nobody was sent back to the IdP.
     assert idp_calls(env) == before
-    # grace's claims do not fit a cookie: they are kept in JITProvSessionCache,
-    # here the default shmcb, which every reload empties (docs/operations.md).
-    # Her session then asks for a new login instead of failing.
+    # grace's claims do not fit a cookie: they are kept, sealed, in a file
+    # beside the revocation file, which survives reloads as well.
     with requests.Session() as sess:
         sess.cookies.set(SESSION_COOKIE, cookies["grace"], domain="127.0.0.1", path="/")
         r = sess.get(env.httpd.url("/app/grace"), allow_redirects=False)
-        assert r.status_code in (200, 302), r.status_code
+        assert r.status_code == 200, r.status_code
+        assert r.json()["http"]["HTTP_X_USER_GROUPS"] == ",".join(
+            h.USER_CLAIMS["grace"]["groups"])
+    assert idp_calls(env) == before
 
 
 def test_revoked_by_sub_stays_revoked_after_restart(site):
