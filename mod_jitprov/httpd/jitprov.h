@@ -158,6 +158,8 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
                      const char *form_body, const char *basic_user, const char *basic_pass,
                      const char *bearer, jp_http_resp *out, const char **err);
 int jp_http_global_init(void);
+/* The per-process pool of reusable easy handles (child_init). */
+void jp_http_child_init(apr_pool_t *p);
 
 /* provider.c: discovery document and JWKS, per process, behind a mutex. */
 typedef struct {
