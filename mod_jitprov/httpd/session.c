@@ -459,9 +459,9 @@ const char *jp_cookie_get(request_rec *r, const char *name)
         while (*h == ' ' || *h == ';' || *h == '\t')
             h++;
         if (!strncmp(h, name, nl) && h[nl] == '=') {
-            const char *v = h + nl + 1, *e = v;
-            while (*e && *e != ';')
-                e++;
+            const char *v = h + nl + 1, *e = strchr(v, ';');
+            if (!e)
+                e = v + strlen(v);
             while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
                 e--;
             return apr_pstrmemdup(r->pool, v, e - v);
