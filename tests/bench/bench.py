@@ -384,7 +384,7 @@ OIDCCacheShmMax 4000
 
 # ----------------------------------------------------------------- wrk
 
-def wrk(url, cookie, secs, conns, threads=1, socket_errors_ok=True):
+def wrk(url, cookie, secs, conns, threads=1, socket_errors_ok=True, sock_share=1 / 1000):
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--timeout", "5s", "-s", LUA]
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
@@ -399,8 +399,9 @@ def wrk(url, cookie, secs, conns, threads=1, socket_errors_ok=True):
     sock = j["connect"] + j["read"] + j["write"]
     # A keep-alive connection the event MPM closes when a child is at its
     # connection limit is a read error in wrk, which reconnects: tolerated up
-    # to 1 in 1,000 requests (and reported).
-    if errors or (sock and not (socket_errors_ok and sock <= j["requests"] / 1000)):
+    # to 1 in 1,000 requests (and reported). Debian's stock settings close a
+    # connection every 100 requests and stop idle children: 1 in 100 there.
+    if errors or (sock and not (socket_errors_ok and sock <= j["requests"] * sock_share)):
         raise RuntimeError(f"wrk against {url}: {errors} failed or non-2xx answers, "
                            f"{sock} socket errors: {j}")
     j["socket_errors"] = sock
@@ -544,12 +545,12 @@ class Bench:
 
     # ---- part 1
 
-    def measured_wrk(self, v, secs, conns, threads=1):
+    def measured_wrk(self, v, secs, conns, threads=1, sock_share=1 / 1000):
         """wrk against v, with the CPU that v's httpd, wrk and everything else
         on the machine used meanwhile (the rest is noise from other work)."""
         parent = v.httpd.pid()
         c0, b0, t0 = cpu_snap(parent), machine_cpu(), os.times()
-        j = wrk(v.url, v.cookie, secs, conns, threads=threads)
+        j = wrk(v.url, v.cookie, secs, conns, threads=threads, sock_share=sock_share)
         c1, b1, t1 = cpu_snap(parent), machine_cpu(), os.times()
         mine = (t1.children_user + t1.children_system + t1.user + t1.system
                 - t0.children_user - t0.children_system - t0.user - t0.system)
@@ -569,15 +570,16 @@ class Bench:
             f"{p['wrk_secs']} s, {p['conns']} connections")
         with open("/proc/loadavg") as f:
             load_before = " ".join(f.read().split()[:3])
+        share = 1 / 100 if mpm is MPM_DEBIAN else 1 / 1000
         self.start_all(mpm=mpm)
         for n in self.order:  # warm every server and session
             v = self.v[n]
-            wrk(v.url, v.cookie, p["warm_secs"], p["conns"], threads=threads)
+            wrk(v.url, v.cookie, p["warm_secs"], p["conns"], threads=threads, sock_share=share)
         runs = {n: [] for n in self.order}
         for rnd in range(p["rounds"]):
             order = self.order[rnd % len(self.order):] + self.order[:rnd % len(self.order)]
             for n in order:
-                j = self.measured_wrk(self.v[n], p["wrk_secs"], p["conns"], threads)
+                j = self.measured_wrk(self.v[n], p["wrk_secs"], p["conns"], threads, share)
                 runs[n].append(j)
                 log(f"  round {rnd + 1} {n:12s} {j['rps']:9.0f} req/s  p50 {j['p50']} us  "
                     f"p99 {j['p99']} us  httpd {j['httpd_us']:.1f} us CPU/req, "
