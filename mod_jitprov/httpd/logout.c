@@ -116,8 +116,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
                        sub ? ap_escape_logitem(r->pool, sub) : "-");
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   JPLOG(0402) "back-channel logout: every session of %s=%s ended",
-                  sid && *sid ? "sid" : "sub",
-                  ap_escape_logitem(r->pool, sid && *sid ? sid : sub));
+                  sid && *sid ? "sid" : "sub", ap_escape_logitem(r->pool, sid && *sid ? sid : sub));
     r->status = HTTP_OK;
     ap_set_content_type(r, "text/plain");
     ap_rputs("", r);

@@ -291,8 +291,8 @@ static void marker_key(request_rec *r, jp_srv_cfg *c, const char *kind, const ch
                        const char *b, unsigned char out[JP_REV_KEYLEN])
 {
     unsigned char h[32];
-    const char *in = apr_pstrcat(r->pool, c->client_id, "\n", kind, "\n", a ? a : "", "\n",
-                                 b ? b : "", NULL);
+    const char *in =
+        apr_pstrcat(r->pool, c->client_id, "\n", kind, "\n", a ? a : "", "\n", b ? b : "", NULL);
     jp_sha256(in, strlen(in), h);
     memcpy(out, h, JP_REV_KEYLEN);
 }
@@ -569,8 +569,8 @@ static apr_status_t big_put(request_rec *r, const char *key, const char *sealed)
     char *tmp = apr_pstrcat(r->pool, big_dir, "/.tmpXXXXXX", NULL);
     apr_file_t *f;
     apr_size_t n = strlen(sealed);
-    apr_status_t rv = apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_WRITE |
-                                                   APR_FOPEN_EXCL, r->pool);
+    apr_status_t rv =
+        apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_WRITE | APR_FOPEN_EXCL, r->pool);
     if (rv != APR_SUCCESS)
         return rv;
     rv = apr_file_write_full(f, sealed, n, NULL);
@@ -739,8 +739,7 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     if (rc < 0)
         return peek ? DECLINED : store_fail(r);
     if (rc > 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      JPLOG(0231) "session of sub=%s was revoked",
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, JPLOG(0231) "session of sub=%s was revoked",
                       ap_escape_logitem(r->pool, s->sub));
         return DECLINED;
     }

@@ -83,6 +83,7 @@ char *jp_b64url_encode(apr_pool_t *p, const unsigned char *d, size_t n)
 }
 
 /* base64url digit values; -1 for every other byte. */
+/* clang-format off */
 static const signed char b64url_tab[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
@@ -101,6 +102,7 @@ static const signed char b64url_tab[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 };
+/* clang-format on */
 
 unsigned char *jp_b64url_decode(apr_pool_t *p, const char *s, size_t *outlen)
 {

@@ -89,8 +89,7 @@ static int find(const jp_rev *t, const unsigned char *key, int64_t now, int64_t 
     return 0;
 }
 
-int jp_rev_get(const jp_rev *t, const unsigned char key[JP_REV_KEYLEN], int64_t now,
-               int64_t *value)
+int jp_rev_get(const jp_rev *t, const unsigned char key[JP_REV_KEYLEN], int64_t now, int64_t *value)
 {
     int tries;
     for (tries = 0; tries < READ_TRIES; tries++) {
@@ -135,8 +134,8 @@ static void write_end(jp_rev *t)
     __atomic_store_n(&t->seq, t->seq + 1, __ATOMIC_RELEASE);
 }
 
-int jp_rev_put(jp_rev *t, const unsigned char key[JP_REV_KEYLEN], int64_t expires,
-               int64_t value, jp_rev_mode mode, int64_t now)
+int jp_rev_put(jp_rev *t, const unsigned char key[JP_REV_KEYLEN], int64_t expires, int64_t value,
+               jp_rev_mode mode, int64_t now)
 {
     slot *s = SLOTS(t);
     uint32_t i = home(t, key), n, freeslot = UINT32_MAX;

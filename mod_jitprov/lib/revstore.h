@@ -47,8 +47,8 @@ typedef enum {
 
 /* Under the caller's writer lock. 0 written; 1 (JP_REV_ONCE) a live marker
  * was already there, nothing written; -1 no free slot within JP_REV_PROBES. */
-int jp_rev_put(jp_rev *t, const unsigned char key[JP_REV_KEYLEN], int64_t expires,
-               int64_t value, jp_rev_mode mode, int64_t now);
+int jp_rev_put(jp_rev *t, const unsigned char key[JP_REV_KEYLEN], int64_t expires, int64_t value,
+               jp_rev_mode mode, int64_t now);
 /* Under the writer lock: the marker expires at once. 0 removed, 1 absent. */
 int jp_rev_del(jp_rev *t, const unsigned char key[JP_REV_KEYLEN], int64_t now);
 /* Live markers (a scan: for status and tests). */
