@@ -736,8 +736,10 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     if (now >= s->expires || now - s->last_seen >= c->inactivity)
         return DECLINED;
     rc = revoked(r, c, s, now);
-    if (rc < 0)
-        return peek ? DECLINED : store_fail(r);
+    /* A logout still tries to record its marker when the store cannot be
+     * read (it then fails with 503 if it cannot be written either). */
+    if (rc < 0 && !peek)
+        return store_fail(r);
     if (rc > 0) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, JPLOG(0231) "session of sub=%s was revoked",
                       ap_escape_logitem(r->pool, s->sub));
