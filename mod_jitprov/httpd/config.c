@@ -373,6 +373,26 @@ static const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
+static const char *set_rev_file(cmd_parms *cmd, void *dummy, const char *path, const char *n)
+{
+    jp_srv_cfg *c = SC(cmd);
+    char *end;
+    long v = 0;
+    if (cmd->server->is_virtual)
+        return "JITProvRevocationFile belongs in the main server configuration (one file serves "
+               "every virtual host)";
+    if (!*path || path[0] == '|')
+        return "JITProvRevocationFile: a file path is required";
+    if (n) {
+        v = strtol(n, &end, 10);
+        if (*end || v < 1024 || v > 16 * 1024 * 1024)
+            return "JITProvRevocationFile: entries must be a number from 1024 to 16777216";
+    }
+    c->rev_file = ap_server_root_relative(cmd->pool, path);
+    c->rev_slots = (int)v;
+    return NULL;
+}
+
 static const char *set_cookie(cmd_parms *cmd, void *dummy, const char *name, const char *attrs)
 {
     jp_srv_cfg *c = SC(cmd);
@@ -759,6 +779,8 @@ const command_rec jp_cmds[] = {
                     "passphrase(s): the first encrypts, all decrypt"),
     AP_INIT_TAKE1("JITProvSessionCache", set_cache, NULL, RSRC_CONF,
                   "socache provider[:args] for sessions"),
+    AP_INIT_TAKE12("JITProvRevocationFile", set_rev_file, NULL, RSRC_CONF,
+                   "file that keeps session revocations across restarts [, entries]"),
     SRV_INT("JITProvSessionInactivityTimeout", inactivity, "seconds of inactivity"),
     SRV_INT("JITProvSessionMaxDuration", max_duration, "seconds a session lives at most"),
     SRV_INT("JITProvStateTimeout", state_ttl, "seconds a login attempt may take"),

@@ -497,6 +497,20 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     if (!jp_ct_streq(st.state, state))
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response does not match this browser.",
                        "state mismatch");
+    /* The cookie clearing above does not stop a copy of the cookie: the state
+     * is recorded as used on the server, for as long as it could be used. */
+    switch (jp_session_once(r, c, "t", NULL, st.state, st.created + c->state_ttl + c->skew + 1)) {
+    case 0:
+        break;
+    case 1:
+        return jp_fail(r, HTTP_BAD_REQUEST,
+                       "This login attempt is unknown, expired or already used. Please start "
+                       "again.",
+                       "state already used (copied state cookie replayed)");
+    default:
+        return jp_fail(r, HTTP_SERVICE_UNAVAILABLE, "The session store is unavailable.",
+                       "cannot record the state as used");
+    }
     error = jp_query_param(r->pool, q, "error");
     if (error)
         return jp_fail(

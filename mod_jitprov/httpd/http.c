@@ -1,5 +1,9 @@
 /* Outgoing HTTP to the IdP (discovery, JWKS, token, userinfo) with libcurl.
- * One easy handle per call, never shared between threads. */
+ * Each call takes an easy handle from a small per-process pool and gives it
+ * back: a handle keeps its connections (and TLS sessions, DNS answers) open,
+ * so a login's token, JWKS and userinfo calls reuse one connection to the IdP
+ * instead of a TCP and TLS handshake each. A handle is used by one thread at a
+ * time; only the pool itself is behind a mutex, never a transfer. */
 #include "jitprov.h"
 #include "apr_strings.h"
 
@@ -8,6 +12,55 @@
 #include <curl/curl.h>
 
 #define JP_HTTP_MAX_BODY (1024 * 1024)
+/* Idle handles kept per process; more concurrent calls get fresh ones. */
+#define JP_HTTP_POOL 8
+
+static apr_thread_mutex_t *pool_mutex;
+static CURL *idle[JP_HTTP_POOL];
+static int nidle;
+
+static apr_status_t pool_cleanup(void *unused)
+{
+    while (nidle > 0)
+        curl_easy_cleanup(idle[--nidle]);
+    pool_mutex = NULL;
+    return APR_SUCCESS;
+}
+
+void jp_http_child_init(apr_pool_t *p)
+{
+    if (apr_thread_mutex_create(&pool_mutex, APR_THREAD_MUTEX_DEFAULT, p) == APR_SUCCESS)
+        apr_pool_cleanup_register(p, NULL, pool_cleanup, apr_pool_cleanup_null);
+    else
+        pool_mutex = NULL; /* a fresh handle per call, as before */
+}
+
+static CURL *handle_get(void)
+{
+    CURL *h = NULL;
+    if (pool_mutex && apr_thread_mutex_lock(pool_mutex) == APR_SUCCESS) {
+        if (nidle > 0)
+            h = idle[--nidle];
+        apr_thread_mutex_unlock(pool_mutex);
+    }
+    return h ? h : curl_easy_init();
+}
+
+/* Options point into this call's pool and stack: reset them before anyone
+ * else can use the handle (the connection cache survives a reset). */
+static void handle_put(CURL *h)
+{
+    curl_easy_reset(h);
+    if (pool_mutex && apr_thread_mutex_lock(pool_mutex) == APR_SUCCESS) {
+        if (nidle < JP_HTTP_POOL) {
+            idle[nidle++] = h;
+            h = NULL;
+        }
+        apr_thread_mutex_unlock(pool_mutex);
+    }
+    if (h)
+        curl_easy_cleanup(h);
+}
 
 typedef struct {
     apr_pool_t *p;
@@ -50,7 +103,7 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
                      const char *form_body, const char *basic_user, const char *basic_pass,
                      const char *bearer, jp_http_resp *out, const char **err)
 {
-    CURL *h = curl_easy_init();
+    CURL *h = handle_get();
     struct curl_slist *hdrs = NULL;
     sink k = {p, NULL, 0, 0, 0};
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -126,6 +179,6 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
     if (st != APR_SUCCESS || out->status >= 500)
         jp_metric(JP_M_IDP_ERROR);
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    handle_put(h);
     return st;
 }

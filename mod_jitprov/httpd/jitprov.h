@@ -108,6 +108,9 @@ typedef struct {
     /* jp_claim_use: claims that JITProvHeader, JITProvRemoteUser and Require
      * lines of this server read (diag.c warns when a login lacks one) */
     apr_array_header_t *claim_uses;
+    /* JITProvRevocationFile (main server only) */
+    const char *rev_file;
+    int rev_slots;
 } jp_srv_cfg;
 
 typedef struct {
@@ -160,6 +163,8 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
                      const char *form_body, const char *basic_user, const char *basic_pass,
                      const char *bearer, jp_http_resp *out, const char **err);
 int jp_http_global_init(void);
+/* The per-process pool of reusable easy handles (child_init). */
+void jp_http_child_init(apr_pool_t *p);
 
 /* provider.c: discovery document and JWKS, per process, behind a mutex. */
 typedef struct {
@@ -205,10 +210,25 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
 /* Loads the caller's session: OK and *out set, DECLINED (no valid session), or an
  * HTTP error status (database down during the status re-check). */
 int jp_session_load(request_rec *r, jp_srv_cfg *c, jp_req **out);
+/* The caller's session without the account re-check or any write-back (logout:
+ * works while the database is down). OK or DECLINED. */
+int jp_session_peek(request_rec *r, jp_srv_cfg *c, jp_req **out);
 int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s);
-void jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
+/* Ends one session on every node sharing the cache: 0, or -1 when the
+ * revocation could not be recorded (the caller answers 503). */
+int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
+/* Revocation markers, any number of sessions, every node sharing the cache,
+ * scoped by this vhost's client id; 0 or -1 as above. By sid when sid is set
+ * (sub is then ignored), otherwise every session of (iss, sub) issued so far. */
 int jp_session_revoke_sid(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sid,
                           const char *sub);
+int jp_session_revoke_sub(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sub);
+/* Every session of the account issued so far (SCIM, re-check). */
+int jp_session_revoke_account(request_rec *r, jp_srv_cfg *c, int64_t account_id);
+/* One-use marker (kind, iss, value) until `until` (unix seconds): 0 on first
+ * use, 1 when already used, -1 when it could not be recorded. */
+int jp_session_once(request_rec *r, jp_srv_cfg *c, const char *kind, const char *iss,
+                    const char *value, int64_t until);
 
 /* flow.c */
 int jp_flow_start(request_rec *r, jp_srv_cfg *c);

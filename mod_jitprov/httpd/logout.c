@@ -82,8 +82,15 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     if (!dest)
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout return address must be on this site.",
                        "return_to %s refused", ap_escape_logitem(r->pool, ret));
-    if (jp_session_load(r, c, &rq) == OK && rq) {
-        jp_session_destroy(r, c, rq);
+    /* No account re-check here: a logout works while the database is down. */
+    if (jp_session_peek(r, c, &rq) == OK && rq) {
+        if (jp_session_destroy(r, c, rq) != 0) {
+            jp_cookie_set(r, c, c->cookie_name, "", "/", 0);
+            return jp_fail(r, HTTP_SERVICE_UNAVAILABLE,
+                           "Your session could not be ended on the server. Please try again.",
+                           "logout of sub=%s: revocation not recorded",
+                           ap_escape_logitem(r->pool, rq->sess->sub));
+        }
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0401) "logout of sub=%s",
                       ap_escape_logitem(r->pool, rq->sess->sub));
     }
@@ -107,7 +114,8 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
 int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
 {
     char *body = NULL;
-    const char *tok, *err = NULL, *iss, *sid, *sub;
+    const char *tok, *err = NULL, *iss, *sid, *sub, *jti;
+    int64_t until;
     jp_tok_expect e;
     json_t *claims = NULL;
     jp_meta m;
@@ -146,11 +154,26 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     iss = json_string_value(json_object_get(claims, "iss"));
     sid = json_string_value(json_object_get(claims, "sid"));
     sub = json_string_value(json_object_get(claims, "sub"));
-    n = jp_session_revoke_sid(r, c, iss, sid, sub);
+    jti = json_string_value(json_object_get(claims, "jti"));
+    /* A replayed token ends nothing: remembered while its iat and exp can
+     * still pass validation (token.c requires both). */
+    until = (int64_t)json_number_value(json_object_get(claims, "exp")) + c->skew + 1;
+    if (until > e.now + e.max_iat_age + 2 * c->skew + 1)
+        until = e.now + e.max_iat_age + 2 * c->skew + 1;
+    n = jp_session_once(r, c, "j", iss, jti, until);
+    if (n == 1)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The logout token was already used.",
+                       "logout token jti %s replayed", ap_escape_logitem(r->pool, jti));
+    if (n == 0)
+        n = jp_session_revoke_sid(r, c, iss, sid, sub);
+    if (n != 0)
+        return jp_fail(r, HTTP_SERVICE_UNAVAILABLE, "The logout could not be recorded.",
+                       "back-channel logout (sid=%s sub=%s): revocation not recorded",
+                       sid ? ap_escape_logitem(r->pool, sid) : "-",
+                       sub ? ap_escape_logitem(r->pool, sub) : "-");
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  JPLOG(0402) "back-channel logout (sid=%s sub=%s): %d session(s) ended",
-                  sid ? ap_escape_logitem(r->pool, sid) : "-",
-                  sub ? ap_escape_logitem(r->pool, sub) : "-", n);
+                  JPLOG(0402) "back-channel logout: every session of %s=%s ended",
+                  sid && *sid ? "sid" : "sub", ap_escape_logitem(r->pool, sid && *sid ? sid : sub));
     r->status = HTTP_OK;
     ap_set_content_type(r, "text/plain");
     ap_rputs("", r);

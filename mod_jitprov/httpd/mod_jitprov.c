@@ -141,6 +141,7 @@ static void jp_child_init(apr_pool_t *p, server_rec *s)
 {
     jp_cache_child_init(p, s);
     jp_diag_child_init(p, s);
+    jp_http_child_init(p);
 }
 
 /* ---- per request ---- */

@@ -297,17 +297,21 @@ static int user_answer(scim_req *x, int status, const jp_scim_user *u)
 }
 
 /* Ends the live sessions of an account that is no longer active: at once on
- * this node's cache (shared caches: every node). Rows that never logged in
- * have none. */
+ * this node (shared caches: every node), however many there are and whatever
+ * JITProvAccountKey is. Other vhosts end theirs at their status re-check. */
 static void end_sessions(scim_req *x, const jp_scim_user *u)
 {
-    int n;
-    if (!u->iss || !u->sub || !u->status || !strcmp(u->status, "active") || !x->c->cache)
+    if (!u->id || !u->status || !strcmp(u->status, "active"))
         return;
-    n = jp_session_revoke_sid(x->r, x->c, u->iss, NULL, u->sub);
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, x->r,
-                  JPLOG(0704) "SCIM: account %s is %s: %d live session(s) ended", u->id, u->status,
-                  n);
+    if (jp_session_revoke_account(x->r, x->c, apr_atoi64(u->id)) != 0)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, x->r,
+                      JPLOG(0704) "SCIM: account %s is %s, but its sessions could not be "
+                                  "revoked now: they end at their next status re-check",
+                      u->id, u->status);
+    else
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, x->r,
+                      JPLOG(0704) "SCIM: account %s is %s: its sessions are ended", u->id,
+                      u->status);
 }
 
 static int users_create(scim_req *x)

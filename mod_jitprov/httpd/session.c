@@ -1,20 +1,56 @@
-/* Server-side sessions in an Apache socache. The browser holds only a random
- * 256-bit id; the cache key is its SHA-256, so a cache dump reveals no usable
- * cookie. Networked caches get AES-GCM sealed records. */
+/* Sessions that outlive reloads. The session record itself travels sealed
+ * (AES-256-GCM, key from JITProvCryptoPassphrase) in the session cookie, so a
+ * graceful restart, a full restart or another node behind the same load
+ * balancer reads it without any server-side state. What must be server-side is
+ * what ends sessions early: revocation markers ("sessions of this user issued
+ * before T", "this sid", "this session id", "this account before T") and
+ * one-use markers (a callback's state, a logout token's jti). Those live in a
+ * file-backed table (revstore.c) mapped by every process, read without a lock,
+ * and, on networked caches (redis, memcache), in JITProvSessionCache as well so
+ * that every node sees them. A record too large for a cookie (huge groups
+ * claims) keeps its claims server-side, sealed: in a file beside the
+ * revocation file with a local cache, in JITProvSessionCache with a networked
+ * one; its cookie holds the rest. */
 #include "jitprov.h"
 #include "http_protocol.h"
 #include "util_mutex.h"
 #include "apr_strings.h"
+#include "apr_thread_mutex.h"
+#include "unixd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "revstore.h"
 
 #define JP_MUTEX_TYPE "jitprov-cache"
+#define JP_COOKIE_AAD "jitprov-session-v2:"
 #define JP_SESS_AAD "jitprov-session-v1"
+#define JP_MARK_AAD "jitprov-marker-v1:"
+/* Browsers keep cookies up to 4096 bytes (name, value and attributes). */
+#define JP_COOKIE_MAX 3800
+#define JP_COOKIE_IN_MAX 4096
 #define JP_RETRIEVE_BUF 16384
 /* A sealed record is base64url of the record plus 29 bytes. */
 #define JP_RETRIEVE_MAX (JP_SESSREC_MAX / 3 * 4 + 1024)
-#define JP_SUB_INDEX_MAX 16
+/* The kv key that marks a cookie whose claims are kept server-side. */
+#define JP_REF_KEY "x:ref"
+#define JP_REV_DEFAULT_SLOTS 65536
 
 static apr_global_mutex_t *cache_mutex;
 static const char *cache_mutex_file;
+
+/* The revocation table: mapped in post_config by the parent (as root) before
+ * the children fork, so they inherit the mapping and the descriptor. */
+static jp_rev *rev;
+static int rev_fd = -1;
+static apr_thread_mutex_t *rev_tmutex;
+/* Claims too large for a cookie, with a local cache: one sealed file per
+ * session beside the revocation file, so that they survive reloads too. */
+static const char *big_dir;
 
 apr_status_t jp_cache_preconfig(apr_pool_t *pconf)
 {
@@ -28,9 +64,104 @@ static apr_status_t cache_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+typedef struct {
+    void *map;
+    size_t size;
+} rev_mapping;
+
+static apr_status_t rev_cleanup(void *data)
+{
+    rev_mapping *m = data;
+    munmap(m->map, m->size);
+    if (rev_fd >= 0)
+        close(rev_fd);
+    rev_fd = -1;
+    rev = NULL;
+    return APR_SUCCESS;
+}
+
+/* Opens (or creates) the revocation file and maps it shared. A file made for
+ * another table size keeps its own size: its markers matter more than the
+ * directive's new value (remove the file while httpd is stopped to resize). */
+static apr_status_t rev_open(apr_pool_t *pconf, server_rec *s, const char *path, uint32_t slots)
+{
+    struct {
+        char magic[8];
+        uint32_t nslots;
+    } head;
+    rev_mapping *m;
+    struct stat st;
+    int kept = 0;
+    size_t size;
+    void *map;
+    char *dir = apr_pstrdup(pconf, path), *slash = strrchr(dir, '/');
+    int fd;
+
+    if (slash && slash != dir) {
+        *slash = '\0';
+        apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, pconf);
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                     JPLOG(0220) "JITProvRevocationFile %s cannot be opened", path);
+        if (fd >= 0)
+            close(fd);
+        return APR_EGENERAL;
+    }
+    if (st.st_size >= (off_t)sizeof(head) && pread(fd, &head, sizeof(head), 0) == sizeof(head) &&
+        !memcmp(head.magic, "JPREV01\n", 8) && head.nslots >= JP_REV_MIN_SLOTS &&
+        head.nslots <= JP_REV_MAX_SLOTS && head.nslots != slots) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     JPLOG(0221) "JITProvRevocationFile %s holds %u entries, not %u: kept as it "
+                                 "is (stop httpd and remove it to resize)",
+                     path, head.nslots, slots);
+        slots = head.nslots;
+    }
+    size = jp_rev_size(slots);
+    if ((size_t)st.st_size < size && ftruncate(fd, (off_t)size) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                     JPLOG(0222) "JITProvRevocationFile %s cannot grow to %lu bytes", path,
+                     (unsigned long)size);
+        close(fd);
+        return APR_EGENERAL;
+    }
+    map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                     JPLOG(0223) "JITProvRevocationFile %s cannot be mapped", path);
+        close(fd);
+        return APR_EGENERAL;
+    }
+    rev = jp_rev_attach(map, size, slots, apr_time_now(), &kept);
+    rev_fd = fd;
+    m = apr_palloc(pconf, sizeof(*m));
+    m->map = map;
+    m->size = size;
+    apr_pool_cleanup_register(pconf, m, rev_cleanup, apr_pool_cleanup_null);
+    if (!kept)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     JPLOG(0224) "JITProvRevocationFile %s created (%u entries): sessions "
+                                 "issued before now are no longer accepted on this node",
+                     path, slots);
+    big_dir = apr_pstrcat(pconf, path, ".d", NULL);
+    if (mkdir(big_dir, 0700) != 0 && errno != EEXIST) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                     JPLOG(0234) "cannot create the directory %s for large session records",
+                     big_dir);
+        return APR_EGENERAL;
+    }
+    /* The children write there as httpd's User. */
+    if (geteuid() == 0 && chown(big_dir, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                     JPLOG(0234) "cannot hand %s to httpd's User", big_dir);
+    return apr_thread_mutex_create(&rev_tmutex, APR_THREAD_MUTEX_DEFAULT, pconf);
+}
+
 apr_status_t jp_cache_post_config(apr_pool_t *pconf, server_rec *s)
 {
     apr_hash_t *done = apr_hash_make(pconf);
+    jp_srv_cfg *base = JP_SRV(s);
     int need_mutex = 0;
     apr_status_t rv;
     server_rec *v;
@@ -40,6 +171,12 @@ apr_status_t jp_cache_post_config(apr_pool_t *pconf, server_rec *s)
         if (c->cache_prov && (c->cache_prov->flags & AP_SOCACHE_FLAG_NOTMPSAFE))
             need_mutex = 1;
     }
+    rv = rev_open(pconf, s,
+                  base->rev_file ? base->rev_file
+                                 : ap_runtime_dir_relative(pconf, "jitprov-revocations"),
+                  base->rev_slots > 0 ? (uint32_t)base->rev_slots : JP_REV_DEFAULT_SLOTS);
+    if (rv != APR_SUCCESS)
+        return rv;
     if (need_mutex && !cache_mutex) {
         rv = ap_global_mutex_create(&cache_mutex, &cache_mutex_file, JP_MUTEX_TYPE, NULL, s, pconf,
                                     0);
@@ -70,19 +207,21 @@ void jp_cache_child_init(apr_pool_t *p, server_rec *s)
         apr_global_mutex_child_init(&cache_mutex, cache_mutex_file, p);
 }
 
-/* -1 when the lock cannot be taken: the caller must not touch the cache. */
+/* ---- the socache (networked markers, oversized records) ---- */
+
+/* 1 locked, 0 no lock needed, -1 the lock failed (the caller fails closed). */
 static int lock(request_rec *r, jp_srv_cfg *c)
 {
-    if (cache_mutex && (c->cache_prov->flags & AP_SOCACHE_FLAG_NOTMPSAFE)) {
-        apr_status_t rv = apr_global_mutex_lock(cache_mutex);
-        if (rv != APR_SUCCESS) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
-                          JPLOG(0280) "cannot lock the session cache mutex: cache not used");
-            return -1;
-        }
-        return 1;
+    apr_status_t rv;
+    if (!cache_mutex || !(c->cache_prov->flags & AP_SOCACHE_FLAG_NOTMPSAFE))
+        return 0;
+    rv = apr_global_mutex_lock(cache_mutex);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      JPLOG(0225) "cannot lock the JITProvSessionCache mutex");
+        return -1;
     }
-    return 0;
+    return 1;
 }
 
 static void unlock(int locked)
@@ -108,9 +247,8 @@ static apr_status_t cache_put(request_rec *r, jp_srv_cfg *c, const char *key,
 /* shmcb answers APR_NOTFOUND, not ENOMEM, when the buffer is too small: a miss
  * with the small buffer is retried once with room for the largest record. */
 static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key, unsigned char **data,
-                              unsigned int *len)
+                              unsigned int *len, unsigned int cap)
 {
-    unsigned int cap = JP_RETRIEVE_BUF;
     apr_status_t rv;
     for (;;) {
         unsigned char *buf = apr_palloc(r->pool, cap);
@@ -127,7 +265,7 @@ static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key, un
             *len = n;
             return rv;
         }
-        if (cap > JP_RETRIEVE_BUF)
+        if (cap >= JP_RETRIEVE_MAX)
             return rv;
         cap = JP_RETRIEVE_MAX;
     }
@@ -143,6 +281,174 @@ static void cache_del(request_rec *r, jp_srv_cfg *c, const char *key)
     unlock(l);
 }
 
+/* ---- markers ---- */
+
+#define NETWORKED(c) ((c)->cache && (c)->cache_encrypt)
+
+/* Every marker is scoped by the client id: vhosts sharing one cache and one
+ * IdP never end each other's sessions. */
+static void marker_key(request_rec *r, jp_srv_cfg *c, const char *kind, const char *a,
+                       const char *b, unsigned char out[JP_REV_KEYLEN])
+{
+    unsigned char h[32];
+    const char *in =
+        apr_pstrcat(r->pool, c->client_id, "\n", kind, "\n", a ? a : "", "\n", b ? b : "", NULL);
+    jp_sha256(in, strlen(in), h);
+    memcpy(out, h, JP_REV_KEYLEN);
+}
+
+static int rev_lock(request_rec *r)
+{
+    struct flock fl;
+    apr_status_t rv = apr_thread_mutex_lock(rev_tmutex);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      JPLOG(0226) "cannot lock the revocation table (thread mutex)");
+        return -1;
+    }
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_len = 1;
+    /* A process-level lock on the file: it also holds between the children of
+     * two generations during a graceful restart, and dies with its holder. */
+    while (fcntl(rev_fd, F_SETLKW, &fl) != 0) {
+        if (errno != EINTR) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
+                          JPLOG(0226) "cannot lock the revocation table (fcntl)");
+            apr_thread_mutex_unlock(rev_tmutex);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void rev_unlock(void)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_len = 1;
+    fcntl(rev_fd, F_SETLK, &fl);
+    apr_thread_mutex_unlock(rev_tmutex);
+}
+
+static const char *net_key(request_rec *r, const unsigned char k[JP_REV_KEYLEN])
+{
+    return apr_pstrcat(r->pool, jp_b64url_encode(r->pool, k, JP_REV_KEYLEN), ".m", NULL);
+}
+
+/* A marker in the networked cache: 1 and *value, 0 none, -1 the cache failed. */
+static int net_get(request_rec *r, jp_srv_cfg *c, const unsigned char k[JP_REV_KEYLEN],
+                   int64_t *value)
+{
+    const char *key = net_key(r, k);
+    unsigned char *data, *pt;
+    unsigned int len;
+    size_t plen;
+    apr_status_t rv = cache_get(r, c, key, &data, &len, 256);
+    int i;
+    if (rv == APR_NOTFOUND)
+        return 0;
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      JPLOG(0227) "JITProvSessionCache %s: marker lookup failed", c->cache_spec);
+        return -1;
+    }
+    pt = jp_open(r->pool, c->sess_keys, c->nkeys, apr_pstrcat(r->pool, JP_MARK_AAD, key, NULL),
+                 (const char *)data, &plen);
+    if (!pt || plen != 8) {
+        /* Not ours (or altered): it revokes nothing, and cannot be trusted. */
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      JPLOG(0228) "JITProvSessionCache: marker %s does not open: ignored", key);
+        return 0;
+    }
+    *value = 0;
+    for (i = 0; i < 8; i++)
+        *value = (*value << 8) | pt[i];
+    return 1;
+}
+
+static int net_put(request_rec *r, jp_srv_cfg *c, const unsigned char k[JP_REV_KEYLEN],
+                   int64_t expires, int64_t value)
+{
+    const char *key = net_key(r, k), *sealed;
+    unsigned char pt[8];
+    int i;
+    for (i = 0; i < 8; i++)
+        pt[i] = (unsigned char)((uint64_t)value >> (56 - 8 * i));
+    sealed = jp_seal(r->pool, &c->sess_keys[0], apr_pstrcat(r->pool, JP_MARK_AAD, key, NULL), pt,
+                     sizeof(pt));
+    if (!sealed || cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
+                             apr_time_from_sec(expires)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      JPLOG(0229) "JITProvSessionCache %s: marker store failed", c->cache_spec);
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 and *value when a live marker exists, 0 none, -1 the store failed. */
+static int marker_get(request_rec *r, jp_srv_cfg *c, const unsigned char k[JP_REV_KEYLEN],
+                      int64_t now, int64_t *value)
+{
+    int found = jp_rev_get(rev, k, now, value);
+    if (found < 0) {
+        if (rev_lock(r) != 0)
+            return -1;
+        found = jp_rev_get_locked(rev, k, now, value);
+        rev_unlock();
+    }
+    if (found || !NETWORKED(c))
+        return found;
+    return net_get(r, c, k, value);
+}
+
+/* JP_REV_MAX: 0 written, -1 failed. JP_REV_ONCE: 0 first, 1 already there,
+ * -1 failed. Written here and, on networked caches, there: socache has no
+ * compare-and-set, so two nodes racing on one ONCE marker within a cache round
+ * trip can both win (docs/operations.md). On one node the table decides. */
+static int marker_put(request_rec *r, jp_srv_cfg *c, const unsigned char k[JP_REV_KEYLEN],
+                      int64_t now, int64_t expires, int64_t value, jp_rev_mode mode)
+{
+    int rc;
+    int64_t old = 0;
+    if (rev_lock(r) != 0)
+        return -1;
+    rc = jp_rev_put(rev, k, expires, value, mode, now);
+    rev_unlock();
+    if (rc < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      JPLOG(0230) "revocation table full (%u entries): raise "
+                                  "JITProvRevocationFile's size",
+                      jp_rev_slots(rev));
+        return -1;
+    }
+    if (rc == 1 || !NETWORKED(c))
+        return rc;
+    switch (net_get(r, c, k, &old)) {
+    case -1:
+        return -1;
+    case 1:
+        if (mode == JP_REV_ONCE)
+            return 1;
+        if (old > value)
+            value = old;
+        break;
+    }
+    return net_put(r, c, k, expires, value);
+}
+
+int jp_session_once(request_rec *r, jp_srv_cfg *c, const char *kind, const char *iss,
+                    const char *value, int64_t until)
+{
+    unsigned char k[JP_REV_KEYLEN];
+    int64_t now = apr_time_sec(apr_time_now());
+    marker_key(r, c, kind, iss, value, k);
+    return marker_put(r, c, k, now, until > now ? until : now + 1, 1, JP_REV_ONCE);
+}
+
 /* ---- cookies ---- */
 
 const char *jp_cookie_get(request_rec *r, const char *name)
@@ -153,9 +459,9 @@ const char *jp_cookie_get(request_rec *r, const char *name)
         while (*h == ' ' || *h == ';' || *h == '\t')
             h++;
         if (!strncmp(h, name, nl) && h[nl] == '=') {
-            const char *v = h + nl + 1, *e = v;
-            while (*e && *e != ';')
-                e++;
+            const char *v = h + nl + 1, *e = strchr(v, ';');
+            if (!e)
+                e = v + strlen(v);
             while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
                 e--;
             return apr_pstrmemdup(r->pool, v, e - v);
@@ -192,10 +498,15 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
 
 /* ---- records ---- */
 
-/* The client id is hashed in so that vhosts sharing one cache (and a cookie
- * sent with a Domain attribute) never see each other's sessions. The hash
- * comes first: shmcb picks the sub-cache by the key's first byte, and a fixed
- * prefix would crowd every session into one 256th of the cache. */
+/* The cookie is bound to this client and cookie name: a cookie of another
+ * vhost (sharing the passphrase) does not open here. */
+static const char *cookie_aad(request_rec *r, jp_srv_cfg *c)
+{
+    return apr_pstrcat(r->pool, JP_COOKIE_AAD, c->client_id, "\n", c->cookie_name, NULL);
+}
+
+/* The server-side part of an oversized record. The hash comes first: shmcb
+ * picks the sub-cache by the key's first byte. */
 static const char *cache_key(request_rec *r, jp_srv_cfg *c, const char *id)
 {
     return apr_pstrcat(
@@ -203,64 +514,176 @@ static const char *cache_key(request_rec *r, jp_srv_cfg *c, const char *id)
         ".s", NULL);
 }
 
-/* Sealed records are bound to their cache key: a record copied under another
- * key by someone with write access to a shared cache does not open. */
 static const char *record_aad(request_rec *r, const char *key)
 {
     return apr_pstrcat(r->pool, JP_SESS_AAD ":", key, NULL);
 }
 
-static int id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    return n == 43 &&
-           strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
-}
-
-static int save(request_rec *r, jp_srv_cfg *c, const char *key, jp_session *s)
+static const char *seal_record(request_rec *r, jp_srv_cfg *c, const jp_session *s)
 {
     size_t len;
     unsigned char *rec = jp_sessrec_encode(r->pool, s, &len);
-    apr_time_t expiry;
-    int64_t end = s->last_seen + c->inactivity;
-    if (!rec)
-        return -1;
-    if (end > s->expires)
-        end = s->expires;
-    expiry = apr_time_from_sec(end);
-    if (c->cache_encrypt) {
-        char *sealed = jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), rec, len);
-        if (!sealed)
-            return -1;
-        rec = (unsigned char *)sealed;
-        len = strlen(sealed);
-    }
-    return cache_put(r, c, key, rec, len, expiry) == APR_SUCCESS ? 0 : -1;
+    return rec ? jp_seal(r->pool, &c->sess_keys[0], cookie_aad(r, c), rec, len) : NULL;
 }
 
-static int fetch(request_rec *r, jp_srv_cfg *c, const char *key, jp_session *s)
+static int is_stub(const jp_session *s)
 {
-    unsigned char *data;
-    unsigned int len;
-    size_t plen;
-    apr_status_t rv = cache_get(r, c, key, &data, &len);
-    if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, JPLOG(0204) "session %s not in cache", key);
+    return s->kv && s->kv->nelts == 1 && !strcmp(((jp_kv *)s->kv->elts)[0].key, JP_REF_KEY);
+}
+
+/* Sets the session cookie for s (the stub form when s is one). */
+static int issue_cookie(request_rec *r, jp_srv_cfg *c, const jp_session *s)
+{
+    const char *v = seal_record(r, c, s);
+    if (!v || strlen(v) > JP_COOKIE_MAX)
         return -1;
-    }
-    if (c->cache_encrypt) {
-        data =
-            jp_open(r->pool, c->sess_keys, c->nkeys, record_aad(r, key), (const char *)data, &plen);
-        if (!data)
-            return -1;
-        len = (unsigned int)plen;
-    }
-    if (jp_sessrec_decode(r->pool, data, len, s) != 0) {
+    jp_cookie_set(r, c, c->cookie_name, v, "/", -1);
+    return 0;
+}
+
+static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, jp_session *s)
+{
+    size_t len;
+    unsigned char *rec;
+    if (strlen(v) > JP_COOKIE_IN_MAX)
+        return -1;
+    rec = jp_open(r->pool, c->sess_keys, c->nkeys, cookie_aad(r, c), v, &len);
+    if (!rec)
+        return -1;
+    if (jp_sessrec_decode(r->pool, rec, len, s) != 0 || !*s->id || !*s->iss || !*s->sub) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      JPLOG(0205) "session record %s is unreadable (%u bytes)", key, len);
+                      JPLOG(0205) "sealed session cookie holds an unreadable record");
         return -1;
     }
     return 0;
+}
+
+static const char *big_path(request_rec *r, const char *key)
+{
+    return apr_pstrcat(r->pool, big_dir, "/", key, NULL);
+}
+
+/* Written to a temporary name and renamed: a reader sees all or nothing. */
+static apr_status_t big_put(request_rec *r, const char *key, const char *sealed)
+{
+    char *tmp = apr_pstrcat(r->pool, big_dir, "/.tmpXXXXXX", NULL);
+    apr_file_t *f;
+    apr_size_t n = strlen(sealed);
+    apr_status_t rv =
+        apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_WRITE | APR_FOPEN_EXCL, r->pool);
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = apr_file_write_full(f, sealed, n, NULL);
+    apr_file_close(f);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_rename(tmp, big_path(r, key), r->pool);
+    if (rv != APR_SUCCESS)
+        apr_file_remove(tmp, r->pool);
+    return rv;
+}
+
+static apr_status_t big_get(request_rec *r, const char *key, unsigned char **data,
+                            unsigned int *len)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_size_t got;
+    apr_status_t rv = apr_file_open(&f, big_path(r, key), APR_FOPEN_READ, 0, r->pool);
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv == APR_SUCCESS && (fi.size <= 0 || fi.size > JP_RETRIEVE_MAX))
+        rv = APR_EGENERAL;
+    if (rv == APR_SUCCESS) {
+        *data = apr_palloc(r->pool, (apr_size_t)fi.size + 1);
+        rv = apr_file_read_full(f, *data, (apr_size_t)fi.size, &got);
+        (*data)[got] = '\0';
+        *len = (unsigned int)got;
+    }
+    apr_file_close(f);
+    return rv;
+}
+
+/* Now and then a login removes the files of sessions that have ended anyway. */
+static void big_sweep(request_rec *r, jp_srv_cfg *c)
+{
+    unsigned char dice;
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    apr_time_t cutoff = apr_time_now() - apr_time_from_sec(c->max_duration + 60);
+    if (jp_random(&dice, 1) != 0 || dice % 64)
+        return;
+    if (apr_dir_open(&d, big_dir, r->pool) != APR_SUCCESS)
+        return;
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_MTIME, d) == APR_SUCCESS)
+        if (fi.name[0] != '.' || strlen(fi.name) > 2)
+            if (fi.mtime < cutoff)
+                apr_file_remove(apr_pstrcat(r->pool, big_dir, "/", fi.name, NULL), r->pool);
+    apr_dir_close(d);
+}
+
+/* The claims of an oversized record: from its file with a local cache, from
+ * JITProvSessionCache with a networked one. */
+static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
+{
+    const char *key = cache_key(r, c, s->id);
+    unsigned char *data, *pt;
+    unsigned int len;
+    size_t plen;
+    jp_session full;
+    if ((NETWORKED(c) ? cache_get(r, c, key, &data, &len, JP_RETRIEVE_BUF)
+                      : big_get(r, key, &data, &len)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      JPLOG(0204) "claims of session %s are no longer in %s", key, c->cache_spec);
+        return -1;
+    }
+    pt = jp_open(r->pool, c->sess_keys, c->nkeys, record_aad(r, key), (const char *)data, &plen);
+    if (!pt || jp_sessrec_decode(r->pool, pt, plen, &full) != 0 || strcmp(full.id, s->id))
+        return -1;
+    s->kv = full.kv;
+    s->id_token = full.id_token;
+    return 0;
+}
+
+/* 1 when a marker ends s, 0 when none does, -1 when the store cannot tell. */
+static int revoked(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t now)
+{
+    unsigned char k[JP_REV_KEYLEN];
+    int64_t v = 0;
+    int rc;
+
+    /* A table made after the session (first start, or /run emptied by a reboot)
+     * cannot know its revocations: refuse it rather than guess. Networked
+     * caches keep their markers across a node's reboot. */
+    if (!NETWORKED(c) && s->created < jp_rev_epoch(rev))
+        return 1;
+    marker_key(r, c, "s", s->id, NULL, k);
+    if ((rc = marker_get(r, c, k, now, &v)) != 0)
+        return rc;
+    marker_key(r, c, "u", s->iss, s->sub, k);
+    if ((rc = marker_get(r, c, k, now, &v)) < 0)
+        return rc;
+    if (rc && v >= s->created)
+        return 1;
+    if (s->sid && *s->sid) {
+        marker_key(r, c, "i", s->iss, s->sid, k);
+        if ((rc = marker_get(r, c, k, now, &v)) != 0)
+            return rc;
+    }
+    if (s->account_id) {
+        marker_key(r, c, "a", apr_psprintf(r->pool, "%" APR_INT64_T_FMT, s->account_id), NULL, k);
+        if ((rc = marker_get(r, c, k, now, &v)) < 0)
+            return rc;
+        if (rc && v >= s->created)
+            return 1;
+    }
+    return 0;
+}
+
+static int store_fail(request_rec *r)
+{
+    return jp_fail(r, HTTP_SERVICE_UNAVAILABLE, "The session store is unavailable.",
+                   "revocation markers could not be read");
 }
 
 static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, int *alive)
@@ -287,6 +710,8 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       JPLOG(0203) "session of account %" APR_INT64_T_FMT " ended: account is %s",
                       s->account_id, status);
+        /* Every other session of the account ends now, not at its own re-check. */
+        jp_session_revoke_account(r, c, s->account_id);
         *alive = 0;
         return OK;
     }
@@ -294,107 +719,156 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
     return OK;
 }
 
-int jp_session_load(request_rec *r, jp_srv_cfg *c, jp_req **out)
+static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
 {
-    const char *id = jp_cookie_get(r, c->cookie_name), *key;
-    jp_session *s;
+    const char *v = jp_cookie_get(r, c->cookie_name);
+    jp_session *s, cookie;
+    jp_req *rq;
     int64_t now, before_seen, before_checked;
-    int alive, rc;
+    int alive, rc, stub;
 
-    if (!id || !id_ok(id))
+    if (!v || !*v)
         return DECLINED;
-    key = cache_key(r, c, id);
     s = apr_palloc(r->pool, sizeof(*s));
-    if (fetch(r, c, key, s) != 0)
+    if (open_cookie(r, c, v, s) != 0)
         return DECLINED;
     now = apr_time_sec(apr_time_now());
-    if (now >= s->expires || now - s->last_seen >= c->inactivity) {
-        cache_del(r, c, key);
+    if (now >= s->expires || now - s->last_seen >= c->inactivity)
         return DECLINED;
+    rc = revoked(r, c, s, now);
+    /* A logout still tries to record its marker when the store cannot be
+     * read (it then fails with 503 if it cannot be written either). */
+    if (rc < 0 && !peek)
+        return store_fail(r);
+    if (rc > 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, JPLOG(0231) "session of sub=%s was revoked",
+                      ap_escape_logitem(r->pool, s->sub));
+        return DECLINED;
+    }
+    cookie = *s;
+    stub = is_stub(s);
+    if (stub && fetch_full(r, c, s) != 0)
+        return DECLINED;
+    rq = apr_palloc(r->pool, sizeof(*rq));
+    rq->sess = s;
+    rq->cache_key = stub ? cache_key(r, c, s->id) : NULL;
+    if (peek) {
+        *out = rq;
+        return OK;
     }
     before_seen = s->last_seen;
     before_checked = s->checked_at;
     rc = recheck(r, c, s, now, &alive);
     if (rc != OK)
         return rc;
-    if (!alive) {
-        cache_del(r, c, key);
+    if (!alive)
         return DECLINED;
-    }
-    /* Write activity back at most once a minute (or a tenth of the timeout). */
+    *out = rq;
+    /* Activity is written back at most once a minute (or a tenth of the
+     * timeout), as a fresh cookie: nothing server-side is rewritten, so a
+     * write-back can never revive a session a concurrent logout ended. */
     if (now - before_seen >= (c->inactivity / 10 < 60 ? c->inactivity / 10 : 60))
         s->last_seen = now;
-    if (s->last_seen != before_seen || s->checked_at != before_checked)
-        save(r, c, key, s);
-    *out = apr_palloc(r->pool, sizeof(**out));
-    (*out)->sess = s;
-    (*out)->cache_key = key;
+    if (s->last_seen != before_seen || s->checked_at != before_checked) {
+        cookie.last_seen = s->last_seen;
+        cookie.checked_at = s->checked_at;
+        if (issue_cookie(r, c, stub ? &cookie : s) != 0)
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          JPLOG(0232) "session cookie could not be refreshed");
+    }
     return OK;
 }
 
-static void index_add(request_rec *r, jp_srv_cfg *c, const char *ikey, const char *skey,
-                      int64_t expires)
+int jp_session_load(request_rec *r, jp_srv_cfg *c, jp_req **out)
 {
-    unsigned char *old = NULL;
-    unsigned int olen = 0;
-    const char *list = skey;
-    if (cache_get(r, c, ikey, &old, &olen) == APR_SUCCESS && olen) {
-        /* Keep the newest few: a user rarely has more live sessions than that. */
-        char *o = apr_pstrmemdup(r->pool, (const char *)old, olen), *tok, *last;
-        int n = 1;
-        for (tok = apr_strtok(o, " ", &last); tok && n < JP_SUB_INDEX_MAX;
-             tok = apr_strtok(NULL, " ", &last), n++)
-            list = apr_pstrcat(r->pool, list, " ", tok, NULL);
-    }
-    cache_put(r, c, ikey, (const unsigned char *)list, strlen(list), apr_time_from_sec(expires));
+    return load(r, c, out, 0);
 }
 
-static const char *index_key(request_rec *r, const char *kind, const char *iss, const char *v)
+int jp_session_peek(request_rec *r, jp_srv_cfg *c, jp_req **out)
 {
-    return apr_pstrcat(r->pool, jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, iss, "\n", v, NULL)),
-                       kind, NULL);
+    return load(r, c, out, 1);
 }
 
 int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
 {
-    const char *id = jp_random_token(r->pool, 32), *key;
+    const char *id = jp_random_token(r->pool, 16), *key, *sealed;
+    jp_session stub;
+    jp_kv *ref;
+    size_t len;
+    unsigned char *rec;
+
     if (!id)
         return -1;
+    s->id = id;
+    s->created = apr_time_now();
+    if (issue_cookie(r, c, s) == 0)
+        return 0;
+    /* Too large for a cookie: the claims go to JITProvSessionCache (sealed,
+     * bound to their key), the cookie keeps the rest. */
     key = cache_key(r, c, id);
-    if (save(r, c, key, s) != 0)
+    rec = jp_sessrec_encode(r->pool, s, &len);
+    sealed = rec ? jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), rec, len) : NULL;
+    if (!sealed)
         return -1;
-    if (s->sid && *s->sid)
-        index_add(r, c, index_key(r, ".i", s->iss, s->sid), key, s->expires);
-    index_add(r, c, index_key(r, ".u", s->iss, s->sub), key, s->expires);
-    jp_cookie_set(r, c, c->cookie_name, id, "/", -1);
-    return 0;
+    if (NETWORKED(c) ? cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
+                                 apr_time_from_sec(s->expires)) != APR_SUCCESS
+                     : big_put(r, key, sealed) != APR_SUCCESS)
+        return -1;
+    if (!NETWORKED(c))
+        big_sweep(r, c);
+    stub = *s;
+    stub.id_token = "";
+    stub.kv = apr_array_make(r->pool, 1, sizeof(jp_kv));
+    ref = apr_array_push(stub.kv);
+    ref->key = JP_REF_KEY;
+    ref->val = "";
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  JPLOG(0233) "session record of %lu bytes: claims kept in %s", (unsigned long)len,
+                  c->cache_spec);
+    return issue_cookie(r, c, &stub);
 }
 
-void jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)
+int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)
 {
-    cache_del(r, c, rq->cache_key);
+    unsigned char k[JP_REV_KEYLEN];
+    int64_t now = apr_time_sec(apr_time_now());
+    marker_key(r, c, "s", rq->sess->id, NULL, k);
+    if (rq->cache_key && NETWORKED(c))
+        cache_del(r, c, rq->cache_key);
+    else if (rq->cache_key)
+        apr_file_remove(big_path(r, rq->cache_key), r->pool);
+    return marker_put(r, c, k, now, rq->sess->expires + 1, 1, JP_REV_MAX);
 }
 
-/* Back-channel logout: ends the sessions named by sid, or all of sub's. */
+/* Ends every session issued before now whose (kind, a, b) matches. Lives as
+ * long as the longest session could. */
+static int revoke_before_now(request_rec *r, jp_srv_cfg *c, const char *kind, const char *a,
+                             const char *b)
+{
+    unsigned char k[JP_REV_KEYLEN];
+    int64_t now = apr_time_sec(apr_time_now());
+    marker_key(r, c, kind, a, b, k);
+    return marker_put(r, c, k, now, now + c->max_duration + c->skew + 1, apr_time_now(),
+                      JP_REV_MAX);
+}
+
 int jp_session_revoke_sid(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sid,
                           const char *sub)
 {
-    const char *ikey = sid ? index_key(r, ".i", iss, sid) : index_key(r, ".u", iss, sub);
-    unsigned char *list;
-    unsigned int len;
-    char *tok, *last;
-    int n = 0;
-    if (cache_get(r, c, ikey, &list, &len) != APR_SUCCESS)
-        return 0;
-    for (tok = apr_strtok(apr_pstrmemdup(r->pool, (const char *)list, len), " ", &last); tok;
-         tok = apr_strtok(NULL, " ", &last)) {
-        jp_session s;
-        /* A sid index entry must not end another user's session. */
-        if (sub && fetch(r, c, tok, &s) == 0 && strcmp(s.sub, sub))
-            continue;
-        cache_del(r, c, tok);
-        n++;
-    }
-    cache_del(r, c, ikey);
-    return n;
+    if (sid && *sid)
+        return revoke_before_now(r, c, "i", iss, sid);
+    if (sub && *sub)
+        return jp_session_revoke_sub(r, c, iss, sub);
+    return -1;
+}
+
+int jp_session_revoke_sub(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sub)
+{
+    return revoke_before_now(r, c, "u", iss, sub);
+}
+
+int jp_session_revoke_account(request_rec *r, jp_srv_cfg *c, int64_t account_id)
+{
+    return revoke_before_now(r, c, "a", apr_psprintf(r->pool, "%" APR_INT64_T_FMT, account_id),
+                             NULL);
 }

@@ -1,9 +1,9 @@
 /* The session record as stored in the socache. Every authenticated request
  * decodes one, so the format is made to be read in a single forward pass:
  *
- *   "JPS1"
+ *   "JPS2"
  *   created, last_seen, expires, checked_at, account_id   int64, big-endian
- *   iss, sub, sid, user, id_token                         uint32 length + bytes
+ *   iss, sub, sid, user, id_token, id                     uint32 length + bytes
  *   kv count                                              uint32
  *   count x (key, val)                                    uint32 length + bytes
  *
@@ -16,12 +16,12 @@
 #include "sessrec.h"
 #include "claims.h"
 
-#define MAGIC "JPS1"
+#define MAGIC "JPS2"
 #define MAGIC_LEN 4
 #define NINTS 5
-#define NSTRS 5
+#define NSTRS 6
 #define FIXED_LEN (MAGIC_LEN + NINTS * 8)
-/* The smallest record: fixed part, five empty strings, a zero kv count. */
+/* The smallest record: fixed part, six empty strings, a zero kv count. */
 #define MIN_LEN (FIXED_LEN + NSTRS * 4 + 4)
 
 static void put32(unsigned char *b, uint32_t v)
@@ -97,6 +97,7 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
     strs[2] = str_or_empty(s->sid);
     strs[3] = str_or_empty(s->user);
     strs[4] = str_or_empty(s->id_token);
+    strs[5] = str_or_empty(s->id);
 
     for (i = 0; i < NSTRS; i++) {
         if (!add_len(&total, strs[i]))
@@ -190,6 +191,7 @@ int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_se
     strs[2] = &s.sid;
     strs[3] = &s.user;
     strs[4] = &s.id_token;
+    strs[5] = &s.id;
     for (i = 0; i < NSTRS; i++) {
         if ((rv = get_str(&r, strs[i])) != 0)
             return rv;

@@ -18,7 +18,7 @@
 #define JP_SESSREC_ETOOBIG (-3) /* longer than JP_SESSREC_MAX */
 
 typedef struct {
-    int64_t created;             /* unix seconds: login time */
+    int64_t created;             /* unix MICROseconds: login time (revocation markers compare it) */
     int64_t last_seen;           /* unix seconds: last write-back of activity */
     int64_t expires;             /* unix seconds: hard end (max duration) */
     int64_t checked_at;          /* unix seconds: last account status re-check */
@@ -26,6 +26,7 @@ typedef struct {
     const char *iss, *sub, *sid; /* sid may be "" */
     const char *user;            /* REMOTE_USER default (sub unless configured) */
     const char *id_token;        /* raw ID token for id_token_hint; may be "" */
+    const char *id;              /* random session id: ends this one session at logout */
     /* jp_kv entries (claims.h): claim values under "c:<name>", account columns
      * under "a:<column>" (and "a:id"). */
     apr_array_header_t *kv;

@@ -699,14 +699,16 @@ static int check_audience(json_t *c, const jp_tok_expect *e, int logout, const c
     return 1;
 }
 
-/* exp (required for ID tokens), iat (required), nbf, all with e->skew of slack. */
+/* exp (required: ID tokens, and logout tokens since the Back-Channel Logout 1.0
+ * errata), iat (required), nbf, all with e->skew of slack. */
 static int check_times(json_t *c, const jp_tok_expect *e, int logout, const char **err)
 {
     double now = (double)e->now, skew = e->skew > 0 ? e->skew : 0, exp = 0, iat = 0, nbf = 0;
     int has;
 
+    (void)logout;
     has = time_claim(c, "exp", &exp);
-    if (has < 0 || (!has && !logout)) {
+    if (has != 1) {
         set_err(err, "token exp missing or not a number");
         return 0;
     }

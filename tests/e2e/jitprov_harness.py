@@ -477,6 +477,32 @@ ErrorDocument 404 /public/not-found
             self.stop()
             raise RuntimeError(msg)
 
+    def _notices(self):
+        try:
+            with open(self.error_log, "rb") as f:
+                return f.read().count(b"resuming normal operations")
+        except OSError:
+            return 0
+
+    def graceful(self, timeout=30):
+        """`apachectl graceful` (what Debian's logrotate runs): a new config
+        generation in the same parent; returns once it serves."""
+        before = self._notices()
+        r = subprocess.run([APACHE, "-f", self.conf_path, "-k", "graceful"],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stdout + r.stderr
+        deadline = time.monotonic() + timeout
+        while self._notices() <= before:
+            assert time.monotonic() < deadline, tail(self.error_log)
+            time.sleep(0.1)
+        assert wait_port(self.port, timeout)
+
+    def restart_full(self):
+        """Stop, then start again with the same configuration (a new parent)."""
+        pid = self.pid()
+        self.start(self.config_text, init_db=False)
+        assert self.pid() != pid
+
     def configtest(self, config_text):
         path = os.path.join(self.dir, "conf", "configtest.conf")
         with open(path, "w") as f:

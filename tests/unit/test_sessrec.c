@@ -19,7 +19,7 @@ static int same(const jp_session *a, const jp_session *b)
         a->checked_at != b->checked_at || a->account_id != b->account_id)
         return 0;
     if (strcmp(a->iss, b->iss) || strcmp(a->sub, b->sub) || strcmp(a->sid, b->sid) ||
-        strcmp(a->user, b->user) || strcmp(a->id_token, b->id_token) || na != nb)
+        strcmp(a->user, b->user) || strcmp(a->id_token, b->id_token) || strcmp(a->id, b->id) || na != nb)
         return 0;
     for (i = 0; i < na; i++) {
         const jp_kv *x = &((const jp_kv *)a->kv->elts)[i], *y = &((const jp_kv *)b->kv->elts)[i];
@@ -52,6 +52,7 @@ static jp_session make(apr_pool_t *p, int npairs, size_t bigval)
     s.sid = "";
     s.user = "zo\xc3\xab@example.com";
     s.id_token = "";
+    s.id = "sess-id";
     s.kv = apr_array_make(p, 4, sizeof(jp_kv));
     add_kv(s.kv, "c:groups", "admins\x1fstaff");
     add_kv(s.kv, "a:id", "17");
@@ -77,7 +78,7 @@ static void test_round_trip(apr_pool_t *p)
     buf = jp_sessrec_encode(p, &s, &len);
     CHECK(buf != NULL);
     CHECK(len > 3 * 1024 && len <= JP_SESSREC_MAX);
-    CHECK(buf && memcmp(buf, "JPS1", 4) == 0);
+    CHECK(buf && memcmp(buf, "JPS2", 4) == 0);
     memset(&d, 0, sizeof(d));
     CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
     CHECK(d.kv && d.kv->nelts == 201);
@@ -100,7 +101,7 @@ static void test_round_trip(apr_pool_t *p)
     /* Empty record: NULL strings become "", no kv array becomes zero pairs. */
     memset(&s, 0, sizeof(s));
     buf = jp_sessrec_encode(p, &s, &len);
-    CHECK(buf && len == 4 + 40 + 5 * 4 + 4);
+    CHECK(buf && len == 4 + 40 + 6 * 4 + 4);
     CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
     CHECK_STR(d.iss, "");
     CHECK_STR(d.id_token, "");
@@ -197,7 +198,7 @@ static void test_damage(apr_pool_t *p)
 
     /* Bad magic. */
     copy = apr_pmemdup(p, buf, len);
-    copy[3] = '2';
+    copy[3] = '1';
     CHECK(jp_sessrec_decode(p, copy, len, &d) == JP_SESSREC_EBAD);
 }
 
@@ -209,10 +210,10 @@ static void test_lengths(apr_pool_t *p)
     size_t n;
     int i;
 
-    /* fixed part + five empty strings + count: the smallest valid record */
+    /* fixed part + six empty strings + count: the smallest valid record */
     memset(rec, 0, sizeof(rec));
-    memcpy(rec, "JPS1", 4);
-    n = 4 + 40 + 20 + 4;
+    memcpy(rec, "JPS2", 4);
+    n = 4 + 40 + 24 + 4;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == 0);
 
     /* First string length 0xffffffff, 0x7fffffff, and one past the end. */
@@ -221,25 +222,25 @@ static void test_lengths(apr_pool_t *p)
     rec[44] = 0x7f;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
     rec[44] = rec[45] = rec[46] = 0;
-    rec[47] = 21; /* 20 bytes follow it */
+    rec[47] = 25; /* 24 bytes follow it */
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
     rec[47] = 0;
 
     /* kv count beyond the cap, and beyond what the buffer can hold. */
-    rec[64] = 0xff;
+    rec[68] = 0xff;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_EBAD);
-    rec[64] = 0;
-    rec[67] = 1;
+    rec[68] = 0;
+    rec[71] = 1;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
     /* one pair of empty strings: valid */
     CHECK(jp_sessrec_decode(p, rec, n + 8, &d) == 0 && d.kv->nelts == 1);
     CHECK_STR(jp_kv_get(d.kv, ""), "");
-    rec[67] = 0;
+    rec[71] = 0;
 
     /* A NUL byte inside a string. */
     rec[47] = 3;
     memcpy(rec + 48, "a\0b", 3);
-    memset(rec + 51, 0, 20);
+    memset(rec + 51, 0, 24);
     CHECK(jp_sessrec_decode(p, rec, n + 3, &d) == JP_SESSREC_EBAD);
     rec[49] = 'c';
     CHECK(jp_sessrec_decode(p, rec, n + 3, &d) == 0);
@@ -248,7 +249,7 @@ static void test_lengths(apr_pool_t *p)
     /* Longer than the maximum, whatever it holds. */
     {
         unsigned char *big = calloc(1, JP_SESSREC_MAX + 1);
-        memcpy(big, "JPS1", 4);
+        memcpy(big, "JPS2", 4);
         CHECK(jp_sessrec_decode(p, big, JP_SESSREC_MAX + 1, &d) == JP_SESSREC_ETOOBIG);
         free(big);
     }

@@ -588,7 +588,9 @@ static void test_logout(void)
 
     ex.nonce = "ignored";
     GOOD(lot(sign("RS256", rsa2048, "rsa", logout_claims())));
-    GOOD(LWITH(json_object_del(c, "exp")));
+    /* Back-Channel Logout 1.0 errata: exp is REQUIRED. */
+    BAD(LWITH(json_object_del(c, "exp")));
+    BAD(LWITH(json_object_set_new(c, "exp", json_string("soon"))));
     GOOD(LWITH(json_object_del(c, "sid")));
     GOOD(LWITH(json_object_del(c, "sub")));
     BAD(LWITH((json_object_del(c, "sub"), json_object_del(c, "sid"))));
