@@ -81,6 +81,12 @@ def code_directives():
                 ctx |= {SERVER, VHOST, DIRECTORY, HTACCESS}
             else:
                 raise AssertionError(f"{name}: unknown context flag {flag}")
+        # A handler that refuses virtual hosts makes a main-server-only directive.
+        if not m.group(1).startswith("SRV_"):
+            body = re.search(r"\n(?:static )?const char \*" + re.escape(args[1].strip()) +
+                             r"\(.*?\n}\n", src, re.S)
+            if body and ("is_virtual" in body.group(0) or "GLOBAL_ONLY" in body.group(0)):
+                ctx.discard(VHOST)
         out[name] = {"contexts": ctx, "field": field, "kind": m.group(1)}
     assert len(out) > 30, "the directive table was not found in config.c"
     return out
