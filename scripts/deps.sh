@@ -36,6 +36,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# LemonLDAP::NG, the e2e suite's second IdP (tests/e2e/test_idp2_lemonldap.py),
+# with its recommends: the portal needs Perl modules it only recommends.
+if ! dpkg-query -W -f='${Status}' lemonldap-ng 2>/dev/null | grep -q 'install ok installed'; then
+  apt-get update -qq
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get install -y -qq lemonldap-ng libplack-perl
+fi
+
 # Node: these machines may ship Node 20 outside apt; install only when missing.
 if ! command -v npm >/dev/null 2>&1; then
   apt-get update -qq

@@ -279,6 +279,167 @@ class IdP:
         r.raise_for_status()
 
 
+# ------------------------------------------------------- the second IdP
+
+LLNG_PSGI = "/usr/share/lemonldap-ng/portal/htdocs/index.psgi"
+PLACKUP = os.environ.get("JITPROV_PLACKUP", "/usr/bin/plackup")
+LLNG_USERS = ("dwho", "rtyler", "msmith")  # its Demo user database; password = login
+
+
+class LemonLDAP:
+    """LemonLDAP::NG 2.16's portal (Debian package lemonldap-ng) as a second,
+    independent OpenID Provider: the PSGI portal under plackup's single-process
+    server on loopback, its File configuration, sessions and caches under
+    workdir, the Demo user database (dwho, rtyler, msmith; password = login;
+    groups timelords, earthlings, users).
+
+    It behaves unlike tests/idp the way a deployed LemonLDAP::NG does: ID tokens
+    MACed with HS512 (what its manager gives a new RP) that carry only
+    sub/acr/at_hash, so email, name and groups come from userinfo only; groups
+    in hash order (random per process); front-channel logout only; userinfo
+    optionally signed (application/jwt)."""
+
+    def __init__(self, workdir, port=None):
+        self.dir = os.path.join(workdir, "lemonldap")
+        self.port = port or free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.discovery_url = self.issuer + "/.well-known/openid-configuration"
+        self.client_id = "jitprov-llng"
+        # HS512 wants a key of at least 512 bits.
+        self.client_secret = "llng-" + secrets.token_hex(40)
+        self.log_path = os.path.join(self.dir, "llng.log")
+        self.rp_options = {}
+        self.proc = None
+        self._cfg = 0
+
+    @staticmethod
+    def installed():
+        return os.path.exists(LLNG_PSGI) and os.access(PLACKUP, os.X_OK)
+
+    def _keypair(self):
+        key = os.path.join(self.dir, "sig.key")
+        if not os.path.exists(key):
+            subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True,
+                           capture_output=True, timeout=60)
+        pub = subprocess.run(["openssl", "rsa", "-in", key, "-pubout"], check=True,
+                             capture_output=True, text=True, timeout=60).stdout
+        with open(key) as f:
+            return f.read(), pub
+
+    def write_config(self, redirect_uris, logout_url=None, post_logout_uris=(), **options):
+        """The portal's configuration (lmConf-N.json) with one RP, the module.
+        options: oidcRPMetaDataOptions* without the prefix, e.g.
+        UserInfoSignAlg="RS256"."""
+        d = self.dir
+        for sub in ("conf", "sessions/lock", "psessions/lock", "cache", "notifications"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        with open(os.path.join(d, "lemonldap-ng.ini"), "w") as f:
+            f.write(f"""[all]
+logLevel = notice
+logger = Lemonldap::NG::Common::Logger::Std
+userLogger = Lemonldap::NG::Common::Logger::Std
+checkTime = 1
+[configuration]
+type = File
+dirName = {d}/conf
+[portal]
+staticPrefix = /static
+templateDir = /usr/share/lemonldap-ng/portal/templates
+languages = en
+""")
+        private, public = self._keypair()
+        rp = {"ClientID": self.client_id, "ClientSecret": self.client_secret,
+              "RedirectUris": " ".join(redirect_uris), "IDTokenSignAlg": "HS512",
+              "BypassConsent": 1, "ExtraClaims": {"groups": "groups"},
+              "PostLogoutRedirectUris": " ".join(post_logout_uris)}
+        if logout_url:
+            rp.update({"LogoutUrl": logout_url, "LogoutType": "front",
+                       "LogoutSessionRequired": 1})
+        rp.update(options)
+        extra = rp.pop("ExtraClaims")
+        self._cfg += 1
+        conf = {
+            "cfgNum": self._cfg, "cfgVersion": "2.16.1", "cfgAuthor": "jitprov e2e",
+            "cfgDate": str(int(time.time())),
+            "authentication": "Demo", "userDB": "Same", "passwordDB": "Demo",
+            "registerDB": "Null", "whatToTrace": "uid",
+            "portal": self.issuer + "/", "domain": "127.0.0.1", "cookieName": "llng",
+            "securedCookie": 0, "notification": 0, "loginHistoryEnabled": 0,
+            "globalStorage": "Apache::Session::File",
+            "globalStorageOptions": {"Directory": d + "/sessions",
+                                     "LockDirectory": d + "/sessions/lock"},
+            "persistentStorage": "Apache::Session::File",
+            "persistentStorageOptions": {"Directory": d + "/psessions",
+                                         "LockDirectory": d + "/psessions/lock"},
+            "localSessionStorage": "Cache::FileCache",
+            "localSessionStorageOptions": {"cache_root": d + "/cache",
+                                           "namespace": "llng-sessions",
+                                           "default_expires_in": 600},
+            "demoExportedVars": {"cn": "cn", "mail": "mail", "uid": "uid"},
+            "exportedVars": {}, "groups": {}, "macros": {}, "locationRules": {},
+            "exportedHeaders": {},
+            "issuerDBOpenIDConnectActivation": 1,
+            "oidcServiceMetaDataIssuer": self.issuer,
+            "oidcServicePrivateKeySig": private, "oidcServicePublicKeySig": public,
+            "oidcServiceKeyIdSig": "llng-rs256",
+            "oidcRPMetaDataOptions": {"jitprov": {"oidcRPMetaDataOptions" + k: v
+                                                  for k, v in rp.items()}},
+            "oidcRPMetaDataOptionsExtraClaims": {"jitprov": extra},
+            "oidcRPMetaDataExportedVars": {"jitprov": {
+                "email": "mail", "name": "cn", "preferred_username": "uid",
+                "groups": "groups;string;always"}},
+        }
+        confdir = os.path.join(d, "conf")
+        for old in os.listdir(confdir):
+            os.unlink(os.path.join(confdir, old))
+        with open(os.path.join(confdir, f"lmConf-{self._cfg}.json"), "w") as f:
+            json.dump(conf, f, indent=1)
+
+    def start(self):
+        env = dict(os.environ, LLNG_DEFAULTCONFFILE=os.path.join(self.dir, "lemonldap-ng.ini"))
+        log = open(self.log_path, "ab")
+        # plackup's own server handles one connection at a time: a short read
+        # timeout stops an idle connection Chromium opened ahead of need from
+        # holding up the module's token and userinfo calls.
+        self.proc = subprocess.Popen(
+            [PLACKUP, "-s", "HTTP::Server::PSGI", "--host", "127.0.0.1", "--port",
+             str(self.port), "--timeout", "1", LLNG_PSGI], cwd=self.dir, env=env,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if requests.get(self.discovery_url, timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("LemonLDAP::NG did not start:\n" + tail(self.log_path))
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+            self.proc = None
+            wait_port_free(self.port, 10)
+
+    def restart(self, redirect_uris, **kw):
+        self.stop()
+        self.write_config(redirect_uris, **kw)
+        self.start()
+
+    def discovery(self):
+        return requests.get(self.discovery_url, timeout=5).json()
+
+
 # ------------------------------------------------------------------ httpd
 
 LOAD_MODULES = [
@@ -732,7 +893,10 @@ class HeaderEchoServer:
         return self
 
     def stop(self):
-        self.server.shutdown()
+        # shutdown() waits for serve_forever(): never started (the IdP failed to
+        # start first), it would hang the whole run.
+        if self.thread.is_alive():
+            self.server.shutdown()
         self.server.server_close()
 
 
@@ -852,6 +1016,44 @@ def follow_idp_logout(session, end_session_url, timeout=15):
         fields["logout"] = "yes"
         r = session.post(urllib.parse.urljoin(r.url, action), data=fields,
                          allow_redirects=False, timeout=timeout)
+    return r
+
+
+def llng_login(session, url, user="dwho", password=None, *, stop_at_callback=False,
+               callback_path="/callback", callback_origin=None, timeout=15):
+    """login() against LemonLDAP (its portal form posts user/password back to the
+    authorization URL; the Demo password is the login)."""
+    password = user if password is None else password
+    origin = callback_origin or "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(url))
+    r = session.get(url, allow_redirects=False, timeout=timeout)
+    trace, posted = [(r.status_code, url)], False
+    for _ in range(25):
+        if is_redirect(r):
+            nxt = urllib.parse.urljoin(r.url, r.headers["Location"])
+            parts = urllib.parse.urlsplit(nxt)
+            if (stop_at_callback and parts.path == callback_path
+                    and f"{parts.scheme}://{parts.netloc}" == origin):
+                return nxt
+            r = session.get(nxt, allow_redirects=False, timeout=timeout)
+            trace.append((r.status_code, nxt))
+            continue
+        if r.status_code == 200 and 'name="user"' in r.text and 'name="password"' in r.text:
+            if posted:
+                raise FlowError(f"LemonLDAP refused the credentials of {user}")
+            action, fields = parse_form(r.text)
+            fields.update({"user": user, "password": password})
+            target = urllib.parse.urljoin(r.url, action).split("#")[0]
+            r = session.post(target, data=fields, allow_redirects=False, timeout=timeout)
+            trace.append((r.status_code, target))
+            posted = True
+            continue
+        break
+    else:
+        raise FlowError("too many redirects: " + repr(trace))
+    if stop_at_callback:
+        raise FlowError(f"flow ended before the callback: {r.status_code} {trace!r}\n"
+                        + r.text[:1500])
+    r.trace = trace
     return r
 
 
