@@ -305,6 +305,7 @@ static void directive(conf *c, const char *where, char *line)
         else if (!jp_store_ident_ok(a2))
             die(EX_FAIL, "%s: JITProvAccountColumn: '%s' is not a valid SQL identifier", where, a2);
         c->cfg.col[r] = a2;
+        c->cfg.col_set |= 1u << r;
     } else if (!strcasecmp(name, "JITProvMapClaim") && a1 && a2) {
         jp_claim_map *m = apr_array_push(c->cfg.map);
         char *a3 = next_word(&line);
@@ -410,6 +411,7 @@ void open_db(int creating)
     if (strcmp(db_driver, "sqlite3") && strcmp(db_driver, "pgsql"))
         die(EX_USAGE, "DBDriver '%s' is not supported: use sqlite3 or pgsql", db_driver);
     cfg = c.cfg;
+    jp_store_cfg_finish(&cfg);
     if ((bad = jp_store_cfg_check(pool, &cfg)))
         die(EX_FAIL, "%s%s%s", c.store_at ? c.store_at : "", c.store_at ? ": " : "", bad);
 

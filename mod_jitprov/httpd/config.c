@@ -457,6 +457,34 @@ static const char *set_account_column(cmd_parms *cmd, void *dummy, const char *r
         return apr_psprintf(cmd->pool, "JITProvAccountColumn: '%s' is not a valid SQL identifier",
                             col);
     c->store.col[i] = col;
+    c->store.col_set |= 1u << i;
+    return NULL;
+}
+
+static const char *set_link_by(cmd_parms *cmd, void *dummy, const char *attr, const char *claim,
+                               const char *iss)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    int role;
+    if (err)
+        return err;
+    c->set_flags |= F_STORE;
+    role = jp_store_link_role(attr);
+    if (role < 0)
+        return apr_psprintf(cmd->pool,
+                            "JITProvLinkBy: '%s' is not externalId or userName (the SCIM "
+                            "attribute of the row to link)",
+                            attr);
+    if (!claim || !*claim || strlen(claim) > 255)
+        return "JITProvLinkBy: needs the SCIM attribute and a claim name, e.g. "
+               "JITProvLinkBy externalId oid";
+    /* The issuer as the ID token's iss says it: an absolute http(s) URL. */
+    if (iss && strncmp(iss, "https://", 8) && strncmp(iss, "http://", 7))
+        return apr_psprintf(cmd->pool, "JITProvLinkBy: issuer '%s' is not an http(s) URL", iss);
+    c->store.link_by = role;
+    c->store.link_claim = claim;
+    c->store.link_iss = iss;
     return NULL;
 }
 
@@ -796,6 +824,9 @@ const command_rec jp_cmds[] = {
     SRV_FLAG("JITProvAccountUpdate", store.update, "update mapped columns at every login"),
     SRV_FLAG("JITProvLinkByEmail", store.link_by_email,
              "attach a pre-provisioned row by verified email"),
+    AP_INIT_TAKE23("JITProvLinkBy", set_link_by, NULL, RSRC_CONF,
+                   "externalId|userName, claim and optional issuer: attach a SCIM-created row "
+                   "at the first login"),
     AP_INIT_TAKE1("JITProvNewAccountStatus", set_new_status, NULL, RSRC_CONF, "active or pending"),
     AP_INIT_TAKE1("JITProvAccountKey", set_account_key, NULL, RSRC_CONF,
                   "claim identifying the account (default sub)"),
@@ -875,6 +906,7 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
                                  "not loopback: discovery, keys and tokens can be read or "
                                  "changed on the way; use https",
                      c->metadata_url);
+    jp_store_cfg_finish(&c->store);
     if (c->provisioning) {
         if (!jp_dbd_available())
             return "JITProvProvisioning is On but mod_dbd is not loaded (LoadModule dbd_module, "

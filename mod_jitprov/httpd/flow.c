@@ -337,12 +337,6 @@ static const char *check_gates(request_rec *r, jp_srv_cfg *c, json_t *claims)
     return NULL;
 }
 
-static int is_missing_table(const char *err)
-{
-    return strstr(err, "no such table") ||
-           (strstr(err, "relation") && strstr(err, "does not exist"));
-}
-
 static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *iss,
                      const char *sub, jp_account *acct)
 {
@@ -363,14 +357,15 @@ static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *
     rc = jp_provision(r->pool, &db, &c->store, &in, acct, &err);
     /* The default tables are created on first use when jitprov-admin init was
      * not run (statements are prepared lazily, so until then nothing else that
-     * uses mod_dbd is disturbed). Only on a missing table: DDL on every first
+     * uses mod_dbd is disturbed), and the columns a newer version added are
+     * added to them. Only on a missing table or column: DDL on every first
      * login would queue behind any lock on the table. An application's own
-     * table is never created. */
-    if (rc == JP_PROV_DB_ERROR && err && is_missing_table(err) &&
+     * table is never changed. */
+    if (rc == JP_PROV_DB_ERROR && err && jp_store_err_missing_schema(err) &&
         !strcmp(c->store.table, "jitprov_accounts")) {
         const char *ierr = NULL;
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
-                      JPLOG(0312) "account tables missing (%s): creating them", err);
+                      JPLOG(0312) "account tables or columns missing (%s): creating them", err);
         if (jp_store_init_schema(r->pool, &db, &c->store, &ierr) != 0)
             err = apr_psprintf(r->pool, "cannot create the account tables: %s", ierr);
         else

@@ -73,6 +73,20 @@ static int scim_err(scim_req *x, const jp_scim_err *e)
 /* Database trouble: the client retries later (DESIGN: database down is 503). */
 static int db_fail(scim_req *x, int rc, const char *err)
 {
+    jp_db db;
+    const char *ierr = NULL;
+    /* The default tables of an older version lack columns this one reads:
+     * add them (as a login would), and let the client retry. */
+    if (rc == JP_STORE_ERROR && jp_store_err_missing_schema(err) &&
+        !strcmp(x->c->store.table, "jitprov_accounts") && jp_db_acquire(x->r, &db) == OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, x->r,
+                      JPLOG(0760) "SCIM: account tables or columns missing (%s): creating them",
+                      err);
+        if (jp_store_init_schema(x->r->pool, &db, &x->c->store, &ierr) != 0)
+            err = apr_psprintf(x->r->pool, "cannot create the account tables: %s", ierr);
+        else
+            apr_table_setn(x->r->headers_out, "Retry-After", "1");
+    }
     if (rc == JP_STORE_BUSY)
         apr_table_setn(x->r->headers_out, "Retry-After", "2");
     return scim_fail(x, HTTP_SERVICE_UNAVAILABLE, NULL,

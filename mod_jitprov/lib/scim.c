@@ -255,6 +255,10 @@ int jp_scim_string_value(apr_pool_t *p, path_kind kind, json_t *v, const char **
         return string_attr(p, v, "displayName", JP_SCIM_VALUE_MAX, 1, out, e);
     case P_NAME_FORMATTED:
         return string_attr(p, v, "name.formatted", JP_SCIM_VALUE_MAX, 1, out, e);
+    case P_GIVEN_NAME:
+        return string_attr(p, v, "name.givenName", JP_SCIM_VALUE_MAX, 1, out, e);
+    case P_FAMILY_NAME:
+        return string_attr(p, v, "name.familyName", JP_SCIM_VALUE_MAX, 1, out, e);
     default:
         return string_attr(p, v, "externalId", JP_SCIM_VALUE_MAX, 1, out, e);
     }
@@ -369,6 +373,29 @@ int jp_scim_name_display(apr_pool_t *p, json_t *name, const char **out, int *has
     if (*out && strlen(*out) > JP_SCIM_VALUE_MAX)
         return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "name is longer than %d bytes",
                             JP_SCIM_VALUE_MAX);
+    return 0;
+}
+
+int jp_scim_name_parts(apr_pool_t *p, json_t *name, const char **given, int *has_given,
+                       const char **family, int *has_family, jp_scim_err *e)
+{
+    json_t *g, *f;
+    *given = *family = NULL;
+    *has_given = *has_family = json_is_null(name);
+    if (json_is_null(name))
+        return 0;
+    if (!json_is_object(name))
+        return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "name must be an object");
+    if ((g = jp_scim_get(name, "givenName"))) {
+        *has_given = 1;
+        if (jp_scim_string_value(p, P_GIVEN_NAME, g, given, e))
+            return -1;
+    }
+    if ((f = jp_scim_get(name, "familyName"))) {
+        *has_family = 1;
+        if (jp_scim_string_value(p, P_FAMILY_NAME, f, family, e))
+            return -1;
+    }
     return 0;
 }
 

@@ -47,6 +47,9 @@ typedef struct {
     const char *email;         /* email column: emails[primary or work or first].value */
     const char *display_name;  /* display_name column: displayName / name.formatted */
     const char *groups;        /* groups column text, read-only */
+    const char *external_id;   /* external_id column: externalId (case-exact) */
+    const char *given_name;    /* given_name column: name.givenName */
+    const char *family_name;   /* family_name column: name.familyName */
     const char *status;        /* "active", "pending", "disabled"; NULL: no status column */
     const char *iss, *sub;     /* set once the first OIDC login linked the row */
     int64_t created, modified; /* unix seconds; 0 = unknown */
@@ -58,6 +61,8 @@ typedef struct {
 #define JP_SCIM_F_DISPLAY_NAME (1u << 2)
 #define JP_SCIM_F_ACTIVE (1u << 3)
 #define JP_SCIM_F_EXTERNAL_ID (1u << 4)
+#define JP_SCIM_F_GIVEN_NAME (1u << 5)
+#define JP_SCIM_F_FAMILY_NAME (1u << 6)
 
 typedef struct {
     unsigned fields;          /* JP_SCIM_F_* present in the body */
@@ -65,7 +70,9 @@ typedef struct {
     const char *email;        /* NULL: no usable address given */
     const char *display_name; /* displayName, else name.formatted, else given + family */
     int active;               /* when JP_SCIM_F_ACTIVE */
-    const char *external_id;  /* not stored (no column): written to the audit row */
+    const char *external_id;  /* NULL when absent, null or "" */
+    const char *given_name;   /* name.givenName; NULL when absent, null or "" */
+    const char *family_name;  /* name.familyName; likewise */
 } jp_scim_input;
 
 /* A POST or PUT body: a JSON object whose "schemas" lists the core User
@@ -76,9 +83,9 @@ typedef struct {
 int jp_scim_parse_user(apr_pool_t *p, const char *body, size_t len, jp_scim_input *in,
                        jp_scim_err *e);
 
-/* PUT: next = cur with userName, emails and displayName replaced (omitted ones
- * cleared), and the status changed only when "active" was given. 0 or -1 (*e:
- * 501 when active=false is asked of a table without a status column). */
+/* PUT: next = cur with userName, emails, displayName, externalId and the name
+ * parts replaced (omitted ones cleared), and the status changed only when "active" was given. 0 or
+ * -1 (*e: 501 when active=false is asked of a table without a status column). */
 int jp_scim_apply_put(apr_pool_t *p, const jp_scim_user *cur, const jp_scim_input *in,
                       jp_scim_user *next, jp_scim_err *e);
 
@@ -107,7 +114,8 @@ typedef enum {
     JP_SCIM_FA_USER_NAME,
     JP_SCIM_FA_EMAIL,        /* emails, emails.value, emails[...] */
     JP_SCIM_FA_DISPLAY_NAME, /* displayName, name.formatted */
-    JP_SCIM_FA_ACTIVE
+    JP_SCIM_FA_ACTIVE,
+    JP_SCIM_FA_EXTERNAL_ID /* case-exact (RFC 7643 section 3.1) */
 } jp_scim_fattr;
 
 typedef struct {
@@ -117,7 +125,7 @@ typedef struct {
 } jp_scim_filter;
 
 /* 0, or -1 with *e (400 invalidFilter) for anything else: other operators,
- * and/or/not, attributes that are not stored (externalId among them). */
+ * and/or/not, attributes that are not stored. */
 int jp_scim_parse_filter(apr_pool_t *p, const char *text, jp_scim_filter *f, jp_scim_err *e);
 
 /* Unix seconds as RFC 3339 UTC ("2024-05-01T12:00:00Z"). */

@@ -310,8 +310,11 @@ int jp_scim_parse_path(apr_pool_t *p, const char *text, jp_path *out, jp_scim_er
             out->kind = P_NAME;
         else if (name_is(sub, subn, "formatted"))
             out->kind = P_NAME_FORMATTED;
-        else if (name_is(sub, subn, "givenName") || name_is(sub, subn, "familyName") ||
-                 name_is(sub, subn, "middleName") || name_is(sub, subn, "honorificPrefix") ||
+        else if (name_is(sub, subn, "givenName"))
+            out->kind = P_GIVEN_NAME;
+        else if (name_is(sub, subn, "familyName"))
+            out->kind = P_FAMILY_NAME;
+        else if (name_is(sub, subn, "middleName") || name_is(sub, subn, "honorificPrefix") ||
                  name_is(sub, subn, "honorificSuffix"))
             out->kind = P_IGNORED;
         else
@@ -391,11 +394,9 @@ int jp_scim_parse_filter(apr_pool_t *p, const char *text, jp_scim_filter *f, jp_
         f->attr = JP_SCIM_FA_EMAIL;
     else if (!strcasecmp(a, "displayName") || !strcasecmp(a, "name.formatted"))
         f->attr = JP_SCIM_FA_DISPLAY_NAME;
-    else if (!strcasecmp(a, "externalId")) {
-        jp_scim_fail(e, p, 400, JP_SCIM_E_FILTER,
-                     "externalId is not stored by this service provider: match users on userName");
-        goto out;
-    } else {
+    else if (!strcasecmp(a, "externalId"))
+        f->attr = JP_SCIM_FA_EXTERNAL_ID;
+    else {
         jp_scim_fail(e, p, 400, JP_SCIM_E_FILTER, "filtering on '%s' is not supported",
                      jp_scim_excerpt(p, a));
         goto out;

@@ -21,6 +21,8 @@ typedef enum {
     P_EXTERNAL_ID,
     P_NAME,           /* name: object */
     P_NAME_FORMATTED, /* name.formatted */
+    P_GIVEN_NAME,     /* name.givenName */
+    P_FAMILY_NAME,    /* name.familyName */
     P_EMAILS,         /* emails: array or one object */
     P_EMAIL_VALUE,    /* emails.value, emails[f].value: a string */
     P_EMAIL_ENTRY,    /* emails[f]: one object */
@@ -87,8 +89,8 @@ int jp_scim_ci_duplicates(apr_pool_t *p, json_t *o, const char **which);
 /* ---- attribute values (scim.c) ---- */
 
 /* The value of a single-valued string attribute: kind P_USER_NAME (a
- * non-empty string), P_DISPLAY_NAME, P_NAME_FORMATTED or P_EXTERNAL_ID (a
- * string, or null or "" to clear it). */
+ * non-empty string), P_DISPLAY_NAME, P_NAME_FORMATTED, P_GIVEN_NAME,
+ * P_FAMILY_NAME or P_EXTERNAL_ID (a string, or null or "" to clear it). */
 int jp_scim_string_value(apr_pool_t *p, path_kind kind, json_t *v, const char **out,
                          jp_scim_err *e);
 /* active: true or false (or Entra ID's strings). */
@@ -102,6 +104,10 @@ int jp_scim_pick_email(apr_pool_t *p, json_t *v, const char **out, int *found, j
  * was given. */
 int jp_scim_name_display(apr_pool_t *p, json_t *name, const char **out, int *has_formatted,
                          jp_scim_err *e);
+/* givenName and familyName of a name value; has_* say which were members
+ * (null or "" clear). A null name gives both, cleared. */
+int jp_scim_name_parts(apr_pool_t *p, json_t *name, const char **given, int *has_given,
+                       const char **family, int *has_family, jp_scim_err *e);
 /* active as a status: 501 when false is asked of a table without a status
  * column. */
 int jp_scim_set_active(apr_pool_t *p, jp_scim_user *next, int active, jp_scim_err *e);

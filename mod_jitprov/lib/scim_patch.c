@@ -186,10 +186,22 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
         case P_ACTIVE:
             return jp_scim_fail(a->e, p, 400, JP_SCIM_E_VALUE,
                                 "active cannot be removed: replace it with false");
-        case P_DISPLAY_NAME:
         case P_NAME:
+            u->given_name = u->family_name = NULL;
+            u->display_name = NULL;
+            return 0;
+        case P_DISPLAY_NAME:
         case P_NAME_FORMATTED:
             u->display_name = NULL;
+            return 0;
+        case P_GIVEN_NAME:
+            u->given_name = NULL;
+            return 0;
+        case P_FAMILY_NAME:
+            u->family_name = NULL;
+            return 0;
+        case P_EXTERNAL_ID:
+            u->external_id = NULL;
             return 0;
         case P_EMAILS:
             u->email = NULL;
@@ -204,7 +216,7 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
         case P_GROUPS:
             break;
         default:
-            return 0; /* externalId and attributes without a column */
+            return 0; /* attributes without a column */
         }
         return jp_scim_fail(a->e, p, 400, JP_SCIM_E_MUTABILITY, "'%s' is read-only",
                             jp_scim_excerpt(p, path->text));
@@ -224,13 +236,31 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
             return -1;
         u->display_name = s;
         return 0;
-    case P_NAME:
-        if (jp_scim_name_display(p, v, &s, &has_formatted, a->e))
+    case P_NAME: {
+        const char *g, *f;
+        int hg, hf;
+        if (jp_scim_name_display(p, v, &s, &has_formatted, a->e) ||
+            jp_scim_name_parts(p, v, &g, &hg, &f, &hf, a->e))
             return -1;
         /* givenName/familyName alone would overwrite a display name built
          * from more than they say: only a formatted name replaces it. */
         if (has_formatted || json_is_null(v))
             u->display_name = s;
+        if (hg)
+            u->given_name = g;
+        if (hf)
+            u->family_name = f;
+        return 0;
+    }
+    case P_GIVEN_NAME:
+        if (jp_scim_string_value(p, path->kind, v, &s, a->e))
+            return -1;
+        u->given_name = s;
+        return 0;
+    case P_FAMILY_NAME:
+        if (jp_scim_string_value(p, path->kind, v, &s, a->e))
+            return -1;
+        u->family_name = s;
         return 0;
     case P_ACTIVE:
         if (jp_scim_active_value(p, v, &b, a->e))
@@ -238,7 +268,10 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
         *a->touched_active = 1;
         return jp_scim_set_active(p, u, b, a->e);
     case P_EXTERNAL_ID:
-        return jp_scim_string_value(p, path->kind, v, &s, a->e);
+        if (jp_scim_string_value(p, path->kind, v, &s, a->e))
+            return -1;
+        u->external_id = s;
+        return 0;
     case P_EMAILS:
         if (jp_scim_pick_email(p, v, &s, &found, a->e))
             return -1;

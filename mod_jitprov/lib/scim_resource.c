@@ -58,11 +58,18 @@ int jp_scim_parse_user(apr_pool_t *p, const char *body, size_t len, jp_scim_inpu
                 goto out;
             has_display = 1;
             break;
-        case P_NAME:
-            if (jp_scim_name_display(p, v, &from_name, &has_formatted, e))
+        case P_NAME: {
+            int hg, hf;
+            if (jp_scim_name_display(p, v, &from_name, &has_formatted, e) ||
+                jp_scim_name_parts(p, v, &in->given_name, &hg, &in->family_name, &hf, e))
                 goto out;
+            if (hg)
+                in->fields |= JP_SCIM_F_GIVEN_NAME;
+            if (hf)
+                in->fields |= JP_SCIM_F_FAMILY_NAME;
             has_name = 1;
             break;
+        }
         case P_EMAILS:
             if (jp_scim_pick_email(p, v, &in->email, &found, e))
                 goto out;
@@ -110,6 +117,9 @@ int jp_scim_apply_put(apr_pool_t *p, const jp_scim_user *cur, const jp_scim_inpu
     next->user_name = in->user_name;
     next->email = in->email;
     next->display_name = in->display_name;
+    next->external_id = in->external_id;
+    next->given_name = in->given_name;
+    next->family_name = in->family_name;
     if (in->fields & JP_SCIM_F_ACTIVE)
         return jp_scim_set_active(p, next, in->active, e);
     return 0;
@@ -203,10 +213,19 @@ static json_t *user_json(apr_pool_t *p, const jp_scim_user *u, const char *users
     if (!un || !*un)
         un = u->email && *u->email ? u->email : u->sub && *u->sub ? u->sub : u->id;
     json_object_set_new(o, "userName", jp_scim_jstr(un ? un : ""));
-    if (u->display_name) {
+    if (u->external_id && *u->external_id)
+        json_object_set_new(o, "externalId", jp_scim_jstr(u->external_id));
+    if (u->display_name)
         json_object_set_new(o, "displayName", jp_scim_jstr(u->display_name));
-        json_object_set_new(o, "name",
-                            json_pack("{s:o}", "formatted", jp_scim_jstr(u->display_name)));
+    if (u->display_name || u->given_name || u->family_name) {
+        json_t *name = json_object();
+        if (u->display_name)
+            json_object_set_new(name, "formatted", jp_scim_jstr(u->display_name));
+        if (u->given_name && *u->given_name)
+            json_object_set_new(name, "givenName", jp_scim_jstr(u->given_name));
+        if (u->family_name && *u->family_name)
+            json_object_set_new(name, "familyName", jp_scim_jstr(u->family_name));
+        json_object_set_new(o, "name", name);
     }
     if (u->email && *u->email)
         json_object_set_new(o, "emails",
@@ -329,9 +348,23 @@ static json_t *schema_user(apr_pool_t *p, const char *base)
                                           "Display name (display_name column)", NULL));
     json_array_append_new(
         attrs, attr_def("name", "complex", 0, 0, "readWrite", "none",
-                        "formatted is the display name; other parts are not stored",
-                        json_pack("[o]", attr_def("formatted", "string", 0, 0, "readWrite", "none",
-                                                  "Display name", NULL))));
+                        "formatted is the display name; givenName and familyName are stored; other "
+                        "parts are not",
+                        json_pack("[o,o,o]",
+                                  attr_def("formatted", "string", 0, 0, "readWrite", "none",
+                                           "Display name", NULL),
+                                  attr_def("givenName", "string", 0, 0, "readWrite", "none",
+                                           "Given name (given_name column)", NULL),
+                                  attr_def("familyName", "string", 0, 0, "readWrite", "none",
+                                           "Family name (family_name column)", NULL))));
+    {
+        json_t *ext = attr_def("externalId", "string", 0, 0, "readWrite", "none",
+                               "The provisioning client's id for the user (external_id column); "
+                               "JITProvLinkBy can link the first login by it",
+                               NULL);
+        json_object_set_new(ext, "caseExact", json_true());
+        json_array_append_new(attrs, ext);
+    }
     json_array_append_new(
         attrs,
         attr_def(

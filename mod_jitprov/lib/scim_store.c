@@ -57,14 +57,13 @@ static int run(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, jp_sql_op op, 
 
 /* ---- rows ---- */
 
-/* The columns SCIM reads: the roles up to updated_at, in role order. The
- * shape lists the role columns first and in that order, so ROW_VAL reads
- * these rows too. */
+/* The columns SCIM reads: every role column, in role order. The shape lists
+ * the role columns first and in that order, so ROW_VAL reads these rows too. */
 static const char *user_cols(jp_sql *s)
 {
     apr_array_header_t *cols = apr_array_make(s->p, JP_COL__COUNT, sizeof(const char *));
     int r;
-    for (r = 0; r <= JP_COL_UPDATED_AT; r++)
+    for (r = 0; r < JP_COL__COUNT; r++)
         if (HAS_ROLE(s, r))
             *(const char **)apr_array_push(cols) = ROLE_COL(s, r);
     return apr_array_pstrcat(s->p, cols, ',');
@@ -93,6 +92,9 @@ static void row_user(jp_sql *s, const char **row, jp_scim_user *u)
     u->email = ROW_VAL(s, row, JP_COL_EMAIL);
     u->display_name = ROW_VAL(s, row, JP_COL_DISPLAY_NAME);
     u->groups = ROW_VAL(s, row, JP_COL_GROUPS);
+    u->external_id = ROW_VAL(s, row, JP_COL_EXTERNAL_ID);
+    u->given_name = ROW_VAL(s, row, JP_COL_GIVEN_NAME);
+    u->family_name = ROW_VAL(s, row, JP_COL_FAMILY_NAME);
     if (HAS_ROLE(s, JP_COL_STATUS))
         u->status = jp_sql_status(ROW_VAL(s, row, JP_COL_STATUS));
     u->created = decimal(ROW_VAL(s, row, JP_COL_CREATED_AT));
@@ -264,6 +266,13 @@ static int where(jp_sql *s, jp_q *q, const jp_scim_filter *f)
     case JP_SCIM_FA_DISPLAY_NAME:
         role = JP_COL_DISPLAY_NAME;
         break;
+    case JP_SCIM_FA_EXTERNAL_ID:
+        /* caseExact true (RFC 7643 3.1): compared as stored. */
+        if (!HAS_ROLE(s, JP_COL_EXTERNAL_ID) || !f->value)
+            return 1;
+        jp_q_sql(q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_EXTERNAL_ID), " = ", NULL));
+        jp_q_str(q, f->value);
+        return 0;
     default:
         return 1;
     }
@@ -383,11 +392,23 @@ static int op_create(jp_sql *s, void *varg)
         if (in->email)
             json_object_set_new(set, ROLE_COL(s, JP_COL_EMAIL), jp_detail_str(s->p, in->email));
     }
-    if (HAS_ROLE(s, JP_COL_DISPLAY_NAME)) {
-        jp_q_col_str(s, &q, &v, ROLE_COL(s, JP_COL_DISPLAY_NAME), in->display_name);
-        if (in->display_name)
-            json_object_set_new(set, ROLE_COL(s, JP_COL_DISPLAY_NAME),
-                                jp_detail_str(s->p, in->display_name));
+    {
+        static const struct {
+            int role;
+            size_t off;
+        } more[] = {{JP_COL_DISPLAY_NAME, offsetof(jp_scim_input, display_name)},
+                    {JP_COL_EXTERNAL_ID, offsetof(jp_scim_input, external_id)},
+                    {JP_COL_GIVEN_NAME, offsetof(jp_scim_input, given_name)},
+                    {JP_COL_FAMILY_NAME, offsetof(jp_scim_input, family_name)}};
+        size_t i;
+        for (i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+            const char *val = *(const char *const *)((const char *)in + more[i].off);
+            if (!HAS_ROLE(s, more[i].role))
+                continue;
+            jp_q_col_str(s, &q, &v, ROLE_COL(s, more[i].role), val);
+            if (val)
+                json_object_set_new(set, ROLE_COL(s, more[i].role), jp_detail_str(s->p, val));
+        }
     }
     jp_q_managed_cols(s, &q, &v, status, now, 0, "scim");
     jp_q_sql(&v, apr_pstrcat(s->p, ") RETURNING ", ROLE_COL(s, JP_COL_ID), NULL));
@@ -472,6 +493,9 @@ static int op_modify(jp_sql *s, void *varg)
     } cols[] = {{JP_COL_USERNAME, offsetof(jp_scim_user, user_name)},
                 {JP_COL_EMAIL, offsetof(jp_scim_user, email)},
                 {JP_COL_DISPLAY_NAME, offsetof(jp_scim_user, display_name)},
+                {JP_COL_EXTERNAL_ID, offsetof(jp_scim_user, external_id)},
+                {JP_COL_GIVEN_NAME, offsetof(jp_scim_user, given_name)},
+                {JP_COL_FAMILY_NAME, offsetof(jp_scim_user, family_name)},
                 {JP_COL_STATUS, offsetof(jp_scim_user, status)}};
 
     a->changed = 0;
@@ -495,7 +519,7 @@ static int op_modify(jp_sql *s, void *varg)
     changed = json_object();
     jp_q_init(&q, s->p);
     jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", NULL));
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < (int)(sizeof(cols) / sizeof(cols[0])); i++) {
         const char *o = *(const char *const *)((const char *)&cur + cols[i].off);
         const char *nw = *(const char *const *)((const char *)&next + cols[i].off);
         if (!differs(o, nw))

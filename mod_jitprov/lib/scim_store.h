@@ -32,15 +32,15 @@ int jp_scim_store_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const 
  * when the userName is taken (case-insensitive) or an account that has not
  * logged in yet has the same email (*err says which); JP_STORE_UNSUPPORTED for
  * active=false without a status column. Attributes without a column are
- * dropped; externalId goes to the audit row only. */
+ * dropped; externalId is also written to the audit row. */
 int jp_scim_store_create(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_scim_input *in,
                          const jp_actor *who, jp_scim_user *out, const char **err);
 
 /* Read-modify-write of one account in one transaction: fn gets the row as it
  * is (locked) and fills next; 0 to go on, anything else to refuse
- * (JP_SCIM_REJECTED). Only the username, email, display_name and status
- * columns change. fn may run twice (one retry on a busy database), so it must
- * only depend on its arguments. *changed is 0 when next equals the row: then
+ * (JP_SCIM_REJECTED). Only the username, email, display_name, external_id,
+ * given_name, family_name and status columns change. fn may run twice (one retry on a busy
+ * database), so it must only depend on its arguments. *changed is 0 when next equals the row: then
  * nothing is written and no audit row is added. */
 typedef int (*jp_scim_edit_fn)(void *ctx, apr_pool_t *p, const jp_scim_user *cur,
                                jp_scim_user *next);

@@ -25,9 +25,24 @@ typedef struct {
 /* Column roles of the account table. A role with a NULL column does not exist in
  * the table (legacy tables): the feature that needs it is off. */
 typedef enum {
-    JP_COL_ID = 0, JP_COL_ISS, JP_COL_SUB, JP_COL_USERNAME, JP_COL_EMAIL,
-    JP_COL_DISPLAY_NAME, JP_COL_GROUPS, JP_COL_STATUS, JP_COL_CREATED_AT,
-    JP_COL_UPDATED_AT, JP_COL_LAST_LOGIN_AT, JP_COL_LOGIN_COUNT, JP_COL_SOURCE,
+    JP_COL_ID = 0,
+    JP_COL_ISS,
+    JP_COL_SUB,
+    JP_COL_USERNAME,
+    JP_COL_EMAIL,
+    JP_COL_DISPLAY_NAME,
+    JP_COL_GROUPS,
+    JP_COL_STATUS,
+    JP_COL_CREATED_AT,
+    JP_COL_UPDATED_AT,
+    JP_COL_LAST_LOGIN_AT,
+    JP_COL_LOGIN_COUNT,
+    JP_COL_SOURCE,
+    /* SCIM's externalId, name.givenName, name.familyName. Added after 0.1: by
+     * default only the default table has them (jp_store_cfg_finish). */
+    JP_COL_EXTERNAL_ID,
+    JP_COL_GIVEN_NAME,
+    JP_COL_FAMILY_NAME,
     JP_COL__COUNT
 } jp_col_role;
 
@@ -56,13 +71,25 @@ typedef struct {
     const char *delim;       /* array claims joined with this when stored, default "," */
     jp_roles_cfg *roles;     /* JITProvRole*: NULL or no table = roles off */
     int collision;           /* JITProvCollision: JP_COLLISION_REFUSE (default) or _SUFFIX */
+    unsigned col_set;        /* bit r: JITProvAccountColumn named role r (or none) */
+    int link_by;             /* JITProvLinkBy: JP_COL_EXTERNAL_ID or JP_COL_USERNAME; -1 off */
+    const char *link_claim;  /* ... the token claim (dotted path) matched against it */
+    const char *link_iss;    /* ... only for logins from this issuer; NULL: any */
 } jp_store_cfg;
 
 /* Fills defaults (pool p for arrays). */
 void jp_store_cfg_init(apr_pool_t *p, jp_store_cfg *c);
+/* Once every directive is read: an application's own table (JITProvAccountTable)
+ * has the roles added after 0.1 (external_id, given_name, family_name) only
+ * when JITProvAccountColumn names them, so that existing configurations keep
+ * working unchanged. */
+void jp_store_cfg_finish(jp_store_cfg *c);
+/* "externalId" / "userName" (any case) for JITProvLinkBy: the role, else -1. */
+int jp_store_link_role(const char *scim_attr);
 /* Role names as used by JITProvAccountColumn: "id", "iss", "sub", "username",
  * "email", "display_name", "groups", "status", "created_at", "updated_at",
- * "last_login_at", "login_count", "source". -1 when unknown. */
+ * "last_login_at", "login_count", "source", "external_id", "given_name",
+ * "family_name". -1 when unknown. */
 int jp_store_role_from_name(const char *name);
 /* 1 when s is a safe SQL identifier: [A-Za-z_][A-Za-z0-9_]{0,62}, optionally one
  * "schema." prefix of the same form. Used for every table/column at config time. */
@@ -230,6 +257,11 @@ int jp_store_audit_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64
 int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int flags,
                             void (*note)(void *ctx, const char *msg), void *ctx,
                             const char **err);
+
+/* 1 when a database error says a table or a column is missing (SQLite and
+ * PostgreSQL wording): the default tables of an older version, which
+ * jp_store_init_schema brings up to date. */
+int jp_store_err_missing_schema(const char *err);
 
 /* "sqlite3" or "pgsql" for the driver of db; NULL for any other (unsupported). */
 const char *jp_store_dialect(const jp_db *db);

@@ -12,8 +12,16 @@
 #include "store_sql.h"
 
 static const char *const role_name[JP_COL__COUNT] = {
-    "id",     "iss",        "sub",        "username",      "email",       "display_name", "groups",
-    "status", "created_at", "updated_at", "last_login_at", "login_count", "source"};
+    "id",     "iss",         "sub",        "username",   "email",         "display_name",
+    "groups", "status",      "created_at", "updated_at", "last_login_at", "login_count",
+    "source", "external_id", "given_name", "family_name"};
+
+/* The roles added after 0.1: an application's own table has them only when
+ * JITProvAccountColumn names them (jp_store_cfg_finish). */
+static int role_is_new(int r)
+{
+    return r == JP_COL_EXTERNAL_ID || r == JP_COL_GIVEN_NAME || r == JP_COL_FAMILY_NAME;
+}
 
 /* Roles the module writes itself: never a JITProvMapClaim target, or a claim
  * could set its own status or identity. */
@@ -21,7 +29,9 @@ static int role_is_managed(int r)
 {
     return r == JP_COL_ID || r == JP_COL_ISS || r == JP_COL_SUB || r == JP_COL_STATUS ||
            r == JP_COL_CREATED_AT || r == JP_COL_UPDATED_AT || r == JP_COL_LAST_LOGIN_AT ||
-           r == JP_COL_LOGIN_COUNT || r == JP_COL_SOURCE;
+           r == JP_COL_LOGIN_COUNT || r == JP_COL_SOURCE ||
+           /* the IdP's id for the user comes from SCIM only: JITProvLinkBy trusts it */
+           r == JP_COL_EXTERNAL_ID;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -42,6 +52,26 @@ void jp_store_cfg_init(apr_pool_t *p, jp_store_cfg *c)
     c->new_status = "active";
     c->account_key = "sub";
     c->delim = ",";
+    c->link_by = -1;
+}
+
+void jp_store_cfg_finish(jp_store_cfg *c)
+{
+    int r;
+    if (!c->table || !strcasecmp(c->table, "jitprov_accounts"))
+        return;
+    for (r = 0; r < JP_COL__COUNT; r++)
+        if (role_is_new(r) && !(c->col_set & (1u << r)))
+            c->col[r] = NULL;
+}
+
+int jp_store_link_role(const char *scim_attr)
+{
+    if (scim_attr && !strcasecmp(scim_attr, "externalId"))
+        return JP_COL_EXTERNAL_ID;
+    if (scim_attr && !strcasecmp(scim_attr, "userName"))
+        return JP_COL_USERNAME;
+    return -1;
 }
 
 int jp_store_role_from_name(const char *name)
@@ -162,6 +192,16 @@ const char *jp_store_cfg_check(apr_pool_t *p, const jp_store_cfg *c)
         return "JITProvLinkByEmail On needs an email column (JITProvAccountColumn email)";
     if (!c->account_key || !*c->account_key || strlen(c->account_key) > 255)
         return "JITProvAccountKey: bad claim name";
+    if (c->link_by >= 0) {
+        if (c->link_by != JP_COL_EXTERNAL_ID && c->link_by != JP_COL_USERNAME)
+            return "JITProvLinkBy: the attribute must be externalId or userName";
+        if (!c->col[c->link_by])
+            return apr_psprintf(p, "JITProvLinkBy %s needs a %s column (JITProvAccountColumn %s)",
+                                c->link_by == JP_COL_USERNAME ? "userName" : "externalId",
+                                role_name[c->link_by], role_name[c->link_by]);
+        if (!c->link_claim || !*c->link_claim || strlen(c->link_claim) > 255)
+            return "JITProvLinkBy: bad claim name";
+    }
     if (c->collision == JP_COLLISION_SUFFIX && !c->col[JP_COL_USERNAME])
         return "JITProvCollision suffix needs a username column (JITProvAccountColumn username)";
     return jp_roles_cfg_check(p, c->roles);
@@ -198,10 +238,9 @@ void jp_shape_build(apr_pool_t *p, const jp_store_cfg *c, jp_shape *sh)
     static const struct {
         int role;
         const char *claim;
-    } defaults[] = {{JP_COL_USERNAME, "preferred_username"},
-                    {JP_COL_EMAIL, "email"},
-                    {JP_COL_DISPLAY_NAME, "name"},
-                    {JP_COL_GROUPS, "groups"}};
+    } defaults[] = {{JP_COL_USERNAME, "preferred_username"}, {JP_COL_EMAIL, "email"},
+                    {JP_COL_DISPLAY_NAME, "name"},           {JP_COL_GROUPS, "groups"},
+                    {JP_COL_GIVEN_NAME, "given_name"},       {JP_COL_FAMILY_NAME, "family_name"}};
     const jp_claim_map *m = c->map ? (const jp_claim_map *)c->map->elts : NULL;
     int nmap = c->map ? c->map->nelts : 0;
     apr_array_header_t *parts;

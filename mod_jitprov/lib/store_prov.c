@@ -208,29 +208,31 @@ static jp_prov_rc refuse(jp_sql *s, jp_prov *v, const char *reason, apr_int64_t 
     return rc;
 }
 
-/* Later login (or first login through a pre-provisioned row when link_email is
- * set): refuse pending/disabled, else refresh the mapped columns and the login
- * counters, audit, and read the row back for the session. */
-static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const char *link_email)
+/* Later login (or first login through a pre-provisioned row when link is
+ * set: the audit detail saying by what it was found, released here): refuse
+ * pending/disabled, else refresh the mapped columns and the login counters,
+ * audit, and read the row back for the session. */
+static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, json_t *link)
 {
     const jp_shape *sh = &s->sh;
     apr_int64_t id = jp_sql_row_id(s, row);
     const char *status = jp_sql_row_status(s, row);
-    const char *event = link_email ? "link" : "update";
+    const char *event = link ? "link" : "update";
     json_t *changed, *detail;
     jp_q q;
     int i, nset = 0, nrows = 0;
-    int nchanged = link_email != NULL; /* linking sets iss/sub: updated_at moves */
-    /* Linking is the row's first login: the default policy writes the claims
-     * whatever JITProvAccountUpdate says. */
-    int update = s->cfg->update || link_email;
+    int nchanged = link != NULL; /* linking sets iss/sub: updated_at moves */
+    /* A row made by email alone gets the claims at its first login whatever
+     * JITProvAccountUpdate says; a row that JITProvLinkBy finds was filled by
+     * SCIM, which keeps it up to date when JITProvAccountUpdate is Off. */
+    int update = s->cfg->update || (link && json_object_get(link, "email"));
     int apply = 0;
 
-    if (!link_email && strcmp(status, "active")) {
+    if (!link && strcmp(status, "active")) {
         fill_account(s, row, v->out);
         return refuse(s, v, status, id, status, status_rc(status));
     }
-    if (link_email) {
+    if (link) {
         jp_q_init(&q, s->p);
         jp_q_sql(&q, apr_pstrcat(s->p, "UPDATE ", s->cfg->table, " SET ", NULL));
         if (HAS_ROLE(s, JP_COL_ISS)) {
@@ -243,10 +245,13 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
         jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
         jp_q_int(&q, id);
         jp_q_sql(&q, apr_pstrcat(s->p, " AND ", jp_sql_unlinked_cond(s), NULL));
-        if (jp_sql_exec(s, &q, &nrows))
+        if (jp_sql_exec(s, &q, &nrows)) {
+            json_decref(link);
             return JP_PROV_DB_ERROR;
+        }
         if (nrows != 1) {
             /* Someone linked it between our read and write: start over. */
+            json_decref(link);
             jp_sql_fail(s, "pre-provisioned account was linked concurrently");
             s->retry = 1;
             return JP_PROV_DB_ERROR;
@@ -288,7 +293,7 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
         jp_q_str(&q, nv);
         jp_q_sql(&q, apr_pstrcat(s->p, ", ", sh->col[ci], ")", NULL));
     }
-    if (HAS_ROLE(s, JP_COL_UPDATED_AT) && (apply || link_email)) {
+    if (HAS_ROLE(s, JP_COL_UPDATED_AT) && (apply || link)) {
         const char *c = ROLE_COL(s, JP_COL_UPDATED_AT);
         jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = COALESCE(", NULL));
         jp_q_intp(&q, nchanged ? &v->now : NULL);
@@ -307,15 +312,13 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, const 
     jp_q_int(&q, id);
     if (nset && jp_sql_exec(s, &q, NULL)) {
         json_decref(changed);
+        json_decref(link);
         return JP_PROV_DB_ERROR;
     }
 
-    detail = json_object();
-    if (link_email) {
-        json_object_set_new(detail, "by", json_string("email"));
-        json_object_set_new(detail, "email", jp_detail_str(s->p, link_email));
+    detail = link ? link : json_object();
+    if (link)
         json_object_set_new(detail, "status", json_string(status));
-    }
     json_object_set_new(detail, "changed", changed);
     return login_done(s, v, event, id, detail, "account row vanished during login");
 }
@@ -487,12 +490,53 @@ static int create_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set)
     return -1;
 }
 
+/* JITProvLinkBy: the row SCIM made for this user, found by its externalId or
+ * userName equal to a claim. Only rows without iss/sub are candidates, so a
+ * row that belongs to someone is never taken over; with link_iss, only that
+ * issuer's logins may claim rows. *done is set when the login was decided
+ * here (linked or refused); otherwise it goes on as if nothing matched. */
+static jp_prov_rc link_by_claim(jp_sql *s, jp_prov *v, int *done)
+{
+    const jp_store_cfg *c = s->cfg;
+    const char *val;
+    apr_array_header_t *cand;
+    json_t *d;
+
+    *done = 0;
+    if (c->link_by < 0 || !HAS_ROLE(s, c->link_by) || !c->link_claim)
+        return JP_PROV_OK;
+    if (c->link_iss && (!v->in->iss || strcmp(c->link_iss, v->in->iss)))
+        return JP_PROV_OK;
+    val = claim_string(claim_lookup(s->p, v->in->claims, c->link_claim));
+    /* SCIM refuses longer values, so a longer claim matches nothing. */
+    if (!val || !*val || strlen(val) > 1024)
+        return JP_PROV_OK;
+    if (jp_sql_find_unlinked_by(s, c->link_by, val, c->link_by == JP_COL_USERNAME, &cand))
+        return JP_PROV_DB_ERROR;
+    if (cand->nelts == 0)
+        return JP_PROV_OK;
+    *done = 1;
+    if (cand->nelts > 1)
+        return refuse(s, v, "link_ambiguous", 0, NULL, JP_PROV_NOT_PROVISIONED);
+    d = json_object();
+    json_object_set_new(d, "by",
+                        json_string(c->link_by == JP_COL_USERNAME ? "userName" : "externalId"));
+    json_object_set_new(d, "claim", json_string(c->link_claim));
+    json_object_set_new(d, "value", jp_detail_str(s->p, val));
+    return login_existing(s, v, ((const char ***)cand->elts)[0], d);
+}
+
 static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
 {
     const char **row = NULL;
     apr_int64_t id = 0;
     json_t *set, *detail;
+    jp_prov_rc rc;
+    int done;
 
+    rc = link_by_claim(s, v, &done);
+    if (done || rc != JP_PROV_OK)
+        return rc;
     if (s->cfg->link_by_email && HAS_ROLE(s, JP_COL_EMAIL)) {
         json_t *ej = claim_lookup(s->p, v->in->claims, "email");
         const char *email = claim_string(ej);
@@ -506,7 +550,10 @@ static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
                     return refuse(s, v, "email_unverified", 0, NULL, JP_PROV_EMAIL_UNVERIFIED);
                 if (cand->nelts > 1)
                     return refuse(s, v, "email_ambiguous", 0, NULL, JP_PROV_NOT_PROVISIONED);
-                return login_existing(s, v, ((const char ***)cand->elts)[0], email);
+                detail = json_object();
+                json_object_set_new(detail, "by", json_string("email"));
+                json_object_set_new(detail, "email", jp_detail_str(s->p, email));
+                return login_existing(s, v, ((const char ***)cand->elts)[0], detail);
             }
         }
     }

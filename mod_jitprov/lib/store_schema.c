@@ -183,6 +183,11 @@ static int schema_accounts(jp_schema *k)
         ddl(k,
             index_sql(s->p, s->pg, 0, t, "jitprov_last_login", ROLE_COL(s, JP_COL_LAST_LOGIN_AT))))
         return -1;
+    /* SCIM looks users up by externalId, and JITProvLinkBy at first logins. */
+    if (HAS_ROLE(s, JP_COL_EXTERNAL_ID) &&
+        ddl(k,
+            index_sql(s->p, s->pg, 0, t, "jitprov_external_id", ROLE_COL(s, JP_COL_EXTERNAL_ID))))
+        return -1;
     return 0;
 }
 
@@ -284,4 +289,12 @@ int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, i
 int jp_store_init_schema(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char **err)
 {
     return jp_store_init_schema_ex(p, db, cfg, 0, NULL, NULL, err);
+}
+
+int jp_store_err_missing_schema(const char *err)
+{
+    if (!err)
+        return 0;
+    return strstr(err, "no such table") || strstr(err, "no such column") ||
+           ((strstr(err, "relation") || strstr(err, "column")) && strstr(err, "does not exist"));
 }

@@ -667,18 +667,26 @@ int jp_sql_find_id(jp_sql *s, apr_int64_t id, const char ***row)
 
 /* Pre-provisioned rows (no iss/sub yet) with this email; at most 2 are read,
  * enough to tell "one" from "ambiguous". */
-int jp_sql_find_unlinked(jp_sql *s, const char *email, apr_array_header_t **rows)
+int jp_sql_find_unlinked_by(jp_sql *s, int role, const char *value, int nocase,
+                            apr_array_header_t **rows)
 {
     jp_q q;
     jp_q_init(&q, s->p);
     jp_sql_q_accounts(s, &q);
-    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", jp_sql_unlinked_cond(s), " AND lower(",
-                             ROLE_COL(s, JP_COL_EMAIL), ") = lower(", NULL));
-    jp_q_str(&q, email);
-    jp_q_sql(&q, apr_pstrcat(s->p, ") ORDER BY ", ROLE_COL(s, JP_COL_ID), " LIMIT 2", NULL));
+    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", jp_sql_unlinked_cond(s), " AND ",
+                             nocase ? "lower(" : "", ROLE_COL(s, role),
+                             nocase ? ") = lower(" : " = ", NULL));
+    jp_q_str(&q, value);
+    jp_q_sql(&q, apr_pstrcat(s->p, nocase ? ")" : "", " ORDER BY ", ROLE_COL(s, JP_COL_ID),
+                             " LIMIT 2", NULL));
     if (s->pg)
         jp_q_sql(&q, " FOR UPDATE");
     return jp_sql_select(s, &q, rows, NULL);
+}
+
+int jp_sql_find_unlinked(jp_sql *s, const char *email, apr_array_header_t **rows)
+{
+    return jp_sql_find_unlinked_by(s, JP_COL_EMAIL, email, 1, rows);
 }
 
 apr_int64_t jp_sql_row_id(jp_sql *s, const char **row)

@@ -168,6 +168,10 @@ const char *jp_sql_unlinked_cond(jp_sql *s);
 int jp_sql_find_key(jp_sql *s, const char *iss, const char *sub, const char ***row);
 int jp_sql_find_id(jp_sql *s, apr_int64_t id, const char ***row);
 int jp_sql_find_unlinked(jp_sql *s, const char *email, apr_array_header_t **rows);
+/* The same for the row role's column equal to value: exactly (externalId is
+ * case-exact), or case-insensitively when nocase is set (userName). */
+int jp_sql_find_unlinked_by(jp_sql *s, int role, const char *value, int nocase,
+                            apr_array_header_t **rows);
 /* The id of a row; its status ("active" without a status column, anything
  * unknown is "disabled": fail closed). */
 apr_int64_t jp_sql_row_id(jp_sql *s, const char **row);

@@ -64,8 +64,11 @@ static void test_parse_user(void)
     CHECK_STR(in.display_name, "Test User"); /* displayName wins over name.formatted */
     CHECK_STR(in.external_id, "0a1b");
     CHECK(in.active == 1);
-    CHECK(in.fields == (JP_SCIM_F_USER_NAME | JP_SCIM_F_EMAIL | JP_SCIM_F_DISPLAY_NAME |
-                        JP_SCIM_F_ACTIVE | JP_SCIM_F_EXTERNAL_ID));
+    CHECK(in.fields ==
+          (JP_SCIM_F_USER_NAME | JP_SCIM_F_EMAIL | JP_SCIM_F_DISPLAY_NAME | JP_SCIM_F_ACTIVE |
+           JP_SCIM_F_EXTERNAL_ID | JP_SCIM_F_GIVEN_NAME | JP_SCIM_F_FAMILY_NAME));
+    CHECK_STR(in.given_name, "Test");
+    CHECK_STR(in.family_name, "User");
 
     /* Okta: name parts only, password and groups ignored, active as a string. */
     CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"ann\","
@@ -423,9 +426,14 @@ static void test_filter(void)
     CHECK(jp_scim_parse_filter(p, "active eq true", &f, &e) == 0);
     CHECK(f.bval == 1);
 
-    CHECK(
-        is_err(jp_scim_parse_filter(p, "externalId eq \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
-    CHECK(strstr(e.detail, "externalId") != NULL);
+    CHECK(jp_scim_parse_filter(p, "externalId eq \"00uA1\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_EXTERNAL_ID);
+    CHECK_STR(f.value, "00uA1"); /* case kept: externalId is case-exact */
+    CHECK(jp_scim_parse_filter(p, JP_SCIM_SCHEMA_USER ":EXTERNALID eq \"x\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_EXTERNAL_ID);
+    CHECK(is_err(jp_scim_parse_filter(p, "externalId eq 7", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "title eq \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(strstr(e.detail, "title") != NULL);
     CHECK(is_err(jp_scim_parse_filter(p, "userName co \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
     CHECK(strstr(e.detail, "co") != NULL);
     CHECK(is_err(jp_scim_parse_filter(p, "userName pr", &f, &e), &e, 400, JP_SCIM_E_FILTER));
@@ -570,12 +578,114 @@ static void test_render(void)
     CHECK(jp_scim_render_resource_types(p, "https://h", "Group") == NULL);
     s = jp_scim_render_schemas(p, "https://h/scim/v2", JP_SCIM_SCHEMA_USER);
     j = parse_json(s);
-    CHECK(j && json_array_size(json_object_get(j, "attributes")) == 6);
+    CHECK(j && json_array_size(json_object_get(j, "attributes")) == 7);
     json_decref(j);
     j = parse_json(jp_scim_render_schemas(p, "https://h/scim/v2", NULL));
     CHECK(j && json_array_size(json_object_get(j, "Resources")) == 1);
     json_decref(j);
     CHECK(jp_scim_render_schemas(p, "https://h", "urn:x") == NULL);
+}
+
+/* externalId and the name parts: parsed, replaced by PUT, patched, rendered. */
+static void test_external_id_and_name(void)
+{
+    jp_scim_input in;
+    jp_scim_user cur, next;
+    jp_scim_err e;
+    json_t *j, *name;
+    int touched = 0;
+
+    CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"kim\","
+                     "\"externalId\":\"00uAbC\",\"name\":{\"givenName\":\"Kim\","
+                     "\"familyName\":\"Ko\",\"middleName\":\"dropped\"}}",
+                     &in, &e) == 0);
+    CHECK_STR(in.external_id, "00uAbC");
+    CHECK_STR(in.given_name, "Kim");
+    CHECK_STR(in.family_name, "Ko");
+    CHECK_STR(in.display_name, "Kim Ko");
+    CHECK((in.fields & (JP_SCIM_F_EXTERNAL_ID | JP_SCIM_F_GIVEN_NAME | JP_SCIM_F_FAMILY_NAME)) ==
+          (JP_SCIM_F_EXTERNAL_ID | JP_SCIM_F_GIVEN_NAME | JP_SCIM_F_FAMILY_NAME));
+    /* null and "" mean absent. */
+    CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"k\","
+                     "\"externalId\":null,\"name\":{\"givenName\":\"\"}}",
+                     &in, &e) == 0);
+    CHECK(in.external_id == NULL && in.given_name == NULL && in.family_name == NULL);
+    /* Wrong types, control characters, oversized values. */
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"k\","
+                            "\"externalId\":7}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"k\","
+                            "\"name\":{\"familyName\":[\"a\"]}}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    CHECK(is_err(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"k\","
+                            "\"externalId\":\"a\\nb\"}",
+                            &in, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+    {
+        char *big = apr_pstrcat(
+            p, "{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"k\",\"externalId\":\"",
+            NULL);
+        int i;
+        for (i = 0; i < JP_SCIM_VALUE_MAX + 1; i++)
+            big = apr_pstrcat(p, big, "x", NULL);
+        big = apr_pstrcat(p, big, "\"}", NULL);
+        CHECK(is_err(parse_user(big, &in, &e), &e, 400, JP_SCIM_E_VALUE));
+    }
+
+    /* PUT replaces them; what it omits is cleared. */
+    memset(&cur, 0, sizeof(cur));
+    cur.id = "5";
+    cur.user_name = "kim";
+    cur.status = "active";
+    cur.external_id = "old";
+    cur.given_name = "Old";
+    cur.family_name = "Name";
+    CHECK(parse_user("{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":\"kim\","
+                     "\"externalId\":\"new\",\"name\":{\"givenName\":\"Kim\"}}",
+                     &in, &e) == 0);
+    memset(&e, 0, sizeof(e));
+    CHECK(jp_scim_apply_put(p, &cur, &in, &next, &e) == 0);
+    CHECK_STR(next.external_id, "new");
+    CHECK_STR(next.given_name, "Kim");
+    CHECK(next.family_name == NULL);
+
+    /* PATCH: paths with and without the URN, the name object, removes. */
+    CHECK(patch(PATCH1("{\"op\":\"Replace\",\"path\":\"externalId\",\"value\":\"e-2\"},"
+                       "{\"op\":\"Replace\",\"path\":\"" JP_SCIM_SCHEMA_USER
+                       ":name.givenName\",\"value\":\"Kimberly\"}"),
+                &cur, &next, &touched, &e) == 0);
+    CHECK_STR(next.external_id, "e-2");
+    CHECK_STR(next.given_name, "Kimberly");
+    CHECK_STR(next.family_name, "Name");
+    CHECK(patch(PATCH1("{\"op\":\"replace\",\"value\":{\"externalId\":\"e-3\",\"name\":{"
+                       "\"familyName\":\"Ko\"}}}"),
+                &cur, &next, &touched, &e) == 0);
+    CHECK_STR(next.external_id, "e-3");
+    CHECK_STR(next.family_name, "Ko");
+    CHECK_STR(next.given_name, "Old");
+    CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"externalId\"},"
+                       "{\"op\":\"remove\",\"path\":\"name.familyName\"},"
+                       "{\"op\":\"replace\",\"path\":\"name.givenName\",\"value\":null}"),
+                &cur, &next, &touched, &e) == 0);
+    CHECK(next.external_id == NULL && next.family_name == NULL && next.given_name == NULL);
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"externalId\",\"value\":1}"), &cur,
+                       &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_VALUE));
+
+    /* Rendered back. */
+    j = parse_json(jp_scim_render_user(p, &cur, "https://h/scim/v2/Users", ","));
+    CHECK(j != NULL);
+    CHECK_STR(json_string_value(json_object_get(j, "externalId")), "old");
+    name = json_object_get(j, "name");
+    CHECK_STR(json_string_value(json_object_get(name, "givenName")), "Old");
+    CHECK_STR(json_string_value(json_object_get(name, "familyName")), "Name");
+    json_decref(j);
+    cur.external_id = cur.given_name = cur.family_name = NULL;
+    j = parse_json(jp_scim_render_user(p, &cur, "https://h/scim/v2/Users", ","));
+    CHECK(j && !json_object_get(j, "externalId") && !json_object_get(j, "name"));
+    json_decref(j);
 }
 
 int main(void)
@@ -587,6 +697,7 @@ int main(void)
     test_patch();
     test_filter();
     test_render();
+    test_external_id_and_name();
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();

@@ -145,6 +145,40 @@ static void test_config(void)
     c.col[JP_COL_EMAIL] = NULL;
     c.link_by_email = 1;
     CHECK(jp_store_cfg_check(gp, &c) != NULL);
+
+    /* JITProvLinkBy and the roles added after 0.1 */
+    CHECK(jp_store_link_role("externalId") == JP_COL_EXTERNAL_ID);
+    CHECK(jp_store_link_role("USERNAME") == JP_COL_USERNAME);
+    CHECK(jp_store_link_role("email") == -1 && jp_store_link_role(NULL) == -1);
+    CHECK(jp_store_role_from_name("external_id") == JP_COL_EXTERNAL_ID);
+    jp_store_cfg_init(gp, &c);
+    CHECK(c.link_by == -1);
+    jp_store_cfg_finish(&c); /* the default table keeps them */
+    CHECK_STR(c.col[JP_COL_FAMILY_NAME], "family_name");
+    c.link_by = JP_COL_EXTERNAL_ID;
+    c.link_claim = "oid";
+    CHECK(jp_store_cfg_check(gp, &c) == NULL);
+    c.link_claim = "";
+    CHECK(jp_store_cfg_check(gp, &c) != NULL);
+    c.link_claim = "oid";
+    c.table = "app_users";
+    c.col_set = 1u << JP_COL_GIVEN_NAME;
+    c.col[JP_COL_GIVEN_NAME] = "first_name";
+    jp_store_cfg_finish(&c);
+    CHECK(c.col[JP_COL_EXTERNAL_ID] == NULL && c.col[JP_COL_FAMILY_NAME] == NULL);
+    CHECK_STR(c.col[JP_COL_GIVEN_NAME], "first_name");
+    CHECK(strstr(jp_store_cfg_check(gp, &c), "JITProvLinkBy externalId") != NULL);
+    c.link_by = JP_COL_DISPLAY_NAME;
+    CHECK(jp_store_cfg_check(gp, &c) != NULL);
+    jp_store_cfg_init(gp, &c);
+    m = apr_array_push(c.map); /* only SCIM writes the externalId JITProvLinkBy trusts */
+    m->claim = "oid";
+    m->column = "external_id";
+    CHECK(jp_store_cfg_check(gp, &c) != NULL);
+    CHECK(jp_store_err_missing_schema("no such column: external_id"));
+    CHECK(jp_store_err_missing_schema("ERROR:  column \"given_name\" does not exist"));
+    CHECK(jp_store_err_missing_schema("relation \"jitprov_accounts\" does not exist"));
+    CHECK(!jp_store_err_missing_schema("database is locked") && !jp_store_err_missing_schema(NULL));
     jp_store_cfg_init(gp, &c);
     c.col[JP_COL_USERNAME] = "email";
     CHECK(jp_store_cfg_check(gp, &c) != NULL); /* two roles, one column */
@@ -464,7 +498,7 @@ static void test_default(jp_db *db)
         jp_store_cfg_init(gp, &c);
         CHECK(jp_store_list(gp, db, &c, NULL, &rs, &err) == JP_STORE_OK);
         CHECK(rs.rows && rs.rows->nelts >= 8);
-        CHECK(rs.ncols == 13);
+        CHECK(rs.ncols == 16);
         CHECK(jp_store_list(gp, db, &c, "pending", &rs, &err) == JP_STORE_OK);
         CHECK(rs.rows && rs.rows->nelts == 1);
         CHECK(jp_store_get(gp, db, &c, "email", "ALICE@example.com", NULL, &rs, &err) ==
@@ -618,6 +652,8 @@ static void test_qualified(jp_db *db)
     jp_store_cfg_init(gp, &c);
     c.table = is_pg ? "app.users" : "main.qual_users";
     c.audit_table = is_pg ? "app.audit" : "main.qual_audit";
+    jp_store_cfg_finish(&c); /* an own table: no SCIM name/externalId columns */
+    CHECK(c.col[JP_COL_EXTERNAL_ID] == NULL && c.col[JP_COL_GIVEN_NAME] == NULL);
     CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
     if (err)
         fprintf(stderr, "qualified init: %s\n", err);
@@ -807,6 +843,119 @@ static void test_dead_connection(void)
     json_decref(cl);
 }
 
+/* JITProvLinkBy: a row made before the first login (as SCIM makes it: iss and
+ * sub NULL, external_id set) is linked by a claim; rows that have a sub are
+ * not candidates; two candidates refuse; another issuer does not link. */
+static void test_link_by(jp_db *db)
+{
+    jp_store_cfg c;
+    jp_account a;
+    const char *err = NULL;
+    json_t *cl;
+    jp_login in;
+
+    drop_all(db);
+    jp_store_cfg_init(gp, &c);
+    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
+    c.link_by = JP_COL_EXTERNAL_ID;
+    c.link_claim = "oid";
+    exec(db, "INSERT INTO jitprov_accounts (username, external_id, given_name, family_name, "
+             "status, created_at, updated_at, login_count, source) VALUES ('kim', 'OID-1', 'Kim', "
+             "'Ko', 'active', 1, 1, 0, 'scim')");
+    /* externalId is case-exact: another case does not link */
+    cl = json_pack("{s:s, s:s}", "oid", "oid-1", "given_name", "K");
+    CHECK(login(gp, db, &c, "pairwise-1", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "create");
+    json_decref(cl);
+    cl = json_pack("{s:s, s:s}", "oid", "OID-1", "given_name", "Kimberly");
+    CHECK(login(gp, db, &c, "pairwise-2", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "link");
+    CHECK_STR(col(&a, "username"), "kim");
+    CHECK_STR(col(&a, "sub"), "pairwise-2");
+    CHECK_STR(col(&a, "external_id"), "OID-1");
+    CHECK_STR(col(&a, "given_name"), "Kimberly"); /* the default mapping, update on */
+    CHECK_STR(col(&a, "family_name"), "Ko");      /* absent claim keeps it */
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'link' AND detail LIKE "
+                    "'{\"by\":\"externalId\",\"claim\":\"oid\",\"value\":\"OID-1\"%'") == 1);
+    /* linked now: the same claim from another sub finds no candidate */
+    CHECK(login(gp, db, &c, "pairwise-3", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "create");
+    json_decref(cl);
+
+    /* two candidates: refused, neither linked */
+    exec(db, "INSERT INTO jitprov_accounts (username, external_id, status, created_at, "
+             "updated_at, login_count, source) VALUES ('d1', 'dup', 'active', 1, 1, 0, 'scim')");
+    exec(db, "INSERT INTO jitprov_accounts (username, external_id, status, created_at, "
+             "updated_at, login_count, source) VALUES ('d2', 'dup', 'active', 1, 1, 0, 'scim')");
+    cl = json_pack("{s:s}", "oid", "dup");
+    CHECK(login(gp, db, &c, "dup-user", cl, &a) == JP_PROV_NOT_PROVISIONED);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE external_id = 'dup' AND sub IS "
+                    "NULL") == 2);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE event = 'refuse' AND detail LIKE "
+                    "'%link_ambiguous%'") == 1);
+    json_decref(cl);
+
+    /* another issuer: not linked (create off: refused) */
+    exec(db, "INSERT INTO jitprov_accounts (username, external_id, status, created_at, "
+             "updated_at, login_count, source) VALUES ('w', 'W-1', 'active', 1, 1, 0, 'scim')");
+    c.link_iss = "https://other.example.com";
+    c.create = 0;
+    cl = json_pack("{s:s}", "oid", "W-1");
+    CHECK(login(gp, db, &c, "w-sub", cl, &a) == JP_PROV_NOT_PROVISIONED);
+    CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE external_id = 'W-1' AND sub IS "
+                    "NULL") == 1);
+    memset(&in, 0, sizeof(in));
+    in.iss = "https://other.example.com";
+    in.sub = "w-sub";
+    in.claims = cl;
+    CHECK(jp_provision(gp, db, &c, &in, &a, &err) == JP_PROV_OK);
+    CHECK_STR(a.event, "link");
+    json_decref(cl);
+
+    /* userName, case-insensitively */
+    c.link_iss = NULL;
+    c.link_by = JP_COL_USERNAME;
+    c.link_claim = "preferred_username";
+    exec(db, "INSERT INTO jitprov_accounts (username, status, created_at, updated_at, "
+             "login_count, source) VALUES ('Erin@Example.com', 'active', 1, 1, 0, 'scim')");
+    cl = json_pack("{s:s}", "preferred_username", "erin@example.com");
+    CHECK(login(gp, db, &c, "erin-sub", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "link");
+    json_decref(cl);
+    /* no claim: nothing linked, and create is off */
+    cl = json_pack("{s:s}", "email", "x@example.com");
+    CHECK(login(gp, db, &c, "x-sub", cl, &a) == JP_PROV_NOT_PROVISIONED);
+    json_decref(cl);
+    drop_all(db);
+}
+
+/* A default table made by 0.1 (without external_id, given_name, family_name):
+ * logins fail on the missing columns until init adds them. */
+static void test_upgrade(jp_db *db)
+{
+    jp_store_cfg c;
+    jp_account a;
+    const char *err = NULL;
+    json_t *cl = json_pack("{s:s}", "given_name", "Old");
+    drop_all(db);
+    jp_store_cfg_init(gp, &c);
+    c.col[JP_COL_EXTERNAL_ID] = c.col[JP_COL_GIVEN_NAME] = c.col[JP_COL_FAMILY_NAME] = NULL;
+    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
+    CHECK(login(gp, db, &c, "old", cl, &a) == JP_PROV_OK);
+    jp_store_cfg_init(gp, &c);
+    err = NULL;
+    {
+        jp_login in = {"https://idp.example.com", "old", cl, NULL, NULL};
+        CHECK(jp_provision(gp, db, &c, &in, &a, &err) == JP_PROV_DB_ERROR);
+        CHECK(jp_store_err_missing_schema(err));
+    }
+    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
+    CHECK(login(gp, db, &c, "old", cl, &a) == JP_PROV_OK);
+    CHECK_STR(col(&a, "given_name"), "Old");
+    json_decref(cl);
+    drop_all(db);
+}
+
 static void suite(const char *drv, const char *params)
 {
     jp_db db;
@@ -830,6 +979,8 @@ static void suite(const char *drv, const char *params)
     test_schema_change(&db);
     if (is_pg)
         test_dead_connection();
+    test_link_by(&db);
+    test_upgrade(&db);
     drop_all(&db);
     apr_dbd_close(db.driver, db.handle);
 }
