@@ -5,6 +5,7 @@
 #include <apr_tables.h>
 
 #include "sync.h"
+#include "claims.h"
 
 static const char *const names[] = {"default", "always", "create", "present", "never"};
 
@@ -33,60 +34,6 @@ jp_sync jp_sync_effective(jp_sync s, int update, int is_groups)
     return is_groups ? JP_SYNC_ALWAYS : JP_SYNC_PRESENT;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Elements of s split on delim, sorted, repeats dropped. */
-static apr_array_header_t *elements(apr_pool_t *p, const char *s, const char *delim)
-{
-    apr_array_header_t *a = apr_array_make(p, 8, sizeof(const char *));
-    apr_array_header_t *o;
-    size_t dl = strlen(delim);
-    const char *at = s;
-    int i;
-
-    if (*s) {
-        for (;;) {
-            const char *e = dl ? strstr(at, delim) : NULL;
-            if (!e) {
-                *(const char **)apr_array_push(a) = at;
-                break;
-            }
-            *(const char **)apr_array_push(a) = apr_pstrndup(p, at, e - at);
-            at = e + dl;
-        }
-    }
-    qsort(a->elts, a->nelts, sizeof(const char *), cmp_str);
-    o = apr_array_make(p, a->nelts + 1, sizeof(const char *));
-    for (i = 0; i < a->nelts; i++) {
-        const char *x = ((const char **)a->elts)[i];
-        if (o->nelts && !strcmp(((const char **)o->elts)[o->nelts - 1], x))
-            continue;
-        *(const char **)apr_array_push(o) = x;
-    }
-    return o;
-}
-
-int jp_set_equal(apr_pool_t *p, const char *a, const char *b, const char *delim)
-{
-    apr_array_header_t *x, *y;
-    int i;
-    if (!a || !b)
-        return a == b;
-    if (!strcmp(a, b))
-        return 1;
-    x = elements(p, a, delim && *delim ? delim : ",");
-    y = elements(p, b, delim && *delim ? delim : ",");
-    if (x->nelts != y->nelts)
-        return 0;
-    for (i = 0; i < x->nelts; i++)
-        if (strcmp(((const char **)x->elts)[i], ((const char **)y->elts)[i]))
-            return 0;
-    return 1;
-}
-
 const char *jp_sync_update_value(apr_pool_t *p, jp_sync effective, const char *ov, const char *nv,
                                  int is_set, const char *delim)
 {
@@ -104,7 +51,7 @@ const char *jp_sync_update_value(apr_pool_t *p, jp_sync effective, const char *o
     default:
         return NULL;
     }
-    if (ov && (is_set ? jp_set_equal(p, ov, nv, delim) : !strcmp(ov, nv)))
+    if (ov && (is_set ? jp_multi_set_equal(p, ov, nv, delim && *delim ? delim : ",") : !strcmp(ov, nv)))
         return NULL;
     return nv;
 }

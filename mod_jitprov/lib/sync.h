@@ -24,7 +24,6 @@ jp_sync jp_sync_effective(jp_sync s, int update, int is_groups);
 
 /* 1 when a and b hold the same elements once split on delim, in any order and
  * with repeats ignored (a multi-valued claim that came back reordered). */
-int jp_set_equal(apr_pool_t *p, const char *a, const char *b, const char *delim);
 
 /* What a later login (not a creation) writes to a column: the new text, or
  * NULL to leave the column as it is. nv is the claim's text (NULL: claim

@@ -23,7 +23,7 @@ declare -A srcs=(
   [fuzz_jwks]="mod_jitprov/lib/token.c mod_jitprov/lib/crypto.c"
   [fuzz_scim]="mod_jitprov/lib/scim.c mod_jitprov/lib/scim_filter.c mod_jitprov/lib/scim_patch.c mod_jitprov/lib/scim_resource.c"
   [fuzz_store]="mod_jitprov/lib/store_sql.c mod_jitprov/lib/store_cfg.c mod_jitprov/lib/store_prov.c mod_jitprov/lib/store_schema.c mod_jitprov/lib/claims.c mod_jitprov/lib/store_roles.c mod_jitprov/lib/roles.c mod_jitprov/lib/sync.c"
-  [fuzz_roles]="mod_jitprov/lib/roles.c mod_jitprov/lib/sync.c"
+  [fuzz_roles]="mod_jitprov/lib/roles.c mod_jitprov/lib/sync.c mod_jitprov/lib/claims.c"
 )
 for t in "${!srcs[@]}"; do
   [ -f "tests/fuzz/$t.c" ] || continue

@@ -14,6 +14,7 @@
 
 #include "roles.h"
 #include "sync.h"
+#include "claims.h"
 
 static apr_pool_t *root;
 static jp_roles_cfg *cfg;
@@ -70,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
     }
     text = apr_pstrndup(p, (const char *)data, size);
-    if (!jp_set_equal(p, text, text, ",") || !jp_set_equal(p, text, text, "|"))
+    if (!jp_multi_set_equal(p, text, text, ",") || !jp_multi_set_equal(p, text, text, "|"))
         abort();
     json_decref(claims);
     apr_pool_destroy(p);
