@@ -51,7 +51,8 @@ const char *jp_sync_update_value(apr_pool_t *p, jp_sync effective, const char *o
     default:
         return NULL;
     }
-    if (ov && (is_set ? jp_multi_set_equal(p, ov, nv, delim && *delim ? delim : ",") : !strcmp(ov, nv)))
+    if (ov &&
+        (is_set ? jp_multi_set_equal(p, ov, nv, delim && *delim ? delim : ",") : !strcmp(ov, nv)))
         return NULL;
     return nv;
 }
