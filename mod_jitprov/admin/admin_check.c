@@ -24,8 +24,8 @@ static int gate_match(const char *pattern, const char *v, int *bad)
 {
     int ec, rc;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_DOLLAR_ENDONLY, &ec, &off, NULL);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_DOLLAR_ENDONLY,
+                                   &ec, &off, NULL);
     pcre2_match_data *md;
     if (!re) {
         *bad = 1;

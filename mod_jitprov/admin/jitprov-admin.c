@@ -93,14 +93,17 @@ typedef struct {
     int arg;
 } optdef;
 
-static const optdef optdefs[] = {{"config", 'f', 1},  {"driver", 'd', 1},      {"params", 'p', 1},
-                                 {"help", 'h', 0},    {"version", 'V', 0},     {"email", 0, 1},
-                                 {"iss", 0, 1},       {"sub", 0, 1},           {"username", 0, 1},
-                                 {"name", 0, 1},      {"status", 0, 1},        {"format", 0, 1},
-                                 {"since", 0, 1},     {"inactive-days", 0, 1}, {"disable", 0, 0},
-                                 {"reason", 0, 1},    {"account", 0, 1},       {"owner", 0, 1},
-                                 {"dry-run", 'n', 0}, {"yes", 'y', 0},         {"alter", 0, 0},
-                                 {"include-never-logged-in", 0, 0},
+static const optdef optdefs[] = {{"config", 'f', 1},  {"driver", 'd', 1},
+                                 {"params", 'p', 1},  {"help", 'h', 0},
+                                 {"version", 'V', 0}, {"email", 0, 1},
+                                 {"iss", 0, 1},       {"sub", 0, 1},
+                                 {"username", 0, 1},  {"name", 0, 1},
+                                 {"status", 0, 1},    {"format", 0, 1},
+                                 {"since", 0, 1},     {"inactive-days", 0, 1},
+                                 {"disable", 0, 0},   {"reason", 0, 1},
+                                 {"account", 0, 1},   {"owner", 0, 1},
+                                 {"dry-run", 'n', 0}, {"yes", 'y', 0},
+                                 {"alter", 0, 0},     {"include-never-logged-in", 0, 0},
                                  {"claims", 0, 1},    {"location", 0, 1},
                                  {NULL, 0, 0}};
 

@@ -37,18 +37,9 @@ APLOG_USE_MODULE(jitprov);
 
 #define JP_UNSET -1
 
-typedef enum {
-    JP_AUTH_BASIC = 0,
-    JP_AUTH_POST,
-    JP_AUTH_PRIVATE_KEY_JWT
-} jp_token_auth;
+typedef enum { JP_AUTH_BASIC = 0, JP_AUTH_POST, JP_AUTH_PRIVATE_KEY_JWT } jp_token_auth;
 
-typedef enum {
-    JP_UNAUTH_AUTH = 0,
-    JP_UNAUTH_401,
-    JP_UNAUTH_403,
-    JP_UNAUTH_PASS
-} jp_unauth;
+typedef enum { JP_UNAUTH_AUTH = 0, JP_UNAUTH_401, JP_UNAUTH_403, JP_UNAUTH_PASS } jp_unauth;
 
 typedef struct {
     const char *claim;
@@ -121,8 +112,8 @@ typedef struct {
 typedef enum { JP_SRC_CLAIM = 0, JP_SRC_ACCOUNT } jp_src_type;
 
 typedef struct {
-    const char *name;   /* header name, or NULL for REMOTE_USER */
-    const char *key;    /* kv key in the session record: "c:<claim>" / "a:<col>" */
+    const char *name; /* header name, or NULL for REMOTE_USER */
+    const char *key;  /* kv key in the session record: "c:<claim>" / "a:<col>" */
 } jp_hdr_map;
 
 typedef struct {

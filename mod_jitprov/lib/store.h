@@ -57,24 +57,24 @@ typedef struct {
 #define JP_COLLISION_SUFFIX 1
 
 typedef struct {
-    const char *table;       /* default "jitprov_accounts" */
-    const char *audit_table; /* default "jitprov_audit"; "" = no audit table */
+    const char *table;              /* default "jitprov_accounts" */
+    const char *audit_table;        /* default "jitprov_audit"; "" = no audit table */
     const char *col[JP_COL__COUNT]; /* defaults = the default schema's names */
-    apr_array_header_t *map; /* of jp_claim_map: extra claim -> column mappings;
-                                defaults map preferred_username->username,
-                                email->email, name->display_name, groups->groups */
-    int create;              /* JITProvAccountCreate, default 1 */
-    int update;              /* JITProvAccountUpdate, default 1 */
-    int link_by_email;       /* JITProvLinkByEmail, default 0 */
-    const char *new_status;  /* "active" (default) or "pending" */
-    const char *account_key; /* JITProvAccountKey claim, default "sub" */
-    const char *delim;       /* array claims joined with this when stored, default "," */
-    jp_roles_cfg *roles;     /* JITProvRole*: NULL or no table = roles off */
-    int collision;           /* JITProvCollision: JP_COLLISION_REFUSE (default) or _SUFFIX */
-    unsigned col_set;        /* bit r: JITProvAccountColumn named role r (or none) */
-    int link_by;             /* JITProvLinkBy: JP_COL_EXTERNAL_ID or JP_COL_USERNAME; -1 off */
-    const char *link_claim;  /* ... the token claim (dotted path) matched against it */
-    const char *link_iss;    /* ... only for logins from this issuer; NULL: any */
+    apr_array_header_t *map;        /* of jp_claim_map: extra claim -> column mappings;
+                                       defaults map preferred_username->username,
+                                       email->email, name->display_name, groups->groups */
+    int create;                     /* JITProvAccountCreate, default 1 */
+    int update;                     /* JITProvAccountUpdate, default 1 */
+    int link_by_email;              /* JITProvLinkByEmail, default 0 */
+    const char *new_status;         /* "active" (default) or "pending" */
+    const char *account_key;        /* JITProvAccountKey claim, default "sub" */
+    const char *delim;              /* array claims joined with this when stored, default "," */
+    jp_roles_cfg *roles;            /* JITProvRole*: NULL or no table = roles off */
+    int collision;                  /* JITProvCollision: JP_COLLISION_REFUSE (default) or _SUFFIX */
+    unsigned col_set;               /* bit r: JITProvAccountColumn named role r (or none) */
+    int link_by;            /* JITProvLinkBy: JP_COL_EXTERNAL_ID or JP_COL_USERNAME; -1 off */
+    const char *link_claim; /* ... the token claim (dotted path) matched against it */
+    const char *link_iss;   /* ... only for logins from this issuer; NULL: any */
 } jp_store_cfg;
 
 /* Fills defaults (pool p for arrays). */
@@ -100,28 +100,28 @@ const char *jp_store_cfg_check(apr_pool_t *p, const jp_store_cfg *c);
 
 typedef struct {
     const char *iss, *sub;
-    json_t *claims;          /* validated ID token (+ userinfo) claims */
+    json_t *claims; /* validated ID token (+ userinfo) claims */
     const char *client_ip;
-    const char *corr_id;     /* correlation id, written to the audit row */
+    const char *corr_id; /* correlation id, written to the audit row */
 } jp_login;
 
 typedef struct {
     int64_t id;
-    const char *status;      /* "active", "pending", "disabled" */
-    apr_table_t *cols;       /* column name -> text value of the row after login,
-                                for JITProvHeader account:COLUMN */
-    const char *event;       /* audit event written: "create", "update", "link", "refuse" */
+    const char *status; /* "active", "pending", "disabled" */
+    apr_table_t *cols;  /* column name -> text value of the row after login,
+                           for JITProvHeader account:COLUMN */
+    const char *event;  /* audit event written: "create", "update", "link", "refuse" */
 } jp_account;
 
 typedef enum {
-    JP_PROV_OK = 0,          /* account active: session may be created */
-    JP_PROV_PENDING,         /* 403 "awaiting approval" */
-    JP_PROV_DISABLED,        /* 403 "account disabled" */
-    JP_PROV_NOT_PROVISIONED, /* create off and no row (or link refused): 403 */
-    JP_PROV_EMAIL_UNVERIFIED,/* link by email wanted but email_verified not true: 403 */
-    JP_PROV_COLLISION,       /* a new account's unique user name or email is taken: 409 */
-    JP_PROV_DB_BUSY,         /* locked/busy after one jittered retry: 503 */
-    JP_PROV_DB_ERROR         /* other database failure: 503 */
+    JP_PROV_OK = 0,           /* account active: session may be created */
+    JP_PROV_PENDING,          /* 403 "awaiting approval" */
+    JP_PROV_DISABLED,         /* 403 "account disabled" */
+    JP_PROV_NOT_PROVISIONED,  /* create off and no row (or link refused): 403 */
+    JP_PROV_EMAIL_UNVERIFIED, /* link by email wanted but email_verified not true: 403 */
+    JP_PROV_COLLISION,        /* a new account's unique user name or email is taken: 409 */
+    JP_PROV_DB_BUSY,          /* locked/busy after one jittered retry: 503 */
+    JP_PROV_DB_ERROR          /* other database failure: 503 */
 } jp_prov_rc;
 
 /* The JIT rules of DESIGN.md, in one transaction with its audit row:
@@ -130,8 +130,8 @@ typedef enum {
  * allowed; refusals also write an audit row (outside the failed transaction).
  * Concurrent first logins of one user create exactly one row (unique key +
  * upsert). *err gets a short reason for logs. */
-jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg,
-                        const jp_login *in, jp_account *out, const char **err);
+jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
+                        jp_account *out, const char **err);
 
 /* jp_provision without a trace, for jitprov-admin check: the same decision
  * and the same statements in the same transaction, rolled back at the end.
@@ -153,21 +153,19 @@ int jp_account_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t
 int jp_store_init_schema(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char **err);
 
 /* Appends one audit row (its own statement, no transaction). 0 or -1. */
-int jp_audit(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *event,
-             const char *iss, const char *sub, int64_t account_id, const char *client_ip,
-             const char *detail);
-
+int jp_audit(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *event, const char *iss,
+             const char *sub, int64_t account_id, const char *client_ip, const char *detail);
 
 /* ---- Additions for jitprov-admin (and SCIM): same SQL, same audit rules ---- */
 
 /* Return codes of the helpers below. */
 #define JP_STORE_OK 0
-#define JP_STORE_ERROR (-1)     /* database error; *err says which */
-#define JP_STORE_NOT_FOUND 1    /* no such account */
-#define JP_STORE_CONFLICT 2     /* an account with that key (or pending email) exists */
-#define JP_STORE_BAD_STATE 3    /* status change not allowed from the current status */
-#define JP_STORE_BUSY 4         /* locked/busy after one jittered retry */
-#define JP_STORE_UNSUPPORTED 5  /* the table lacks the column this needs */
+#define JP_STORE_ERROR (-1)    /* database error; *err says which */
+#define JP_STORE_NOT_FOUND 1   /* no such account */
+#define JP_STORE_CONFLICT 2    /* an account with that key (or pending email) exists */
+#define JP_STORE_BAD_STATE 3   /* status change not allowed from the current status */
+#define JP_STORE_BUSY 4        /* locked/busy after one jittered retry */
+#define JP_STORE_UNSUPPORTED 5 /* the table lacks the column this needs */
 
 /* Rows as text: names[i] is the configured column name; each row is an array of
  * ncols strings, NULL for SQL NULL. */
@@ -255,8 +253,7 @@ int jp_store_audit_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64
  * or key index fails with the statements that would fix it. */
 #define JP_SCHEMA_ALTER 2
 int jp_store_init_schema_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int flags,
-                            void (*note)(void *ctx, const char *msg), void *ctx,
-                            const char **err);
+                            void (*note)(void *ctx, const char *msg), void *ctx, const char **err);
 
 /* 1 when a database error says a table or a column is missing (SQLite and
  * PostgreSQL wording): the default tables of an older version, which

@@ -673,9 +673,9 @@ int jp_sql_find_unlinked_by(jp_sql *s, int role, const char *value, int nocase,
     jp_q q;
     jp_q_init(&q, s->p);
     jp_sql_q_accounts(s, &q);
-    jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", jp_sql_unlinked_cond(s), " AND ",
-                             nocase ? "lower(" : "", ROLE_COL(s, role),
-                             nocase ? ") = lower(" : " = ", NULL));
+    jp_q_sql(&q,
+             apr_pstrcat(s->p, " WHERE ", jp_sql_unlinked_cond(s), " AND ", nocase ? "lower(" : "",
+                         ROLE_COL(s, role), nocase ? ") = lower(" : " = ", NULL));
     jp_q_str(&q, value);
     jp_q_sql(&q, apr_pstrcat(s->p, nocase ? ")" : "", " ORDER BY ", ROLE_COL(s, JP_COL_ID),
                              " LIMIT 2", NULL));
