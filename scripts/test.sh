@@ -49,6 +49,12 @@ show_test_logs() { # build dir: automake's summary names each failing test's log
     [ -f "$1/test-suite.log" ] && tail -80 "$1/test-suite.log"
 }
 
+stage "code format (.clang-format)"
+# shellcheck disable=SC2046
+clang-format --dry-run --Werror $(git ls-files 'mod_jitprov/*.[ch]' 2>/dev/null ||
+    find mod_jitprov -name '*.[ch]')
+record "format" $?
+
 stage "unit tests (make check)"
 (cd build && make -j"$jobs" check)
 st=$?
