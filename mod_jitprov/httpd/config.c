@@ -2,6 +2,7 @@
  * `apachectl configtest` naming the directive (jp_check_srv_cfg). */
 #include "jitprov.h"
 #include "url.h"
+#include "clientauth.h"
 #include "http_core.h"
 #include "apr_strings.h"
 #include "apr_file_io.h"
@@ -59,6 +60,13 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     PICK(metadata_url);
     PICK(client_id);
     PICK(client_secret);
+    if (!a->pkey_pem) {
+        n->pkey_file = b->pkey_file;
+        n->pkey_pem = b->pkey_pem;
+        n->pkey_len = b->pkey_len;
+        n->pkey_alg = b->pkey_alg;
+    }
+    PICK(pkey_kid);
     PICK(redirect_uri);
     PICK(redirect_path);
     PICK(logout_path);
@@ -293,12 +301,63 @@ static const char *set_token_auth(cmd_parms *cmd, void *dummy, const char *arg)
     else if (!strcmp(arg, "client_secret_post"))
         c->token_auth = JP_AUTH_POST;
     else if (!strcmp(arg, "private_key_jwt"))
-        return "JITProvTokenEndpointAuth private_key_jwt is not supported yet: use "
-               "client_secret_basic or client_secret_post";
+        c->token_auth = JP_AUTH_PRIVATE_KEY_JWT;
     else
-        return "JITProvTokenEndpointAuth must be client_secret_basic or client_secret_post";
+        return "JITProvTokenEndpointAuth must be client_secret_basic, client_secret_post or "
+               "private_key_jwt";
     c->set_flags |= F_TOKEN_AUTH;
     return NULL;
+}
+
+/* The key is read and checked here, so configtest names the file and the
+ * problem; requests parse the PEM again each time (nothing shared). */
+static const char *set_private_key(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd), *path, *why = NULL;
+    apr_finfo_t fi;
+    apr_file_t *f;
+    apr_size_t n;
+    char *buf;
+    apr_status_t rv;
+    if (err)
+        return err;
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (!path)
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: bad path '%s'", arg);
+    rv = apr_file_open(&f, path, APR_READ, 0, cmd->temp_pool);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv != APR_SUCCESS) {
+        char eb[128];
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: cannot read %s: %s", path,
+                            apr_strerror(rv, eb, sizeof(eb)));
+    }
+    if (fi.size <= 0 || fi.size > JP_PKEY_MAX_PEM)
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: %s must hold 1 to %d bytes", path,
+                            JP_PKEY_MAX_PEM);
+    n = (apr_size_t)fi.size;
+    buf = apr_pcalloc(cmd->pool, n + 1);
+    rv = apr_file_read_full(f, buf, n, &n);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: cannot read %s", path);
+    if (jp_pkey_check(cmd->temp_pool, buf, n, &c->pkey_alg, &why) != 0)
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: %s: %s", path, why);
+    c->pkey_file = path;
+    c->pkey_pem = buf;
+    c->pkey_len = n;
+    return NULL;
+}
+
+static const char *set_private_key_id(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const unsigned char *q;
+    for (q = (const unsigned char *)arg; *q; q++)
+        if (*q < 0x21 || *q > 0x7e || *q == '"' || *q == '\\')
+            return "JITProvPrivateKeyID must be printable ASCII without spaces, quotes or "
+                   "backslashes";
+    return set_str(cmd, dummy, arg);
 }
 
 static const char *set_redirect_uri(cmd_parms *cmd, void *dummy, const char *arg)
@@ -791,7 +850,12 @@ const command_rec jp_cmds[] = {
     AP_INIT_TAKE1("JITProvSCIMBearerToken", set_scim_token, NULL, RSRC_CONF,
                   "bearer token the SCIM client must present (value, file:/path or env:NAME)"),
     AP_INIT_TAKE1("JITProvTokenEndpointAuth", set_token_auth, NULL, RSRC_CONF,
-                  "client_secret_basic or client_secret_post"),
+                  "client_secret_basic, client_secret_post or private_key_jwt"),
+    AP_INIT_TAKE1("JITProvPrivateKeyFile", set_private_key, NULL, RSRC_CONF,
+                  "PEM private key (RSA or EC) signing private_key_jwt client assertions"),
+    AP_INIT_TAKE1("JITProvPrivateKeyID", set_private_key_id,
+                  (void *)APR_OFFSETOF(jp_srv_cfg, pkey_kid), RSRC_CONF,
+                  "kid of that key as registered at the IdP"),
     AP_INIT_TAKE1("JITProvRedirectURI", set_redirect_uri, NULL, RSRC_CONF,
                   "the callback path or absolute URL"),
     AP_INIT_TAKE1("JITProvLogoutURI", set_path, (void *)APR_OFFSETOF(jp_srv_cfg, logout_path),
@@ -885,7 +949,9 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
         return "JITProvProviderMetadataURL is required";
     if (!c->client_id)
         return "JITProvClientID is required";
-    if (!c->client_secret)
+    if (c->token_auth == JP_AUTH_PRIVATE_KEY_JWT && !c->pkey_pem)
+        return "JITProvTokenEndpointAuth private_key_jwt needs JITProvPrivateKeyFile";
+    if (!c->client_secret && c->token_auth != JP_AUTH_PRIVATE_KEY_JWT)
         return "JITProvClientSecret is required";
     if (!c->redirect_uri)
         return "JITProvRedirectURI is required";

@@ -162,14 +162,7 @@ static int exchange_code(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const 
     body = apr_pstrcat(r->pool, "grant_type=authorization_code&code=", jp_url_encode(r->pool, code),
                        "&redirect_uri=", jp_url_encode(r->pool, jp_redirect_uri(r, c)),
                        "&code_verifier=", st->verifier, NULL);
-    if (c->token_auth == JP_AUTH_POST)
-        body = apr_pstrcat(r->pool, body, "&client_id=", jp_url_encode(r->pool, c->client_id),
-                           "&client_secret=", jp_url_encode(r->pool, c->client_secret), NULL);
-    /* RFC 6749 2.3.1: id and secret are form-encoded before Basic encoding. */
-    rv = jp_http(r->pool, c, "POST", m->token_endpoint, body,
-                 c->token_auth == JP_AUTH_BASIC ? jp_url_encode(r->pool, c->client_id) : NULL,
-                 c->token_auth == JP_AUTH_BASIC ? jp_url_encode(r->pool, c->client_secret) : NULL,
-                 NULL, &resp, &err);
+    rv = jp_token_post(r, c, m, body, &resp, &err);
     if (rv != APR_SUCCESS)
         return jp_fail(r, rv == APR_TIMEUP ? HTTP_GATEWAY_TIME_OUT : HTTP_BAD_GATEWAY,
                        rv == APR_TIMEUP ? "The identity provider did not answer in time."

@@ -65,6 +65,12 @@ typedef struct {
     const char *client_id;
     const char *client_secret;
     int token_auth;
+    /* private_key_jwt: the PEM text, checked at startup, parsed per use */
+    const char *pkey_file;
+    const char *pkey_pem;
+    apr_size_t pkey_len;
+    const char *pkey_alg;
+    const char *pkey_kid;
     const char *redirect_uri; /* as configured: path or absolute URL */
     const char *redirect_path;
     const char *logout_path;
@@ -193,6 +199,11 @@ int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *m, const char **err
 jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
                                const jp_tok_expect *e, int logout, json_t **claims,
                                const char **err);
+
+/* token_client.c: POST to the token endpoint with the configured client
+ * authentication; the same return values as jp_http. */
+apr_status_t jp_token_post(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const char *body,
+                           jp_http_resp *resp, const char **err);
 
 /* errors.c */
 const char *jp_ref(request_rec *r);

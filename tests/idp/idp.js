@@ -326,6 +326,10 @@ ${frames.join('\n')}
         return sidRequired.has(this.clientId) || includeSid.call(this);
     };
     provider.on('server_error', (ctx, err) => process.stderr.write(`idp: server_error ${err.stack}\n`));
+    // Why a token request failed (invalid_client alone says little).
+    provider.on('grant.error', (ctx, err) => {
+        process.stderr.write(`idp: grant.error ${err.message}: ${err.error_description || ''} ${err.error_detail || ''}\n`);
+    });
     provider.on('backchannel.error', (ctx, err, client) => {
         process.stderr.write(`idp: backchannel logout to ${client.clientId} failed: ${err.message}\n`);
     });
