@@ -80,6 +80,7 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
         n->cache_spec = b->cache_spec;
     }
     PICK(cookie_attrs);
+    PICK(trusted_proxies);
     PICK(strip_prefix);
     PICK(scim_token);
     n->scope = strcmp(a->scope, "openid email profile") ? a->scope : b->scope;
@@ -358,6 +359,31 @@ static const char *set_private_key_id(cmd_parms *cmd, void *dummy, const char *a
             return "JITProvPrivateKeyID must be printable ASCII without spaces, quotes or "
                    "backslashes";
     return set_str(cmd, dummy, arg);
+}
+
+static const char *add_trusted_proxy(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd), *slash = strchr(arg, '/');
+    const char *ip = slash ? apr_pstrmemdup(cmd->temp_pool, arg, slash - arg) : arg;
+    apr_ipsubnet_t *sub;
+    char eb[128];
+    apr_status_t rv;
+    if (err)
+        return err;
+    /* Addresses only: a name would be resolved once, and wrongly trusted later. */
+    if (!*ip || strspn(ip, "0123456789abcdefABCDEF.:") != strlen(ip) ||
+        (slash && (!slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1))))
+        return apr_psprintf(cmd->pool,
+                            "JITProvTrustedProxy: '%s' is not an IP address or address/bits", arg);
+    rv = apr_ipsubnet_create(&sub, ip, slash ? slash + 1 : NULL, cmd->pool);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "JITProvTrustedProxy: '%s': %s", arg,
+                            apr_strerror(rv, eb, sizeof(eb)));
+    if (!c->trusted_proxies)
+        c->trusted_proxies = apr_array_make(cmd->pool, 4, sizeof(apr_ipsubnet_t *));
+    *(apr_ipsubnet_t **)apr_array_push(c->trusted_proxies) = sub;
+    return NULL;
 }
 
 static const char *set_redirect_uri(cmd_parms *cmd, void *dummy, const char *arg)
@@ -878,6 +904,9 @@ const command_rec jp_cmds[] = {
     SRV_INT("JITProvStateTimeout", state_ttl, "seconds a login attempt may take"),
     AP_INIT_TAKE12("JITProvCookie", set_cookie, NULL, RSRC_CONF,
                    "session cookie name and optional attributes"),
+    AP_INIT_ITERATE("JITProvTrustedProxy", add_trusted_proxy, NULL, RSRC_CONF,
+                    "addresses (ip or ip/bits) of reverse proxies whose Forwarded and "
+                    "X-Forwarded-* headers are believed"),
     SRV_INT("JITProvClockSkew", skew, "seconds of clock skew allowed"),
     SRV_INT("JITProvHTTPTimeout", http_timeout, "seconds to wait for the IdP"),
     AP_INIT_TAKE1("JITProvCAFile", set_str, (void *)APR_OFFSETOF(jp_srv_cfg, ca_file), RSRC_CONF,

@@ -48,13 +48,7 @@ const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c)
 {
     if (c->redirect_uri[0] != '/')
         return c->redirect_uri;
-    return ap_construct_url(r->pool, c->redirect_path, r);
-}
-
-static const char *our_host(request_rec *r, int *port)
-{
-    *port = ap_get_server_port(r);
-    return r->hostname ? r->hostname : r->server->server_hostname;
+    return jp_origin_url(r, c, c->redirect_path);
 }
 
 /* Expires the oldest state cookies when too many login attempts are open. */
@@ -441,7 +435,7 @@ static apr_status_t json_release(void *j)
 int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
 {
     const char *q = r->args ? r->args : "", *state, *code, *error, *name, *val, *err = NULL;
-    const char *iss, *sub, *idt, *dest, *host, *why;
+    const char *iss, *sub, *idt, *dest, *why;
     int64_t now = apr_time_sec(apr_time_now());
     jp_authstate st;
     jp_tok_expect e;
@@ -450,7 +444,8 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     jp_session *s;
     jp_account acct;
     apr_array_header_t *id_names;
-    int rc, port, userinfo_used = 0, groups_unknown;
+    jp_origin o;
+    int rc, userinfo_used = 0, groups_unknown;
 
     if (r->method_number != M_GET) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
@@ -620,8 +615,8 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
                        c->cache_spec ? c->cache_spec : "the default shmcb cache");
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0311) "login of sub=%s complete [ref %s]",
                   ap_escape_logitem(r->pool, sub), jp_ref(r));
-    host = our_host(r, &port);
-    dest = jp_safe_return_to(r->pool, st.return_to, ap_http_scheme(r), host, port);
+    jp_origin_get(r, c, &o);
+    dest = jp_safe_return_to(r->pool, st.return_to, o.scheme, o.host, o.port);
     apr_table_setn(r->headers_out, "Location", dest ? dest : "/");
     return HTTP_MOVED_TEMPORARILY;
 }

@@ -105,6 +105,8 @@ typedef struct {
     const char *groups_claim;
     /* SCIM 2.0 endpoint (SetHandler jitprov-scim) */
     const char *scim_token;
+    /* JITProvTrustedProxy: apr_ipsubnet_t *; NULL = none trusted */
+    apr_array_header_t *trusted_proxies;
     /* spoof stripping: every JITProvHeader name of this vhost */
     apr_array_header_t *strip_names;
     const char *strip_prefix;
@@ -204,6 +206,18 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
  * authentication; the same return values as jp_http. */
 apr_status_t jp_token_post(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const char *body,
                            jp_http_resp *resp, const char **err);
+
+/* proxy.c: the browser's origin, from a JITProvTrustedProxy's Forwarded /
+ * X-Forwarded-* headers or else from the request itself. */
+typedef struct {
+    const char *scheme; /* "http" or "https" */
+    const char *host;
+    int port;
+} jp_origin;
+void jp_origin_get(request_rec *r, jp_srv_cfg *c, jp_origin *o);
+/* scheme://host[:port] + path (path starts with '/') */
+const char *jp_origin_url(request_rec *r, jp_srv_cfg *c, const char *path);
+int jp_origin_https(request_rec *r, jp_srv_cfg *c);
 
 /* errors.c */
 const char *jp_ref(request_rec *r);

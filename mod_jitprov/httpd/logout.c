@@ -67,18 +67,17 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     if (guard != DECLINED)
         return guard;
     const char *ret = r->args ? jp_query_param(r->pool, r->args, "return_to") : NULL;
-    const char *host, *dest, *abs, *err = NULL;
+    const char *dest, *abs, *err = NULL;
     jp_req *rq = NULL;
     jp_meta m;
-    int port;
+    jp_origin o;
 
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    host = r->hostname ? r->hostname : r->server->server_hostname;
-    port = ap_get_server_port(r);
+    jp_origin_get(r, c, &o);
     if (r->args && !ret && strstr(r->args, "return_to="))
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout return address is malformed.",
                        "bad return_to encoding");
-    dest = jp_safe_return_to(r->pool, ret ? ret : "/", ap_http_scheme(r), host, port);
+    dest = jp_safe_return_to(r->pool, ret ? ret : "/", o.scheme, o.host, o.port);
     if (!dest)
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout return address must be on this site.",
                        "return_to %s refused", ap_escape_logitem(r->pool, ret));
@@ -96,7 +95,7 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     }
     /* Clear the cookie even when the session was already gone. */
     jp_cookie_set(r, c, c->cookie_name, "", "/", 0);
-    abs = dest[0] == '/' ? ap_construct_url(r->pool, dest, r) : dest;
+    abs = dest[0] == '/' ? jp_origin_url(r, c, dest) : dest;
     if (rq && jp_provider_meta(r, c, &m, &err) == OK && m.end_session_endpoint) {
         const char *url = apr_pstrcat(
             r->pool, m.end_session_endpoint, strchr(m.end_session_endpoint, '?') ? "&" : "?",

@@ -474,7 +474,7 @@ const char *jp_cookie_get(request_rec *r, const char *name)
 void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,
                    const char *path, int max_age)
 {
-    int https = !strcasecmp(ap_http_scheme(r), "https");
+    int https = jp_origin_https(r, c);
     const char *attrs;
     if (c->cookie_attrs && !strcmp(name, c->cookie_name))
         /* The sysadmin's attributes, with the safe defaults they do not override. */
