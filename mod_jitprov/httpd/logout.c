@@ -11,10 +11,11 @@
  * (Sec-Fetch-Site: cross-site), or, from browsers that do not send that, an
  * Origin or Referer of another origin. No header at all (typed URL, old client,
  * no-referrer policy) counts as same-site. */
-static int cross_site(request_rec *r)
+static int cross_site(request_rec *r, jp_srv_cfg *c)
 {
     const char *sfs = apr_table_get(r->headers_in, "Sec-Fetch-Site");
-    const char *from, *host = r->hostname ? r->hostname : r->server->server_hostname;
+    const char *from;
+    jp_origin o;
 
     if (sfs)
         return strcasecmp(sfs, "same-origin") && strcasecmp(sfs, "same-site") &&
@@ -25,8 +26,10 @@ static int cross_site(request_rec *r)
     if (!from)
         return 0;
     /* "null" (sandboxed, privacy-redirected) and anything not absolute is foreign. */
-    return !ap_strstr_c(from, "://") ||
-           !jp_safe_return_to(r->pool, from, ap_http_scheme(r), host, ap_get_server_port(r));
+    /* Our origin as the browser sees it: behind a JITProvTrustedProxy that is
+     * the proxy's scheme and host, not this server's. */
+    jp_origin_get(r, c, &o);
+    return !ap_strstr_c(from, "://") || !jp_safe_return_to(r->pool, from, o.scheme, o.host, o.port);
 }
 
 /* Logout is a plain link, which any site can make a browser follow with the
@@ -36,8 +39,7 @@ static int cross_site(request_rec *r)
 static int cross_site_guard(request_rec *r, jp_srv_cfg *c)
 {
     const char *href, *from;
-    (void)c;
-    if (!cross_site(r))
+    if (!cross_site(r, c))
         return DECLINED;
     href = apr_pstrcat(r->pool, r->uri, r->args ? "?" : "", r->args ? r->args : "", NULL);
     from = apr_table_get(r->headers_in, "Origin");
