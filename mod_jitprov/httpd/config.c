@@ -3,6 +3,7 @@
 #include "jitprov.h"
 #include "url.h"
 #include "clientauth.h"
+#include "cookie.h"
 #include "http_core.h"
 #include "apr_strings.h"
 #include "apr_file_io.h"
@@ -39,6 +40,8 @@ void *jp_create_srv_cfg(apr_pool_t *p, server_rec *s)
     c->max_duration = 8 * 3600;
     c->state_ttl = 600;
     c->cookie_name = "jitprov_session";
+    c->cookie_host_prefix = JP_UNSET;
+    c->state_prefix = "jitprov_state";
     c->provisioning = 1;
     c->recheck_interval = 60;
     c->groups_claim = "groups";
@@ -80,6 +83,10 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
         n->cache_spec = b->cache_spec;
     }
     PICK(cookie_attrs);
+    PICK(sess_samesite);
+    PICK(state_samesite);
+    n->cookie_host_prefix =
+        a->cookie_host_prefix != JP_UNSET ? a->cookie_host_prefix : b->cookie_host_prefix;
     PICK(trusted_proxies);
     PICK(strip_prefix);
     PICK(scim_token);
@@ -490,6 +497,41 @@ static const char *set_cookie(cmd_parms *cmd, void *dummy, const char *name, con
         return "JITProvCookie: attributes must not contain line breaks";
     c->cookie_name = name;
     c->cookie_attrs = attrs;
+    return NULL;
+}
+
+static const char *set_cookie_samesite(cmd_parms *cmd, void *dummy, const char *which,
+                                       const char *val)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    int v = jp_samesite_parse(val);
+    if (err)
+        return err;
+    if (!v)
+        return apr_psprintf(cmd->pool, "JITProvCookieSameSite: '%s' is not Lax, Strict or None",
+                            val);
+    if (!strcasecmp(which, "session"))
+        c->sess_samesite = v;
+    else if (!strcasecmp(which, "state")) {
+        /* The IdP sends the browser back with a cross-site navigation: a
+         * Strict state cookie would never come with it. */
+        if (v == JP_SAMESITE_STRICT)
+            return "JITProvCookieSameSite state Strict: the state cookie must come back with the "
+                   "IdP's cross-site redirect; use Lax (or None for form_post)";
+        c->state_samesite = v;
+    } else
+        return apr_psprintf(cmd->pool, "JITProvCookieSameSite: '%s' is not session or state",
+                            which);
+    return NULL;
+}
+
+static const char *set_cookie_host_prefix(cmd_parms *cmd, void *dummy, int on)
+{
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    SC(cmd)->cookie_host_prefix = on;
     return NULL;
 }
 
@@ -904,6 +946,10 @@ const command_rec jp_cmds[] = {
     SRV_INT("JITProvStateTimeout", state_ttl, "seconds a login attempt may take"),
     AP_INIT_TAKE12("JITProvCookie", set_cookie, NULL, RSRC_CONF,
                    "session cookie name and optional attributes"),
+    AP_INIT_TAKE2("JITProvCookieSameSite", set_cookie_samesite, NULL, RSRC_CONF,
+                  "session|state and Lax|Strict|None"),
+    AP_INIT_FLAG("JITProvCookieHostPrefix", set_cookie_host_prefix, NULL, RSRC_CONF,
+                 "name the session and state cookies __Host-… (Secure, Path=/, no Domain)"),
     AP_INIT_ITERATE("JITProvTrustedProxy", add_trusted_proxy, NULL, RSRC_CONF,
                     "addresses (ip or ip/bits) of reverse proxies whose Forwarded and "
                     "X-Forwarded-* headers are believed"),
@@ -970,6 +1016,30 @@ const command_rec jp_cmds[] = {
                   "prefix of claim environment variables (default JITPROV_CLAIM_)"),
     {NULL}};
 
+/* Settles the cookie names (__Host- prefix) and checks their attributes. */
+static const char *check_cookies(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
+{
+    const char *v = NULL, *why;
+    if (c->cookie_host_prefix == 1) {
+        /* Outlives this check: the configuration pool, not p (a temp pool). */
+        if (strncmp(c->cookie_name, "__Host-", 7))
+            c->cookie_name = apr_pstrcat(s->process->pconf, "__Host-", c->cookie_name, NULL);
+        c->state_prefix = "__Host-jitprov_state";
+    } else {
+        c->state_prefix = "jitprov_state";
+    }
+    why = jp_cookie_attrs_check(p, c->cookie_name, c->cookie_attrs);
+    if (why)
+        return apr_psprintf(p, "JITProvCookie %s: %s%s", c->cookie_name, why,
+                            c->cookie_host_prefix == 1 ? " (JITProvCookieHostPrefix On)" : "");
+    if (c->sess_samesite && jp_cookie_attr(p, c->cookie_attrs, "SameSite", &v) &&
+        (int)jp_samesite_parse(v) != c->sess_samesite)
+        return apr_psprintf(p, "JITProvCookieSameSite session %s contradicts SameSite=%s in "
+                               "JITProvCookie",
+                            jp_samesite_name(c->sess_samesite), v);
+    return NULL;
+}
+
 /* Checked for every vhost that uses the module, at configtest. */
 const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
 {
@@ -1002,6 +1072,9 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
                                  "changed on the way; use https",
                      c->metadata_url);
     jp_store_cfg_finish(&c->store);
+    err = check_cookies(p, s, c);
+    if (err)
+        return err;
     if (c->provisioning) {
         if (!jp_dbd_available())
             return "JITProvProvisioning is On but mod_dbd is not loaded (LoadModule dbd_module, "

@@ -9,8 +9,6 @@
 #include "state.h"
 #include "url.h"
 
-#define JP_STATE_PREFIX "jitprov_state"
-#define JP_STATE_PREFIX_LEN (sizeof(JP_STATE_PREFIX) - 1)
 /* Parallel tabs each get a state cookie (Path=/, so that a new attempt sees the
  * others); beyond this the oldest are dropped so
  * the Cookie header never grows into "request header too large". */
@@ -59,8 +57,10 @@ static void prune_states(request_rec *r, jp_srv_cfg *c)
     apr_array_header_t *ages;
     int i, n, drop;
     int64_t now = apr_time_sec(apr_time_now());
+    const char *prefix = apr_pstrcat(r->pool, c->state_prefix, "_", NULL);
+    size_t plen = strlen(prefix);
 
-    if (!h || !strstr(h, JP_STATE_PREFIX "_"))
+    if (!h || !strstr(h, prefix))
         return;
     names = apr_array_make(r->pool, 8, sizeof(const char *));
     ages = apr_array_make(r->pool, 8, sizeof(int64_t));
@@ -72,8 +72,7 @@ static void prune_states(request_rec *r, jp_srv_cfg *c)
         if (!end)
             end = h + strlen(h);
         eq = memchr(h, '=', end - h);
-        if (eq && (size_t)(eq - h) > JP_STATE_PREFIX_LEN &&
-            !strncmp(h, JP_STATE_PREFIX "_", JP_STATE_PREFIX_LEN + 1)) {
+        if (eq && (size_t)(eq - h) > plen && !strncmp(h, prefix, plen)) {
             const char *name = apr_pstrmemdup(r->pool, h, eq - h);
             const char *val = apr_pstrmemdup(r->pool, eq + 1, end - eq - 1);
             jp_authstate st;
@@ -123,7 +122,7 @@ int jp_flow_start(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
                        "no randomness");
     prune_states(r, c);
-    name = jp_authstate_cookie_name(r->pool, JP_STATE_PREFIX, st.state);
+    name = jp_authstate_cookie_name(r->pool, c->state_prefix, st.state);
     sealed = jp_authstate_seal(r->pool, &c->state_keys[0], name, &st);
     if (!sealed)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
@@ -460,7 +459,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     if (!state || !*state || strlen(state) > 128)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response is missing its state.",
                        "callback without a usable state parameter");
-    name = jp_authstate_cookie_name(r->pool, JP_STATE_PREFIX, state);
+    name = jp_authstate_cookie_name(r->pool, c->state_prefix, state);
     if (!name)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response has a malformed state.",
                        "callback state parameter is not one of ours");

@@ -96,6 +96,10 @@ typedef struct {
     int state_ttl;
     const char *cookie_name;
     const char *cookie_attrs; /* NULL = defaults */
+    int sess_samesite;        /* jp_samesite (cookie.h); 0 = Lax */
+    int state_samesite;
+    int cookie_host_prefix; /* JITProvCookieHostPrefix: JP_UNSET, 0, 1 */
+    const char *state_prefix; /* state cookie names: prefix + "_" + 16 chars */
     /* provisioning */
     int provisioning; /* JITProvProvisioning On|Off */
     jp_store_cfg store;

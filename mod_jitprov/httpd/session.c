@@ -26,6 +26,8 @@
 
 #include "revstore.h"
 
+#include "cookie.h"
+
 #define JP_MUTEX_TYPE "jitprov-cache"
 #define JP_COOKIE_AAD "jitprov-session-v2:"
 #define JP_SESS_AAD "jitprov-session-v1"
@@ -474,26 +476,15 @@ const char *jp_cookie_get(request_rec *r, const char *name)
 void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,
                    const char *path, int max_age)
 {
-    int https = jp_origin_https(r, c);
-    const char *attrs;
-    if (c->cookie_attrs && !strcmp(name, c->cookie_name))
-        /* The sysadmin's attributes, with the safe defaults they do not override. */
-        attrs = apr_pstrcat(
-            r->pool, c->cookie_attrs,
-            ap_strcasestr(c->cookie_attrs, "path=") ? ""
-                                                    : apr_pstrcat(r->pool, "; Path=", path, NULL),
-            ap_strcasestr(c->cookie_attrs, "httponly") ? "" : "; HttpOnly",
-            ap_strcasestr(c->cookie_attrs, "samesite") ? "" : "; SameSite=Lax",
-            https && !ap_strcasestr(c->cookie_attrs, "secure") ? "; Secure" : "", NULL);
-    else
-        attrs = apr_pstrcat(r->pool, "Path=", path, "; HttpOnly; SameSite=Lax",
-                            https ? "; Secure" : "", NULL);
-    apr_table_addn(r->err_headers_out, "Set-Cookie",
-                   apr_psprintf(r->pool, "%s=%s; %s%s", name, value, attrs,
-                                max_age < 0 ? ""
-                                : max_age == 0
-                                    ? "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-                                    : apr_psprintf(r->pool, "; Max-Age=%d", max_age)));
+    /* JITProvCookie's attributes are the session cookie's; state cookies get
+     * the defaults and their own SameSite. */
+    int sess = !strcmp(name, c->cookie_name);
+    jp_cookie_policy pol;
+    pol.attrs = sess ? c->cookie_attrs : NULL;
+    pol.samesite = sess ? c->sess_samesite : c->state_samesite;
+    apr_table_addn(
+        r->err_headers_out, "Set-Cookie",
+        jp_cookie_header(r->pool, name, value, &pol, path, max_age, jp_origin_https(r, c)));
 }
 
 /* ---- records ---- */

@@ -1057,6 +1057,26 @@ def llng_login(session, url, user="dwho", password=None, *, stop_at_callback=Fal
     return r
 
 
+def idp_login_until(s, url, prefix, user):
+    """Follows the IdP's login from its authorization URL until it redirects to
+    a URL starting with prefix (returned, not visited)."""
+    r = s.get(url, allow_redirects=False)
+    posted = False
+    for _ in range(20):
+        if is_redirect(r):
+            nxt = urllib.parse.urljoin(r.url, r.headers["Location"])
+            if nxt.startswith(prefix):
+                return nxt
+            r = s.get(nxt, allow_redirects=False)
+            continue
+        assert r.status_code == 200 and 'name="login"' in r.text and not posted, r.text[:500]
+        action, fields = parse_form(r.text)
+        fields.update({"login": user, "password": f"pass-{user}"})
+        r = s.post(urllib.parse.urljoin(r.url, action), data=fields, allow_redirects=False)
+        posted = True
+    raise FlowError("no redirect to " + prefix)
+
+
 def idp_code_flow(session, idp, client_id, client_secret, redirect_uri, user="alice",
                   scope="openid email profile groups", timeout=15):
     """A minimal relying party in Python (for checking the IdP on its own):

@@ -109,26 +109,6 @@ def test_invalid_values_from_trusted_proxy_are_ignored(trusted, s, headers):
     assert h.wait_for_log(trusted.httpd, "JITPROV0670")
 
 
-def idp_login_until(s, url, prefix, user):
-    """Follows the IdP's login from its authorization URL until it redirects to
-    a URL starting with prefix (returned, not visited)."""
-    r = s.get(url, allow_redirects=False)
-    posted = False
-    for _ in range(20):
-        if h.is_redirect(r):
-            nxt = urllib.parse.urljoin(r.url, r.headers["Location"])
-            if nxt.startswith(prefix):
-                return nxt
-            r = s.get(nxt, allow_redirects=False)
-            continue
-        assert r.status_code == 200 and 'name="login"' in r.text and not posted, r.text[:500]
-        action, fields = h.parse_form(r.text)
-        fields.update({"login": user, "password": f"pass-{user}"})
-        r = s.post(urllib.parse.urljoin(r.url, action), data=fields, allow_redirects=False)
-        posted = True
-    raise h.FlowError("no redirect to " + prefix)
-
-
 @pytest.fixture
 def https_redirect_uri(trusted):
     """The IdP also accepts https://127.0.0.1:PORT/callback (what the module
@@ -153,7 +133,7 @@ def test_login_behind_tls_terminator_sets_secure_session_cookie(trusted, s,
     name, (value, attrs) = next((n, v) for n, v in h.set_cookies(r).items()
                                 if n.startswith(h.STATE_PREFIX))
     assert attrs.get("secure") is True
-    cb = idp_login_until(s, r.headers["Location"], https_redirect_uri, "alice")
+    cb = h.idp_login_until(s, r.headers["Location"], https_redirect_uri, "alice")
     # The browser's https request reaches httpd over http from the terminator;
     # requests would not send a Secure cookie over http, so it goes by hand.
     q = urllib.parse.urlsplit(cb).query
