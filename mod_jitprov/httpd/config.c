@@ -137,6 +137,7 @@ void *jp_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
     n->unauth = a->unauth != JP_UNSET ? a->unauth : b->unauth;
     n->claims_env = a->claims_env != JP_UNSET ? a->claims_env : b->claims_env;
     n->env_prefix = a->env_prefix ? a->env_prefix : b->env_prefix;
+    n->info_claims = a->info_claims ? a->info_claims : b->info_claims;
     return n;
 }
 
@@ -901,6 +902,21 @@ static const char *set_env_prefix(cmd_parms *cmd, void *dv, const char *arg)
     return NULL;
 }
 
+static const char *add_info_claim(cmd_parms *cmd, void *dv, const char *arg)
+{
+    jp_dir_cfg *d = dv;
+    const unsigned char *q;
+    if (!*arg || strlen(arg) > 255)
+        return "JITProvSessionInfoClaims: bad claim name";
+    for (q = (const unsigned char *)arg; *q; q++)
+        if (*q < 0x20 || *q == 0x7f)
+            return "JITProvSessionInfoClaims: claim names must not contain control characters";
+    if (!d->info_claims)
+        d->info_claims = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    *(const char **)apr_array_push(d->info_claims) = arg;
+    return NULL;
+}
+
 #define SRV_STR(name, field, help)                                                                 \
     AP_INIT_TAKE1(name, set_str, (void *)APR_OFFSETOF(jp_srv_cfg, field), RSRC_CONF, help)
 #define SRV_INT(name, field, help)                                                                 \
@@ -1012,6 +1028,8 @@ const command_rec jp_cmds[] = {
                   "auth, 401, 403 or pass"),
     AP_INIT_FLAG("JITProvClaimsEnv", set_claims_env, NULL, OR_AUTHCFG | RSRC_CONF,
                  "export every claim as an environment variable"),
+    AP_INIT_ITERATE("JITProvSessionInfoClaims", add_info_claim, NULL, OR_AUTHCFG | RSRC_CONF,
+                    "claims the jitprov-session-info handler may show"),
     AP_INIT_TAKE1("JITProvEnvPrefix", set_env_prefix, NULL, OR_AUTHCFG | RSRC_CONF,
                   "prefix of claim environment variables (default JITPROV_CLAIM_)"),
     {NULL}};

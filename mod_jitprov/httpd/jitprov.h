@@ -145,6 +145,7 @@ typedef struct {
     int unauth;
     int claims_env;
     const char *env_prefix;
+    apr_array_header_t *info_claims; /* JITProvSessionInfoClaims; NULL = none */
 } jp_dir_cfg;
 
 /* Per-request state, in r->request_config. */
@@ -249,6 +250,12 @@ int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
 /* Revocation markers, any number of sessions, every node sharing the cache,
  * scoped by this vhost's client id; 0 or -1 as above. By sid when sid is set
  * (sub is then ignored), otherwise every session of (iss, sub) issued so far. */
+/* Notes jitprov-session-info sets before jp_session_load: PASSIVE = the
+ * request is not activity; EXTEND = it is, whatever the write-back interval
+ * (the cookie is re-issued). EXTEND_FAILED is set when that re-issue failed. */
+#define JP_NOTE_PASSIVE "jitprov-passive"
+#define JP_NOTE_EXTEND "jitprov-extend"
+#define JP_NOTE_EXTEND_FAILED "jitprov-extend-failed"
 int jp_session_revoke_sid(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sid,
                           const char *sub);
 int jp_session_revoke_sub(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sub);
@@ -304,6 +311,9 @@ apr_array_header_t *jp_diag_names(apr_pool_t *p, json_t *claims);
 void jp_diag_login(request_rec *r, jp_srv_cfg *c, const char *iss,
                    const apr_array_header_t *id_names, json_t *claims, int userinfo_used);
 int jp_diag_claims_view(request_rec *r);
+
+/* sessinfo.c: SetHandler jitprov-session-info */
+int jp_sessinfo_handler(request_rec *r);
 
 /* scim_handler.c: SetHandler jitprov-scim */
 int jp_scim_handler(request_rec *r);

@@ -347,6 +347,7 @@ static void jp_register_hooks(apr_pool_t *p)
     ap_hook_quick_handler(jp_quick_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(jp_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(jp_scim_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(jp_sessinfo_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_authn(jp_check_authn, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     jp_register_authz(p);
     jp_authz_register_hooks();

@@ -757,15 +757,22 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     *out = rq;
     /* Activity is written back at most once a minute (or a tenth of the
      * timeout), as a fresh cookie: nothing server-side is rewritten, so a
-     * write-back can never revive a session a concurrent logout ended. */
-    if (now - before_seen >= (c->inactivity / 10 < 60 ? c->inactivity / 10 : 60))
+     * write-back can never revive a session a concurrent logout ended.
+     * jitprov-session-info reads without counting (PASSIVE: a polling page
+     * must not keep an idle session alive) or extends on demand (EXTEND). The
+     * hard end (expires) never moves. */
+    if (apr_table_get(r->notes, JP_NOTE_EXTEND) ||
+        (!apr_table_get(r->notes, JP_NOTE_PASSIVE) &&
+         now - before_seen >= (c->inactivity / 10 < 60 ? c->inactivity / 10 : 60)))
         s->last_seen = now;
     if (s->last_seen != before_seen || s->checked_at != before_checked) {
         cookie.last_seen = s->last_seen;
         cookie.checked_at = s->checked_at;
-        if (issue_cookie(r, c, stub ? &cookie : s) != 0)
+        if (issue_cookie(r, c, stub ? &cookie : s) != 0) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           JPLOG(0232) "session cookie could not be refreshed");
+            apr_table_setn(r->notes, JP_NOTE_EXTEND_FAILED, "1");
+        }
     }
     return OK;
 }
