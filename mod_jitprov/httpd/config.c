@@ -41,6 +41,7 @@ void *jp_create_srv_cfg(apr_pool_t *p, server_rec *s)
     c->state_ttl = 600;
     c->cookie_name = "jitprov_session";
     c->cookie_host_prefix = JP_UNSET;
+    c->preserve_post_max = JP_UNSET;
     c->state_prefix = "jitprov_state";
     c->provisioning = 1;
     c->recheck_interval = 60;
@@ -88,6 +89,8 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     n->cookie_host_prefix =
         a->cookie_host_prefix != JP_UNSET ? a->cookie_host_prefix : b->cookie_host_prefix;
     PICK(trusted_proxies);
+    n->preserve_post_max =
+        a->preserve_post_max != JP_UNSET ? a->preserve_post_max : b->preserve_post_max;
     PICK(strip_prefix);
     PICK(scim_token);
     n->scope = strcmp(a->scope, "openid email profile") ? a->scope : b->scope;
@@ -917,6 +920,20 @@ static const char *add_info_claim(cmd_parms *cmd, void *dv, const char *arg)
     return NULL;
 }
 
+static const char *set_preserve_post(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    char *end;
+    long v;
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    v = strtol(arg, &end, 10);
+    if (!*arg || *end || v < 0 || v > 1048576)
+        return "JITProvPreservePostMax must be 0 (off) to 1048576 bytes";
+    SC(cmd)->preserve_post_max = (int)v;
+    return NULL;
+}
+
 #define SRV_STR(name, field, help)                                                                 \
     AP_INIT_TAKE1(name, set_str, (void *)APR_OFFSETOF(jp_srv_cfg, field), RSRC_CONF, help)
 #define SRV_INT(name, field, help)                                                                 \
@@ -1030,6 +1047,8 @@ const command_rec jp_cmds[] = {
                  "export every claim as an environment variable"),
     AP_INIT_ITERATE("JITProvSessionInfoClaims", add_info_claim, NULL, OR_AUTHCFG | RSRC_CONF,
                     "claims the jitprov-session-info handler may show"),
+    AP_INIT_TAKE1("JITProvPreservePostMax", set_preserve_post, NULL, RSRC_CONF,
+                  "largest form POST kept across a login, in bytes (0: off)"),
     AP_INIT_TAKE1("JITProvEnvPrefix", set_env_prefix, NULL, OR_AUTHCFG | RSRC_CONF,
                   "prefix of claim environment variables (default JITPROV_CLAIM_)"),
     {NULL}};
@@ -1090,6 +1109,8 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
                                  "changed on the way; use https",
                      c->metadata_url);
     jp_store_cfg_finish(&c->store);
+    if (c->preserve_post_max == JP_UNSET)
+        c->preserve_post_max = 65536;
     err = check_cookies(p, s, c);
     if (err)
         return err;

@@ -128,6 +128,7 @@ int jp_flow_start(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
                        "cannot seal the state cookie");
     jp_cookie_set(r, c, name, sealed, "/", c->state_ttl);
+    jp_post_preserve(r, c, st.state, st.created);
     url = apr_pstrcat(
         r->pool, m.authorization_endpoint, strchr(m.authorization_endpoint, '?') ? "&" : "?",
         "response_type=code&client_id=", jp_url_encode(r->pool, c->client_id),
@@ -616,6 +617,8 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
                   ap_escape_logitem(r->pool, sub), jp_ref(r));
     jp_origin_get(r, c, &o);
     dest = jp_safe_return_to(r->pool, st.return_to, o.scheme, o.host, o.port);
+    if (dest && jp_post_resume(r, c, st.state, st.return_to, dest, now) == OK)
+        return OK;
     apr_table_setn(r->headers_out, "Location", dest ? dest : "/");
     return HTTP_MOVED_TEMPORARILY;
 }

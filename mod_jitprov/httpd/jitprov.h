@@ -100,6 +100,7 @@ typedef struct {
     int state_samesite;
     int cookie_host_prefix; /* JITProvCookieHostPrefix: JP_UNSET, 0, 1 */
     const char *state_prefix; /* state cookie names: prefix + "_" + 16 chars */
+    int preserve_post_max;    /* JITProvPreservePostMax: bytes, 0 = off, JP_UNSET */
     /* provisioning */
     int provisioning; /* JITProvProvisioning On|Off */
     jp_store_cfg store;
@@ -247,15 +248,21 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s);
 /* Ends one session on every node sharing the cache: 0, or -1 when the
  * revocation could not be recorded (the caller answers 503). */
 int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
-/* Revocation markers, any number of sessions, every node sharing the cache,
- * scoped by this vhost's client id; 0 or -1 as above. By sid when sid is set
- * (sub is then ignored), otherwise every session of (iss, sub) issued so far. */
 /* Notes jitprov-session-info sets before jp_session_load: PASSIVE = the
  * request is not activity; EXTEND = it is, whatever the write-back interval
  * (the cookie is re-issued). EXTEND_FAILED is set when that re-issue failed. */
 #define JP_NOTE_PASSIVE "jitprov-passive"
 #define JP_NOTE_EXTEND "jitprov-extend"
 #define JP_NOTE_EXTEND_FAILED "jitprov-extend-failed"
+/* Short-lived items in JITProvSessionCache (kept POSTs): stored until
+ * expires_at (unix seconds); take = fetch (at most max bytes) and remove. */
+apr_status_t jp_cache_put_str(request_rec *r, jp_srv_cfg *c, const char *key, const char *val,
+                              int64_t expires_at);
+apr_status_t jp_cache_take_str(request_rec *r, jp_srv_cfg *c, const char *key, char **val,
+                               apr_size_t max);
+/* Revocation markers, any number of sessions, every node sharing the cache,
+ * scoped by this vhost's client id; 0 or -1 as above. By sid when sid is set
+ * (sub is then ignored), otherwise every session of (iss, sub) issued so far. */
 int jp_session_revoke_sid(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sid,
                           const char *sub);
 int jp_session_revoke_sub(request_rec *r, jp_srv_cfg *c, const char *iss, const char *sub);
@@ -311,6 +318,12 @@ apr_array_header_t *jp_diag_names(apr_pool_t *p, json_t *claims);
 void jp_diag_login(request_rec *r, jp_srv_cfg *c, const char *iss,
                    const apr_array_header_t *id_names, json_t *claims, int userinfo_used);
 int jp_diag_claims_view(request_rec *r);
+
+/* preserve.c: a form POST kept across the login it starts. jp_post_resume
+ * sends the re-post page (OK) or finds nothing (DECLINED). */
+void jp_post_preserve(request_rec *r, jp_srv_cfg *c, const char *state, int64_t now);
+int jp_post_resume(request_rec *r, jp_srv_cfg *c, const char *state, const char *return_to,
+                   const char *dest, int64_t now);
 
 /* sessinfo.c: SetHandler jitprov-session-info */
 int jp_sessinfo_handler(request_rec *r);

@@ -203,7 +203,8 @@ static int jp_quick_handler(request_rec *r, int lookup)
         return DECLINED;
     if (!strcmp(path, c->redirect_path)) {
         int rc = jp_flow_callback(r, c);
-        jp_metric(rc == HTTP_MOVED_TEMPORARILY ? JP_M_LOGIN_OK : JP_M_LOGIN_FAIL);
+        /* OK: the page re-posting a kept form was sent. */
+        jp_metric(rc == HTTP_MOVED_TEMPORARILY || rc == OK ? JP_M_LOGIN_OK : JP_M_LOGIN_FAIL);
         return rc;
     }
     if (c->logout_path && !strcmp(path, c->logout_path)) {

@@ -838,6 +838,26 @@ int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)
     return marker_put(r, c, k, now, rq->sess->expires + 1, 1, JP_REV_MAX);
 }
 
+apr_status_t jp_cache_put_str(request_rec *r, jp_srv_cfg *c, const char *key, const char *val,
+                              int64_t expires_at)
+{
+    return cache_put(r, c, key, (const unsigned char *)val, strlen(val),
+                     apr_time_from_sec(expires_at));
+}
+
+apr_status_t jp_cache_take_str(request_rec *r, jp_srv_cfg *c, const char *key, char **val,
+                               apr_size_t max)
+{
+    unsigned char *data;
+    unsigned int len;
+    apr_status_t rv = cache_get(r, c, key, &data, &len, (unsigned int)max + 1);
+    if (rv != APR_SUCCESS)
+        return rv;
+    cache_del(r, c, key);
+    *val = (char *)data;
+    return APR_SUCCESS;
+}
+
 /* Ends every session issued before now whose (kind, a, b) matches. Lives as
  * long as the longest session could. */
 static int revoke_before_now(request_rec *r, jp_srv_cfg *c, const char *kind, const char *a,
