@@ -27,6 +27,7 @@
 #define F_FAILOPEN (1 << 11)
 #define F_STATE_TTL (1 << 12)
 #define F_STORE (1 << 13)
+#define F_REFRESH_MARGIN (1 << 14)
 
 void *jp_create_srv_cfg(apr_pool_t *p, server_rec *s)
 {
@@ -42,6 +43,8 @@ void *jp_create_srv_cfg(apr_pool_t *p, server_rec *s)
     c->cookie_name = "jitprov_session";
     c->cookie_host_prefix = JP_UNSET;
     c->preserve_post_max = JP_UNSET;
+    c->refresh_margin = 60;
+    c->refresh_fail = JP_UNSET;
     c->state_prefix = "jitprov_state";
     c->provisioning = 1;
     c->recheck_interval = 60;
@@ -91,6 +94,9 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     PICK(trusted_proxies);
     n->preserve_post_max =
         a->preserve_post_max != JP_UNSET ? a->preserve_post_max : b->preserve_post_max;
+    PICK(keep_tokens);
+    PICKF(refresh_margin, F_REFRESH_MARGIN);
+    n->refresh_fail = a->refresh_fail != JP_UNSET ? a->refresh_fail : b->refresh_fail;
     PICK(strip_prefix);
     PICK(scim_token);
     n->scope = strcmp(a->scope, "openid email profile") ? a->scope : b->scope;
@@ -127,6 +133,7 @@ void *jp_create_dir_cfg(apr_pool_t *p, char *dir)
     d->encoding = JP_UNSET;
     d->unauth = JP_UNSET;
     d->claims_env = JP_UNSET;
+    d->pass_token = JP_UNSET;
     return d;
 }
 
@@ -141,6 +148,8 @@ void *jp_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
     n->claims_env = a->claims_env != JP_UNSET ? a->claims_env : b->claims_env;
     n->env_prefix = a->env_prefix ? a->env_prefix : b->env_prefix;
     n->info_claims = a->info_claims ? a->info_claims : b->info_claims;
+    n->pass_token = a->pass_token != JP_UNSET ? a->pass_token : b->pass_token;
+    n->token_header = a->token_header ? a->token_header : b->token_header;
     return n;
 }
 
@@ -934,6 +943,77 @@ static const char *set_preserve_post(cmd_parms *cmd, void *dummy, const char *ar
     return NULL;
 }
 
+/* The header's name is stripped from client requests on every path of the
+ * vhost, like JITProvHeader's; Authorization is only ever overwritten. */
+static const char *token_header_ok(cmd_parms *cmd, const char *name)
+{
+    if (!jp_hdr_name_valid(name))
+        return apr_psprintf(cmd->pool, "JITProvAccessTokenHeader: '%s' is not a valid header name",
+                            name);
+    if (!strcasecmp(name, "Cookie") || !strcasecmp(name, "Host") ||
+        !strcasecmp(name, "Content-Length") || !strcasecmp(name, "Transfer-Encoding"))
+        return apr_psprintf(cmd->pool, "JITProvAccessTokenHeader: refusing to overwrite %s", name);
+    if (strcasecmp(name, "Authorization"))
+        *(const char **)apr_array_push(SC(cmd)->strip_names) = name;
+    return NULL;
+}
+
+static const char *set_pass_token(cmd_parms *cmd, void *dv, const char *arg)
+{
+    jp_dir_cfg *d = dv;
+    if (!strcasecmp(arg, "off"))
+        d->pass_token = 0;
+    else if (!strcasecmp(arg, "header"))
+        d->pass_token = JP_PASS_HEADER;
+    else if (!strcasecmp(arg, "env"))
+        d->pass_token = JP_PASS_ENV;
+    else if (!strcasecmp(arg, "both"))
+        d->pass_token = JP_PASS_HEADER | JP_PASS_ENV;
+    else
+        return "JITProvPassAccessToken must be header, env, both or off";
+    if (d->pass_token)
+        SC(cmd)->keep_tokens = 1;
+    if (d->pass_token & JP_PASS_HEADER)
+        return token_header_ok(cmd, JP_DEFAULT_TOKEN_HEADER);
+    return NULL;
+}
+
+static const char *set_token_header(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ((jp_dir_cfg *)dv)->token_header = arg;
+    return token_header_ok(cmd, arg);
+}
+
+static const char *set_refresh_margin(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    char *end;
+    long v;
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    v = strtol(arg, &end, 10);
+    if (!*arg || *end || v < 0 || v > 86400)
+        return "JITProvRefreshMargin must be 0 to 86400 seconds";
+    c->refresh_margin = (int)v;
+    c->set_flags |= F_REFRESH_MARGIN;
+    return NULL;
+}
+
+static const char *set_refresh_fail(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    if (!strcasecmp(arg, "end"))
+        SC(cmd)->refresh_fail = 0;
+    else if (!strcasecmp(arg, "auth"))
+        SC(cmd)->refresh_fail = 1;
+    else
+        return "JITProvRefreshFailure must be end or auth";
+    return NULL;
+}
+
 #define SRV_STR(name, field, help)                                                                 \
     AP_INIT_TAKE1(name, set_str, (void *)APR_OFFSETOF(jp_srv_cfg, field), RSRC_CONF, help)
 #define SRV_INT(name, field, help)                                                                 \
@@ -1049,6 +1129,15 @@ const command_rec jp_cmds[] = {
                     "claims the jitprov-session-info handler may show"),
     AP_INIT_TAKE1("JITProvPreservePostMax", set_preserve_post, NULL, RSRC_CONF,
                   "largest form POST kept across a login, in bytes (0: off)"),
+    /* Not in .htaccess: they change server-wide state (tokens kept, names stripped). */
+    AP_INIT_TAKE1("JITProvPassAccessToken", set_pass_token, NULL, ACCESS_CONF | RSRC_CONF,
+                  "hand the access token to the backend: header, env, both or off"),
+    AP_INIT_TAKE1("JITProvAccessTokenHeader", set_token_header, NULL, ACCESS_CONF | RSRC_CONF,
+                  "header carrying the access token (default X-Access-Token)"),
+    AP_INIT_TAKE1("JITProvRefreshMargin", set_refresh_margin, NULL, RSRC_CONF,
+                  "seconds before expiry at which the access token is refreshed"),
+    AP_INIT_TAKE1("JITProvRefreshFailure", set_refresh_fail, NULL, RSRC_CONF,
+                  "end (401) or auth (log in again) when the access token cannot be renewed"),
     AP_INIT_TAKE1("JITProvEnvPrefix", set_env_prefix, NULL, OR_AUTHCFG | RSRC_CONF,
                   "prefix of claim environment variables (default JITPROV_CLAIM_)"),
     {NULL}};

@@ -609,6 +609,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     jp_claims_flatten(r->pool, claims, "c:", s->kv);
     if (c->provisioning)
         add_account_cols(r, s, &acct);
+    s->tokens = jp_backend_tokens_keep(r, c, tok, iss, sub);
     if (jp_session_create(r, c, s) != 0)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Your session could not be created.",
                        "session cache store failed (record too large for %s?)",

@@ -85,6 +85,7 @@ typedef struct {
     apr_array_header_t *passphrases; /* const char *, first seals */
     jp_key *state_keys;
     jp_key *sess_keys;
+    jp_key *token_keys; /* seal the backend's tokens inside session records */
     int nkeys;
     /* sessions */
     const char *cache_spec;
@@ -110,6 +111,10 @@ typedef struct {
     const char *groups_claim;
     /* SCIM 2.0 endpoint (SetHandler jitprov-scim) */
     const char *scim_token;
+    /* tokens for the backend: kept when any JITProvPassAccessToken wants them */
+    int keep_tokens;
+    int refresh_margin;
+    int refresh_fail; /* JITProvRefreshFailure: JP_UNSET, 0 end, 1 auth */
     /* JITProvTrustedProxy: apr_ipsubnet_t *; NULL = none trusted */
     apr_array_header_t *trusted_proxies;
     /* spoof stripping: every JITProvHeader name of this vhost */
@@ -147,7 +152,13 @@ typedef struct {
     int claims_env;
     const char *env_prefix;
     apr_array_header_t *info_claims; /* JITProvSessionInfoClaims; NULL = none */
+    int pass_token;                  /* JITProvPassAccessToken: JP_PASS_* bits, JP_UNSET */
+    const char *token_header;        /* JITProvAccessTokenHeader */
 } jp_dir_cfg;
+
+#define JP_PASS_HEADER 1
+#define JP_PASS_ENV 2
+#define JP_DEFAULT_TOKEN_HEADER "X-Access-Token"
 
 /* Per-request state, in r->request_config. */
 typedef struct {
@@ -254,6 +265,12 @@ int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
 #define JP_NOTE_PASSIVE "jitprov-passive"
 #define JP_NOTE_EXTEND "jitprov-extend"
 #define JP_NOTE_EXTEND_FAILED "jitprov-extend-failed"
+/* The backend's tokens of a session (JITProvPassAccessToken) live only in its
+ * server-side record: save rewrites that record with new tokens (0 or -1);
+ * stored reads them back as another request may have written them (NULL when
+ * unreadable). */
+int jp_session_save_tokens(request_rec *r, jp_srv_cfg *c, jp_req *rq, const char *tokens);
+const char *jp_session_stored_tokens(request_rec *r, jp_srv_cfg *c, jp_req *rq);
 /* Short-lived items in JITProvSessionCache (kept POSTs): stored until
  * expires_at (unix seconds); take = fetch (at most max bytes) and remove. */
 apr_status_t jp_cache_put_str(request_rec *r, jp_srv_cfg *c, const char *key, const char *val,
@@ -324,6 +341,13 @@ int jp_diag_claims_view(request_rec *r);
 void jp_post_preserve(request_rec *r, jp_srv_cfg *c, const char *state, int64_t now);
 int jp_post_resume(request_rec *r, jp_srv_cfg *c, const char *state, const char *return_to,
                    const char *dest, int64_t now);
+
+/* backend_token.c: JITProvPassAccessToken. The sealed token blob for a new
+ * session ("" when not kept); and, per request, refresh + hand over: OK,
+ * DECLINED (session ended, treat as none) or an error status already sent. */
+const char *jp_backend_tokens_keep(request_rec *r, jp_srv_cfg *c, json_t *tok, const char *iss,
+                                   const char *sub);
+int jp_backend_token(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, jp_req *rq);
 
 /* sessinfo.c: SetHandler jitprov-session-info */
 int jp_sessinfo_handler(request_rec *r);

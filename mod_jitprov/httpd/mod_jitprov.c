@@ -9,6 +9,8 @@
 #include "mod_auth.h"
 #include "apr_strings.h"
 
+#include "tokenset.h"
+
 /* ---- configuration life cycle ---- */
 
 static int jp_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -61,12 +63,15 @@ static int derive_keys(apr_pool_t *p, server_rec *v, jp_srv_cfg *c)
     c->nkeys = c->passphrases->nelts;
     c->state_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
     c->sess_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
+    c->token_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
     for (i = 0; i < c->nkeys; i++) {
         const char *pw = ((const char **)c->passphrases->elts)[i];
         if (jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_STATE, &c->state_keys[i]) !=
                 0 ||
             jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_SESSION,
-                    &c->sess_keys[i]) != 0) {
+                    &c->sess_keys[i]) != 0 ||
+            jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_TOKENS,
+                    &c->token_keys[i]) != 0) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
                          JPLOG(0080) "JITProvCryptoPassphrase: key derivation (HKDF) failed for "
                                      "passphrase %d (server %s:%d)",
@@ -309,6 +314,13 @@ static int jp_check_authn(request_rec *r)
     if (!rq) {
         rc = jp_session_load(r, c, &rq);
         if (rc != OK && rc != DECLINED)
+            return rc;
+    }
+    if (rq && d->pass_token > 0) {
+        rc = jp_backend_token(r, c, d, rq);
+        if (rc == DECLINED)
+            rq = NULL;
+        else if (rc != OK)
             return rc;
     }
     if (rq) {

@@ -633,6 +633,7 @@ static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
         return -1;
     s->kv = full.kv;
     s->id_token = full.id_token;
+    s->tokens = full.tokens;
     return 0;
 }
 
@@ -787,42 +788,77 @@ int jp_session_peek(request_rec *r, jp_srv_cfg *c, jp_req **out)
     return load(r, c, out, 1);
 }
 
-int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
+/* Writes the whole record server-side under key: a file with a local cache,
+ * JITProvSessionCache with a networked one. */
+static int put_full(request_rec *r, jp_srv_cfg *c, const char *key, const jp_session *s)
 {
-    const char *id = jp_random_token(r->pool, 16), *key, *sealed;
-    jp_session stub;
-    jp_kv *ref;
     size_t len;
-    unsigned char *rec;
-
-    if (!id)
-        return -1;
-    s->id = id;
-    s->created = apr_time_now();
-    if (issue_cookie(r, c, s) == 0)
-        return 0;
-    /* Too large for a cookie: the claims go to JITProvSessionCache (sealed,
-     * bound to their key), the cookie keeps the rest. */
-    key = cache_key(r, c, id);
-    rec = jp_sessrec_encode(r->pool, s, &len);
-    sealed = rec ? jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), rec, len) : NULL;
+    unsigned char *rec = jp_sessrec_encode(r->pool, s, &len);
+    const char *sealed =
+        rec ? jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), rec, len) : NULL;
     if (!sealed)
         return -1;
     if (NETWORKED(c) ? cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
                                  apr_time_from_sec(s->expires)) != APR_SUCCESS
                      : big_put(r, key, sealed) != APR_SUCCESS)
         return -1;
+    return 0;
+}
+
+int jp_session_save_tokens(request_rec *r, jp_srv_cfg *c, jp_req *rq, const char *tokens)
+{
+    jp_session s;
+    if (!rq->cache_key)
+        return -1;
+    s = *rq->sess;
+    s.tokens = tokens;
+    if (put_full(r, c, rq->cache_key, &s) != 0)
+        return -1;
+    rq->sess->tokens = tokens;
+    return 0;
+}
+
+const char *jp_session_stored_tokens(request_rec *r, jp_srv_cfg *c, jp_req *rq)
+{
+    jp_session s;
+    if (!rq->cache_key)
+        return NULL;
+    s = *rq->sess;
+    return fetch_full(r, c, &s) == 0 ? s.tokens : NULL;
+}
+
+int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
+{
+    const char *id = jp_random_token(r->pool, 16), *key;
+    jp_session stub;
+    jp_kv *ref;
+
+    if (!id)
+        return -1;
+    s->id = id;
+    s->created = apr_time_now();
+    /* The backend's tokens never go to the browser, not even sealed: a session
+     * holding them takes the oversized-record path below. */
+    if ((!s->tokens || !*s->tokens) && issue_cookie(r, c, s) == 0)
+        return 0;
+    /* Too large for a cookie, or holding tokens: the claims go server-side
+     * (sealed, bound to their key), the cookie keeps the rest. */
+    key = cache_key(r, c, id);
+    if (put_full(r, c, key, s) != 0)
+        return -1;
     if (!NETWORKED(c))
         big_sweep(r, c);
     stub = *s;
     stub.id_token = "";
+    stub.tokens = "";
     stub.kv = apr_array_make(r->pool, 1, sizeof(jp_kv));
     ref = apr_array_push(stub.kv);
     ref->key = JP_REF_KEY;
     ref->val = "";
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  JPLOG(0233) "session record of %lu bytes: claims kept in %s", (unsigned long)len,
-                  c->cache_spec);
+                  JPLOG(0233) "session record too large for a cookie, or holding tokens: kept "
+                              "server-side (%s)",
+                  NETWORKED(c) ? c->cache_spec : big_dir);
     return issue_cookie(r, c, &stub);
 }
 

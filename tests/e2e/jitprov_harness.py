@@ -202,6 +202,8 @@ class IdP:
         self.clients = []
         self.users = {}
         self.keys = []
+        # More settings for idp.js's config (refresh_token_clients, ...).
+        self.extra = {}
         self.proc = None
         self.log_path = os.path.join(self.dir, "idp.log")
         self._gen = 0
@@ -221,7 +223,8 @@ class IdP:
         with open(jwks_file, "w") as f:
             json.dump({"keys": self.keys}, f)
         cfg = {"port": self.port, "host": "127.0.0.1", "issuer": self.issuer,
-               "jwks_file": jwks_file, "clients": self.clients, "users": self.users}
+               "jwks_file": jwks_file, "clients": self.clients, "users": self.users,
+               **self.extra}
         path = os.path.join(self.dir, "config.json")
         with open(path, "w") as f:
             json.dump(cfg, f, indent=1)
