@@ -120,7 +120,7 @@ int jp_backend_token(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, jp_req *rq)
     }
     if (!*t.refresh_token)
         return give_up(r, c, rq, "the access token expires and there is no refresh token");
-    if (refresh(r, c, &t, &fresh) != 0) {
+    if (refresh(r, jp_provider_for_iss(r, c, s->iss), &t, &fresh) != 0) {
         /* A parallel request of the same session may have refreshed first (a
          * rotated refresh token then fails here): take its result. */
         const char *stored = jp_session_stored_tokens(r, c, rq);

@@ -92,6 +92,10 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     n->cookie_host_prefix =
         a->cookie_host_prefix != JP_UNSET ? a->cookie_host_prefix : b->cookie_host_prefix;
     PICK(trusted_proxies);
+    PICK(extra_providers);
+    PICK(provider_rules);
+    PICK(discovery_path);
+    PICK(provider_label);
     n->preserve_post_max =
         a->preserve_post_max != JP_UNSET ? a->preserve_post_max : b->preserve_post_max;
     PICK(keep_tokens);
@@ -1000,6 +1004,78 @@ static const char *set_refresh_margin(cmd_parms *cmd, void *dummy, const char *a
     return NULL;
 }
 
+static int provider_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    return len && len <= 64 &&
+           strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == len;
+}
+
+/* JITProvProvider name metadata-url client-id secret [label] */
+static const char *add_provider(cmd_parms *cmd, void *dummy, int argc, char *const argv[])
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    jp_provider_def *d;
+    int i;
+    if (err)
+        return err;
+    if (argc < 4 || argc > 5)
+        return "JITProvProvider takes a name, the metadata URL, the client id, the client "
+               "secret and optionally a label";
+    if (!provider_name_ok(argv[0]) || !strcmp(argv[0], "default"))
+        return apr_psprintf(cmd->pool,
+                            "JITProvProvider: name '%s' must be 1 to 64 letters and digits, not "
+                            "'default'",
+                            argv[0]);
+    if (strncasecmp(argv[1], "https://", 8) && strncasecmp(argv[1], "http://", 7))
+        return apr_psprintf(cmd->pool, "JITProvProvider %s: '%s' is not an http(s) URL", argv[0],
+                            argv[1]);
+    if (!*argv[2])
+        return apr_psprintf(cmd->pool, "JITProvProvider %s: empty client id", argv[0]);
+    if (!c->extra_providers)
+        c->extra_providers = apr_array_make(cmd->pool, 2, sizeof(jp_provider_def));
+    for (i = 0; i < c->extra_providers->nelts; i++)
+        if (!strcmp(((jp_provider_def *)c->extra_providers->elts)[i].name, argv[0]))
+            return apr_psprintf(cmd->pool, "JITProvProvider: '%s' is defined twice", argv[0]);
+    d = apr_array_push(c->extra_providers);
+    memset(d, 0, sizeof(*d));
+    d->name = argv[0];
+    d->metadata_url = argv[1];
+    d->client_id = argv[2];
+    d->label = argc == 5 ? argv[4] : argv[0];
+    err = read_secret(cmd, argv[3], &d->client_secret);
+    if (err)
+        return apr_psprintf(cmd->pool, "JITProvProvider %s: %s", argv[0], err);
+    return NULL;
+}
+
+/* JITProvProviderSelect path|host match name */
+static const char *add_provider_rule(cmd_parms *cmd, void *dummy, const char *kind,
+                                     const char *match, const char *name)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    jp_provider_rule *rule;
+    if (err)
+        return err;
+    if (strcasecmp(kind, "path") && strcasecmp(kind, "host"))
+        return "JITProvProviderSelect: the first argument must be path or host";
+    if (!strcasecmp(kind, "path") && (match[0] != '/' || strpbrk(match, "?# \t")))
+        return apr_psprintf(cmd->pool, "JITProvProviderSelect: '%s' is not a path prefix", match);
+    if (!strcasecmp(kind, "host") && (!*match || strpbrk(match, "/:@ \t")))
+        return apr_psprintf(cmd->pool, "JITProvProviderSelect: '%s' is not a host name", match);
+    if (!provider_name_ok(name))
+        return apr_psprintf(cmd->pool, "JITProvProviderSelect: '%s' is not a provider name", name);
+    if (!c->provider_rules)
+        c->provider_rules = apr_array_make(cmd->pool, 2, sizeof(jp_provider_rule));
+    rule = apr_array_push(c->provider_rules);
+    rule->by_host = !strcasecmp(kind, "host");
+    rule->match = match;
+    rule->provider = strcmp(name, "default") ? name : NULL;
+    return NULL;
+}
+
 static const char *set_refresh_fail(cmd_parms *cmd, void *dummy, const char *arg)
 {
     const char *err = need_server(cmd);
@@ -1136,6 +1212,16 @@ const command_rec jp_cmds[] = {
                   "header carrying the access token (default X-Access-Token)"),
     AP_INIT_TAKE1("JITProvRefreshMargin", set_refresh_margin, NULL, RSRC_CONF,
                   "seconds before expiry at which the access token is refreshed"),
+    AP_INIT_TAKE_ARGV("JITProvProvider", add_provider, NULL, RSRC_CONF,
+                      "another identity provider: name, metadata URL, client id, secret, "
+                      "[label]"),
+    AP_INIT_TAKE3("JITProvProviderSelect", add_provider_rule, NULL, RSRC_CONF,
+                  "path|host, a path prefix or host name, and the provider it logs in with"),
+    AP_INIT_TAKE1("JITProvDiscoveryURI", set_path, (void *)APR_OFFSETOF(jp_srv_cfg, discovery_path),
+                  RSRC_CONF, "local path of the page listing the identity providers"),
+    AP_INIT_TAKE1("JITProvProviderLabel", set_str,
+                  (void *)APR_OFFSETOF(jp_srv_cfg, provider_label), RSRC_CONF,
+                  "the default provider's name on the discovery page"),
     AP_INIT_TAKE1("JITProvRefreshFailure", set_refresh_fail, NULL, RSRC_CONF,
                   "end (401) or auth (log in again) when the access token cannot be renewed"),
     AP_INIT_TAKE1("JITProvEnvPrefix", set_env_prefix, NULL, OR_AUTHCFG | RSRC_CONF,
@@ -1198,6 +1284,22 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
                                  "changed on the way; use https",
                      c->metadata_url);
     jp_store_cfg_finish(&c->store);
+    if (c->provider_rules) {
+        int i, j;
+        for (i = 0; i < c->provider_rules->nelts; i++) {
+            const char *n = ((jp_provider_rule *)c->provider_rules->elts)[i].provider;
+            int found = !n;
+            for (j = 0; n && c->extra_providers && j < c->extra_providers->nelts; j++)
+                found |= !strcmp(((jp_provider_def *)c->extra_providers->elts)[j].name, n);
+            if (!found)
+                return apr_psprintf(p, "JITProvProviderSelect: no JITProvProvider named %s", n);
+        }
+    }
+    if (c->discovery_path && !c->extra_providers)
+        return "JITProvDiscoveryURI needs at least one JITProvProvider";
+    if (c->discovery_path && (!strcmp(c->discovery_path, c->redirect_path) ||
+                              (c->logout_path && !strcmp(c->discovery_path, c->logout_path))))
+        return "JITProvDiscoveryURI must differ from JITProvRedirectURI and JITProvLogoutURI";
     if (c->preserve_post_max == JP_UNSET)
         c->preserve_post_max = 65536;
     err = check_cookies(p, s, c);

@@ -110,6 +110,11 @@ static int meta_fail(request_rec *r, int rc, const char *err)
 
 int jp_flow_start(request_rec *r, jp_srv_cfg *c)
 {
+    return jp_flow_start_to(r, c, r->unparsed_uri);
+}
+
+int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to)
+{
     jp_meta m;
     jp_authstate st;
     const char *err = NULL, *name, *sealed, *url;
@@ -118,9 +123,12 @@ int jp_flow_start(request_rec *r, jp_srv_cfg *c)
     rc = jp_provider_meta(r, c, &m, &err);
     if (rc != OK)
         return meta_fail(r, rc, err);
-    if (jp_authstate_new(r->pool, &st, r->unparsed_uri, apr_time_sec(apr_time_now())) != 0)
+    if (jp_authstate_new(r->pool, &st, return_to, apr_time_sec(apr_time_now())) != 0)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
                        "no randomness");
+    /* Another provider than the default: its name rides in the state (multi.c). */
+    if (c->provider_name)
+        st.state = apr_pstrcat(r->pool, st.state, c->provider_name, NULL);
     prune_states(r, c);
     name = jp_authstate_cookie_name(r->pool, c->state_prefix, st.state);
     sealed = jp_authstate_seal(r->pool, &c->state_keys[0], name, &st);

@@ -120,6 +120,13 @@ typedef struct {
     /* spoof stripping: every JITProvHeader name of this vhost */
     apr_array_header_t *strip_names;
     const char *strip_prefix;
+    /* more than one IdP (multi.c) */
+    apr_array_header_t *extra_providers; /* jp_provider_def; NULL = only the default */
+    apr_array_header_t *provider_rules;  /* jp_provider_rule */
+    const char *discovery_path;          /* JITProvDiscoveryURI */
+    const char *provider_label;          /* JITProvProviderLabel: the default's */
+    const char *provider_name;           /* in an extra provider's copy: its name */
+    const char *session_ns;              /* in a copy: the vhost's client id */
     /* runtime */
     jp_provider *provider;
     int set_flags;
@@ -135,6 +142,17 @@ typedef struct {
     const char *claim; /* NULL: JITProvGroupsClaim, resolved at login */
     const char *what;  /* the directive, as the warning names it */
 } jp_claim_use;
+
+typedef struct {
+    const char *name, *label, *metadata_url, *client_id, *client_secret;
+    jp_srv_cfg *cfg; /* the vhost's configuration with these replaced (post_config) */
+} jp_provider_def;
+
+typedef struct {
+    int by_host;
+    const char *match;    /* path prefix or host name */
+    const char *provider; /* NULL = the default */
+} jp_provider_rule;
 
 typedef enum { JP_SRC_CLAIM = 0, JP_SRC_ACCOUNT } jp_src_type;
 
@@ -292,6 +310,8 @@ int jp_session_once(request_rec *r, jp_srv_cfg *c, const char *kind, const char 
 
 /* flow.c */
 int jp_flow_start(request_rec *r, jp_srv_cfg *c);
+/* The same, returning to return_to (a checked same-origin URL) afterwards. */
+int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to);
 int jp_flow_callback(request_rec *r, jp_srv_cfg *c);
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c);
 
@@ -348,6 +368,19 @@ int jp_post_resume(request_rec *r, jp_srv_cfg *c, const char *state, const char 
 const char *jp_backend_tokens_keep(request_rec *r, jp_srv_cfg *c, json_t *tok, const char *iss,
                                    const char *sub);
 int jp_backend_token(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, jp_req *rq);
+
+/* multi.c: several IdPs in one vhost. */
+apr_status_t jp_providers_create(apr_pool_t *pconf, jp_srv_cfg *c);
+/* Starts a login with the provider the rules pick (or the discovery page). */
+int jp_login_start(request_rec *r, jp_srv_cfg *c);
+/* The provider whose login this callback ends; NULL when the state names none
+ * configured. */
+jp_srv_cfg *jp_provider_for_callback(request_rec *r, jp_srv_cfg *c);
+/* The provider with this issuer (c when none or only one). */
+jp_srv_cfg *jp_provider_for_iss(request_rec *r, jp_srv_cfg *c, const char *iss);
+/* The provider named by a JWT's (unverified) iss. */
+jp_srv_cfg *jp_provider_for_token(request_rec *r, jp_srv_cfg *c, const char *jwt);
+int jp_discovery_page(request_rec *r, jp_srv_cfg *c);
 
 /* sessinfo.c: SetHandler jitprov-session-info */
 int jp_sessinfo_handler(request_rec *r);

@@ -98,6 +98,8 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     /* Clear the cookie even when the session was already gone. */
     jp_cookie_set(r, c, c->cookie_name, "", "/", 0);
     abs = dest[0] == '/' ? jp_origin_url(r, c, dest) : dest;
+    if (rq)
+        c = jp_provider_for_iss(r, c, rq->sess->iss);
     if (rq && jp_provider_meta(r, c, &m, &err) == OK && m.end_session_endpoint) {
         const char *url = apr_pstrcat(
             r->pool, m.end_session_endpoint, strchr(m.end_session_endpoint, '?') ? "&" : "?",
@@ -135,6 +137,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     if (!tok || !*tok)
         return jp_fail(r, HTTP_BAD_REQUEST, "logout_token is missing.",
                        "back-channel logout without logout_token");
+    c = jp_provider_for_token(r, c, tok);
     rc = jp_provider_meta(r, c, &m, &err);
     if (rc != OK)
         return jp_fail(r, rc, "The identity provider cannot be reached.", "metadata: %s", err);
@@ -220,6 +223,9 @@ int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout request does not name a session.",
                        "front-channel logout without a usable sid (and iss) parameter: register "
                        "frontchannel_logout_session_required=true at the IdP");
+    /* With several providers the iss names whose logout this is. */
+    if (iss)
+        c = jp_provider_for_iss(r, c, iss);
     rc = jp_provider_meta(r, c, &m, &err);
     if (rc != OK)
         return jp_fail(r, rc, "The identity provider cannot be reached.", "metadata: %s", err);

@@ -120,7 +120,8 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             continue;
         if (derive_keys(pconf, v, c) != 0)
             return HTTP_INTERNAL_SERVER_ERROR;
-        if (jp_provider_create(pconf, c) != APR_SUCCESS)
+        if (jp_provider_create(pconf, c) != APR_SUCCESS ||
+            jp_providers_create(pconf, c) != APR_SUCCESS)
             return HTTP_INTERNAL_SERVER_ERROR;
     }
     jp_crypto_init();
@@ -207,11 +208,16 @@ static int jp_quick_handler(request_rec *r, int lookup)
     if (lookup || r->main || !path || !c->redirect_path || !c->provider)
         return DECLINED;
     if (!strcmp(path, c->redirect_path)) {
-        int rc = jp_flow_callback(r, c);
+        jp_srv_cfg *pc = jp_provider_for_callback(r, c);
+        int rc = pc ? jp_flow_callback(r, pc)
+                    : jp_fail(r, HTTP_BAD_REQUEST, "The login response has a malformed state.",
+                              "callback state names no configured provider");
         /* OK: the page re-posting a kept form was sent. */
         jp_metric(rc == HTTP_MOVED_TEMPORARILY || rc == OK ? JP_M_LOGIN_OK : JP_M_LOGIN_FAIL);
         return rc;
     }
+    if (c->discovery_path && !strcmp(path, c->discovery_path))
+        return jp_discovery_page(r, c);
     if (c->logout_path && !strcmp(path, c->logout_path)) {
         jp_metric(JP_M_LOGOUT);
         return jp_logout(r, c);
@@ -345,7 +351,7 @@ static int jp_check_authn(request_rec *r)
         if (r->main || wants_status(r))
             return jp_fail(r, HTTP_UNAUTHORIZED, "You need to log in to see this page.",
                            "no session (subrequest or XMLHttpRequest)");
-        return jp_flow_start(r, c);
+        return jp_login_start(r, c);
     }
 }
 

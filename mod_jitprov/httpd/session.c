@@ -289,12 +289,17 @@ static void cache_del(request_rec *r, jp_srv_cfg *c, const char *key)
 
 /* Every marker is scoped by the client id: vhosts sharing one cache and one
  * IdP never end each other's sessions. */
+/* The vhost's session namespace: its client id, also in the configuration
+ * copies of extra providers (multi.c), so that every provider's sessions,
+ * records and markers are the vhost's. */
+#define NS(c) ((c)->session_ns ? (c)->session_ns : (c)->client_id)
+
 static void marker_key(request_rec *r, jp_srv_cfg *c, const char *kind, const char *a,
                        const char *b, unsigned char out[JP_REV_KEYLEN])
 {
     unsigned char h[32];
     const char *in =
-        apr_pstrcat(r->pool, c->client_id, "\n", kind, "\n", a ? a : "", "\n", b ? b : "", NULL);
+        apr_pstrcat(r->pool, NS(c), "\n", kind, "\n", a ? a : "", "\n", b ? b : "", NULL);
     jp_sha256(in, strlen(in), h);
     memcpy(out, h, JP_REV_KEYLEN);
 }
@@ -493,7 +498,7 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
  * vhost (sharing the passphrase) does not open here. */
 static const char *cookie_aad(request_rec *r, jp_srv_cfg *c)
 {
-    return apr_pstrcat(r->pool, JP_COOKIE_AAD, c->client_id, "\n", c->cookie_name, NULL);
+    return apr_pstrcat(r->pool, JP_COOKIE_AAD, NS(c), "\n", c->cookie_name, NULL);
 }
 
 /* The server-side part of an oversized record. The hash comes first: shmcb
@@ -501,7 +506,8 @@ static const char *cookie_aad(request_rec *r, jp_srv_cfg *c)
 static const char *cache_key(request_rec *r, jp_srv_cfg *c, const char *id)
 {
     return apr_pstrcat(
-        r->pool, jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, c->client_id, "\n", id, NULL)),
+        r->pool,
+        jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, NS(c), "\n", id, NULL)),
         ".s", NULL);
 }
 
