@@ -2,6 +2,8 @@
  * `apachectl configtest` naming the directive (jp_check_srv_cfg). */
 #include "jitprov.h"
 #include "url.h"
+#include "clientauth.h"
+#include "cookie.h"
 #include "http_core.h"
 #include "apr_strings.h"
 #include "apr_file_io.h"
@@ -25,6 +27,7 @@
 #define F_FAILOPEN (1 << 11)
 #define F_STATE_TTL (1 << 12)
 #define F_STORE (1 << 13)
+#define F_REFRESH_MARGIN (1 << 14)
 
 void *jp_create_srv_cfg(apr_pool_t *p, server_rec *s)
 {
@@ -38,6 +41,11 @@ void *jp_create_srv_cfg(apr_pool_t *p, server_rec *s)
     c->max_duration = 8 * 3600;
     c->state_ttl = 600;
     c->cookie_name = "jitprov_session";
+    c->cookie_host_prefix = JP_UNSET;
+    c->preserve_post_max = JP_UNSET;
+    c->refresh_margin = 60;
+    c->refresh_fail = JP_UNSET;
+    c->state_prefix = "jitprov_state";
     c->provisioning = 1;
     c->recheck_interval = 60;
     c->groups_claim = "groups";
@@ -59,6 +67,13 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     PICK(metadata_url);
     PICK(client_id);
     PICK(client_secret);
+    if (!a->pkey_pem) {
+        n->pkey_file = b->pkey_file;
+        n->pkey_pem = b->pkey_pem;
+        n->pkey_len = b->pkey_len;
+        n->pkey_alg = b->pkey_alg;
+    }
+    PICK(pkey_kid);
     PICK(redirect_uri);
     PICK(redirect_path);
     PICK(logout_path);
@@ -72,6 +87,20 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
         n->cache_spec = b->cache_spec;
     }
     PICK(cookie_attrs);
+    PICK(sess_samesite);
+    PICK(state_samesite);
+    n->cookie_host_prefix =
+        a->cookie_host_prefix != JP_UNSET ? a->cookie_host_prefix : b->cookie_host_prefix;
+    PICK(trusted_proxies);
+    PICK(extra_providers);
+    PICK(provider_rules);
+    PICK(discovery_path);
+    PICK(provider_label);
+    n->preserve_post_max =
+        a->preserve_post_max != JP_UNSET ? a->preserve_post_max : b->preserve_post_max;
+    PICK(keep_tokens);
+    PICKF(refresh_margin, F_REFRESH_MARGIN);
+    n->refresh_fail = a->refresh_fail != JP_UNSET ? a->refresh_fail : b->refresh_fail;
     PICK(strip_prefix);
     PICK(scim_token);
     n->scope = strcmp(a->scope, "openid email profile") ? a->scope : b->scope;
@@ -108,6 +137,7 @@ void *jp_create_dir_cfg(apr_pool_t *p, char *dir)
     d->encoding = JP_UNSET;
     d->unauth = JP_UNSET;
     d->claims_env = JP_UNSET;
+    d->pass_token = JP_UNSET;
     return d;
 }
 
@@ -121,6 +151,9 @@ void *jp_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
     n->unauth = a->unauth != JP_UNSET ? a->unauth : b->unauth;
     n->claims_env = a->claims_env != JP_UNSET ? a->claims_env : b->claims_env;
     n->env_prefix = a->env_prefix ? a->env_prefix : b->env_prefix;
+    n->info_claims = a->info_claims ? a->info_claims : b->info_claims;
+    n->pass_token = a->pass_token != JP_UNSET ? a->pass_token : b->pass_token;
+    n->token_header = a->token_header ? a->token_header : b->token_header;
     return n;
 }
 
@@ -293,11 +326,87 @@ static const char *set_token_auth(cmd_parms *cmd, void *dummy, const char *arg)
     else if (!strcmp(arg, "client_secret_post"))
         c->token_auth = JP_AUTH_POST;
     else if (!strcmp(arg, "private_key_jwt"))
-        return "JITProvTokenEndpointAuth private_key_jwt is not supported yet: use "
-               "client_secret_basic or client_secret_post";
+        c->token_auth = JP_AUTH_PRIVATE_KEY_JWT;
     else
-        return "JITProvTokenEndpointAuth must be client_secret_basic or client_secret_post";
+        return "JITProvTokenEndpointAuth must be client_secret_basic, client_secret_post or "
+               "private_key_jwt";
     c->set_flags |= F_TOKEN_AUTH;
+    return NULL;
+}
+
+/* The key is read and checked here, so configtest names the file and the
+ * problem; requests parse the PEM again each time (nothing shared). */
+static const char *set_private_key(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd), *path, *why = NULL;
+    apr_finfo_t fi;
+    apr_file_t *f;
+    apr_size_t n;
+    char *buf;
+    apr_status_t rv;
+    if (err)
+        return err;
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (!path)
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: bad path '%s'", arg);
+    rv = apr_file_open(&f, path, APR_READ, 0, cmd->temp_pool);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv != APR_SUCCESS) {
+        char eb[128];
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: cannot read %s: %s", path,
+                            apr_strerror(rv, eb, sizeof(eb)));
+    }
+    if (fi.size <= 0 || fi.size > JP_PKEY_MAX_PEM)
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: %s must hold 1 to %d bytes", path,
+                            JP_PKEY_MAX_PEM);
+    n = (apr_size_t)fi.size;
+    buf = apr_pcalloc(cmd->pool, n + 1);
+    rv = apr_file_read_full(f, buf, n, &n);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: cannot read %s", path);
+    if (jp_pkey_check(cmd->temp_pool, buf, n, &c->pkey_alg, &why) != 0)
+        return apr_psprintf(cmd->pool, "JITProvPrivateKeyFile: %s: %s", path, why);
+    c->pkey_file = path;
+    c->pkey_pem = buf;
+    c->pkey_len = n;
+    return NULL;
+}
+
+static const char *set_private_key_id(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const unsigned char *q;
+    for (q = (const unsigned char *)arg; *q; q++)
+        if (*q < 0x21 || *q > 0x7e || *q == '"' || *q == '\\')
+            return "JITProvPrivateKeyID must be printable ASCII without spaces, quotes or "
+                   "backslashes";
+    return set_str(cmd, dummy, arg);
+}
+
+static const char *add_trusted_proxy(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd), *slash = strchr(arg, '/');
+    const char *ip = slash ? apr_pstrmemdup(cmd->temp_pool, arg, slash - arg) : arg;
+    apr_ipsubnet_t *sub;
+    char eb[128];
+    apr_status_t rv;
+    if (err)
+        return err;
+    /* Addresses only: a name would be resolved once, and wrongly trusted later. */
+    if (!*ip || strspn(ip, "0123456789abcdefABCDEF.:") != strlen(ip) ||
+        (slash && (!slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1))))
+        return apr_psprintf(cmd->pool,
+                            "JITProvTrustedProxy: '%s' is not an IP address or address/bits", arg);
+    rv = apr_ipsubnet_create(&sub, ip, slash ? slash + 1 : NULL, cmd->pool);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "JITProvTrustedProxy: '%s': %s", arg,
+                            apr_strerror(rv, eb, sizeof(eb)));
+    if (!c->trusted_proxies)
+        c->trusted_proxies = apr_array_make(cmd->pool, 4, sizeof(apr_ipsubnet_t *));
+    *(apr_ipsubnet_t **)apr_array_push(c->trusted_proxies) = sub;
     return NULL;
 }
 
@@ -405,6 +514,41 @@ static const char *set_cookie(cmd_parms *cmd, void *dummy, const char *name, con
         return "JITProvCookie: attributes must not contain line breaks";
     c->cookie_name = name;
     c->cookie_attrs = attrs;
+    return NULL;
+}
+
+static const char *set_cookie_samesite(cmd_parms *cmd, void *dummy, const char *which,
+                                       const char *val)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    int v = jp_samesite_parse(val);
+    if (err)
+        return err;
+    if (!v)
+        return apr_psprintf(cmd->pool, "JITProvCookieSameSite: '%s' is not Lax, Strict or None",
+                            val);
+    if (!strcasecmp(which, "session"))
+        c->sess_samesite = v;
+    else if (!strcasecmp(which, "state")) {
+        /* The IdP sends the browser back with a cross-site navigation: a
+         * Strict state cookie would never come with it. */
+        if (v == JP_SAMESITE_STRICT)
+            return "JITProvCookieSameSite state Strict: the state cookie must come back with the "
+                   "IdP's cross-site redirect; use Lax (or None for form_post)";
+        c->state_samesite = v;
+    } else
+        return apr_psprintf(cmd->pool, "JITProvCookieSameSite: '%s' is not session or state",
+                            which);
+    return NULL;
+}
+
+static const char *set_cookie_host_prefix(cmd_parms *cmd, void *dummy, int on)
+{
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    SC(cmd)->cookie_host_prefix = on;
     return NULL;
 }
 
@@ -774,6 +918,178 @@ static const char *set_env_prefix(cmd_parms *cmd, void *dv, const char *arg)
     return NULL;
 }
 
+static const char *add_info_claim(cmd_parms *cmd, void *dv, const char *arg)
+{
+    jp_dir_cfg *d = dv;
+    const unsigned char *q;
+    if (!*arg || strlen(arg) > 255)
+        return "JITProvSessionInfoClaims: bad claim name";
+    for (q = (const unsigned char *)arg; *q; q++)
+        if (*q < 0x20 || *q == 0x7f)
+            return "JITProvSessionInfoClaims: claim names must not contain control characters";
+    if (!d->info_claims)
+        d->info_claims = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    *(const char **)apr_array_push(d->info_claims) = arg;
+    return NULL;
+}
+
+static const char *set_preserve_post(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    char *end;
+    long v;
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    v = strtol(arg, &end, 10);
+    if (!*arg || *end || v < 0 || v > 1048576)
+        return "JITProvPreservePostMax must be 0 (off) to 1048576 bytes";
+    SC(cmd)->preserve_post_max = (int)v;
+    return NULL;
+}
+
+/* The header's name is stripped from client requests on every path of the
+ * vhost, like JITProvHeader's; Authorization is only ever overwritten. */
+static const char *token_header_ok(cmd_parms *cmd, const char *name)
+{
+    if (!jp_hdr_name_valid(name))
+        return apr_psprintf(cmd->pool, "JITProvAccessTokenHeader: '%s' is not a valid header name",
+                            name);
+    if (!strcasecmp(name, "Cookie") || !strcasecmp(name, "Host") ||
+        !strcasecmp(name, "Content-Length") || !strcasecmp(name, "Transfer-Encoding"))
+        return apr_psprintf(cmd->pool, "JITProvAccessTokenHeader: refusing to overwrite %s", name);
+    if (strcasecmp(name, "Authorization"))
+        *(const char **)apr_array_push(SC(cmd)->strip_names) = name;
+    return NULL;
+}
+
+static const char *set_pass_token(cmd_parms *cmd, void *dv, const char *arg)
+{
+    jp_dir_cfg *d = dv;
+    if (!strcasecmp(arg, "off"))
+        d->pass_token = 0;
+    else if (!strcasecmp(arg, "header"))
+        d->pass_token = JP_PASS_HEADER;
+    else if (!strcasecmp(arg, "env"))
+        d->pass_token = JP_PASS_ENV;
+    else if (!strcasecmp(arg, "both"))
+        d->pass_token = JP_PASS_HEADER | JP_PASS_ENV;
+    else
+        return "JITProvPassAccessToken must be header, env, both or off";
+    if (d->pass_token)
+        SC(cmd)->keep_tokens = 1;
+    if (d->pass_token & JP_PASS_HEADER)
+        return token_header_ok(cmd, JP_DEFAULT_TOKEN_HEADER);
+    return NULL;
+}
+
+static const char *set_token_header(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ((jp_dir_cfg *)dv)->token_header = arg;
+    return token_header_ok(cmd, arg);
+}
+
+static const char *set_refresh_margin(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    char *end;
+    long v;
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    v = strtol(arg, &end, 10);
+    if (!*arg || *end || v < 0 || v > 86400)
+        return "JITProvRefreshMargin must be 0 to 86400 seconds";
+    c->refresh_margin = (int)v;
+    c->set_flags |= F_REFRESH_MARGIN;
+    return NULL;
+}
+
+static int provider_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    return len && len <= 64 &&
+           strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == len;
+}
+
+/* JITProvProvider name metadata-url client-id secret [label] */
+static const char *add_provider(cmd_parms *cmd, void *dummy, int argc, char *const argv[])
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    jp_provider_def *d;
+    int i;
+    if (err)
+        return err;
+    if (argc < 4 || argc > 5)
+        return "JITProvProvider takes a name, the metadata URL, the client id, the client "
+               "secret and optionally a label";
+    if (!provider_name_ok(argv[0]) || !strcmp(argv[0], "default"))
+        return apr_psprintf(cmd->pool,
+                            "JITProvProvider: name '%s' must be 1 to 64 letters and digits, not "
+                            "'default'",
+                            argv[0]);
+    if (strncasecmp(argv[1], "https://", 8) && strncasecmp(argv[1], "http://", 7))
+        return apr_psprintf(cmd->pool, "JITProvProvider %s: '%s' is not an http(s) URL", argv[0],
+                            argv[1]);
+    if (!*argv[2])
+        return apr_psprintf(cmd->pool, "JITProvProvider %s: empty client id", argv[0]);
+    if (!c->extra_providers)
+        c->extra_providers = apr_array_make(cmd->pool, 2, sizeof(jp_provider_def));
+    for (i = 0; i < c->extra_providers->nelts; i++)
+        if (!strcmp(((jp_provider_def *)c->extra_providers->elts)[i].name, argv[0]))
+            return apr_psprintf(cmd->pool, "JITProvProvider: '%s' is defined twice", argv[0]);
+    d = apr_array_push(c->extra_providers);
+    memset(d, 0, sizeof(*d));
+    d->name = argv[0];
+    d->metadata_url = argv[1];
+    d->client_id = argv[2];
+    d->label = argc == 5 ? argv[4] : argv[0];
+    err = read_secret(cmd, argv[3], &d->client_secret);
+    if (err)
+        return apr_psprintf(cmd->pool, "JITProvProvider %s: %s", argv[0], err);
+    return NULL;
+}
+
+/* JITProvProviderSelect path|host match name */
+static const char *add_provider_rule(cmd_parms *cmd, void *dummy, const char *kind,
+                                     const char *match, const char *name)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    jp_provider_rule *rule;
+    if (err)
+        return err;
+    if (strcasecmp(kind, "path") && strcasecmp(kind, "host"))
+        return "JITProvProviderSelect: the first argument must be path or host";
+    if (!strcasecmp(kind, "path") && (match[0] != '/' || strpbrk(match, "?# \t")))
+        return apr_psprintf(cmd->pool, "JITProvProviderSelect: '%s' is not a path prefix", match);
+    if (!strcasecmp(kind, "host") && (!*match || strpbrk(match, "/:@ \t")))
+        return apr_psprintf(cmd->pool, "JITProvProviderSelect: '%s' is not a host name", match);
+    if (!provider_name_ok(name))
+        return apr_psprintf(cmd->pool, "JITProvProviderSelect: '%s' is not a provider name", name);
+    if (!c->provider_rules)
+        c->provider_rules = apr_array_make(cmd->pool, 2, sizeof(jp_provider_rule));
+    rule = apr_array_push(c->provider_rules);
+    rule->by_host = !strcasecmp(kind, "host");
+    rule->match = match;
+    rule->provider = strcmp(name, "default") ? name : NULL;
+    return NULL;
+}
+
+static const char *set_refresh_fail(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    if (!strcasecmp(arg, "end"))
+        SC(cmd)->refresh_fail = 0;
+    else if (!strcasecmp(arg, "auth"))
+        SC(cmd)->refresh_fail = 1;
+    else
+        return "JITProvRefreshFailure must be end or auth";
+    return NULL;
+}
+
 #define SRV_STR(name, field, help)                                                                 \
     AP_INIT_TAKE1(name, set_str, (void *)APR_OFFSETOF(jp_srv_cfg, field), RSRC_CONF, help)
 #define SRV_INT(name, field, help)                                                                 \
@@ -791,7 +1107,12 @@ const command_rec jp_cmds[] = {
     AP_INIT_TAKE1("JITProvSCIMBearerToken", set_scim_token, NULL, RSRC_CONF,
                   "bearer token the SCIM client must present (value, file:/path or env:NAME)"),
     AP_INIT_TAKE1("JITProvTokenEndpointAuth", set_token_auth, NULL, RSRC_CONF,
-                  "client_secret_basic or client_secret_post"),
+                  "client_secret_basic, client_secret_post or private_key_jwt"),
+    AP_INIT_TAKE1("JITProvPrivateKeyFile", set_private_key, NULL, RSRC_CONF,
+                  "PEM private key (RSA or EC) signing private_key_jwt client assertions"),
+    AP_INIT_TAKE1("JITProvPrivateKeyID", set_private_key_id,
+                  (void *)APR_OFFSETOF(jp_srv_cfg, pkey_kid), RSRC_CONF,
+                  "kid of that key as registered at the IdP"),
     AP_INIT_TAKE1("JITProvRedirectURI", set_redirect_uri, NULL, RSRC_CONF,
                   "the callback path or absolute URL"),
     AP_INIT_TAKE1("JITProvLogoutURI", set_path, (void *)APR_OFFSETOF(jp_srv_cfg, logout_path),
@@ -814,6 +1135,13 @@ const command_rec jp_cmds[] = {
     SRV_INT("JITProvStateTimeout", state_ttl, "seconds a login attempt may take"),
     AP_INIT_TAKE12("JITProvCookie", set_cookie, NULL, RSRC_CONF,
                    "session cookie name and optional attributes"),
+    AP_INIT_TAKE2("JITProvCookieSameSite", set_cookie_samesite, NULL, RSRC_CONF,
+                  "session|state and Lax|Strict|None"),
+    AP_INIT_FLAG("JITProvCookieHostPrefix", set_cookie_host_prefix, NULL, RSRC_CONF,
+                 "name the session and state cookies __Host-… (Secure, Path=/, no Domain)"),
+    AP_INIT_ITERATE("JITProvTrustedProxy", add_trusted_proxy, NULL, RSRC_CONF,
+                    "addresses (ip or ip/bits) of reverse proxies whose Forwarded and "
+                    "X-Forwarded-* headers are believed"),
     SRV_INT("JITProvClockSkew", skew, "seconds of clock skew allowed"),
     SRV_INT("JITProvHTTPTimeout", http_timeout, "seconds to wait for the IdP"),
     AP_INIT_TAKE1("JITProvCAFile", set_str, (void *)APR_OFFSETOF(jp_srv_cfg, ca_file), RSRC_CONF,
@@ -873,9 +1201,56 @@ const command_rec jp_cmds[] = {
                   "auth, 401, 403 or pass"),
     AP_INIT_FLAG("JITProvClaimsEnv", set_claims_env, NULL, OR_AUTHCFG | RSRC_CONF,
                  "export every claim as an environment variable"),
+    AP_INIT_ITERATE("JITProvSessionInfoClaims", add_info_claim, NULL, OR_AUTHCFG | RSRC_CONF,
+                    "claims the jitprov-session-info handler may show"),
+    AP_INIT_TAKE1("JITProvPreservePostMax", set_preserve_post, NULL, RSRC_CONF,
+                  "largest form POST kept across a login, in bytes (0: off)"),
+    /* Not in .htaccess: they change server-wide state (tokens kept, names stripped). */
+    AP_INIT_TAKE1("JITProvPassAccessToken", set_pass_token, NULL, ACCESS_CONF | RSRC_CONF,
+                  "hand the access token to the backend: header, env, both or off"),
+    AP_INIT_TAKE1("JITProvAccessTokenHeader", set_token_header, NULL, ACCESS_CONF | RSRC_CONF,
+                  "header carrying the access token (default X-Access-Token)"),
+    AP_INIT_TAKE1("JITProvRefreshMargin", set_refresh_margin, NULL, RSRC_CONF,
+                  "seconds before expiry at which the access token is refreshed"),
+    AP_INIT_TAKE_ARGV("JITProvProvider", add_provider, NULL, RSRC_CONF,
+                      "another identity provider: name, metadata URL, client id, secret, "
+                      "[label]"),
+    AP_INIT_TAKE3("JITProvProviderSelect", add_provider_rule, NULL, RSRC_CONF,
+                  "path|host, a path prefix or host name, and the provider it logs in with"),
+    AP_INIT_TAKE1("JITProvDiscoveryURI", set_path, (void *)APR_OFFSETOF(jp_srv_cfg, discovery_path),
+                  RSRC_CONF, "local path of the page listing the identity providers"),
+    AP_INIT_TAKE1("JITProvProviderLabel", set_str,
+                  (void *)APR_OFFSETOF(jp_srv_cfg, provider_label), RSRC_CONF,
+                  "the default provider's name on the discovery page"),
+    AP_INIT_TAKE1("JITProvRefreshFailure", set_refresh_fail, NULL, RSRC_CONF,
+                  "end (401) or auth (log in again) when the access token cannot be renewed"),
     AP_INIT_TAKE1("JITProvEnvPrefix", set_env_prefix, NULL, OR_AUTHCFG | RSRC_CONF,
                   "prefix of claim environment variables (default JITPROV_CLAIM_)"),
     {NULL}};
+
+/* Settles the cookie names (__Host- prefix) and checks their attributes. */
+static const char *check_cookies(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
+{
+    const char *v = NULL, *why;
+    if (c->cookie_host_prefix == 1) {
+        /* Outlives this check: the configuration pool, not p (a temp pool). */
+        if (strncmp(c->cookie_name, "__Host-", 7))
+            c->cookie_name = apr_pstrcat(s->process->pconf, "__Host-", c->cookie_name, NULL);
+        c->state_prefix = "__Host-jitprov_state";
+    } else {
+        c->state_prefix = "jitprov_state";
+    }
+    why = jp_cookie_attrs_check(p, c->cookie_name, c->cookie_attrs);
+    if (why)
+        return apr_psprintf(p, "JITProvCookie %s: %s%s", c->cookie_name, why,
+                            c->cookie_host_prefix == 1 ? " (JITProvCookieHostPrefix On)" : "");
+    if (c->sess_samesite && jp_cookie_attr(p, c->cookie_attrs, "SameSite", &v) &&
+        (int)jp_samesite_parse(v) != c->sess_samesite)
+        return apr_psprintf(p, "JITProvCookieSameSite session %s contradicts SameSite=%s in "
+                               "JITProvCookie",
+                            jp_samesite_name(c->sess_samesite), v);
+    return NULL;
+}
 
 /* Checked for every vhost that uses the module, at configtest. */
 const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
@@ -885,7 +1260,9 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
         return "JITProvProviderMetadataURL is required";
     if (!c->client_id)
         return "JITProvClientID is required";
-    if (!c->client_secret)
+    if (c->token_auth == JP_AUTH_PRIVATE_KEY_JWT && !c->pkey_pem)
+        return "JITProvTokenEndpointAuth private_key_jwt needs JITProvPrivateKeyFile";
+    if (!c->client_secret && c->token_auth != JP_AUTH_PRIVATE_KEY_JWT)
         return "JITProvClientSecret is required";
     if (!c->redirect_uri)
         return "JITProvRedirectURI is required";
@@ -907,6 +1284,27 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
                                  "changed on the way; use https",
                      c->metadata_url);
     jp_store_cfg_finish(&c->store);
+    if (c->provider_rules) {
+        int i, j;
+        for (i = 0; i < c->provider_rules->nelts; i++) {
+            const char *n = ((jp_provider_rule *)c->provider_rules->elts)[i].provider;
+            int found = !n;
+            for (j = 0; n && c->extra_providers && j < c->extra_providers->nelts; j++)
+                found |= !strcmp(((jp_provider_def *)c->extra_providers->elts)[j].name, n);
+            if (!found)
+                return apr_psprintf(p, "JITProvProviderSelect: no JITProvProvider named %s", n);
+        }
+    }
+    if (c->discovery_path && !c->extra_providers)
+        return "JITProvDiscoveryURI needs at least one JITProvProvider";
+    if (c->discovery_path && (!strcmp(c->discovery_path, c->redirect_path) ||
+                              (c->logout_path && !strcmp(c->discovery_path, c->logout_path))))
+        return "JITProvDiscoveryURI must differ from JITProvRedirectURI and JITProvLogoutURI";
+    if (c->preserve_post_max == JP_UNSET)
+        c->preserve_post_max = 65536;
+    err = check_cookies(p, s, c);
+    if (err)
+        return err;
     if (c->provisioning) {
         if (!jp_dbd_available())
             return "JITProvProvisioning is On but mod_dbd is not loaded (LoadModule dbd_module, "

@@ -9,8 +9,6 @@
 #include "state.h"
 #include "url.h"
 
-#define JP_STATE_PREFIX "jitprov_state"
-#define JP_STATE_PREFIX_LEN (sizeof(JP_STATE_PREFIX) - 1)
 /* Parallel tabs each get a state cookie (Path=/, so that a new attempt sees the
  * others); beyond this the oldest are dropped so
  * the Cookie header never grows into "request header too large". */
@@ -48,13 +46,7 @@ const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c)
 {
     if (c->redirect_uri[0] != '/')
         return c->redirect_uri;
-    return ap_construct_url(r->pool, c->redirect_path, r);
-}
-
-static const char *our_host(request_rec *r, int *port)
-{
-    *port = ap_get_server_port(r);
-    return r->hostname ? r->hostname : r->server->server_hostname;
+    return jp_origin_url(r, c, c->redirect_path);
 }
 
 /* Expires the oldest state cookies when too many login attempts are open. */
@@ -65,8 +57,10 @@ static void prune_states(request_rec *r, jp_srv_cfg *c)
     apr_array_header_t *ages;
     int i, n, drop;
     int64_t now = apr_time_sec(apr_time_now());
+    const char *prefix = apr_pstrcat(r->pool, c->state_prefix, "_", NULL);
+    size_t plen = strlen(prefix);
 
-    if (!h || !strstr(h, JP_STATE_PREFIX "_"))
+    if (!h || !strstr(h, prefix))
         return;
     names = apr_array_make(r->pool, 8, sizeof(const char *));
     ages = apr_array_make(r->pool, 8, sizeof(int64_t));
@@ -78,8 +72,7 @@ static void prune_states(request_rec *r, jp_srv_cfg *c)
         if (!end)
             end = h + strlen(h);
         eq = memchr(h, '=', end - h);
-        if (eq && (size_t)(eq - h) > JP_STATE_PREFIX_LEN &&
-            !strncmp(h, JP_STATE_PREFIX "_", JP_STATE_PREFIX_LEN + 1)) {
+        if (eq && (size_t)(eq - h) > plen && !strncmp(h, prefix, plen)) {
             const char *name = apr_pstrmemdup(r->pool, h, eq - h);
             const char *val = apr_pstrmemdup(r->pool, eq + 1, end - eq - 1);
             jp_authstate st;
@@ -117,6 +110,11 @@ static int meta_fail(request_rec *r, int rc, const char *err)
 
 int jp_flow_start(request_rec *r, jp_srv_cfg *c)
 {
+    return jp_flow_start_to(r, c, r->unparsed_uri);
+}
+
+int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to)
+{
     jp_meta m;
     jp_authstate st;
     const char *err = NULL, *name, *sealed, *url;
@@ -125,16 +123,20 @@ int jp_flow_start(request_rec *r, jp_srv_cfg *c)
     rc = jp_provider_meta(r, c, &m, &err);
     if (rc != OK)
         return meta_fail(r, rc, err);
-    if (jp_authstate_new(r->pool, &st, r->unparsed_uri, apr_time_sec(apr_time_now())) != 0)
+    if (jp_authstate_new(r->pool, &st, return_to, apr_time_sec(apr_time_now())) != 0)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
                        "no randomness");
+    /* Another provider than the default: its name rides in the state (multi.c). */
+    if (c->provider_name)
+        st.state = apr_pstrcat(r->pool, st.state, c->provider_name, NULL);
     prune_states(r, c);
-    name = jp_authstate_cookie_name(r->pool, JP_STATE_PREFIX, st.state);
+    name = jp_authstate_cookie_name(r->pool, c->state_prefix, st.state);
     sealed = jp_authstate_seal(r->pool, &c->state_keys[0], name, &st);
     if (!sealed)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
                        "cannot seal the state cookie");
     jp_cookie_set(r, c, name, sealed, "/", c->state_ttl);
+    jp_post_preserve(r, c, st.state, st.created);
     url = apr_pstrcat(
         r->pool, m.authorization_endpoint, strchr(m.authorization_endpoint, '?') ? "&" : "?",
         "response_type=code&client_id=", jp_url_encode(r->pool, c->client_id),
@@ -162,14 +164,7 @@ static int exchange_code(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const 
     body = apr_pstrcat(r->pool, "grant_type=authorization_code&code=", jp_url_encode(r->pool, code),
                        "&redirect_uri=", jp_url_encode(r->pool, jp_redirect_uri(r, c)),
                        "&code_verifier=", st->verifier, NULL);
-    if (c->token_auth == JP_AUTH_POST)
-        body = apr_pstrcat(r->pool, body, "&client_id=", jp_url_encode(r->pool, c->client_id),
-                           "&client_secret=", jp_url_encode(r->pool, c->client_secret), NULL);
-    /* RFC 6749 2.3.1: id and secret are form-encoded before Basic encoding. */
-    rv = jp_http(r->pool, c, "POST", m->token_endpoint, body,
-                 c->token_auth == JP_AUTH_BASIC ? jp_url_encode(r->pool, c->client_id) : NULL,
-                 c->token_auth == JP_AUTH_BASIC ? jp_url_encode(r->pool, c->client_secret) : NULL,
-                 NULL, &resp, &err);
+    rv = jp_token_post(r, c, m, body, &resp, &err);
     if (rv != APR_SUCCESS)
         return jp_fail(r, rv == APR_TIMEUP ? HTTP_GATEWAY_TIME_OUT : HTTP_BAD_GATEWAY,
                        rv == APR_TIMEUP ? "The identity provider did not answer in time."
@@ -448,7 +443,7 @@ static apr_status_t json_release(void *j)
 int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
 {
     const char *q = r->args ? r->args : "", *state, *code, *error, *name, *val, *err = NULL;
-    const char *iss, *sub, *idt, *dest, *host, *why;
+    const char *iss, *sub, *idt, *dest, *why;
     int64_t now = apr_time_sec(apr_time_now());
     jp_authstate st;
     jp_tok_expect e;
@@ -457,7 +452,8 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     jp_session *s;
     jp_account acct;
     apr_array_header_t *id_names;
-    int rc, port, userinfo_used = 0, groups_unknown;
+    jp_origin o;
+    int rc, userinfo_used = 0, groups_unknown;
 
     if (r->method_number != M_GET) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
@@ -472,7 +468,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     if (!state || !*state || strlen(state) > 128)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response is missing its state.",
                        "callback without a usable state parameter");
-    name = jp_authstate_cookie_name(r->pool, JP_STATE_PREFIX, state);
+    name = jp_authstate_cookie_name(r->pool, c->state_prefix, state);
     if (!name)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response has a malformed state.",
                        "callback state parameter is not one of ours");
@@ -621,14 +617,17 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     jp_claims_flatten(r->pool, claims, "c:", s->kv);
     if (c->provisioning)
         add_account_cols(r, s, &acct);
+    s->tokens = jp_backend_tokens_keep(r, c, tok, iss, sub);
     if (jp_session_create(r, c, s) != 0)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Your session could not be created.",
                        "session cache store failed (record too large for %s?)",
                        c->cache_spec ? c->cache_spec : "the default shmcb cache");
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0311) "login of sub=%s complete [ref %s]",
                   ap_escape_logitem(r->pool, sub), jp_ref(r));
-    host = our_host(r, &port);
-    dest = jp_safe_return_to(r->pool, st.return_to, ap_http_scheme(r), host, port);
+    jp_origin_get(r, c, &o);
+    dest = jp_safe_return_to(r->pool, st.return_to, o.scheme, o.host, o.port);
+    if (dest && jp_post_resume(r, c, st.state, st.return_to, dest, now) == OK)
+        return OK;
     apr_table_setn(r->headers_out, "Location", dest ? dest : "/");
     return HTTP_MOVED_TEMPORARILY;
 }

@@ -56,6 +56,12 @@ typedef struct {
     const char *client_id;
     const char *client_secret;
     int token_auth;
+    /* private_key_jwt: the PEM text, checked at startup, parsed per use */
+    const char *pkey_file;
+    const char *pkey_pem;
+    apr_size_t pkey_len;
+    const char *pkey_alg;
+    const char *pkey_kid;
     const char *redirect_uri; /* as configured: path or absolute URL */
     const char *redirect_path;
     const char *logout_path;
@@ -70,6 +76,7 @@ typedef struct {
     apr_array_header_t *passphrases; /* const char *, first seals */
     jp_key *state_keys;
     jp_key *sess_keys;
+    jp_key *token_keys; /* seal the backend's tokens inside session records */
     int nkeys;
     /* sessions */
     const char *cache_spec;
@@ -81,6 +88,11 @@ typedef struct {
     int state_ttl;
     const char *cookie_name;
     const char *cookie_attrs; /* NULL = defaults */
+    int sess_samesite;        /* jp_samesite (cookie.h); 0 = Lax */
+    int state_samesite;
+    int cookie_host_prefix; /* JITProvCookieHostPrefix: JP_UNSET, 0, 1 */
+    const char *state_prefix; /* state cookie names: prefix + "_" + 16 chars */
+    int preserve_post_max;    /* JITProvPreservePostMax: bytes, 0 = off, JP_UNSET */
     /* provisioning */
     int provisioning; /* JITProvProvisioning On|Off */
     jp_store_cfg store;
@@ -90,9 +102,22 @@ typedef struct {
     const char *groups_claim;
     /* SCIM 2.0 endpoint (SetHandler jitprov-scim) */
     const char *scim_token;
+    /* tokens for the backend: kept when any JITProvPassAccessToken wants them */
+    int keep_tokens;
+    int refresh_margin;
+    int refresh_fail; /* JITProvRefreshFailure: JP_UNSET, 0 end, 1 auth */
+    /* JITProvTrustedProxy: apr_ipsubnet_t *; NULL = none trusted */
+    apr_array_header_t *trusted_proxies;
     /* spoof stripping: every JITProvHeader name of this vhost */
     apr_array_header_t *strip_names;
     const char *strip_prefix;
+    /* more than one IdP (multi.c) */
+    apr_array_header_t *extra_providers; /* jp_provider_def; NULL = only the default */
+    apr_array_header_t *provider_rules;  /* jp_provider_rule */
+    const char *discovery_path;          /* JITProvDiscoveryURI */
+    const char *provider_label;          /* JITProvProviderLabel: the default's */
+    const char *provider_name;           /* in an extra provider's copy: its name */
+    const char *session_ns;              /* in a copy: the vhost's client id */
     /* runtime */
     jp_provider *provider;
     int set_flags;
@@ -109,6 +134,17 @@ typedef struct {
     const char *what;  /* the directive, as the warning names it */
 } jp_claim_use;
 
+typedef struct {
+    const char *name, *label, *metadata_url, *client_id, *client_secret;
+    jp_srv_cfg *cfg; /* the vhost's configuration with these replaced (post_config) */
+} jp_provider_def;
+
+typedef struct {
+    int by_host;
+    const char *match;    /* path prefix or host name */
+    const char *provider; /* NULL = the default */
+} jp_provider_rule;
+
 typedef enum { JP_SRC_CLAIM = 0, JP_SRC_ACCOUNT } jp_src_type;
 
 typedef struct {
@@ -124,7 +160,14 @@ typedef struct {
     int unauth;
     int claims_env;
     const char *env_prefix;
+    apr_array_header_t *info_claims; /* JITProvSessionInfoClaims; NULL = none */
+    int pass_token;                  /* JITProvPassAccessToken: JP_PASS_* bits, JP_UNSET */
+    const char *token_header;        /* JITProvAccessTokenHeader */
 } jp_dir_cfg;
+
+#define JP_PASS_HEADER 1
+#define JP_PASS_ENV 2
+#define JP_DEFAULT_TOKEN_HEADER "X-Access-Token"
 
 /* Per-request state, in r->request_config. */
 typedef struct {
@@ -185,6 +228,23 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
                                const jp_tok_expect *e, int logout, json_t **claims,
                                const char **err);
 
+/* token_client.c: POST to the token endpoint with the configured client
+ * authentication; the same return values as jp_http. */
+apr_status_t jp_token_post(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const char *body,
+                           jp_http_resp *resp, const char **err);
+
+/* proxy.c: the browser's origin, from a JITProvTrustedProxy's Forwarded /
+ * X-Forwarded-* headers or else from the request itself. */
+typedef struct {
+    const char *scheme; /* "http" or "https" */
+    const char *host;
+    int port;
+} jp_origin;
+void jp_origin_get(request_rec *r, jp_srv_cfg *c, jp_origin *o);
+/* scheme://host[:port] + path (path starts with '/') */
+const char *jp_origin_url(request_rec *r, jp_srv_cfg *c, const char *path);
+int jp_origin_https(request_rec *r, jp_srv_cfg *c);
+
 /* errors.c */
 const char *jp_ref(request_rec *r);
 void jp_error_page(request_rec *r, int status, int shown, const char *reason);
@@ -208,6 +268,24 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s);
 /* Ends one session on every node sharing the cache: 0, or -1 when the
  * revocation could not be recorded (the caller answers 503). */
 int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
+/* Notes jitprov-session-info sets before jp_session_load: PASSIVE = the
+ * request is not activity; EXTEND = it is, whatever the write-back interval
+ * (the cookie is re-issued). EXTEND_FAILED is set when that re-issue failed. */
+#define JP_NOTE_PASSIVE "jitprov-passive"
+#define JP_NOTE_EXTEND "jitprov-extend"
+#define JP_NOTE_EXTEND_FAILED "jitprov-extend-failed"
+/* The backend's tokens of a session (JITProvPassAccessToken) live only in its
+ * server-side record: save rewrites that record with new tokens (0 or -1);
+ * stored reads them back as another request may have written them (NULL when
+ * unreadable). */
+int jp_session_save_tokens(request_rec *r, jp_srv_cfg *c, jp_req *rq, const char *tokens);
+const char *jp_session_stored_tokens(request_rec *r, jp_srv_cfg *c, jp_req *rq);
+/* Short-lived items in JITProvSessionCache (kept POSTs): stored until
+ * expires_at (unix seconds); take = fetch (at most max bytes) and remove. */
+apr_status_t jp_cache_put_str(request_rec *r, jp_srv_cfg *c, const char *key, const char *val,
+                              int64_t expires_at);
+apr_status_t jp_cache_take_str(request_rec *r, jp_srv_cfg *c, const char *key, char **val,
+                               apr_size_t max);
 /* Revocation markers, any number of sessions, every node sharing the cache,
  * scoped by this vhost's client id; 0 or -1 as above. By sid when sid is set
  * (sub is then ignored), otherwise every session of (iss, sub) issued so far. */
@@ -223,6 +301,8 @@ int jp_session_once(request_rec *r, jp_srv_cfg *c, const char *kind, const char 
 
 /* flow.c */
 int jp_flow_start(request_rec *r, jp_srv_cfg *c);
+/* The same, returning to return_to (a checked same-origin URL) afterwards. */
+int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to);
 int jp_flow_callback(request_rec *r, jp_srv_cfg *c);
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c);
 
@@ -266,6 +346,35 @@ apr_array_header_t *jp_diag_names(apr_pool_t *p, json_t *claims);
 void jp_diag_login(request_rec *r, jp_srv_cfg *c, const char *iss,
                    const apr_array_header_t *id_names, json_t *claims, int userinfo_used);
 int jp_diag_claims_view(request_rec *r);
+
+/* preserve.c: a form POST kept across the login it starts. jp_post_resume
+ * sends the re-post page (OK) or finds nothing (DECLINED). */
+void jp_post_preserve(request_rec *r, jp_srv_cfg *c, const char *state, int64_t now);
+int jp_post_resume(request_rec *r, jp_srv_cfg *c, const char *state, const char *return_to,
+                   const char *dest, int64_t now);
+
+/* backend_token.c: JITProvPassAccessToken. The sealed token blob for a new
+ * session ("" when not kept); and, per request, refresh + hand over: OK,
+ * DECLINED (session ended, treat as none) or an error status already sent. */
+const char *jp_backend_tokens_keep(request_rec *r, jp_srv_cfg *c, json_t *tok, const char *iss,
+                                   const char *sub);
+int jp_backend_token(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, jp_req *rq);
+
+/* multi.c: several IdPs in one vhost. */
+apr_status_t jp_providers_create(apr_pool_t *pconf, jp_srv_cfg *c);
+/* Starts a login with the provider the rules pick (or the discovery page). */
+int jp_login_start(request_rec *r, jp_srv_cfg *c);
+/* The provider whose login this callback ends; NULL when the state names none
+ * configured. */
+jp_srv_cfg *jp_provider_for_callback(request_rec *r, jp_srv_cfg *c);
+/* The provider with this issuer (c when none or only one). */
+jp_srv_cfg *jp_provider_for_iss(request_rec *r, jp_srv_cfg *c, const char *iss);
+/* The provider named by a JWT's (unverified) iss. */
+jp_srv_cfg *jp_provider_for_token(request_rec *r, jp_srv_cfg *c, const char *jwt);
+int jp_discovery_page(request_rec *r, jp_srv_cfg *c);
+
+/* sessinfo.c: SetHandler jitprov-session-info */
+int jp_sessinfo_handler(request_rec *r);
 
 /* scim_handler.c: SetHandler jitprov-scim */
 int jp_scim_handler(request_rec *r);

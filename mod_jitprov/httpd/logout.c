@@ -11,10 +11,11 @@
  * (Sec-Fetch-Site: cross-site), or, from browsers that do not send that, an
  * Origin or Referer of another origin. No header at all (typed URL, old client,
  * no-referrer policy) counts as same-site. */
-static int cross_site(request_rec *r)
+static int cross_site(request_rec *r, jp_srv_cfg *c)
 {
     const char *sfs = apr_table_get(r->headers_in, "Sec-Fetch-Site");
-    const char *from, *host = r->hostname ? r->hostname : r->server->server_hostname;
+    const char *from;
+    jp_origin o;
 
     if (sfs)
         return strcasecmp(sfs, "same-origin") && strcasecmp(sfs, "same-site") &&
@@ -25,8 +26,10 @@ static int cross_site(request_rec *r)
     if (!from)
         return 0;
     /* "null" (sandboxed, privacy-redirected) and anything not absolute is foreign. */
-    return !ap_strstr_c(from, "://") ||
-           !jp_safe_return_to(r->pool, from, ap_http_scheme(r), host, ap_get_server_port(r));
+    /* Our origin as the browser sees it: behind a JITProvTrustedProxy that is
+     * the proxy's scheme and host, not this server's. */
+    jp_origin_get(r, c, &o);
+    return !ap_strstr_c(from, "://") || !jp_safe_return_to(r->pool, from, o.scheme, o.host, o.port);
 }
 
 /* Logout is a plain link, which any site can make a browser follow with the
@@ -36,8 +39,7 @@ static int cross_site(request_rec *r)
 static int cross_site_guard(request_rec *r, jp_srv_cfg *c)
 {
     const char *href, *from;
-    (void)c;
-    if (!cross_site(r))
+    if (!cross_site(r, c))
         return DECLINED;
     href = apr_pstrcat(r->pool, r->uri, r->args ? "?" : "", r->args ? r->args : "", NULL);
     from = apr_table_get(r->headers_in, "Origin");
@@ -67,18 +69,17 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     if (guard != DECLINED)
         return guard;
     const char *ret = r->args ? jp_query_param(r->pool, r->args, "return_to") : NULL;
-    const char *host, *dest, *abs, *err = NULL;
+    const char *dest, *abs, *err = NULL;
     jp_req *rq = NULL;
     jp_meta m;
-    int port;
+    jp_origin o;
 
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    host = r->hostname ? r->hostname : r->server->server_hostname;
-    port = ap_get_server_port(r);
+    jp_origin_get(r, c, &o);
     if (r->args && !ret && strstr(r->args, "return_to="))
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout return address is malformed.",
                        "bad return_to encoding");
-    dest = jp_safe_return_to(r->pool, ret ? ret : "/", ap_http_scheme(r), host, port);
+    dest = jp_safe_return_to(r->pool, ret ? ret : "/", o.scheme, o.host, o.port);
     if (!dest)
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout return address must be on this site.",
                        "return_to %s refused", ap_escape_logitem(r->pool, ret));
@@ -96,7 +97,9 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     }
     /* Clear the cookie even when the session was already gone. */
     jp_cookie_set(r, c, c->cookie_name, "", "/", 0);
-    abs = dest[0] == '/' ? ap_construct_url(r->pool, dest, r) : dest;
+    abs = dest[0] == '/' ? jp_origin_url(r, c, dest) : dest;
+    if (rq)
+        c = jp_provider_for_iss(r, c, rq->sess->iss);
     if (rq && jp_provider_meta(r, c, &m, &err) == OK && m.end_session_endpoint) {
         const char *url = apr_pstrcat(
             r->pool, m.end_session_endpoint, strchr(m.end_session_endpoint, '?') ? "&" : "?",
@@ -134,6 +137,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     if (!tok || !*tok)
         return jp_fail(r, HTTP_BAD_REQUEST, "logout_token is missing.",
                        "back-channel logout without logout_token");
+    c = jp_provider_for_token(r, c, tok);
     rc = jp_provider_meta(r, c, &m, &err);
     if (rc != OK)
         return jp_fail(r, rc, "The identity provider cannot be reached.", "metadata: %s", err);
@@ -219,6 +223,9 @@ int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout request does not name a session.",
                        "front-channel logout without a usable sid (and iss) parameter: register "
                        "frontchannel_logout_session_required=true at the IdP");
+    /* With several providers the iss names whose logout this is. */
+    if (iss)
+        c = jp_provider_for_iss(r, c, iss);
     rc = jp_provider_meta(r, c, &m, &err);
     if (rc != OK)
         return jp_fail(r, rc, "The identity provider cannot be reached.", "metadata: %s", err);

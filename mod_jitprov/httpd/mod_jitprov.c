@@ -9,6 +9,8 @@
 #include "mod_auth.h"
 #include "apr_strings.h"
 
+#include "tokenset.h"
+
 /* ---- configuration life cycle ---- */
 
 static int jp_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -61,12 +63,15 @@ static int derive_keys(apr_pool_t *p, server_rec *v, jp_srv_cfg *c)
     c->nkeys = c->passphrases->nelts;
     c->state_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
     c->sess_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
+    c->token_keys = apr_pcalloc(p, sizeof(jp_key) * c->nkeys);
     for (i = 0; i < c->nkeys; i++) {
         const char *pw = ((const char **)c->passphrases->elts)[i];
         if (jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_STATE, &c->state_keys[i]) !=
                 0 ||
             jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_SESSION,
-                    &c->sess_keys[i]) != 0) {
+                    &c->sess_keys[i]) != 0 ||
+            jp_hkdf((const unsigned char *)pw, strlen(pw), JP_HKDF_INFO_TOKENS,
+                    &c->token_keys[i]) != 0) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
                          JPLOG(0080) "JITProvCryptoPassphrase: key derivation (HKDF) failed for "
                                      "passphrase %d (server %s:%d)",
@@ -115,7 +120,8 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             continue;
         if (derive_keys(pconf, v, c) != 0)
             return HTTP_INTERNAL_SERVER_ERROR;
-        if (jp_provider_create(pconf, c) != APR_SUCCESS)
+        if (jp_provider_create(pconf, c) != APR_SUCCESS ||
+            jp_providers_create(pconf, c) != APR_SUCCESS)
             return HTTP_INTERNAL_SERVER_ERROR;
     }
     jp_crypto_init();
@@ -202,10 +208,16 @@ static int jp_quick_handler(request_rec *r, int lookup)
     if (lookup || r->main || !path || !c->redirect_path || !c->provider)
         return DECLINED;
     if (!strcmp(path, c->redirect_path)) {
-        int rc = jp_flow_callback(r, c);
-        jp_metric(rc == HTTP_MOVED_TEMPORARILY ? JP_M_LOGIN_OK : JP_M_LOGIN_FAIL);
+        jp_srv_cfg *pc = jp_provider_for_callback(r, c);
+        int rc = pc ? jp_flow_callback(r, pc)
+                    : jp_fail(r, HTTP_BAD_REQUEST, "The login response has a malformed state.",
+                              "callback state names no configured provider");
+        /* OK: the page re-posting a kept form was sent. */
+        jp_metric(rc == HTTP_MOVED_TEMPORARILY || rc == OK ? JP_M_LOGIN_OK : JP_M_LOGIN_FAIL);
         return rc;
     }
+    if (c->discovery_path && !strcmp(path, c->discovery_path))
+        return jp_discovery_page(r, c);
     if (c->logout_path && !strcmp(path, c->logout_path)) {
         jp_metric(JP_M_LOGOUT);
         return jp_logout(r, c);
@@ -310,6 +322,13 @@ static int jp_check_authn(request_rec *r)
         if (rc != OK && rc != DECLINED)
             return rc;
     }
+    if (rq && d->pass_token > 0) {
+        rc = jp_backend_token(r, c, d, rq);
+        if (rc == DECLINED)
+            rq = NULL;
+        else if (rc != OK)
+            return rc;
+    }
     if (rq) {
         if (!r->main)
             jp_metric(JP_M_SESSION_HIT);
@@ -332,7 +351,7 @@ static int jp_check_authn(request_rec *r)
         if (r->main || wants_status(r))
             return jp_fail(r, HTTP_UNAUTHORIZED, "You need to log in to see this page.",
                            "no session (subrequest or XMLHttpRequest)");
-        return jp_flow_start(r, c);
+        return jp_login_start(r, c);
     }
 }
 
@@ -347,6 +366,7 @@ static void jp_register_hooks(apr_pool_t *p)
     ap_hook_quick_handler(jp_quick_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(jp_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(jp_scim_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(jp_sessinfo_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_authn(jp_check_authn, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     jp_register_authz(p);
     jp_authz_register_hooks();

@@ -26,6 +26,8 @@
 
 #include "revstore.h"
 
+#include "cookie.h"
+
 #define JP_MUTEX_TYPE "jitprov-cache"
 #define JP_COOKIE_AAD "jitprov-session-v2:"
 #define JP_SESS_AAD "jitprov-session-v1"
@@ -287,12 +289,17 @@ static void cache_del(request_rec *r, jp_srv_cfg *c, const char *key)
 
 /* Every marker is scoped by the client id: vhosts sharing one cache and one
  * IdP never end each other's sessions. */
+/* The vhost's session namespace: its client id, also in the configuration
+ * copies of extra providers (multi.c), so that every provider's sessions,
+ * records and markers are the vhost's. */
+#define NS(c) ((c)->session_ns ? (c)->session_ns : (c)->client_id)
+
 static void marker_key(request_rec *r, jp_srv_cfg *c, const char *kind, const char *a,
                        const char *b, unsigned char out[JP_REV_KEYLEN])
 {
     unsigned char h[32];
     const char *in =
-        apr_pstrcat(r->pool, c->client_id, "\n", kind, "\n", a ? a : "", "\n", b ? b : "", NULL);
+        apr_pstrcat(r->pool, NS(c), "\n", kind, "\n", a ? a : "", "\n", b ? b : "", NULL);
     jp_sha256(in, strlen(in), h);
     memcpy(out, h, JP_REV_KEYLEN);
 }
@@ -474,26 +481,15 @@ const char *jp_cookie_get(request_rec *r, const char *name)
 void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,
                    const char *path, int max_age)
 {
-    int https = !strcasecmp(ap_http_scheme(r), "https");
-    const char *attrs;
-    if (c->cookie_attrs && !strcmp(name, c->cookie_name))
-        /* The sysadmin's attributes, with the safe defaults they do not override. */
-        attrs = apr_pstrcat(
-            r->pool, c->cookie_attrs,
-            ap_strcasestr(c->cookie_attrs, "path=") ? ""
-                                                    : apr_pstrcat(r->pool, "; Path=", path, NULL),
-            ap_strcasestr(c->cookie_attrs, "httponly") ? "" : "; HttpOnly",
-            ap_strcasestr(c->cookie_attrs, "samesite") ? "" : "; SameSite=Lax",
-            https && !ap_strcasestr(c->cookie_attrs, "secure") ? "; Secure" : "", NULL);
-    else
-        attrs = apr_pstrcat(r->pool, "Path=", path, "; HttpOnly; SameSite=Lax",
-                            https ? "; Secure" : "", NULL);
-    apr_table_addn(r->err_headers_out, "Set-Cookie",
-                   apr_psprintf(r->pool, "%s=%s; %s%s", name, value, attrs,
-                                max_age < 0 ? ""
-                                : max_age == 0
-                                    ? "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-                                    : apr_psprintf(r->pool, "; Max-Age=%d", max_age)));
+    /* JITProvCookie's attributes are the session cookie's; state cookies get
+     * the defaults and their own SameSite. */
+    int sess = !strcmp(name, c->cookie_name);
+    jp_cookie_policy pol;
+    pol.attrs = sess ? c->cookie_attrs : NULL;
+    pol.samesite = sess ? c->sess_samesite : c->state_samesite;
+    apr_table_addn(
+        r->err_headers_out, "Set-Cookie",
+        jp_cookie_header(r->pool, name, value, &pol, path, max_age, jp_origin_https(r, c)));
 }
 
 /* ---- records ---- */
@@ -502,7 +498,7 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
  * vhost (sharing the passphrase) does not open here. */
 static const char *cookie_aad(request_rec *r, jp_srv_cfg *c)
 {
-    return apr_pstrcat(r->pool, JP_COOKIE_AAD, c->client_id, "\n", c->cookie_name, NULL);
+    return apr_pstrcat(r->pool, JP_COOKIE_AAD, NS(c), "\n", c->cookie_name, NULL);
 }
 
 /* The server-side part of an oversized record. The hash comes first: shmcb
@@ -510,7 +506,8 @@ static const char *cookie_aad(request_rec *r, jp_srv_cfg *c)
 static const char *cache_key(request_rec *r, jp_srv_cfg *c, const char *id)
 {
     return apr_pstrcat(
-        r->pool, jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, c->client_id, "\n", id, NULL)),
+        r->pool,
+        jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, NS(c), "\n", id, NULL)),
         ".s", NULL);
 }
 
@@ -642,6 +639,7 @@ static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
         return -1;
     s->kv = full.kv;
     s->id_token = full.id_token;
+    s->tokens = full.tokens;
     return 0;
 }
 
@@ -766,15 +764,22 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     *out = rq;
     /* Activity is written back at most once a minute (or a tenth of the
      * timeout), as a fresh cookie: nothing server-side is rewritten, so a
-     * write-back can never revive a session a concurrent logout ended. */
-    if (now - before_seen >= (c->inactivity / 10 < 60 ? c->inactivity / 10 : 60))
+     * write-back can never revive a session a concurrent logout ended.
+     * jitprov-session-info reads without counting (PASSIVE: a polling page
+     * must not keep an idle session alive) or extends on demand (EXTEND). The
+     * hard end (expires) never moves. */
+    if (apr_table_get(r->notes, JP_NOTE_EXTEND) ||
+        (!apr_table_get(r->notes, JP_NOTE_PASSIVE) &&
+         now - before_seen >= (c->inactivity / 10 < 60 ? c->inactivity / 10 : 60)))
         s->last_seen = now;
     if (s->last_seen != before_seen || s->checked_at != before_checked) {
         cookie.last_seen = s->last_seen;
         cookie.checked_at = s->checked_at;
-        if (issue_cookie(r, c, stub ? &cookie : s) != 0)
+        if (issue_cookie(r, c, stub ? &cookie : s) != 0) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           JPLOG(0232) "session cookie could not be refreshed");
+            apr_table_setn(r->notes, JP_NOTE_EXTEND_FAILED, "1");
+        }
     }
     return OK;
 }
@@ -789,42 +794,77 @@ int jp_session_peek(request_rec *r, jp_srv_cfg *c, jp_req **out)
     return load(r, c, out, 1);
 }
 
-int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
+/* Writes the whole record server-side under key: a file with a local cache,
+ * JITProvSessionCache with a networked one. */
+static int put_full(request_rec *r, jp_srv_cfg *c, const char *key, const jp_session *s)
 {
-    const char *id = jp_random_token(r->pool, 16), *key, *sealed;
-    jp_session stub;
-    jp_kv *ref;
     size_t len;
-    unsigned char *rec;
-
-    if (!id)
-        return -1;
-    s->id = id;
-    s->created = apr_time_now();
-    if (issue_cookie(r, c, s) == 0)
-        return 0;
-    /* Too large for a cookie: the claims go to JITProvSessionCache (sealed,
-     * bound to their key), the cookie keeps the rest. */
-    key = cache_key(r, c, id);
-    rec = jp_sessrec_encode(r->pool, s, &len);
-    sealed = rec ? jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), rec, len) : NULL;
+    unsigned char *rec = jp_sessrec_encode(r->pool, s, &len);
+    const char *sealed =
+        rec ? jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), rec, len) : NULL;
     if (!sealed)
         return -1;
     if (NETWORKED(c) ? cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
                                  apr_time_from_sec(s->expires)) != APR_SUCCESS
                      : big_put(r, key, sealed) != APR_SUCCESS)
         return -1;
+    return 0;
+}
+
+int jp_session_save_tokens(request_rec *r, jp_srv_cfg *c, jp_req *rq, const char *tokens)
+{
+    jp_session s;
+    if (!rq->cache_key)
+        return -1;
+    s = *rq->sess;
+    s.tokens = tokens;
+    if (put_full(r, c, rq->cache_key, &s) != 0)
+        return -1;
+    rq->sess->tokens = tokens;
+    return 0;
+}
+
+const char *jp_session_stored_tokens(request_rec *r, jp_srv_cfg *c, jp_req *rq)
+{
+    jp_session s;
+    if (!rq->cache_key)
+        return NULL;
+    s = *rq->sess;
+    return fetch_full(r, c, &s) == 0 ? s.tokens : NULL;
+}
+
+int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
+{
+    const char *id = jp_random_token(r->pool, 16), *key;
+    jp_session stub;
+    jp_kv *ref;
+
+    if (!id)
+        return -1;
+    s->id = id;
+    s->created = apr_time_now();
+    /* The backend's tokens never go to the browser, not even sealed: a session
+     * holding them takes the oversized-record path below. */
+    if ((!s->tokens || !*s->tokens) && issue_cookie(r, c, s) == 0)
+        return 0;
+    /* Too large for a cookie, or holding tokens: the claims go server-side
+     * (sealed, bound to their key), the cookie keeps the rest. */
+    key = cache_key(r, c, id);
+    if (put_full(r, c, key, s) != 0)
+        return -1;
     if (!NETWORKED(c))
         big_sweep(r, c);
     stub = *s;
     stub.id_token = "";
+    stub.tokens = "";
     stub.kv = apr_array_make(r->pool, 1, sizeof(jp_kv));
     ref = apr_array_push(stub.kv);
     ref->key = JP_REF_KEY;
     ref->val = "";
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  JPLOG(0233) "session record of %lu bytes: claims kept in %s", (unsigned long)len,
-                  c->cache_spec);
+                  JPLOG(0233) "session record too large for a cookie, or holding tokens: kept "
+                              "server-side (%s)",
+                  NETWORKED(c) ? c->cache_spec : big_dir);
     return issue_cookie(r, c, &stub);
 }
 
@@ -838,6 +878,26 @@ int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)
     else if (rq->cache_key)
         apr_file_remove(big_path(r, rq->cache_key), r->pool);
     return marker_put(r, c, k, now, rq->sess->expires + 1, 1, JP_REV_MAX);
+}
+
+apr_status_t jp_cache_put_str(request_rec *r, jp_srv_cfg *c, const char *key, const char *val,
+                              int64_t expires_at)
+{
+    return cache_put(r, c, key, (const unsigned char *)val, strlen(val),
+                     apr_time_from_sec(expires_at));
+}
+
+apr_status_t jp_cache_take_str(request_rec *r, jp_srv_cfg *c, const char *key, char **val,
+                               apr_size_t max)
+{
+    unsigned char *data;
+    unsigned int len;
+    apr_status_t rv = cache_get(r, c, key, &data, &len, (unsigned int)max + 1);
+    if (rv != APR_SUCCESS)
+        return rv;
+    cache_del(r, c, key);
+    *val = (char *)data;
+    return APR_SUCCESS;
 }
 
 /* Ends every session issued before now whose (kind, a, b) matches. Lives as

@@ -6,6 +6,8 @@
  *   iss, sub, sid, user, id_token, id                     uint32 length + bytes
  *   kv count                                              uint32
  *   count x (key, val)                                    uint32 length + bytes
+ *   [tokens]                                              uint32 length + bytes,
+ *                                                         only when not empty
  *
  * The encoding is canonical (one record, one byte string), which lets the
  * fuzzer check decode/encode as an exact round trip. Strings carry no NUL
@@ -107,6 +109,8 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
         if (!add_len(&total, str_or_empty(kv[i].key)) || !add_len(&total, str_or_empty(kv[i].val)))
             return NULL;
     }
+    if (s->tokens && *s->tokens && !add_len(&total, s->tokens))
+        return NULL;
 
     b = buf = apr_palloc(p, total);
     memcpy(b, MAGIC, MAGIC_LEN);
@@ -125,6 +129,8 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
         b = put_str(b, str_or_empty(kv[i].key));
         b = put_str(b, str_or_empty(kv[i].val));
     }
+    if (s->tokens && *s->tokens)
+        b = put_str(b, s->tokens);
     *len = (size_t)(b - buf);
     return buf;
 }
@@ -216,6 +222,17 @@ int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_se
     }
     s.kv->nelts = (int)nkv;
 
+    s.tokens = "";
+    if (r.pos != r.end) {
+        /* Fewer bytes than a length word: trailing garbage, not a field. */
+        if (r.end - r.pos < 4)
+            return JP_SESSREC_EBAD;
+        if ((rv = get_str(&r, &s.tokens)) != 0)
+            return rv;
+        /* Written only when not empty: an empty one is not canonical. */
+        if (!*s.tokens)
+            return JP_SESSREC_EBAD;
+    }
     if (r.pos != r.end)
         return JP_SESSREC_EBAD;
     *out = s;

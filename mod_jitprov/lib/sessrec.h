@@ -30,6 +30,9 @@ typedef struct {
     /* jp_kv entries (claims.h): claim values under "c:<name>", account columns
      * under "a:<column>" (and "a:id"). */
     apr_array_header_t *kv;
+    /* Optional, at the end of the record (older records have none): the
+     * OAuth tokens for the backend, sealed by the caller; "" or NULL = none. */
+    const char *tokens;
 } jp_session;
 
 /* Binary encoding; *len set. NULL when the record would exceed JP_SESSREC_MAX

@@ -202,6 +202,8 @@ class IdP:
         self.clients = []
         self.users = {}
         self.keys = []
+        # More settings for idp.js's config (refresh_token_clients, ...).
+        self.extra = {}
         self.proc = None
         self.log_path = os.path.join(self.dir, "idp.log")
         self._gen = 0
@@ -221,7 +223,8 @@ class IdP:
         with open(jwks_file, "w") as f:
             json.dump({"keys": self.keys}, f)
         cfg = {"port": self.port, "host": "127.0.0.1", "issuer": self.issuer,
-               "jwks_file": jwks_file, "clients": self.clients, "users": self.users}
+               "jwks_file": jwks_file, "clients": self.clients, "users": self.users,
+               **self.extra}
         path = os.path.join(self.dir, "config.json")
         with open(path, "w") as f:
             json.dump(cfg, f, indent=1)
@@ -1055,6 +1058,26 @@ def llng_login(session, url, user="dwho", password=None, *, stop_at_callback=Fal
                         + r.text[:1500])
     r.trace = trace
     return r
+
+
+def idp_login_until(s, url, prefix, user):
+    """Follows the IdP's login from its authorization URL until it redirects to
+    a URL starting with prefix (returned, not visited)."""
+    r = s.get(url, allow_redirects=False)
+    posted = False
+    for _ in range(20):
+        if is_redirect(r):
+            nxt = urllib.parse.urljoin(r.url, r.headers["Location"])
+            if nxt.startswith(prefix):
+                return nxt
+            r = s.get(nxt, allow_redirects=False)
+            continue
+        assert r.status_code == 200 and 'name="login"' in r.text and not posted, r.text[:500]
+        action, fields = parse_form(r.text)
+        fields.update({"login": user, "password": f"pass-{user}"})
+        r = s.post(urllib.parse.urljoin(r.url, action), data=fields, allow_redirects=False)
+        posted = True
+    raise FlowError("no redirect to " + prefix)
 
 
 def idp_code_flow(session, idp, client_id, client_secret, redirect_uri, user="alice",

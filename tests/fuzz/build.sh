@@ -24,6 +24,8 @@ declare -A srcs=(
   [fuzz_scim]="mod_jitprov/lib/scim.c mod_jitprov/lib/scim_filter.c mod_jitprov/lib/scim_patch.c mod_jitprov/lib/scim_resource.c"
   [fuzz_store]="mod_jitprov/lib/store_sql.c mod_jitprov/lib/store_cfg.c mod_jitprov/lib/store_prov.c mod_jitprov/lib/store_schema.c mod_jitprov/lib/claims.c mod_jitprov/lib/store_roles.c mod_jitprov/lib/roles.c mod_jitprov/lib/sync.c"
   [fuzz_roles]="mod_jitprov/lib/roles.c mod_jitprov/lib/sync.c mod_jitprov/lib/claims.c"
+  [fuzz_forwarded]="mod_jitprov/lib/forwarded.c"
+  [fuzz_formpost]="mod_jitprov/lib/formpost.c mod_jitprov/lib/url.c"
 )
 for t in "${!srcs[@]}"; do
   [ -f "tests/fuzz/$t.c" ] || continue

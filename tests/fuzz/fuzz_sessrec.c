@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             s.checked_at != t.checked_at || s.account_id != t.account_id)
             abort();
         if (!same_str(s.iss, t.iss) || !same_str(s.sub, t.sub) || !same_str(s.sid, t.sid) ||
-            !same_str(s.user, t.user) || !same_str(s.id_token, t.id_token) || !same_str(s.id, t.id))
+            !same_str(s.user, t.user) || !same_str(s.id_token, t.id_token) || !same_str(s.id, t.id) ||
+            !same_str(s.tokens, t.tokens))
             abort();
         if (s.kv->nelts != t.kv->nelts || s.kv->nelts > JP_SESSREC_MAX_KV)
             abort();

@@ -18,6 +18,7 @@
 //                    "test_shuffle_groups": true } ],
 //     "users": { "name": { claims... } },       // optional: added to / replacing the defaults
 //     "id_token_ttl": 3600, "session_ttl": 86400, "pkce_required": true,
+//     "refresh_token_clients": [client ids], "access_token_ttl_by_client": {id: seconds},
 //     "discovery_overrides": { "token_endpoint": ... } }
 // Only issuer, port and jwks_file/clients matter for most uses.
 
@@ -204,6 +205,12 @@ async function serve(configPath) {
         return out;
     });
 
+    // Clients listed here get a refresh token without asking for
+    // offline_access (which oidc-provider only grants with prompt=consent),
+    // and may have short-lived access tokens: for the token refresh tests.
+    const refreshClients = new Set(cfg.refresh_token_clients || []);
+    const atTtlByClient = cfg.access_token_ttl_by_client || {};
+
     const algs = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
     const stats = {};
     const pkceRequired = cfg.pkce_required !== false;
@@ -212,6 +219,8 @@ async function serve(configPath) {
         clients,
         jwks,
         scopes: SCOPES,
+        issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token')
+            && (code.scopes.has('offline_access') || refreshClients.has(client.clientId)),
         claims: CLAIMS,
         // Put the scope-requested claims into the ID token itself, not only into
         // userinfo: the module may run with JITProvUserInfo Off.
@@ -222,7 +231,8 @@ async function serve(configPath) {
         pkce: { methods: ['S256'], required: () => pkceRequired },
         ttl: {
             IdToken: cfg.id_token_ttl || 3600,
-            AccessToken: cfg.access_token_ttl || 3600,
+            AccessToken: (ctx, token, client) => (client && atTtlByClient[client.clientId])
+                || cfg.access_token_ttl || 3600,
             AuthorizationCode: 120,
             Interaction: 3600,
             Session: cfg.session_ttl || 86400,
@@ -326,6 +336,10 @@ ${frames.join('\n')}
         return sidRequired.has(this.clientId) || includeSid.call(this);
     };
     provider.on('server_error', (ctx, err) => process.stderr.write(`idp: server_error ${err.stack}\n`));
+    // Why a token request failed (invalid_client alone says little).
+    provider.on('grant.error', (ctx, err) => {
+        process.stderr.write(`idp: grant.error ${err.message}: ${err.error_description || ''} ${err.error_detail || ''}\n`);
+    });
     provider.on('backchannel.error', (ctx, err, client) => {
         process.stderr.write(`idp: backchannel logout to ${client.clientId} failed: ${err.message}\n`);
     });

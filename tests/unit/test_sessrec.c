@@ -272,6 +272,46 @@ static void test_lengths(apr_pool_t *p)
     }
 }
 
+/* The optional tokens field at the end: absent in older records, written only
+ * when set, round-trips, and an empty one present is not canonical. */
+static void test_tokens(apr_pool_t *p)
+{
+    jp_session s = make(p, 5, 0), d;
+    unsigned char *plain, *with, *bad;
+    size_t plen, wlen;
+
+    s.tokens = NULL;
+    plain = jp_sessrec_encode(p, &s, &plen);
+    CHECK(plain && jp_sessrec_decode(p, plain, plen, &d) == 0);
+    CHECK_STR(d.tokens, "");
+    s.tokens = "";
+    CHECK(plain && jp_sessrec_encode(p, &s, &wlen) && wlen == plen);
+    s.tokens = "AQsealed-token-blob_-";
+    with = jp_sessrec_encode(p, &s, &wlen);
+    CHECK(with && wlen == plen + 4 + strlen(s.tokens));
+    CHECK(with && memcmp(with, plain, plen) == 0); /* appended, nothing else moves */
+    memset(&d, 0, sizeof(d));
+    CHECK(with && jp_sessrec_decode(p, with, wlen, &d) == 0);
+    CHECK_STR(d.tokens, "AQsealed-token-blob_-");
+    CHECK(d.kv && same(&s, &d));
+    /* Truncated inside the field, a trailing byte, an empty field present. */
+    CHECK(with && jp_sessrec_decode(p, with, wlen - 1, &d) == JP_SESSREC_ETRUNC);
+    CHECK(with && jp_sessrec_decode(p, with, plen + 2, &d) == JP_SESSREC_EBAD);
+    CHECK(with && jp_sessrec_decode(p, with, plen + 5, &d) == JP_SESSREC_ETRUNC);
+    bad = apr_palloc(p, wlen + 1);
+    memcpy(bad, with, wlen);
+    bad[wlen] = 'x';
+    CHECK(jp_sessrec_decode(p, bad, wlen + 1, &d) == JP_SESSREC_EBAD);
+    bad = apr_pcalloc(p, plen + 4);
+    memcpy(bad, plain, plen);
+    CHECK(jp_sessrec_decode(p, bad, plen + 4, &d) == JP_SESSREC_EBAD);
+    /* A NUL inside the tokens field. */
+    bad = apr_palloc(p, wlen);
+    memcpy(bad, with, wlen);
+    bad[plen + 5] = '\0';
+    CHECK(jp_sessrec_decode(p, bad, wlen, &d) == JP_SESSREC_EBAD);
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -281,6 +321,7 @@ int main(void)
     test_round_trip(p);
     test_damage(p);
     test_lengths(p);
+    test_tokens(p);
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();

@@ -22,6 +22,11 @@ out = {
 }
 for k in KEEP:
     out[k.lower()] = env.get(k)
+# A POST's body and type, for the tests that re-post a form after a login.
+if env.get("REQUEST_METHOD") == "POST":
+    n = int(env.get("CONTENT_LENGTH") or 0)
+    out["body"] = text(sys.stdin.buffer.read(n))
+    out["content_type"] = env.get("CONTENT_TYPE")
 
 body = json.dumps(out, indent=1, sort_keys=True).encode("ascii")
 sys.stdout.buffer.write(b"Content-Type: application/json\r\nCache-Control: no-store\r\n")
