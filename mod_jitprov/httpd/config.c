@@ -1219,9 +1219,8 @@ const command_rec jp_cmds[] = {
                   "path|host, a path prefix or host name, and the provider it logs in with"),
     AP_INIT_TAKE1("JITProvDiscoveryURI", set_path, (void *)APR_OFFSETOF(jp_srv_cfg, discovery_path),
                   RSRC_CONF, "local path of the page listing the identity providers"),
-    AP_INIT_TAKE1("JITProvProviderLabel", set_str,
-                  (void *)APR_OFFSETOF(jp_srv_cfg, provider_label), RSRC_CONF,
-                  "the default provider's name on the discovery page"),
+    AP_INIT_TAKE1("JITProvProviderLabel", set_str, (void *)APR_OFFSETOF(jp_srv_cfg, provider_label),
+                  RSRC_CONF, "the default provider's name on the discovery page"),
     AP_INIT_TAKE1("JITProvRefreshFailure", set_refresh_fail, NULL, RSRC_CONF,
                   "end (401) or auth (log in again) when the access token cannot be renewed"),
     AP_INIT_TAKE1("JITProvEnvPrefix", set_env_prefix, NULL, OR_AUTHCFG | RSRC_CONF,
@@ -1246,8 +1245,9 @@ static const char *check_cookies(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
                             c->cookie_host_prefix == 1 ? " (JITProvCookieHostPrefix On)" : "");
     if (c->sess_samesite && jp_cookie_attr(p, c->cookie_attrs, "SameSite", &v) &&
         (int)jp_samesite_parse(v) != c->sess_samesite)
-        return apr_psprintf(p, "JITProvCookieSameSite session %s contradicts SameSite=%s in "
-                               "JITProvCookie",
+        return apr_psprintf(p,
+                            "JITProvCookieSameSite session %s contradicts SameSite=%s in "
+                            "JITProvCookie",
                             jp_samesite_name(c->sess_samesite), v);
     return NULL;
 }

@@ -90,7 +90,7 @@ typedef struct {
     const char *cookie_attrs; /* NULL = defaults */
     int sess_samesite;        /* jp_samesite (cookie.h); 0 = Lax */
     int state_samesite;
-    int cookie_host_prefix; /* JITProvCookieHostPrefix: JP_UNSET, 0, 1 */
+    int cookie_host_prefix;   /* JITProvCookieHostPrefix: JP_UNSET, 0, 1 */
     const char *state_prefix; /* state cookie names: prefix + "_" + 16 chars */
     int preserve_post_max;    /* JITProvPreservePostMax: bytes, 0 = off, JP_UNSET */
     /* provisioning */

@@ -505,10 +505,9 @@ static const char *cookie_aad(request_rec *r, jp_srv_cfg *c)
  * picks the sub-cache by the key's first byte. */
 static const char *cache_key(request_rec *r, jp_srv_cfg *c, const char *id)
 {
-    return apr_pstrcat(
-        r->pool,
-        jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, NS(c), "\n", id, NULL)),
-        ".s", NULL);
+    return apr_pstrcat(r->pool,
+                       jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, NS(c), "\n", id, NULL)), ".s",
+                       NULL);
 }
 
 static const char *record_aad(request_rec *r, const char *key)
