@@ -948,7 +948,8 @@ class Bench:
         tot = {}
         for k, sm in sums.items():
             ik = "oidc" if k == "oidc" else "jitprov"
-            tot[k] = {"user_ms": 1000 * sm["user"] / sm["n"], "sys_ms": 1000 * sm["sys"] / sm["n"],
+            tot[k] = {"n": sm["n"],
+                      "user_ms": 1000 * sm["user"] / sm["n"], "sys_ms": 1000 * sm["sys"] / sm["n"],
                       "cpu_ms": 1000 * sm["cpu"] / sm["n"],
                       "idle_ms": 1000 * idle[ik] * sm["span"] / sm["n"]}
             tot[k]["net_ms"] = tot[k]["cpu_ms"] - tot[k]["idle_ms"]
@@ -1204,9 +1205,10 @@ def report(res, started, elapsed):
                         f"{tt[k]['sys_ms']:.1f}")
             detail = (f"; over all rounds per login: mod_jitprov first {us('first')}, "
                       f"returning {us('returning')}, mod_auth_openidc {us('oidc')} (user/system "
-                      f"from clock ticks); idle httpd used {pr['idle_ms_per_s']['jitprov']:.2f} "
-                      f"/ {pr['idle_ms_per_s']['oidc']:.2f} ms per second, net of it "
-                      f"first {pr['net']['first']:.2f}, returning {pr['net']['returning']:.2f}; "
+                      f"from clock ticks, +-{10 / tt['oidc']['n']:.2f} ms); idle httpd used "
+                      f"{pr['idle_ms_per_s']['jitprov']:.2f} / {pr['idle_ms_per_s']['oidc']:.2f} "
+                      f"ms per second, ratios of the totals net of it: first "
+                      f"{pr['net']['first']:.2f}, returning {pr['net']['returning']:.2f}; "
                       f"other work used {100 * pr['foreign_median']:.0f}% of the machine "
                       f"(median of the batches, max {100 * pr['foreign_max']:.0f}%)")
         add(f"| httpd CPU per login <= 1/2 of mod_auth_openidc (CPU time incl. kernel, all "
@@ -1403,7 +1405,8 @@ def report(res, started, elapsed):
         if pr.get("total"):
             tt = pr["total"]
             add("Over all rounds, per login: user and system time (clock ticks of all httpd "
-                "processes, 10 ms steps: a sum over the rounds), what the idle server uses "
+                f"processes, 10 ms steps: +-{10 / tt['oidc']['n']:.2f} ms per login over "
+                f"{tt['oidc']['n']} logins), what the idle server uses "
                 "in the same time (measured with both servers started and no requests, "
                 f"{pr['idle_ms_per_s']['jitprov']:.2f} ms/s mod_jitprov, "
                 f"{pr['idle_ms_per_s']['oidc']:.2f} ms/s mod_auth_openidc), and the CPU net of "
