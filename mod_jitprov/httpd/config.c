@@ -1309,7 +1309,8 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
         if (!jp_dbd_available())
             return "JITProvProvisioning is On but mod_dbd is not loaded (LoadModule dbd_module, "
                    "DBDriver, DBDParams), or set JITProvProvisioning Off";
-        err = jp_store_cfg_check(p, &c->store);
+        /* p is ptemp; the shape must live as long as the configuration. */
+        err = jp_store_cfg_seal(s->process->pconf, &c->store);
         if (err)
             return err;
     }

@@ -75,6 +75,10 @@ typedef struct {
     int link_by;            /* JITProvLinkBy: JP_COL_EXTERNAL_ID or JP_COL_USERNAME; -1 off */
     const char *link_claim; /* ... the token claim (dotted path) matched against it */
     const char *link_iss;   /* ... only for logins from this issuer; NULL: any */
+    /* Set by jp_store_cfg_seal once the whole configuration is checked: the
+     * table's shape, built once instead of at every login. NULL until then
+     * (jitprov-admin, tests): each operation checks and builds it itself. */
+    const struct jp_shape *shape;
 } jp_store_cfg;
 
 /* Fills defaults (pool p for arrays). */
@@ -97,6 +101,10 @@ int jp_store_ident_ok(const char *s);
 /* Final config check (e.g. id/iss/sub columns required, pending needs a status
  * column). NULL when fine, else a message naming the directive. */
 const char *jp_store_cfg_check(apr_pool_t *p, const jp_store_cfg *c);
+/* jp_store_cfg_check, then, when it passes, builds the table's shape into
+ * c->shape (pool p: the configuration's lifetime). After this c must not
+ * change: operations trust the shape instead of checking c again. */
+const char *jp_store_cfg_seal(apr_pool_t *p, jp_store_cfg *c);
 
 typedef struct {
     const char *iss, *sub;

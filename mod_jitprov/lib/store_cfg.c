@@ -282,3 +282,16 @@ void jp_shape_build(apr_pool_t *p, const jp_store_cfg *c, jp_shape *sh)
         *(const char **)apr_array_push(parts) = sh->col[i];
     sh->list = apr_array_pstrcat(p, parts, ',');
 }
+
+const char *jp_store_cfg_seal(apr_pool_t *p, jp_store_cfg *c)
+{
+    jp_shape *sh;
+    const char *bad = jp_store_cfg_check(p, c);
+    c->shape = NULL;
+    if (bad)
+        return bad;
+    sh = apr_palloc(p, sizeof(*sh));
+    jp_shape_build(p, c, sh);
+    c->shape = sh;
+    return NULL;
+}

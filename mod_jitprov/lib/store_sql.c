@@ -105,13 +105,17 @@ int jp_sql_init(jp_sql *s, apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, co
         s->err = d ? "no database connection" : "unsupported DBDriver (use sqlite3 or pgsql)";
         return -1;
     }
-    /* Identifiers become SQL text: never trust that the caller checked them. */
-    if ((s->err = jp_store_cfg_check(p, cfg)))
+    /* Identifiers become SQL text: never trust that the caller checked them,
+     * unless jp_store_cfg_seal did (at configuration time, once). */
+    if (!cfg->shape && (s->err = jp_store_cfg_check(p, cfg)))
         return -1;
     s->pg = !strcmp(d, "pgsql");
     if (!db->prepared)
         db->prepared = apr_hash_make(db->pool);
-    jp_shape_build(p, cfg, &s->sh);
+    if (cfg->shape)
+        s->sh = *cfg->shape;
+    else
+        jp_shape_build(p, cfg, &s->sh);
     return 0;
 }
 

@@ -21,7 +21,7 @@
 
 /* The shape of the account table: which columns exist, which claims feed them.
  * The role columns come first, in role order, then the mapped ones. */
-typedef struct {
+typedef struct jp_shape {
     int ncols;
     const char *col[JP_NCOLS]; /* every column read, roles first */
     int role[JP_COL__COUNT];   /* index in col, -1 when the role has no column */
@@ -55,8 +55,9 @@ typedef struct {
 void jp_shape_build(apr_pool_t *p, const jp_store_cfg *cfg, jp_shape *sh);
 
 /* Checks cfg (identifiers become SQL text) and the connection, builds the
- * shape. label: "jitprov_" plus something of the caller's, lowercase (pgsql
- * folds PREPARE names). 0, or -1 with s->err set. */
+ * shape (or copies cfg->shape when jp_store_cfg_seal checked and built it).
+ * label: "jitprov_" plus something of the caller's, lowercase (pgsql folds
+ * PREPARE names). 0, or -1 with s->err set. */
 int jp_sql_init(jp_sql *s, apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *label);
 
 /* Records the first error of an attempt (one line), and whether it is worth a

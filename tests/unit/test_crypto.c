@@ -250,6 +250,34 @@ static void test_seal(apr_pool_t *p)
     CHECK(jp_seal(p, NULL, "aad", (const unsigned char *)"x", 1) == NULL);
 }
 
+/* jp_crypto_init swaps the by-name digest and cipher for fetched ones: the
+ * same bytes either way, and cookies sealed before it still open after. */
+static void test_fetched(apr_pool_t *p)
+{
+    static const char msg[] = "sealed before jp_crypto_init";
+    unsigned char d1[32], d2[32];
+    jp_key k;
+    char *blob, *blob2;
+    unsigned char *pt;
+    size_t n;
+
+    memset(k.k, 0x5a, sizeof(k.k));
+    jp_sha256("abc", 3, d1);
+    blob = jp_seal(p, &k, "aad", (const unsigned char *)msg, strlen(msg));
+    CHECK(blob != NULL);
+    jp_crypto_init();
+    jp_crypto_init(); /* idempotent */
+    jp_sha256("abc", 3, d2);
+    CHECK(memcmp(d1, d2, 32) == 0);
+    pt = jp_open(p, &k, 1, "aad", blob, &n);
+    CHECK(pt && n == strlen(msg) && !memcmp(pt, msg, n));
+    blob2 = jp_seal(p, &k, "aad", (const unsigned char *)msg, strlen(msg));
+    CHECK(blob2 && strcmp(blob, blob2)); /* a fresh IV */
+    pt = jp_open(p, &k, 1, "aad", blob2, &n);
+    CHECK(pt && n == strlen(msg) && !memcmp(pt, msg, n));
+    CHECK(jp_open(p, &k, 1, "aae", blob2, &n) == NULL);
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -262,6 +290,8 @@ int main(void)
     test_hkdf();
     test_ct();
     test_seal(p);
+    test_fetched(p);
+    test_seal(p); /* again, on the fetched cipher */
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();

@@ -135,6 +135,13 @@ static void test_config(void)
     CHECK_STR(c.table, "jitprov_accounts");
     CHECK_STR(c.col[JP_COL_DISPLAY_NAME], "display_name");
 
+    /* sealing checks first: a refused configuration gets no shape */
+    CHECK(c.shape == NULL);
+    CHECK(jp_store_cfg_seal(gp, &c) == NULL && c.shape != NULL);
+    c.col[JP_COL_ID] = "bad name";
+    CHECK(jp_store_cfg_seal(gp, &c) != NULL && c.shape == NULL);
+    jp_store_cfg_init(gp, &c);
+
     c.new_status = "pending";
     c.col[JP_COL_STATUS] = NULL;
     CHECK(jp_store_cfg_check(gp, &c) != NULL);
@@ -567,7 +574,8 @@ static void test_legacy(jp_db *db)
                            "oidc_iss TEXT, oidc_sub TEXT)") == 0);
     exec(db, "INSERT INTO legacy_users (login, mail) VALUES ('old-user', 'old@example.com')");
     legacy_cfg(&c);
-    CHECK(jp_store_cfg_check(gp, &c) == NULL);
+    /* as the module runs it: checked and shaped once at configuration time */
+    CHECK(jp_store_cfg_seal(gp, &c) == NULL && c.shape != NULL);
 
     /* without the unique index on (oidc_iss, oidc_sub), provisioning fails
      * closed with a database error: never a duplicate row */
