@@ -608,7 +608,6 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     s->sid = json_is_string(json_object_get(claims, "sid"))
                  ? json_string_value(json_object_get(claims, "sid"))
                  : "";
-    s->user = sub;
     /* Kept for id_token_hint at logout, unless it would crowd the record. */
     s->id_token = strlen(idt) <= JP_MAX_HINT ? idt : "";
     s->kv = apr_array_make(r->pool, 24, sizeof(jp_kv));

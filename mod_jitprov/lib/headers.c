@@ -337,7 +337,9 @@ static const char *claim_none(apr_pool_t *p, const char *value, const char *deli
     const char *s, *e;
     size_t dlen;
 
-    if (plain(delim, 0) && plain(value, (unsigned char)delim[0]))
+    /* The usual one-byte delimiter needs no scan of its own. */
+    if ((delim[0] && !delim[1] ? delim[0] >= 0x20 && delim[0] != 0x7f : plain(delim, 0)) &&
+        plain(value, (unsigned char)delim[0]))
         return value;
 
     /* The delimiter as it will appear: its control bytes dropped (render_none). */

@@ -29,7 +29,7 @@ typedef struct {
     int64_t account_id; /* 0 when no account row */
     unsigned char marks[JP_SESSREC_NMARKS][JP_SESSREC_MARKLEN]; /* opaque to this file */
     const char *iss, *sub, *sid;                                /* sid may be "" */
-    const char *user;     /* REMOTE_USER default (sub unless configured) */
+    const char *user;     /* unused, kept empty (REMOTE_USER comes from the kv pairs) */
     const char *id_token; /* raw ID token for id_token_hint; may be "" */
     const char *id;       /* random session id: ends this one session at logout */
     /* jp_kv entries (claims.h): claim values under "c:<name>", account columns
