@@ -426,7 +426,8 @@ static void add_account_cols(request_rec *r, jp_session *s, const jp_account *ac
     arr = apr_table_elts(acct->cols);
     e = (const apr_table_entry_t *)arr->elts;
     for (i = 0; i < arr->nelts; i++) {
-        if (!e[i].key || !e[i].val)
+        /* An id column named "id" is a:id already: one env var, not two. */
+        if (!e[i].key || !e[i].val || !strcmp(e[i].key, "id"))
             continue;
         kv = apr_array_push(s->kv);
         kv->key = apr_pstrcat(r->pool, "a:", e[i].key, NULL);
@@ -607,7 +608,6 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     s->sid = json_is_string(json_object_get(claims, "sid"))
                  ? json_string_value(json_object_get(claims, "sid"))
                  : "";
-    s->user = sub;
     /* Kept for id_token_hint at logout, unless it would crowd the record. */
     s->id_token = strlen(idt) <= JP_MAX_HINT ? idt : "";
     s->kv = apr_array_make(r->pool, 24, sizeof(jp_kv));

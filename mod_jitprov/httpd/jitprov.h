@@ -254,6 +254,14 @@ int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...
 /* session.c */
 apr_status_t jp_cache_post_config(apr_pool_t *pconf, server_rec *s);
 void jp_cache_child_init(apr_pool_t *p, server_rec *s);
+/* hot.c: plaintexts of recently opened session cookies, per process. get: a
+ * copy in p of what the byte-identical cookie opened to under owner, or NULL;
+ * put: remember it (after it opened and decoded). */
+void jp_hot_child_init(apr_pool_t *pchild);
+unsigned char *jp_hot_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                          size_t *plen);
+void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsigned char *pt,
+                size_t plen);
 apr_status_t jp_cache_preconfig(apr_pool_t *pconf);
 const char *jp_cookie_get(request_rec *r, const char *name);
 void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,
@@ -268,6 +276,9 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s);
 /* Ends one session on every node sharing the cache: 0, or -1 when the
  * revocation could not be recorded (the caller answers 503). */
 int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
+/* The session's ID token for id_token_hint (kept beside the record, not in the
+ * cookie); NULL when it is gone. Call before jp_session_destroy. */
+const char *jp_session_id_token(request_rec *r, jp_srv_cfg *c, jp_req *rq);
 /* Notes jitprov-session-info sets before jp_session_load: PASSIVE = the
  * request is not activity; EXTEND = it is, whatever the write-back interval
  * (the cookie is re-issued). EXTEND_FAILED is set when that re-issue failed. */

@@ -71,6 +71,7 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     const char *ret = r->args ? jp_query_param(r->pool, r->args, "return_to") : NULL;
     const char *dest, *abs, *err = NULL;
     jp_req *rq = NULL;
+    const char *hint = NULL;
     jp_meta m;
     jp_origin o;
 
@@ -85,6 +86,7 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
                        "return_to %s refused", ap_escape_logitem(r->pool, ret));
     /* No account re-check here: a logout works while the database is down. */
     if (jp_session_peek(r, c, &rq) == OK && rq) {
+        hint = jp_session_id_token(r, c, rq);
         if (jp_session_destroy(r, c, rq) != 0) {
             jp_cookie_set(r, c, c->cookie_name, "", "/", 0);
             return jp_fail(r, HTTP_SERVICE_UNAVAILABLE,
@@ -105,8 +107,8 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
             r->pool, m.end_session_endpoint, strchr(m.end_session_endpoint, '?') ? "&" : "?",
             "client_id=", jp_url_encode(r->pool, c->client_id),
             "&post_logout_redirect_uri=", jp_url_encode(r->pool, abs), NULL);
-        if (rq->sess->id_token && *rq->sess->id_token)
-            url = apr_pstrcat(r->pool, url, "&id_token_hint=", rq->sess->id_token, NULL);
+        if (hint)
+            url = apr_pstrcat(r->pool, url, "&id_token_hint=", hint, NULL);
         apr_table_setn(r->headers_out, "Location", url);
     } else {
         apr_table_setn(r->headers_out, "Location", abs);

@@ -146,6 +146,7 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 static void jp_child_init(apr_pool_t *p, server_rec *s)
 {
     jp_cache_child_init(p, s);
+    jp_hot_child_init(p);
     jp_diag_child_init(p, s);
     jp_http_child_init(p);
 }
@@ -243,9 +244,11 @@ static void apply_identity(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const j
     jp_encoding enc = d->encoding == JP_UNSET ? JP_ENC_NONE : (jp_encoding)d->encoding;
     const char *u = jp_kv_get(s->kv, d->remote_user ? d->remote_user : "c:sub");
     const jp_kv *kv = (const jp_kv *)s->kv->elts;
+    const char *cpre;
+    size_t clen;
     int i;
 
-    r->user = jp_hdr_value(r->pool, u && *u ? u : s->sub, delim, JP_ENC_NONE);
+    r->user = apr_pstrdup(r->pool, jp_hdr_value(r->pool, u && *u ? u : s->sub, delim, JP_ENC_NONE));
     r->ap_auth_type = "jitprov";
     if (d->headers) {
         const jp_hdr_map *m = (const jp_hdr_map *)d->headers->elts;
@@ -272,13 +275,15 @@ static void apply_identity(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const j
     }
     if (d->claims_env == 0)
         return;
+    cpre = jp_env_prefix(r->pool, d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_");
+    clen = strlen(cpre);
     for (i = 0; i < s->kv->nelts; i++) {
         const char *name, *val;
         if (kv[i].key[0] == 'c')
-            name = jp_env_name(r->pool, d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_",
-                               kv[i].key + 2);
+            name = jp_env_join(r->pool, cpre, clen, kv[i].key + 2);
         else
-            name = jp_env_name(r->pool, "JITPROV_ACCOUNT_", kv[i].key + 2);
+            name = jp_env_join(r->pool, "JITPROV_ACCOUNT_", sizeof("JITPROV_ACCOUNT_") - 1,
+                               kv[i].key + 2);
         /* addn: the names are distinct by construction, and setn's duplicate
          * search is quadratic over names that all start with the same prefix.
          * A subrequest starts from a copy of its parent's table: set there. */

@@ -304,6 +304,24 @@ static void marker_key(request_rec *r, jp_srv_cfg *c, const char *kind, const ch
     memcpy(out, h, JP_REV_KEYLEN);
 }
 
+/* The slots of a record's marker keys (jp_session.marks). */
+enum { MK_SESSION, MK_SUB, MK_SID, MK_ACCOUNT };
+_Static_assert(JP_SESSREC_MARKLEN == JP_REV_KEYLEN && JP_SESSREC_NMARKS == 4,
+               "a record holds the revocation table's keys");
+
+/* The keys of every marker that can end s, derived once at login. */
+static void mark_keys(request_rec *r, jp_srv_cfg *c, jp_session *s)
+{
+    memset(s->marks, 0, sizeof(s->marks));
+    marker_key(r, c, "s", s->id, NULL, s->marks[MK_SESSION]);
+    marker_key(r, c, "u", s->iss, s->sub, s->marks[MK_SUB]);
+    if (s->sid && *s->sid)
+        marker_key(r, c, "i", s->iss, s->sid, s->marks[MK_SID]);
+    if (s->account_id)
+        marker_key(r, c, "a", apr_psprintf(r->pool, "%" APR_INT64_T_FMT, s->account_id), NULL,
+                   s->marks[MK_ACCOUNT]);
+}
+
 static int rev_lock(request_rec *r)
 {
     struct flock fl;
@@ -503,11 +521,24 @@ static const char *cookie_aad(request_rec *r, jp_srv_cfg *c)
 
 /* The server-side part of an oversized record. The hash comes first: shmcb
  * picks the sub-cache by the key's first byte. */
-static const char *cache_key(request_rec *r, jp_srv_cfg *c, const char *id)
+static const char *aside_key(request_rec *r, jp_srv_cfg *c, const char *id, const char *suffix)
 {
     return apr_pstrcat(r->pool,
-                       jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, NS(c), "\n", id, NULL)), ".s",
-                       NULL);
+                       jp_sha256_b64url(r->pool, apr_pstrcat(r->pool, NS(c), "\n", id, NULL)),
+                       suffix, NULL);
+}
+
+static const char *cache_key(request_rec *r, jp_srv_cfg *c, const char *id)
+{
+    return aside_key(r, c, id, ".s");
+}
+
+/* The ID token (id_token_hint at logout, read nowhere else) is often more
+ * than half a record: it is kept aside under its own key, so that the cookie
+ * every request carries, decodes and decrypts stays small. */
+static const char *hint_key(request_rec *r, jp_srv_cfg *c, const char *id)
+{
+    return aside_key(r, c, id, ".h");
 }
 
 static const char *record_aad(request_rec *r, const char *key)
@@ -539,11 +570,16 @@ static int issue_cookie(request_rec *r, jp_srv_cfg *c, const jp_session *s)
 
 static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, jp_session *s)
 {
-    size_t len;
+    size_t len, vlen = strlen(v);
     unsigned char *rec;
-    if (strlen(v) > JP_COOKIE_IN_MAX)
+    int hit = 1;
+    if (vlen > JP_COOKIE_IN_MAX)
         return -1;
-    rec = jp_open(r->pool, c->sess_keys, c->nkeys, cookie_aad(r, c), v, &len);
+    rec = jp_hot_get(r->pool, c, v, vlen, &len);
+    if (!rec) {
+        hit = 0;
+        rec = jp_open(r->pool, c->sess_keys, c->nkeys, cookie_aad(r, c), v, &len);
+    }
     if (!rec)
         return -1;
     if (jp_sessrec_decode(r->pool, rec, len, s) != 0 || !*s->id || !*s->iss || !*s->sub) {
@@ -551,6 +587,8 @@ static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, jp_session 
                       JPLOG(0205) "sealed session cookie holds an unreadable record");
         return -1;
     }
+    if (!hit)
+        jp_hot_put(c, v, vlen, rec, len);
     return 0;
 }
 
@@ -645,7 +683,6 @@ static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
 /* 1 when a marker ends s, 0 when none does, -1 when the store cannot tell. */
 static int revoked(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t now)
 {
-    unsigned char k[JP_REV_KEYLEN];
     int64_t v = 0;
     int rc;
 
@@ -654,22 +691,20 @@ static int revoked(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t n
      * caches keep their markers across a node's reboot. */
     if (!NETWORKED(c) && s->created < jp_rev_epoch(rev))
         return 1;
-    marker_key(r, c, "s", s->id, NULL, k);
-    if ((rc = marker_get(r, c, k, now, &v)) != 0)
+    /* The keys were derived at login (mark_keys) and came sealed with the
+     * record: nothing is hashed here. */
+    if ((rc = marker_get(r, c, s->marks[MK_SESSION], now, &v)) != 0)
         return rc;
-    marker_key(r, c, "u", s->iss, s->sub, k);
-    if ((rc = marker_get(r, c, k, now, &v)) < 0)
+    if ((rc = marker_get(r, c, s->marks[MK_SUB], now, &v)) < 0)
         return rc;
     if (rc && v >= s->created)
         return 1;
     if (s->sid && *s->sid) {
-        marker_key(r, c, "i", s->iss, s->sid, k);
-        if ((rc = marker_get(r, c, k, now, &v)) != 0)
+        if ((rc = marker_get(r, c, s->marks[MK_SID], now, &v)) != 0)
             return rc;
     }
     if (s->account_id) {
-        marker_key(r, c, "a", apr_psprintf(r->pool, "%" APR_INT64_T_FMT, s->account_id), NULL, k);
-        if ((rc = marker_get(r, c, k, now, &v)) < 0)
+        if ((rc = marker_get(r, c, s->marks[MK_ACCOUNT], now, &v)) < 0)
             return rc;
         if (rc && v >= s->created)
             return 1;
@@ -810,6 +845,48 @@ static int put_full(request_rec *r, jp_srv_cfg *c, const char *key, const jp_ses
     return 0;
 }
 
+/* 0 when s's ID token is stored aside (sealed, bound to its key), -1 when it
+ * could not be: the caller then keeps it in the record. */
+static int put_hint(request_rec *r, jp_srv_cfg *c, const jp_session *s)
+{
+    const char *key = hint_key(r, c, s->id);
+    const char *sealed = jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key),
+                                 (const unsigned char *)s->id_token, strlen(s->id_token));
+    if (!sealed)
+        return -1;
+    if (NETWORKED(c) ? cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
+                                 apr_time_from_sec(s->expires)) != APR_SUCCESS
+                     : big_put(r, key, sealed) != APR_SUCCESS)
+        return -1;
+    return 0;
+}
+
+const char *jp_session_id_token(request_rec *r, jp_srv_cfg *c, jp_req *rq)
+{
+    const char *key;
+    unsigned char *data, *pt;
+    unsigned int len;
+    size_t plen;
+
+    if (rq->sess->id_token && *rq->sess->id_token)
+        return rq->sess->id_token;
+    key = hint_key(r, c, rq->sess->id);
+    if ((NETWORKED(c) ? cache_get(r, c, key, &data, &len, JP_RETRIEVE_BUF)
+                      : big_get(r, key, &data, &len)) != APR_SUCCESS)
+        return NULL;
+    pt = jp_open(r->pool, c->sess_keys, c->nkeys, record_aad(r, key), (const char *)data, &plen);
+    return pt && plen && !memchr(pt, '\0', plen) ? (const char *)pt : NULL;
+}
+
+static void del_hint(request_rec *r, jp_srv_cfg *c, const jp_session *s)
+{
+    const char *key = hint_key(r, c, s->id);
+    if (NETWORKED(c))
+        cache_del(r, c, key);
+    else
+        apr_file_remove(big_path(r, key), r->pool);
+}
+
 int jp_session_save_tokens(request_rec *r, jp_srv_cfg *c, jp_req *rq, const char *tokens)
 {
     jp_session s;
@@ -842,6 +919,19 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
         return -1;
     s->id = id;
     s->created = apr_time_now();
+    mark_keys(r, c, s);
+    if (s->id_token && *s->id_token) {
+        if (put_hint(r, c, s) == 0) {
+            s->id_token = "";
+            if (!NETWORKED(c))
+                big_sweep(r, c);
+        } else {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          JPLOG(0235) "ID token could not be kept aside in %s: it stays in the "
+                                      "session record",
+                          NETWORKED(c) ? c->cache_spec : big_dir);
+        }
+    }
     /* The backend's tokens never go to the browser, not even sealed: a session
      * holding them takes the oversized-record path below. */
     if ((!s->tokens || !*s->tokens) && issue_cookie(r, c, s) == 0)
@@ -869,14 +959,14 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
 
 int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)
 {
-    unsigned char k[JP_REV_KEYLEN];
     int64_t now = apr_time_sec(apr_time_now());
-    marker_key(r, c, "s", rq->sess->id, NULL, k);
+    if (!rq->sess->id_token || !*rq->sess->id_token)
+        del_hint(r, c, rq->sess);
     if (rq->cache_key && NETWORKED(c))
         cache_del(r, c, rq->cache_key);
     else if (rq->cache_key)
         apr_file_remove(big_path(r, rq->cache_key), r->pool);
-    return marker_put(r, c, k, now, rq->sess->expires + 1, 1, JP_REV_MAX);
+    return marker_put(r, c, rq->sess->marks[MK_SESSION], now, rq->sess->expires + 1, 1, JP_REV_MAX);
 }
 
 apr_status_t jp_cache_put_str(request_rec *r, jp_srv_cfg *c, const char *key, const char *val,

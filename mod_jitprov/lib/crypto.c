@@ -159,24 +159,23 @@ unsigned char *jp_b64url_decode(apr_pool_t *p, const char *s, size_t *outlen)
     return out;
 }
 
-/* OpenSSL 3 looks EVP_sha256() and EVP_aes_256_gcm() up in its provider on
- * every digest and every cipher init (the state cookie and the session cookie
- * are opened or sealed several times per login, and once per request); fetched
- * ones skip that. Set once before threads start. */
+/* OpenSSL 3 looks EVP_sha256() up in its provider on every digest; a fetched
+ * EVP_MD skips that on the per-request path. Set once before threads start. */
 static EVP_MD *sha256_md;
-static EVP_CIPHER *aes_gcm;
+/* The same holds for the cipher, which every request's session cookie uses. */
+static EVP_CIPHER *gcm_cipher;
 
 void jp_crypto_init(void)
 {
     if (!sha256_md)
         sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (!aes_gcm)
-        aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    if (!gcm_cipher)
+        gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 }
 
-static const EVP_CIPHER *gcm_cipher(void)
+static const EVP_CIPHER *gcm(void)
 {
-    return aes_gcm ? aes_gcm : EVP_aes_256_gcm();
+    return gcm_cipher ? gcm_cipher : EVP_aes_256_gcm();
 }
 
 void jp_sha256(const void *d, size_t n, unsigned char out[32])
@@ -294,9 +293,8 @@ char *jp_seal(apr_pool_t *p, const jp_key *key, const char *aad, const unsigned 
     ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
         return NULL;
-    ok = EVP_EncryptInit_ex(ctx, gcm_cipher(), NULL, NULL, NULL) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, JP_IV_LEN, NULL) == 1 &&
-         EVP_EncryptInit_ex(ctx, NULL, NULL, key->k, raw + 1) == 1 && gcm_aad(ctx, 1, raw, aad);
+    /* JP_IV_LEN is GCM's default IV length: one init call sets it all. */
+    ok = EVP_EncryptInit_ex(ctx, gcm(), NULL, key->k, raw + 1) == 1 && gcm_aad(ctx, 1, raw, aad);
     if (ok && ptlen)
         ok = EVP_EncryptUpdate(ctx, raw + 1 + JP_IV_LEN, &len, pt, (int)ptlen) == 1 &&
              (size_t)len == ptlen;
@@ -326,9 +324,7 @@ static int gcm_open_one(const jp_key *key, const char *aad, const unsigned char 
     ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
         return 0;
-    ok = EVP_DecryptInit_ex(ctx, gcm_cipher(), NULL, NULL, NULL) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, JP_IV_LEN, NULL) == 1 &&
-         EVP_DecryptInit_ex(ctx, NULL, NULL, key->k, iv) == 1 && gcm_aad(ctx, 0, raw, aad);
+    ok = EVP_DecryptInit_ex(ctx, gcm(), NULL, key->k, iv) == 1 && gcm_aad(ctx, 0, raw, aad);
     if (ok && ctlen)
         ok = EVP_DecryptUpdate(ctx, pt, &len, ct, (int)ctlen) == 1 && (size_t)len == ctlen;
     ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, JP_TAG_LEN, tag) == 1 &&

@@ -5,6 +5,7 @@
  * it measures the output once and writes it once: no intermediate join for the
  * NONE and PERCENT encodings, no formatted printing per byte. */
 
+#include <stdint.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -77,6 +78,64 @@ static int is_ctl(unsigned char c)
     return c < 0x20 || c == 0x7f;
 }
 
+/* Eight bytes at a time (every claim of every request passes here): bit 7 of
+ * each byte of the result is set where x's byte is below n (n <= 128) or
+ * equal to b; a word with no such byte gives 0, which is all callers ask. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static uint64_t below(uint64_t x, unsigned n)
+{
+    return (x - ONES * n) & ~x & HIGHS;
+}
+
+static uint64_t equal(uint64_t x, unsigned char b)
+{
+    uint64_t y = x ^ (ONES * b);
+    return (y - ONES) & ~y & HIGHS;
+}
+
+/* 1 when value holds no control byte (so no separator either) and not the
+ * byte stop (0: none): the common single-valued plain claim, which every
+ * encoding but base64url passes through unchanged and uncopied. */
+static int plain(const char *value, unsigned char stop)
+{
+    size_t n = strlen(value), i;
+    uint64_t x;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, value + i, 8);
+        if (below(x, 0x20) | equal(x, 0x7f) | (stop ? equal(x, stop) : 0))
+            return 0;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c < 0x20 || c == 0x7f || c == stop)
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 when PERCENT leaves every byte of value as it is: printable ASCII or
+ * space, no '%' and not the byte stop. */
+static int pct_plain(const char *value, unsigned char stop)
+{
+    size_t n = strlen(value), i;
+    uint64_t x;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, value + i, 8);
+        if ((x & HIGHS) | below(x, 0x20) | equal(x, 0x7f) | equal(x, '%') |
+            (stop ? equal(x, stop) : 0))
+            return 0;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c < 0x20 || c > 0x7e || c == '%' || c == stop)
+            return 0;
+    }
+    return 1;
+}
+
 /* PERCENT keeps visible ASCII and space; '%' itself is escaped so the result
  * decodes unambiguously. */
 static int pct_keep(unsigned char c)
@@ -98,12 +157,15 @@ static size_t scan(const char *value, size_t *nsep)
     return (size_t)(s - value);
 }
 
-static char *render_none(apr_pool_t *p, const char *value, const char *delim)
+static const char *render_none(apr_pool_t *p, const char *value, const char *delim)
 {
     size_t n, nsep, dlen = 0;
     const unsigned char *s;
     const char *d = delim;
     char *out, *o;
+
+    if (plain(value, 0))
+        return value;
 
     /* The delimiter is vetted at config time; dropping its control bytes here
      * keeps the no-control-byte guarantee independent of that. */
@@ -150,12 +212,15 @@ static char *pct_write(char *o, const unsigned char *s, size_t n)
     return o;
 }
 
-static char *render_percent(apr_pool_t *p, const char *value, const char *delim)
+static const char *render_percent(apr_pool_t *p, const char *value, const char *delim)
 {
     const unsigned char *s;
     size_t dlen, elen, total = 0;
     const char *ed = delim;
     char *out, *o;
+
+    if (pct_plain(value, 0))
+        return value;
 
     /* Encode the delimiter once (usually a no-op); every separator then costs
      * a memcpy. */
@@ -188,7 +253,7 @@ static char *render_percent(apr_pool_t *p, const char *value, const char *delim)
     return out;
 }
 
-static char *render_b64url(apr_pool_t *p, const char *value, const char *delim)
+static const char *render_b64url(apr_pool_t *p, const char *value, const char *delim)
 {
     size_t n, nsep, dlen = strlen(delim), blen, i;
     const unsigned char *src = (const unsigned char *)value;
@@ -230,7 +295,7 @@ static char *render_b64url(apr_pool_t *p, const char *value, const char *delim)
     return out;
 }
 
-char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc)
+const char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc)
 {
     if (!value)
         value = "";
@@ -267,10 +332,15 @@ static int ends_in_overlap(const char *el, size_t n, const char *delim, size_t d
     return 0;
 }
 
-static char *claim_none(apr_pool_t *p, const char *value, const char *delim)
+static const char *claim_none(apr_pool_t *p, const char *value, const char *delim)
 {
     const char *s, *e;
     size_t dlen;
+
+    /* The usual one-byte delimiter needs no scan of its own. */
+    if ((delim[0] && !delim[1] ? delim[0] >= 0x20 && delim[0] != 0x7f : plain(delim, 0)) &&
+        plain(value, (unsigned char)delim[0]))
+        return value;
 
     /* The delimiter as it will appear: its control bytes dropped (render_none). */
     for (s = delim; *s && !is_ctl((unsigned char)*s); s++)
@@ -311,7 +381,7 @@ static char *claim_none(apr_pool_t *p, const char *value, const char *delim)
     return render_none(p, value, delim);
 }
 
-static char *claim_percent(apr_pool_t *p, const char *value, const char *delim)
+static const char *claim_percent(apr_pool_t *p, const char *value, const char *delim)
 {
     const unsigned char *s, *d;
     size_t dlen = strlen(delim), total = 0;
@@ -327,6 +397,8 @@ static char *claim_percent(apr_pool_t *p, const char *value, const char *delim)
     }
     if (!dlen && has_sep(value))
         return NULL;
+    if ((!dlen && pct_plain(value, 0)) || (dlen == 1 && pct_plain(value, (unsigned char)*delim)))
+        return value;
     for (s = (const unsigned char *)value; *s; s++) {
         if (*s == JP_MULTI_SEP)
             total += dlen;
@@ -356,7 +428,7 @@ static int b64url_char(unsigned char c)
            c == '_';
 }
 
-static char *claim_b64url(apr_pool_t *p, const char *value, const char *delim)
+static const char *claim_b64url(apr_pool_t *p, const char *value, const char *delim)
 {
     const unsigned char *d;
     const char *s, *e;
@@ -373,7 +445,7 @@ static char *claim_b64url(apr_pool_t *p, const char *value, const char *delim)
         return NULL;
     parts = apr_array_make(p, 4, sizeof(const char *));
     for (s = value;; s = e + 1) {
-        char *enc;
+        const char *enc;
         e = strchr(s, JP_MULTI_SEP);
         if (!e)
             e = s + strlen(s);
@@ -389,7 +461,7 @@ static char *claim_b64url(apr_pool_t *p, const char *value, const char *delim)
     return apr_array_pstrcat(p, parts, 0);
 }
 
-char *jp_hdr_claim_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc)
+const char *jp_hdr_claim_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc)
 {
     if (!value)
         value = "";
@@ -406,33 +478,51 @@ char *jp_hdr_claim_value(apr_pool_t *p, const char *value, const char *delim, jp
     return NULL;
 }
 
-static char env_char(unsigned char c, int upper)
+/* Environment names: letters, digits and '_' only (anything else becomes
+ * '_'); claim names upper-cased. Tables, since every claim of every request
+ * gets a name. */
+#define E(c)                                                                                       \
+    (((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')        \
+         ? (char)(c)                                                                               \
+         : '_')
+#define U(c) ((c) >= 'a' && (c) <= 'z' ? (char)((c) - ('a' - 'A')) : E(c))
+#define R16(m, b)                                                                                  \
+    m(b), m(b + 1), m(b + 2), m(b + 3), m(b + 4), m(b + 5), m(b + 6), m(b + 7), m(b + 8),          \
+        m(b + 9), m(b + 10), m(b + 11), m(b + 12), m(b + 13), m(b + 14), m(b + 15)
+#define R256(m)                                                                                    \
+    R16(m, 0), R16(m, 16), R16(m, 32), R16(m, 48), R16(m, 64), R16(m, 80), R16(m, 96),             \
+        R16(m, 112), R16(m, 128), R16(m, 144), R16(m, 160), R16(m, 176), R16(m, 192), R16(m, 208), \
+        R16(m, 224), R16(m, 240)
+static const char env_keep[256] = {R256(E)};
+static const char env_upper[256] = {R256(U)};
+
+char *jp_env_prefix(apr_pool_t *p, const char *prefix)
 {
-    if (c >= 'a' && c <= 'z')
-        return upper ? (char)(c - ('a' - 'A')) : (char)c;
-    if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')
-        return (char)c;
-    return '_';
+    size_t i, n = prefix ? strlen(prefix) : 0;
+    char *out = apr_palloc(p, n + 1);
+
+    /* The prefix keeps its case (the admin chose it) but is still made a valid
+     * variable name, so a stray '-' cannot produce a name CGI would mangle. */
+    for (i = 0; i < n; i++)
+        out[i] = env_keep[(unsigned char)prefix[i]];
+    out[n] = '\0';
+    return out;
+}
+
+char *jp_env_join(apr_pool_t *p, const char *vprefix, size_t plen, const char *name)
+{
+    size_t nlen = name ? strlen(name) : 0, i;
+    char *out = apr_palloc(p, plen + nlen + 1);
+
+    memcpy(out, vprefix, plen);
+    for (i = 0; i < nlen; i++)
+        out[plen + i] = env_upper[(unsigned char)name[i]];
+    out[plen + nlen] = '\0';
+    return out;
 }
 
 char *jp_env_name(apr_pool_t *p, const char *prefix, const char *name)
 {
-    size_t plen, nlen, i;
-    char *out;
-
-    if (!prefix)
-        prefix = "";
-    if (!name)
-        name = "";
-    plen = strlen(prefix);
-    nlen = strlen(name);
-    out = apr_palloc(p, plen + nlen + 1);
-    /* The prefix keeps its case (the admin chose it) but is still made a valid
-     * variable name, so a stray '-' cannot produce a name CGI would mangle. */
-    for (i = 0; i < plen; i++)
-        out[i] = env_char((unsigned char)prefix[i], 0);
-    for (i = 0; i < nlen; i++)
-        out[plen + i] = env_char((unsigned char)name[i], 1);
-    out[plen + nlen] = '\0';
-    return out;
+    const char *v = jp_env_prefix(p, prefix);
+    return jp_env_join(p, v, strlen(v), name);
 }

@@ -26,8 +26,9 @@ int jp_hdr_name_valid(const char *name);
  * The result never contains a control byte. The delimiter must itself be free of
  * control bytes (checked at config time; any that slip through are dropped or
  * encoded like the value's). value/delim NULL count as "". NULL only for an
- * encoding outside the enum. */
-char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc);
+ * encoding outside the enum. The result is value itself when the encoding
+ * leaves it unchanged, else a copy in p. */
+const char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc);
 
 /* Render a claim value (JP_MULTI_SEP-separated elements) so that a backend
  * can always split it back into the same elements: a group named "staff,admins"
@@ -47,11 +48,16 @@ char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp_encod
  * elements. A single element without the delimiter renders as jp_hdr_value
  * does (PERCENT and BASE64URL: identical for any single element whose bytes
  * are not in the delimiter). */
-char *jp_hdr_claim_value(apr_pool_t *p, const char *value, const char *delim, jp_encoding enc);
+const char *jp_hdr_claim_value(apr_pool_t *p, const char *value, const char *delim,
+                               jp_encoding enc);
 
 /* Environment variable name: prefix + name with ASCII letters uppercased and every
  * char outside [A-Za-z0-9_] turned into '_'. The prefix keeps its case, but its
  * chars outside [A-Za-z0-9_] also become '_'. */
 char *jp_env_name(apr_pool_t *p, const char *prefix, const char *name);
+/* The same in two steps, for many names under one prefix: the prefix made
+ * valid once (jp_env_prefix), then joined with each name. */
+char *jp_env_prefix(apr_pool_t *p, const char *prefix);
+char *jp_env_join(apr_pool_t *p, const char *vprefix, size_t plen, const char *name);
 
 #endif

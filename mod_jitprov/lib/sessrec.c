@@ -18,11 +18,12 @@
 #include "sessrec.h"
 #include "claims.h"
 
-#define MAGIC "JPS2"
+#define MAGIC "JPS3"
 #define MAGIC_LEN 4
 #define NINTS 5
 #define NSTRS 6
-#define FIXED_LEN (MAGIC_LEN + NINTS * 8)
+#define MARKS_LEN (JP_SESSREC_NMARKS * JP_SESSREC_MARKLEN)
+#define FIXED_LEN (MAGIC_LEN + NINTS * 8 + MARKS_LEN)
 /* The smallest record: fixed part, six empty strings, a zero kv count. */
 #define MIN_LEN (FIXED_LEN + NSTRS * 4 + 4)
 
@@ -121,6 +122,8 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
     put64(b + 24, s->checked_at);
     put64(b + 32, s->account_id);
     b += NINTS * 8;
+    memcpy(b, s->marks, MARKS_LEN);
+    b += MARKS_LEN;
     for (i = 0; i < NSTRS; i++)
         b = put_str(b, strs[i]);
     put32(b, (uint32_t)nkv);
@@ -184,6 +187,7 @@ int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_se
     s.expires = get64(buf + MAGIC_LEN + 16);
     s.checked_at = get64(buf + MAGIC_LEN + 24);
     s.account_id = get64(buf + MAGIC_LEN + 32);
+    memcpy(s.marks, buf + MAGIC_LEN + NINTS * 8, MARKS_LEN);
 
     /* One allocation holds every string: each costs its bytes plus a NUL, and
      * each took its bytes plus a 4-byte length in the input, so the input's

@@ -11,6 +11,10 @@
 #define JP_SESSREC_MAX (64 * 1024)
 /* Most kv pairs a record may hold; encode refuses more, decode rejects more. */
 #define JP_SESSREC_MAX_KV 512
+/* Revocation marker keys stored with the record (session.c derives them at
+ * login), so that a request looks markers up without hashing anything. */
+#define JP_SESSREC_NMARKS 4
+#define JP_SESSREC_MARKLEN 24
 
 /* jp_sessrec_decode results (all negative). */
 #define JP_SESSREC_ETRUNC (-1)  /* ends early, or a length runs past the end */
@@ -18,15 +22,16 @@
 #define JP_SESSREC_ETOOBIG (-3) /* longer than JP_SESSREC_MAX */
 
 typedef struct {
-    int64_t created;             /* unix MICROseconds: login time (revocation markers compare it) */
-    int64_t last_seen;           /* unix seconds: last write-back of activity */
-    int64_t expires;             /* unix seconds: hard end (max duration) */
-    int64_t checked_at;          /* unix seconds: last account status re-check */
-    int64_t account_id;          /* 0 when no account row */
-    const char *iss, *sub, *sid; /* sid may be "" */
-    const char *user;            /* REMOTE_USER default (sub unless configured) */
-    const char *id_token;        /* raw ID token for id_token_hint; may be "" */
-    const char *id;              /* random session id: ends this one session at logout */
+    int64_t created;    /* unix MICROseconds: login time (revocation markers compare it) */
+    int64_t last_seen;  /* unix seconds: last write-back of activity */
+    int64_t expires;    /* unix seconds: hard end (max duration) */
+    int64_t checked_at; /* unix seconds: last account status re-check */
+    int64_t account_id; /* 0 when no account row */
+    unsigned char marks[JP_SESSREC_NMARKS][JP_SESSREC_MARKLEN]; /* opaque to this file */
+    const char *iss, *sub, *sid;                                /* sid may be "" */
+    const char *user;     /* unused, kept empty (REMOTE_USER comes from the kv pairs) */
+    const char *id_token; /* raw ID token for id_token_hint; may be "" */
+    const char *id;       /* random session id: ends this one session at logout */
     /* jp_kv entries (claims.h): claim values under "c:<name>", account columns
      * under "a:<column>" (and "a:id"). */
     apr_array_header_t *kv;

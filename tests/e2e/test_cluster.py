@@ -8,6 +8,7 @@ Cookies are per host, not per port, so one requests.Session sends the session
 cookie to both nodes (127.0.0.1:A and 127.0.0.1:B), as a browser would to two
 nodes behind one name."""
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -70,6 +71,10 @@ def test_logout_on_b_ends_session_on_a(nodes, s):
     r = s.get(b.url("/logout?return_to=/x"), allow_redirects=False)
     assert r.status_code in (302, 303)
     assert s.cookies.get(SESSION_COOKIE) is None
+    # The ID token that node A kept aside (in Redis, sealed) reaches the IdP
+    # from node B as id_token_hint.
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+    assert h.jwt_parts(q["id_token_hint"])[1]["sub"] == USER_CLAIMS["carol"]["sub"]
     r = replay(old, a.url("/app/after"))
     assert r.status_code == 302
     assert r.headers["Location"].startswith(a.env.idp.discovery()["authorization_endpoint"])

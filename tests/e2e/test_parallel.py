@@ -88,3 +88,41 @@ def test_browsers_in_parallel(site):
     for i, (status, who, url) in enumerate(results):
         assert status == 200 and who == users[i], results
         assert url == site.httpd.url(f"/app/par{i}")
+
+
+def test_many_sessions_many_threads_no_crosstalk(site):
+    # Many sessions hammered at once by many threads, also after one of them
+    # logs out: every answer carries the identity of the cookie it was sent
+    # with (the per-process memory of opened cookies never mixes two up), and
+    # the logged-out cookie stays dead while its plaintext is still remembered.
+    users = ["alice", "bob", "carol", "dave", "erin"] * 4
+    cookies = []
+    for i, user in enumerate(users):
+        with requests.Session() as sess:
+            assert h.login(sess, site.httpd.url(f"/app/x{i}"), user).status_code == 200
+            cookies.append((user, sess.cookies.get(h.SESSION_COOKIE)))
+    gone_user, gone = cookies[0]
+    with requests.Session() as sess:
+        sess.cookies.set(h.SESSION_COOKIE, gone, domain="127.0.0.1", path="/")
+        assert sess.get(site.httpd.url("/app/"), allow_redirects=False).status_code == 200
+        assert sess.get(site.httpd.url("/logout"), allow_redirects=False).status_code == 302
+
+    def hammer(k):
+        wrong = []
+        # A new connection each time: a keep-alive connection the server is
+        # closing at that moment would be the client's race, not ours.
+        for n in range(30):
+            user, cookie = cookies[(k * 7 + n) % len(cookies)]
+            r = requests.get(site.httpd.url("/app/"), allow_redirects=False,
+                             headers={"Cookie": f"{h.SESSION_COOKIE}={cookie}",
+                                      "Connection": "close"})
+            if cookie == gone:
+                if r.status_code != 302:
+                    wrong.append(("revived", r.status_code))
+            elif r.status_code != 200 or r.json()["remote_user"] != user:
+                wrong.append((user, r.status_code, r.text[:100]))
+        return wrong
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        wrong = [w for ws in pool.map(hammer, range(16)) for w in ws]
+    assert not wrong, wrong[:5]

@@ -1,6 +1,8 @@
 """Session cookies that the module did not issue, or that were altered, are no
 session at all."""
+import os
 import secrets
+import urllib.parse
 
 import pytest
 import requests
@@ -70,3 +72,61 @@ def test_two_session_cookies_one_bad(site, good):
         assert r.status_code in (200, 302)
         if r.status_code == 200:
             assert r.json()["remote_user"] == "alice"
+
+
+def test_tampered_cookie_after_the_good_one_was_served(site, good):
+    # The process remembers the plaintexts of cookies it opened; a cookie that
+    # differs anywhere (same tail: same slot of that memory) still has to open.
+    with requests.Session() as sess:
+        sess.cookies.set(SESSION_COOKIE, good, domain="127.0.0.1", path="/")
+        for _ in range(5):
+            assert sess.get(site.httpd.url("/app/"), allow_redirects=False).status_code == 200
+    assert_no_session(site, tamper(good))
+    assert_no_session(site, good[:10] + ("A" if good[10] != "A" else "B") + good[11:])
+    assert_no_session(site, good[:-1] + ("A" if good[-1] != "A" else "B"))
+
+
+def hint_files(site):
+    d = os.path.join(site.httpd.dir, "run", "jitprov-revocations.d")
+    return sorted(f for f in os.listdir(d) if f.endswith(".h")) if os.path.isdir(d) else []
+
+
+def test_id_token_is_kept_beside_the_cookie_not_in_it(site):
+    # The ID token is read at logout only (id_token_hint): it is stored sealed
+    # next to the revocation table, and the cookie every request carries stays
+    # small. Logout finds it, sends it, and removes it.
+    before = hint_files(site)
+    with requests.Session() as sess:
+        assert h.login(sess, site.httpd.url("/app/"), "alice").status_code == 200
+        cookie = sess.cookies.get(SESSION_COOKIE)
+        new = [f for f in hint_files(site) if f not in before]
+        assert len(new) == 1, new
+        with open(os.path.join(site.httpd.dir, "run", "jitprov-revocations.d", new[0])) as f:
+            sealed = f.read()
+        assert "eyJ" not in sealed  # sealed, not a readable JWT
+        r = sess.get(site.httpd.url("/logout"), allow_redirects=False)
+        assert r.status_code == 302
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+        idt = q["id_token_hint"]
+        assert h.jwt_parts(idt)[1]["sub"] == h.USER_CLAIMS["alice"]["sub"]
+        # The whole cookie is shorter than the token it no longer carries
+        # would make it: claims, ids and keys only.
+        assert len(cookie) < len(idt) + 700, (len(cookie), len(idt))
+        assert new[0] not in hint_files(site)
+
+
+def test_logout_without_its_id_token_still_ends_the_session(site):
+    # The stored ID token is gone (swept, disk cleaned): logout still ends the
+    # session and sends the IdP client_id instead of a hint.
+    before = hint_files(site)
+    with requests.Session() as sess:
+        assert h.login(sess, site.httpd.url("/app/"), "bob").status_code == 200
+        old = sess.cookies.get(SESSION_COOKIE)
+        for f in hint_files(site):
+            if f not in before:
+                os.remove(os.path.join(site.httpd.dir, "run", "jitprov-revocations.d", f))
+        r = sess.get(site.httpd.url("/logout"), allow_redirects=False)
+        assert r.status_code == 302
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+        assert "id_token_hint" not in q and q["client_id"] == site.client_id
+    assert_no_session(site, old)

@@ -168,7 +168,8 @@ def state_seeds():
 def sessrec(created=NOW, strs=("https://idp.example", "u-1", "s-1", "alice", "a.b.c"),
             kv=(("c:email", "a@example.com"), ("c:groups", "staff" + SEP + "admins"),
                 ("a:id", "7"))):
-    b = b"JPS1" + struct.pack(">5q", created, created + 5, created + 3600, created, 7)
+    b = b"JPS3" + struct.pack(">5q", created, created + 5, created + 3600, created, 7)
+    b += bytes(range(96))  # four revocation marker keys of 24 bytes
     for s in strs:
         e = s.encode()
         b += struct.pack(">I", len(e)) + e
@@ -235,7 +236,7 @@ DICTS = {
                    '"name"', '"groups"', '"address"', '"country"', '"upn"',
                    '"https://example.com/roles"', 'true', 'false', 'null', '"\\x00"'],
     "fuzz_state": ['"s"', '"n"', '"v"', '"r"', '"t"', '1700000000', '"/"', 'null'],
-    "fuzz_sessrec": ['"JPS1"', '"c:"', '"a:"', '"\\x1f"', '"\\x00\\x00\\x00\\x00"'],
+    "fuzz_sessrec": ['"JPS3"', '"c:"', '"a:"', '"\\x1f"', '"\\x00\\x00\\x00\\x00"'],
     "fuzz_headers": ['"\\x1f"', '","', '"|"', '"%"', '"%2C"', '"\\xc3\\xab"', '"\\x00"',
                      '"\\x7f"'],
     "fuzz_url": ['"return_to="', '"state="', '"code="', '"&"', '"%2F"', '"%00"', '"//"',

@@ -312,6 +312,51 @@ static void test_claim_unambiguous(apr_pool_t *p)
     CHECK(jp_hdr_claim_value(p, "x", ",", (jp_encoding)7) == NULL);
 }
 
+/* The word-at-a-time scans: an unsafe byte or the delimiter at any position
+ * of a long value (every offset within and across 8-byte words) is seen. */
+static void test_every_position(apr_pool_t *p)
+{
+    static const char bad[] = {'\x01', '\x1f', '\x7f', ','};
+    char v[40];
+    size_t pos, b;
+    int ok = 1;
+
+    for (b = 0; b < sizeof(bad); b++) {
+        for (pos = 0; pos < 39; pos++) {
+            const char *none, *pct, *cn;
+            memset(v, 'a', 39);
+            v[39] = '\0';
+            v[pos] = bad[b];
+            none = jp_hdr_value(p, v, ",", JP_ENC_NONE);
+            pct = jp_hdr_value(p, v, ",", JP_ENC_PERCENT);
+            cn = jp_hdr_claim_value(p, v, ",", JP_ENC_NONE);
+            if (bad[b] == ',') {
+                /* a plain comma: kept by NONE, withheld as ambiguous by claims */
+                ok &= none == v && cn == NULL && pct == v;
+            } else if (bad[b] == JP_MULTI_SEP) {
+                /* two elements: joined with the delimiter */
+                ok &= none != v && none[pos] == ',' && pct != v && pct[pos] == ',';
+            } else {
+                ok &= none != v && strlen(none) == 38 && pct != v && strchr(pct, '%') != NULL &&
+                      cn != NULL && strlen(cn) == 38;
+            }
+        }
+    }
+    /* bytes above 0x7e at every position: NONE keeps them, PERCENT escapes */
+    for (pos = 0; pos < 39; pos++) {
+        memset(v, 'a', 39);
+        v[39] = '\0';
+        v[pos] = '\xc3';
+        ok &= jp_hdr_value(p, v, ",", JP_ENC_NONE) == v &&
+              !strncmp(jp_hdr_value(p, v, ",", JP_ENC_PERCENT) + pos, "%C3", 3);
+    }
+    CHECK(ok);
+    /* a clean value is passed through uncopied */
+    CHECK(jp_hdr_claim_value(p, "alice@example.com", ",", JP_ENC_NONE) != NULL);
+    CHECK_STR(jp_env_join(p, "P_", 2, "a-b.c"), "P_A_B_C");
+    CHECK_STR(jp_env_prefix(p, "my-x_"), "my_x_");
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -323,6 +368,7 @@ int main(void)
     test_values(p);
     test_env(p);
     test_claim_unambiguous(p);
+    test_every_position(p);
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();

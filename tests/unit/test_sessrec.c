@@ -16,7 +16,8 @@ static int same(const jp_session *a, const jp_session *b)
     int i, na = a->kv ? a->kv->nelts : 0, nb = b->kv ? b->kv->nelts : 0;
 
     if (a->created != b->created || a->last_seen != b->last_seen || a->expires != b->expires ||
-        a->checked_at != b->checked_at || a->account_id != b->account_id)
+        a->checked_at != b->checked_at || a->account_id != b->account_id ||
+        memcmp(a->marks, b->marks, sizeof(a->marks)))
         return 0;
     if (strcmp(a->iss, b->iss) || strcmp(a->sub, b->sub) || strcmp(a->sid, b->sid) ||
         strcmp(a->user, b->user) || strcmp(a->id_token, b->id_token) || strcmp(a->id, b->id) || na != nb)
@@ -47,6 +48,8 @@ static jp_session make(apr_pool_t *p, int npairs, size_t bigval)
     s.expires = INT64_MAX;
     s.checked_at = INT64_MIN;
     s.account_id = -1;
+    for (i = 0; i < (int)sizeof(s.marks); i++)
+        s.marks[i / JP_SESSREC_MARKLEN][i % JP_SESSREC_MARKLEN] = (unsigned char)(i * 7);
     s.iss = "https://idp.example.com/realms/corp";
     s.sub = "248289761001";
     s.sid = "";
@@ -78,7 +81,7 @@ static void test_round_trip(apr_pool_t *p)
     buf = jp_sessrec_encode(p, &s, &len);
     CHECK(buf != NULL);
     CHECK(len > 3 * 1024 && len <= JP_SESSREC_MAX);
-    CHECK(buf && memcmp(buf, "JPS2", 4) == 0);
+    CHECK(buf && memcmp(buf, "JPS3", 4) == 0);
     memset(&d, 0, sizeof(d));
     CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
     CHECK(d.kv && d.kv->nelts == 201);
@@ -101,7 +104,7 @@ static void test_round_trip(apr_pool_t *p)
     /* Empty record: NULL strings become "", no kv array becomes zero pairs. */
     memset(&s, 0, sizeof(s));
     buf = jp_sessrec_encode(p, &s, &len);
-    CHECK(buf && len == 4 + 40 + 6 * 4 + 4);
+    CHECK(buf && len == 4 + 40 + 96 + 6 * 4 + 4);
     CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
     CHECK_STR(d.iss, "");
     CHECK_STR(d.id_token, "");
@@ -203,53 +206,55 @@ static void test_damage(apr_pool_t *p)
 }
 
 /* Hand-built records with lying lengths and counts. */
+#define F (4 + 40 + 96)
 static void test_lengths(apr_pool_t *p)
 {
-    unsigned char rec[256];
+    unsigned char rec[F + 212];
     jp_session d;
     size_t n;
     int i;
 
-    /* fixed part + six empty strings + count: the smallest valid record */
+    /* fixed part (magic, five integers, four marker keys) + six empty
+     * strings + count: the smallest valid record */
     memset(rec, 0, sizeof(rec));
-    memcpy(rec, "JPS2", 4);
-    n = 4 + 40 + 24 + 4;
+    memcpy(rec, "JPS3", 4);
+    n = F + 24 + 4;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == 0);
 
     /* First string length 0xffffffff, 0x7fffffff, and one past the end. */
-    rec[44] = rec[45] = rec[46] = rec[47] = 0xff;
+    rec[F + 0] = rec[F + 1] = rec[F + 2] = rec[F + 3] = 0xff;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
-    rec[44] = 0x7f;
+    rec[F + 0] = 0x7f;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
-    rec[44] = rec[45] = rec[46] = 0;
-    rec[47] = 25; /* 24 bytes follow it */
+    rec[F + 0] = rec[F + 1] = rec[F + 2] = 0;
+    rec[F + 3] = 25; /* 24 bytes follow it */
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
-    rec[47] = 0;
+    rec[F + 3] = 0;
 
     /* kv count beyond the cap, and beyond what the buffer can hold. */
-    rec[68] = 0xff;
+    rec[F + 24] = 0xff;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_EBAD);
-    rec[68] = 0;
-    rec[71] = 1;
+    rec[F + 24] = 0;
+    rec[F + 27] = 1;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
     /* one pair of empty strings: valid */
     CHECK(jp_sessrec_decode(p, rec, n + 8, &d) == 0 && d.kv->nelts == 1);
     CHECK_STR(jp_kv_get(d.kv, ""), "");
-    rec[71] = 0;
+    rec[F + 27] = 0;
 
     /* A NUL byte inside a string. */
-    rec[47] = 3;
-    memcpy(rec + 48, "a\0b", 3);
-    memset(rec + 51, 0, 24);
+    rec[F + 3] = 3;
+    memcpy(rec + F + 4, "a\0b", 3);
+    memset(rec + F + 7, 0, 24);
     CHECK(jp_sessrec_decode(p, rec, n + 3, &d) == JP_SESSREC_EBAD);
-    rec[49] = 'c';
+    rec[F + 5] = 'c';
     CHECK(jp_sessrec_decode(p, rec, n + 3, &d) == 0);
     CHECK_STR(d.iss, "acb");
 
     /* Longer than the maximum, whatever it holds. */
     {
         unsigned char *big = calloc(1, JP_SESSREC_MAX + 1);
-        memcpy(big, "JPS2", 4);
+        memcpy(big, "JPS3", 4);
         CHECK(jp_sessrec_decode(p, big, JP_SESSREC_MAX + 1, &d) == JP_SESSREC_ETOOBIG);
         free(big);
     }

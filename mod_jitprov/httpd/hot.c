@@ -1,0 +1,146 @@
+/* The plaintexts of session cookies this process opened recently.
+ *
+ * A browser sends the same sealed cookie with every request until its
+ * activity write-back (at most once a minute), so most requests would decode
+ * and decrypt bytes this process has already opened. A hit here costs a hash
+ * of the cookie's last bytes, one comparison of the whole cookie and a copy of
+ * the plaintext; a miss costs what it did before.
+ *
+ * Safety: an entry is made only from a cookie that opened (tag verified) under
+ * one vhost's keys and AAD, and is found only by that same vhost with a
+ * byte-identical cookie, so it answers exactly what jp_open would have. What
+ * comes after the opening (expiry, inactivity, revocation markers, the
+ * account re-check) runs on every request as before.
+ *
+ * Locking: one mutex per slot, held for a comparison and a copy of about a
+ * kilobyte; requests with different cookies almost never share a slot, so no
+ * request waits on another user's. Nothing is shared between processes. */
+
+#include "jitprov.h"
+#include "apr_strings.h"
+#include "apr_thread_mutex.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#define HOT_SLOTS 512 /* a power of two */
+/* Only the tail of a cookie is hashed: it ends in the GCM tag, which is
+ * uniformly random for every cookie ever sealed. */
+#define HOT_TAIL 16
+
+typedef struct {
+    apr_thread_mutex_t *m;
+    const void *owner; /* the vhost (its keys and AAD) that opened it */
+    char *cookie;
+    size_t clen;
+    unsigned char *pt;
+    size_t plen;
+} hot_slot;
+
+static hot_slot *slots;
+
+static void clear(hot_slot *h)
+{
+    if (h->pt) {
+        OPENSSL_cleanse(h->pt, h->plen);
+        free(h->pt);
+    }
+    free(h->cookie);
+    h->pt = NULL;
+    h->cookie = NULL;
+    h->owner = NULL;
+    h->clen = h->plen = 0;
+}
+
+static apr_status_t hot_cleanup(void *data)
+{
+    int i;
+    (void)data;
+    for (i = 0; slots && i < HOT_SLOTS; i++)
+        clear(&slots[i]);
+    slots = NULL;
+    return APR_SUCCESS;
+}
+
+void jp_hot_child_init(apr_pool_t *pchild)
+{
+    hot_slot *t = apr_pcalloc(pchild, HOT_SLOTS * sizeof(*t));
+    int i;
+
+    for (i = 0; i < HOT_SLOTS; i++) {
+        if (apr_thread_mutex_create(&t[i].m, APR_THREAD_MUTEX_DEFAULT, pchild) != APR_SUCCESS)
+            return; /* no cache in this process: every request opens its cookie */
+    }
+    slots = t;
+    apr_pool_cleanup_register(pchild, NULL, hot_cleanup, apr_pool_cleanup_null);
+}
+
+static hot_slot *slot_of(const char *cookie, size_t clen)
+{
+    const unsigned char *s =
+        (const unsigned char *)cookie + (clen > HOT_TAIL ? clen - HOT_TAIL : 0);
+    uint32_t h = 2166136261u;
+
+    for (; *s; s++)
+        h = (h ^ *s) * 16777619u;
+    return &slots[h & (HOT_SLOTS - 1)];
+}
+
+unsigned char *jp_hot_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                          size_t *plen)
+{
+    hot_slot *h;
+    unsigned char *out = NULL;
+
+    if (!slots)
+        return NULL;
+    h = slot_of(cookie, clen);
+    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS)
+        return NULL;
+    if (h->owner == owner && h->clen == clen && !memcmp(h->cookie, cookie, clen)) {
+        out = apr_palloc(p, h->plen + 1);
+        memcpy(out, h->pt, h->plen);
+        out[h->plen] = '\0';
+        *plen = h->plen;
+    }
+    apr_thread_mutex_unlock(h->m);
+    return out;
+}
+
+void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsigned char *pt,
+                size_t plen)
+{
+    hot_slot *h, old;
+    char *c;
+    unsigned char *t;
+
+    if (!slots)
+        return;
+    c = malloc(clen);
+    t = malloc(plen ? plen : 1);
+    if (!c || !t) {
+        free(c);
+        free(t);
+        return;
+    }
+    memcpy(c, cookie, clen);
+    memcpy(t, pt, plen);
+    h = slot_of(cookie, clen);
+    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS) {
+        free(c);
+        OPENSSL_cleanse(t, plen);
+        free(t);
+        return;
+    }
+    old = *h;
+    h->owner = owner;
+    h->cookie = c;
+    h->clen = clen;
+    h->pt = t;
+    h->plen = plen;
+    apr_thread_mutex_unlock(h->m);
+    /* The replaced entry is freed outside the lock. */
+    clear(&old);
+}
