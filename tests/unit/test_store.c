@@ -851,6 +851,58 @@ static void test_dead_connection(void)
     json_decref(cl);
 }
 
+/* The server session under a pooled connection ends after our statements were
+ * prepared on it (PostgreSQL restarted, backend terminated). The next
+ * operation reconnects, prepares them again and succeeds; so does one on a
+ * connection that mod_dbd already reconnected (apr_dbd_check_conn: PQreset),
+ * where our statements no longer exist (SQLSTATE 26000). */
+static void test_reconnect(void)
+{
+    jp_store_cfg c;
+    jp_db victim, killer;
+    jp_account a;
+    apr_pool_t *p;
+    const char *pid, *pid2, *status = NULL;
+    apr_int64_t id;
+    json_t *cl = json_pack("{s:s}", "preferred_username", "phoenix");
+    apr_pool_create(&p, gp);
+    jp_store_cfg_init(gp, &c);
+    if (db_open(p, &victim) || db_open(p, &killer)) {
+        CHECK(0);
+        return;
+    }
+    CHECK(login(p, &victim, &c, "phoenix", cl, &a) == JP_PROV_OK);
+    CHECK_STR(a.event, "create");
+    id = a.id;
+
+    /* 1: we are the first to use the dead session */
+    pid = sql1(&victim, "SELECT pg_backend_pid()");
+    CHECK(pid != NULL);
+    sql1(&killer, apr_psprintf(p, "SELECT pg_terminate_backend(%s)", pid ? pid : "0"));
+    apr_sleep(apr_time_from_msec(200));
+    CHECK(login(p, &victim, &c, "phoenix", cl, &a) == JP_PROV_OK);
+    CHECK_STR(col(&a, "login_count"), "2");
+    pid2 = sql1(&victim, "SELECT pg_backend_pid()");
+    CHECK(pid && pid2 && strcmp(pid, pid2));
+    CHECK(jp_account_status(p, &victim, &c, id, &status) == 0);
+    CHECK_STR(status, "active");
+
+    /* 2: someone else hit the dead session, and mod_dbd reconnected it */
+    sql1(&killer, apr_psprintf(p, "SELECT pg_terminate_backend(%s)", pid2 ? pid2 : "0"));
+    apr_sleep(apr_time_from_msec(200));
+    CHECK(sql1(&victim, "SELECT 1") == NULL);
+    CHECK(apr_dbd_check_conn(victim.driver, p, victim.handle) == APR_SUCCESS);
+    status = NULL;
+    CHECK(jp_account_status(p, &victim, &c, id, &status) == 0);
+    CHECK_STR(status, "active");
+    CHECK(login(p, &victim, &c, "phoenix", cl, &a) == JP_PROV_OK);
+    CHECK_STR(col(&a, "login_count"), "3");
+    CHECK(count(&killer, "SELECT count(*) FROM jitprov_accounts WHERE sub = 'phoenix'") == 1);
+    apr_dbd_close(killer.driver, killer.handle);
+    apr_dbd_close(victim.driver, victim.handle);
+    json_decref(cl);
+}
+
 /* JITProvLinkBy: a row made before the first login (as SCIM makes it: iss and
  * sub NULL, external_id set) is linked by a claim; rows that have a sub are
  * not candidates; two candidates refuse; another issuer does not link. */
@@ -985,8 +1037,10 @@ static void suite(const char *drv, const char *params)
     test_concurrency(&db);
     test_busy(&db);
     test_schema_change(&db);
-    if (is_pg)
+    if (is_pg) {
         test_dead_connection();
+        test_reconnect();
+    }
     test_link_by(&db);
     test_upgrade(&db);
     drop_all(&db);
