@@ -258,22 +258,22 @@ static void forget_stale(jp_sql *s)
 
 /* pgsql, after a failed attempt: is the server session the one our
  * statements were prepared in? The probe needs a usable connection: the
- * attempt's transaction is rolled back first (a no-op when none is open),
- * and a connection the server dropped is reconnected here, as mod_dbd would
- * at its next use. Still down: no retry, the attempt's error stands. */
+ * attempt's transaction is rolled back first (a no-op when none is open).
+ * A connection the server dropped is reconnected here, as mod_dbd would at
+ * its next use, and the attempt is worth repeating on the new session.
+ * Still down: no retry, the attempt's error stands. */
 static void pg_note_reset(jp_sql *s)
 {
     const char *then = apr_hash_get(s->db->prepared, JP_PG_PID_KEY, APR_HASH_KEY_STRING), *now;
-    if (!then)
-        return; /* nothing of ours prepared on this connection: nothing lost */
     jp_sql_rollback(s);
-    if (!(now = pg_backend_pid(s))) {
-        if (apr_dbd_check_conn(s->db->driver, s->p, s->db->handle) != APR_SUCCESS)
-            return;
-        now = pg_backend_pid(s);
+    if ((now = pg_backend_pid(s))) {
+        /* Reconnected before this attempt (by mod_dbd): ours are gone. */
+        if (then && strcmp(now, then))
+            s->stale = 1;
+        return;
     }
-    if (now && strcmp(now, then))
-        s->stale = 1;
+    if (apr_dbd_check_conn(s->db->driver, s->p, s->db->handle) == APR_SUCCESS && pg_backend_pid(s))
+        s->stale = 1; /* a new session: nothing prepared on it yet */
 }
 
 /* One more attempt after an error? Only once, and only when it may help: a
