@@ -118,7 +118,8 @@ typedef struct {
     const char *status; /* "active", "pending", "disabled" */
     apr_table_t *cols;  /* column name -> text value of the row after login,
                            for JITProvHeader account:COLUMN */
-    const char *event;  /* audit event written: "create", "update", "link", "refuse" */
+    const char *event;  /* audit event written: "create", "update", "link", "refuse";
+                           NULL when none (a returning login that changed nothing) */
 } jp_account;
 
 typedef enum {
@@ -136,6 +137,8 @@ typedef enum {
  * find by (iss, sub) -> else link by verified email -> else create (if allowed)
  * with new_status; update mapped columns, last_login_at, login_count when
  * allowed; refusals also write an audit row (outside the failed transaction).
+ * A returning login that changes no column writes no audit row (role grants
+ * and revokes still write theirs).
  * Concurrent first logins of one user create exactly one row (unique key +
  * upsert). *err gets a short reason for logs. */
 jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,

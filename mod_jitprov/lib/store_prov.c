@@ -163,14 +163,15 @@ static int audit_login(jp_sql *s, jp_prov *v, const char *event, apr_int64_t id,
     return jp_sql_audit_change(s, v->now, event, v->kiss, v->ksub, id, &who, detail);
 }
 
-/* The end of every login that gets an account (created, updated or linked):
- * its audit row, then the row read back for the session. missing: the error
- * when the row is not there. */
+/* The end of every login that gets an account (created, updated, linked or
+ * used as it is): its audit row (none when event is NULL: a returning login
+ * that changed nothing leaves no trace but its login counters), then the row
+ * read back for the session. missing: the error when the row is not there. */
 static jp_prov_rc login_done(jp_sql *s, jp_prov *v, const char *event, apr_int64_t id,
                              json_t *detail, const char *missing)
 {
     const char **row;
-    if (audit_login(s, v, event, id, detail))
+    if (event && audit_login(s, v, event, id, detail))
         return JP_PROV_DB_ERROR;
     if (jp_sql_find_id(s, id, &row))
         return JP_PROV_DB_ERROR;
@@ -316,6 +317,13 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, json_t
         return JP_PROV_DB_ERROR;
     }
 
+    if (!link && !nchanged) {
+        /* Nothing created, linked or changed: no audit row. Thousands of
+         * daily logins would otherwise bury the real changes in empty
+         * "update" rows; last_login_at and login_count record the login. */
+        json_decref(changed);
+        return login_done(s, v, NULL, id, NULL, "account row vanished during login");
+    }
     detail = link ? link : json_object();
     if (link)
         json_object_set_new(detail, "status", json_string(status));

@@ -172,6 +172,18 @@ static void jitter_sleep(void)
  * prepares them afresh. pgsql re-plans by itself. */
 #define JP_SCHEMA_KEY "jitprov:schema_version" /* a string, not a statement */
 
+/* pgsql has the opposite trap: when the server restarts (or ends our session),
+ * mod_dbd reconnects the pooled connection with PQreset() the next time it
+ * hands it out (apr_dbd_check_conn), and the new server session has none of
+ * the statements we prepared on the old one ("prepared statement ... does not
+ * exist", SQLSTATE 26000: every login through that connection would get 503),
+ * while our hash still lists them. So the backend process id seen when they
+ * were prepared is kept beside them; after an error, the connection is
+ * probed (and reconnected if the server went away), and another process id
+ * means they are gone: forget them and retry once. The error text is not
+ * used: the server's messages may be in any language. */
+#define JP_PG_PID_KEY "jitprov:backend_pid" /* a string, not a statement */
+
 int jp_sql_value(jp_sql *s, const char *sql, int record, const char **v)
 {
     apr_dbd_results_t *res = NULL;
@@ -199,14 +211,22 @@ static const char *sqlite_schema_version(jp_sql *s)
     return v;
 }
 
-static void remember_schema(jp_sql *s)
+static const char *pg_backend_pid(jp_sql *s)
 {
     const char *v;
-    if (s->pg || apr_hash_get(s->db->prepared, JP_SCHEMA_KEY, APR_HASH_KEY_STRING))
+    jp_sql_value(s, "SELECT pg_backend_pid()", 0, &v);
+    return v;
+}
+
+/* What our statements are prepared against: the SQLite schema version, or
+ * the PostgreSQL server session. */
+static void remember_schema(jp_sql *s)
+{
+    const char *key = s->pg ? JP_PG_PID_KEY : JP_SCHEMA_KEY, *v;
+    if (apr_hash_get(s->db->prepared, key, APR_HASH_KEY_STRING))
         return;
-    if ((v = sqlite_schema_version(s)))
-        apr_hash_set(s->db->prepared, JP_SCHEMA_KEY, APR_HASH_KEY_STRING,
-                     apr_pstrdup(s->db->pool, v));
+    if ((v = s->pg ? pg_backend_pid(s) : sqlite_schema_version(s)))
+        apr_hash_set(s->db->prepared, key, APR_HASH_KEY_STRING, apr_pstrdup(s->db->pool, v));
 }
 
 static void note_stale(jp_sql *s)
@@ -231,17 +251,42 @@ static void forget_stale(jp_sql *s)
         const void *key;
         apr_hash_this(hi, &key, NULL, NULL);
         if (!strncmp((const char *)key, JP_SQL_LABEL, strlen(JP_SQL_LABEL)) ||
-            !strcmp((const char *)key, JP_SCHEMA_KEY))
+            !strcmp((const char *)key, JP_SCHEMA_KEY) || !strcmp((const char *)key, JP_PG_PID_KEY))
             apr_hash_set(s->db->prepared, key, APR_HASH_KEY_STRING, NULL);
     }
 }
 
+/* pgsql, after a failed attempt: is the server session the one our
+ * statements were prepared in? The probe needs a usable connection: the
+ * attempt's transaction is rolled back first (a no-op when none is open).
+ * A connection the server dropped is reconnected here, as mod_dbd would at
+ * its next use, and the attempt is worth repeating on the new session.
+ * Still down: no retry, the attempt's error stands. */
+static void pg_note_reset(jp_sql *s)
+{
+    const char *then = apr_hash_get(s->db->prepared, JP_PG_PID_KEY, APR_HASH_KEY_STRING), *now;
+    jp_sql_rollback(s);
+    if ((now = pg_backend_pid(s))) {
+        /* Reconnected before this attempt (by mod_dbd): ours are gone. */
+        if (then && strcmp(now, then))
+            s->stale = 1;
+        return;
+    }
+    if (apr_dbd_check_conn(s->db->driver, s->p, s->db->handle) == APR_SUCCESS && pg_backend_pid(s))
+        s->stale = 1; /* a new session: nothing prepared on it yet */
+}
+
 /* One more attempt after an error? Only once, and only when it may help: a
  * lock (after a random 50-250 ms, so colliding writers spread out), a lost race,
- * or statements made stale by a schema change. */
+ * statements made stale by a schema change, or (pgsql) statements lost with
+ * a server session that ended. */
 static int want_retry(jp_sql *s, int attempt)
 {
-    if (attempt > 0 || !(s->retry || s->stale))
+    if (attempt > 0)
+        return 0;
+    if (s->pg && !s->stale)
+        pg_note_reset(s);
+    if (!(s->retry || s->stale))
         return 0;
     forget_stale(s);
     if (s->retry)

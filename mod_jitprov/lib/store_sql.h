@@ -14,7 +14,8 @@
 #define JP_MAP_MAX 32      /* JITProvMapClaim entries */
 #define JP_VALUE_MAX 65535 /* longest claim value written to a column */
 /* The label prefix of store_*.c's statements; scim_store.c's labels start so
- * too, so that statements made stale by a schema change are all forgotten. */
+ * too, so that statements made stale (schema change, new server session) are
+ * all forgotten. */
 #define JP_SQL_LABEL "jitprov_"
 #define JP_NCOLS (JP_COL__COUNT + JP_MAP_MAX)
 #define JP_MAX_ARGS (JP_NCOLS + 16)
@@ -42,7 +43,8 @@ typedef struct {
     const char *err;   /* first error of this attempt */
     int busy;          /* ... looked like a lock/busy timeout */
     int retry;         /* ... is worth one more attempt (busy, lost race, stale plan) */
-    int stale;         /* ... came from statements prepared before a schema change */
+    int stale;         /* ... came from statements prepared before a schema change
+                          (SQLite) or in a server session that ended (pgsql) */
 } jp_sql;
 
 #define ROLE_COL(s, r) ((s)->cfg->col[r])
@@ -65,8 +67,10 @@ int jp_sql_init(jp_sql *s, apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, co
 void jp_sql_fail(jp_sql *s, const char *msg);
 
 /* One operation, run again once when that may help: after a lock (and a random
- * 50-250 ms pause, so colliding writers spread out), a lost race, or
- * statements made stale by a schema change. Returns what op returned, or
+ * 50-250 ms pause, so colliding writers spread out), a lost race, statements
+ * made stale by a schema change, or (pgsql) a server session that ended under
+ * the connection (restart, terminated backend: reconnected, statements
+ * prepared again). Returns what op returned, or
  * JP_STORE_BUSY / JP_STORE_ERROR with *err set when the last attempt failed. */
 typedef int (*jp_sql_op)(jp_sql *s, void *arg);
 int jp_sql_run(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *label, jp_sql_op op,

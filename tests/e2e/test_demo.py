@@ -50,8 +50,19 @@ def test_me_shows_headers_account_row_and_audit(demo, s):
 
 def test_second_login_is_an_update_and_admin_lists_it(demo):
     import requests
-    with requests.Session() as s2:
-        h.login(s2, demo.httpd.url("/demo/me"), "alice")
+    # A login that changes nothing writes no audit row: change a claim first.
+    before = demo.idp.users.get("alice", USER_CLAIMS["alice"])["name"]
+    out = h.demo_command(demo, "claims alice 'name=Alice Demo'")
+    assert "Alice Demo" in out, out
+    try:
+        with requests.Session() as s2:
+            assert h.login(s2, demo.httpd.url("/demo/me"), "alice").status_code == 200
+    finally:
+        h.change_idp_user(demo, "alice", name=before)
+    rows = h.SqliteDb(demo.httpd).rows(
+        "SELECT event, detail FROM jitprov_audit WHERE sub = "
+        f"{h.lit(USER_CLAIMS['alice']['sub'])} ORDER BY id DESC LIMIT 1")
+    assert rows[0]["event"] == "update" and "Alice Demo" in rows[0]["detail"], rows
     r = requests.get(demo.httpd.url("/demo/admin"), timeout=30)
     assert r.status_code == 200
     t = text(r)

@@ -92,11 +92,12 @@ class TestCreateOffLinkByEmail:
         assert link["sub"] == USER_CLAIMS["alice"]["sub"] and link["corr_id"]
         assert detail(link).get("by") == "email"
         assert h.account_headers(r)["id"] == str(row["id"])
-        # Second login: an ordinary update of the now linked row.
+        # Second login: found by (iss, sub); the same claims change nothing,
+        # so only the counters move and no audit row is written.
         r, _ = fresh_login(prov, "alice")
         assert r.status_code == 200
         assert prov.account("alice")["login_count"] == 2
-        assert prov.audit(f"account_id = {row['id']}")[-1]["event"] == "update"
+        assert [e["event"] for e in prov.audit(f"account_id = {row['id']}")] == ["create", "link"]
         assert len(prov.accounts()) == len(prov.accounts("1=1"))  # sanity
         assert len(prov.accounts(f"lower(email) = {lit('alice@example.com')}")) == 1
 
@@ -228,8 +229,8 @@ class TestAccountKeyAndNoUpdate:
         assert r.status_code == 200
         row = prov.accounts(f"sub = {lit(email)}")[0]
         # JITProvAccountUpdate Off: mapped columns keep their first values,
-        # the login counters move.
+        # the login counters move; nothing changed, so no audit row.
         assert row["display_name"] == before["name"]
         assert row["login_count"] == 2
         assert int(row["last_login_at"]) >= int(rows[0]["last_login_at"])
-        assert prov.audit(f"account_id = {row['id']}")[-1]["event"] == "update"
+        assert [e["event"] for e in prov.audit(f"account_id = {row['id']}")] == ["create"]

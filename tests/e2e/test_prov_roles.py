@@ -172,11 +172,12 @@ def test_reordered_groups_are_no_change(prov):
     set_users(prov.env, tess={"groups": ["staff", "admins"]})
     assert login(prov, "tess").status_code == 200
     a = account(prov, "tess")
+    mark = last_audit_id(prov)
     set_users(prov.env, tess={"groups": ["admins", "staff"]})
     assert login(prov, "tess").status_code == 200
-    last = prov.audit(f"account_id = {a['id']} AND event = 'update'")[-1]
-    assert "groups" not in json.loads(last["detail"])["changed"]
-    assert not [e for e in events(prov, a["id"]) if e[1] in ("admin", "member")][2:]
+    # No column and no role changed: no update, grant or revoke row.
+    assert prov.audit(f"account_id = {a['id']} AND id > {mark}") == []
+    assert account(prov, "tess")["login_count"] == a["login_count"] + 1
 
 
 def test_collision_refused_then_suffixed(prov):
@@ -298,6 +299,16 @@ def test_check_predicts_exactly_what_the_login_does(prov):
     want = {k.lower(): v for k, v in plan["headers"].items() if v is not None}
     assert got == want
     assert r.json()["remote_user"] == plan["remote_user"]
+
+    # The same claims again: the check predicts no audit row, and the login
+    # writes none.
+    mark = last_audit_id(prov)
+    plan = check(prov, vera2)
+    text = check(prov, vera2, fmt="text")
+    assert plan["outcome"] == "login" and plan["events"] == []
+    assert "audit rows the login would write: none" in text, text
+    assert login(prov, "vera").status_code == 200
+    assert audit_since(prov, vera["sub"], mark) == []
 
     # Disabled: the check says 403 and the refusal row the login then writes.
     prov.db.execute(f"UPDATE jitprov_accounts SET status = 'disabled' WHERE id = {row['id']}")
