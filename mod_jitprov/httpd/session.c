@@ -784,6 +784,9 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     rq = apr_palloc(r->pool, sizeof(*rq));
     rq->sess = s;
     rq->cache_key = stub ? cache_key(r, c, s->id) : NULL;
+    rq->cookie = stub ? NULL : v;
+    rq->cookie_len = stub ? 0 : strlen(v);
+    rq->owner = c;
     if (peek) {
         *out = rq;
         return OK;
