@@ -37,6 +37,12 @@ typedef struct {
     size_t clen;
     unsigned char *pt;
     size_t plen;
+    /* The environment apply_identity made from this record under the
+     * settings sig (prefix, delimiter, encoding): pairs "name\0value\0". */
+    char *sig;
+    size_t siglen;
+    char *env;
+    size_t envlen;
 } hot_slot;
 
 static hot_slot *slots;
@@ -48,10 +54,13 @@ static void clear(hot_slot *h)
         free(h->pt);
     }
     free(h->cookie);
+    free(h->sig);
+    free(h->env);
     h->pt = NULL;
     h->cookie = NULL;
+    h->sig = h->env = NULL;
     h->owner = NULL;
-    h->clen = h->plen = 0;
+    h->clen = h->plen = h->siglen = h->envlen = 0;
 }
 
 static apr_status_t hot_cleanup(void *data)
@@ -140,7 +149,76 @@ void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsign
     h->clen = clen;
     h->pt = t;
     h->plen = plen;
+    h->sig = h->env = NULL;
+    h->siglen = h->envlen = 0;
     apr_thread_mutex_unlock(h->m);
     /* The replaced entry is freed outside the lock. */
     clear(&old);
+}
+
+static int same_cookie(const hot_slot *h, const void *owner, const char *cookie, size_t clen)
+{
+    return h->owner == owner && h->clen == clen && !memcmp(h->cookie, cookie, clen);
+}
+
+char *jp_hot_env_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                     const char *sig, size_t siglen, size_t *envlen)
+{
+    hot_slot *h;
+    char *out = NULL;
+
+    if (!slots)
+        return NULL;
+    h = slot_of(cookie, clen);
+    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS)
+        return NULL;
+    if (h->env && same_cookie(h, owner, cookie, clen) && h->siglen == siglen &&
+        !memcmp(h->sig, sig, siglen)) {
+        out = apr_palloc(p, h->envlen);
+        memcpy(out, h->env, h->envlen);
+        *envlen = h->envlen;
+    }
+    apr_thread_mutex_unlock(h->m);
+    return out;
+}
+
+void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const char *sig,
+                    size_t siglen, const char *env, size_t envlen)
+{
+    hot_slot *h;
+    char *g, *e, *og = NULL, *oe = NULL;
+
+    if (!slots || !envlen)
+        return;
+    g = malloc(siglen ? siglen : 1);
+    e = malloc(envlen);
+    if (!g || !e) {
+        free(g);
+        free(e);
+        return;
+    }
+    memcpy(g, sig, siglen);
+    memcpy(e, env, envlen);
+    h = slot_of(cookie, clen);
+    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS) {
+        free(g);
+        free(e);
+        return;
+    }
+    /* Only beside the record it was made from: the slot may hold another
+     * cookie by now. */
+    if (same_cookie(h, owner, cookie, clen)) {
+        og = h->sig;
+        oe = h->env;
+        h->sig = g;
+        h->siglen = siglen;
+        h->env = e;
+        h->envlen = envlen;
+        g = e = NULL;
+    }
+    apr_thread_mutex_unlock(h->m);
+    free(og);
+    free(oe);
+    free(g);
+    free(e);
 }

@@ -173,6 +173,11 @@ typedef struct {
 typedef struct {
     jp_session *sess;
     const char *cache_key;
+    /* The session cookie whose record sess is (NULL for a stub record, whose
+     * claims came from elsewhere): hot.c keeps what is derived from it. */
+    const char *cookie;
+    size_t cookie_len;
+    const void *owner;
 } jp_req;
 
 /* config.c */
@@ -262,6 +267,13 @@ unsigned char *jp_hot_get(apr_pool_t *p, const void *owner, const char *cookie, 
                           size_t *plen);
 void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsigned char *pt,
                 size_t plen);
+/* The environment made from that cookie's record under the settings sig, as
+ * pairs "name\0value\0" (a copy in p, *envlen set), or NULL; put keeps one
+ * beside the record while the slot still holds that cookie. */
+char *jp_hot_env_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                     const char *sig, size_t siglen, size_t *envlen);
+void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const char *sig,
+                    size_t siglen, const char *env, size_t envlen);
 apr_status_t jp_cache_preconfig(apr_pool_t *pconf);
 const char *jp_cookie_get(request_rec *r, const char *name);
 void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,

@@ -238,14 +238,83 @@ static int jp_quick_handler(request_rec *r, int lookup)
     return DECLINED;
 }
 
-static void apply_identity(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const jp_session *s)
+static void env_add(request_rec *r, const char *name, const char *val)
 {
+    /* addn: the names are distinct by construction, and setn's duplicate
+     * search is quadratic over names that all start with the same prefix. A
+     * subrequest starts from a copy of its parent's table: set there. */
+    if (r->main)
+        apr_table_setn(r->subprocess_env, name, val);
+    else
+        apr_table_addn(r->subprocess_env, name, val);
+}
+
+/* The claims and account columns as environment variables. The result
+ * depends only on the record and on the prefix, delimiter and encoding, so
+ * for a cookie this process has seen it comes from hot.c as one copy. */
+static void apply_env(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const char *delim,
+                      jp_encoding enc)
+{
+    const jp_session *s = rq->sess;
+    const jp_kv *kv = (const jp_kv *)s->kv->elts;
+    const char *prefix = d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_";
+    size_t pfxlen = strlen(prefix), dlen = strlen(delim), envlen = 0, plen;
+    /* What the result depends on besides the record: "prefix\0delim\0enc". */
+    size_t siglen = pfxlen + dlen + 3;
+    char *sig = apr_palloc(r->pool, siglen);
+    const char **pairs;
+    const char *cpre;
+    char *env, *e, *end;
+    int i, n = 0;
+
+    memcpy(sig, prefix, pfxlen + 1);
+    memcpy(sig + pfxlen + 1, delim, dlen + 1);
+    sig[siglen - 1] = (char)('0' + (int)enc);
+    if (rq->cookie && (env = jp_hot_env_get(r->pool, rq->owner, rq->cookie, rq->cookie_len, sig,
+                                            siglen, &envlen))) {
+        for (e = env, end = env + envlen; e < end;) {
+            const char *name = e, *val = e + strlen(e) + 1;
+            e = (char *)val + strlen(val) + 1;
+            env_add(r, name, val);
+        }
+        return;
+    }
+    cpre = jp_env_prefix(r->pool, prefix);
+    plen = strlen(cpre);
+    pairs = apr_palloc(r->pool, sizeof(*pairs) * 2 * (size_t)(s->kv->nelts + 1));
+    for (i = 0; i < s->kv->nelts; i++) {
+        const char *name, *val;
+        if (kv[i].key[0] == 'c')
+            name = jp_env_join(r->pool, cpre, plen, kv[i].key + 2);
+        else
+            name = jp_env_join(r->pool, "JITPROV_ACCOUNT_", sizeof("JITPROV_ACCOUNT_") - 1,
+                               kv[i].key + 2);
+        val = kv[i].key[0] == 'c' ? jp_hdr_claim_value(r->pool, kv[i].val, delim, enc)
+                                  : jp_hdr_value(r->pool, kv[i].val, delim, enc);
+        if (!val)
+            continue;
+        env_add(r, name, val);
+        pairs[n++] = name;
+        pairs[n++] = val;
+        envlen += strlen(name) + strlen(val) + 2;
+    }
+    if (!rq->cookie || !envlen)
+        return;
+    env = e = apr_palloc(r->pool, envlen);
+    for (i = 0; i < n; i++) {
+        size_t k = strlen(pairs[i]) + 1;
+        memcpy(e, pairs[i], k);
+        e += k;
+    }
+    jp_hot_env_put(rq->owner, rq->cookie, rq->cookie_len, sig, siglen, env, envlen);
+}
+
+static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq)
+{
+    const jp_session *s = rq->sess;
     const char *delim = d->delim ? d->delim : ",";
     jp_encoding enc = d->encoding == JP_UNSET ? JP_ENC_NONE : (jp_encoding)d->encoding;
     const char *u = jp_kv_get(s->kv, d->remote_user ? d->remote_user : "c:sub");
-    const jp_kv *kv = (const jp_kv *)s->kv->elts;
-    const char *cpre;
-    size_t clen;
     int i;
 
     r->user = apr_pstrdup(r->pool, jp_hdr_value(r->pool, u && *u ? u : s->sub, delim, JP_ENC_NONE));
@@ -273,29 +342,8 @@ static void apply_identity(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const j
                 apr_table_unset(r->headers_in, m[i].name);
         }
     }
-    if (d->claims_env == 0)
-        return;
-    cpre = jp_env_prefix(r->pool, d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_");
-    clen = strlen(cpre);
-    for (i = 0; i < s->kv->nelts; i++) {
-        const char *name, *val;
-        if (kv[i].key[0] == 'c')
-            name = jp_env_join(r->pool, cpre, clen, kv[i].key + 2);
-        else
-            name = jp_env_join(r->pool, "JITPROV_ACCOUNT_", sizeof("JITPROV_ACCOUNT_") - 1,
-                               kv[i].key + 2);
-        /* addn: the names are distinct by construction, and setn's duplicate
-         * search is quadratic over names that all start with the same prefix.
-         * A subrequest starts from a copy of its parent's table: set there. */
-        val = kv[i].key[0] == 'c' ? jp_hdr_claim_value(r->pool, kv[i].val, delim, enc)
-                                  : jp_hdr_value(r->pool, kv[i].val, delim, enc);
-        if (!val)
-            continue;
-        if (r->main)
-            apr_table_setn(r->subprocess_env, name, val);
-        else
-            apr_table_addn(r->subprocess_env, name, val);
-    }
+    if (d->claims_env != 0)
+        apply_env(r, d, rq, delim, enc);
 }
 
 static int wants_status(request_rec *r)
@@ -338,7 +386,7 @@ static int jp_check_authn(request_rec *r)
         if (!r->main)
             jp_metric(JP_M_SESSION_HIT);
         ap_set_module_config(r->request_config, &jitprov_module, rq);
-        apply_identity(r, c, d, rq->sess);
+        apply_identity(r, d, rq);
         return OK;
     }
     if (!r->main)

@@ -571,7 +571,7 @@ static int issue_cookie(request_rec *r, jp_srv_cfg *c, const jp_session *s)
 static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, jp_session *s)
 {
     size_t len, vlen = strlen(v);
-    unsigned char *rec;
+    unsigned char *rec, *rec_copy = NULL;
     int hit = 1;
     if (vlen > JP_COOKIE_IN_MAX)
         return -1;
@@ -582,13 +582,19 @@ static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, jp_session 
     }
     if (!rec)
         return -1;
-    if (jp_sessrec_decode(r->pool, rec, len, s) != 0 || !*s->id || !*s->iss || !*s->sub) {
+    /* Decoding in place changes rec: what hot.c keeps is the plaintext. */
+    if (!hit)
+        rec_copy = apr_pmemdup(r->pool, rec, len);
+    /* rec is this request's own copy with room for a NUL (jp_open,
+     * jp_hot_get): decoded where it lies. A remembered one decoded before. */
+    if (jp_sessrec_decode_inplace(r->pool, rec, len, hit, s) != 0 || !*s->id || !*s->iss ||
+        !*s->sub) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       JPLOG(0205) "sealed session cookie holds an unreadable record");
         return -1;
     }
     if (!hit)
-        jp_hot_put(c, v, vlen, rec, len);
+        jp_hot_put(c, v, vlen, rec_copy, len);
     return 0;
 }
 
@@ -784,6 +790,9 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     rq = apr_palloc(r->pool, sizeof(*rq));
     rq->sess = s;
     rq->cache_key = stub ? cache_key(r, c, s->id) : NULL;
+    rq->cookie = stub ? NULL : v;
+    rq->cookie_len = stub ? 0 : strlen(v);
+    rq->owner = c;
     if (peek) {
         *out = rq;
         return OK;

@@ -1,31 +1,36 @@
-/* The session record as stored in the socache. Every authenticated request
- * decodes one, so the format is made to be read in a single forward pass:
+/* The session record as sealed into the cookie. Every authenticated request
+ * decodes one, so the format is made to be read in a single forward pass and
+ * decoded in place (the strings are NUL-terminated where they lie):
  *
- *   "JPS2"
+ *   "JPS4"
  *   created, last_seen, expires, checked_at, account_id   int64, big-endian
- *   iss, sub, sid, user, id_token, id                     uint32 length + bytes
- *   kv count                                              uint32
- *   count x (key, val)                                    uint32 length + bytes
- *   [tokens]                                              uint32 length + bytes,
+ *   four revocation marker keys                           4 x 24 bytes
+ *   iss, sub, sid, user, id_token, id                     length + bytes
+ *   kv count                                              varint
+ *   count x (key, val)                                    length + bytes
+ *   [tokens]                                              length + bytes,
  *                                                         only when not empty
  *
- * The encoding is canonical (one record, one byte string), which lets the
- * fuzzer check decode/encode as an exact round trip. Strings carry no NUL
- * byte: everything downstream treats them as C strings. */
+ * Lengths and the count are unsigned LEB128 varints (one byte below 128, at
+ * most three). The encoding is canonical (one record, one byte string: no
+ * overlong varint), which lets the fuzzer check decode/encode as an exact
+ * round trip. Strings carry no NUL byte: everything downstream treats them
+ * as C strings. */
 
 #include <string.h>
 
 #include "sessrec.h"
 #include "claims.h"
 
-#define MAGIC "JPS3"
+#define MAGIC "JPS4"
 #define MAGIC_LEN 4
 #define NINTS 5
 #define NSTRS 6
 #define MARKS_LEN (JP_SESSREC_NMARKS * JP_SESSREC_MARKLEN)
 #define FIXED_LEN (MAGIC_LEN + NINTS * 8 + MARKS_LEN)
 /* The smallest record: fixed part, six empty strings, a zero kv count. */
-#define MIN_LEN (FIXED_LEN + NSTRS * 4 + 4)
+#define MIN_LEN (FIXED_LEN + NSTRS + 1)
+#define VARINT_MAX 3 /* 21 bits: more than JP_SESSREC_MAX */
 
 static void put32(unsigned char *b, uint32_t v)
 {
@@ -51,6 +56,21 @@ static int64_t get64(const unsigned char *b)
     return (int64_t)((uint64_t)get32(b) << 32 | get32(b + 4));
 }
 
+static size_t varint_len(size_t v)
+{
+    return v < 0x80 ? 1 : v < 0x4000 ? 2 : 3;
+}
+
+static unsigned char *put_varint(unsigned char *b, size_t v)
+{
+    while (v >= 0x80) {
+        *b++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *b++ = (unsigned char)v;
+    return b;
+}
+
 static const char *str_or_empty(const char *s)
 {
     return s ? s : "";
@@ -62,9 +82,9 @@ static int add_len(size_t *total, const char *s)
 {
     size_t n = strlen(s);
 
-    if (n > JP_SESSREC_MAX || *total + 4 + n > JP_SESSREC_MAX)
+    if (n > JP_SESSREC_MAX || *total + varint_len(n) + n > JP_SESSREC_MAX)
         return 0;
-    *total += 4 + n;
+    *total += varint_len(n) + n;
     return 1;
 }
 
@@ -72,9 +92,9 @@ static unsigned char *put_str(unsigned char *b, const char *s)
 {
     size_t n = strlen(s);
 
-    put32(b, (uint32_t)n);
-    memcpy(b + 4, s, n);
-    return b + 4 + n;
+    b = put_varint(b, n);
+    memcpy(b, s, n);
+    return b + n;
 }
 
 unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len)
@@ -82,7 +102,7 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
     const char *strs[NSTRS];
     const jp_kv *kv = NULL;
     int nkv = 0, i;
-    size_t total = FIXED_LEN + 4;
+    size_t total = FIXED_LEN;
     unsigned char *buf, *b;
 
     if (len)
@@ -106,6 +126,7 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
         if (!add_len(&total, strs[i]))
             return NULL;
     }
+    total += varint_len((size_t)nkv);
     for (i = 0; i < nkv; i++) {
         if (!add_len(&total, str_or_empty(kv[i].key)) || !add_len(&total, str_or_empty(kv[i].val)))
             return NULL;
@@ -126,8 +147,7 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
     b += MARKS_LEN;
     for (i = 0; i < NSTRS; i++)
         b = put_str(b, strs[i]);
-    put32(b, (uint32_t)nkv);
-    b += 4;
+    b = put_varint(b, (size_t)nkv);
     for (i = 0; i < nkv; i++) {
         b = put_str(b, str_or_empty(kv[i].key));
         b = put_str(b, str_or_empty(kv[i].val));
@@ -139,31 +159,56 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
 }
 
 typedef struct {
-    const unsigned char *pos, *end;
-    char *heap; /* where the next decoded string goes */
+    unsigned char *pos, *end;
+    unsigned char *nul; /* where the string read last ends: its NUL goes there */
+    int trusted;
 } reader;
+
+/* A canonical varint at pos. Reading it frees its first byte: the previous
+ * string's NUL is written there only now. */
+static int get_varint(reader *r, uint32_t *v)
+{
+    uint32_t x = 0;
+    int i;
+
+    for (i = 0; i < VARINT_MAX; i++) {
+        unsigned char b;
+        if (r->pos >= r->end)
+            return JP_SESSREC_ETRUNC;
+        b = *r->pos++;
+        x |= (uint32_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            if (i && !b)
+                return JP_SESSREC_EBAD; /* overlong: not canonical */
+            if (r->nul)
+                *r->nul = '\0';
+            r->nul = NULL;
+            *v = x;
+            return 0;
+        }
+    }
+    return JP_SESSREC_EBAD;
+}
 
 static int get_str(reader *r, const char **out)
 {
     uint32_t n;
+    int rv = get_varint(r, &n);
 
-    if (r->end - r->pos < 4)
-        return JP_SESSREC_ETRUNC;
-    n = get32(r->pos);
-    r->pos += 4;
+    if (rv)
+        return rv;
     if (n > (size_t)(r->end - r->pos))
         return JP_SESSREC_ETRUNC;
-    if (memchr(r->pos, '\0', n))
+    if (!r->trusted && memchr(r->pos, '\0', n))
         return JP_SESSREC_EBAD;
-    memcpy(r->heap, r->pos, n);
-    r->heap[n] = '\0';
-    *out = r->heap;
-    r->heap += n + 1;
+    *out = (const char *)r->pos;
     r->pos += n;
+    r->nul = r->pos;
     return 0;
 }
 
-int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_session *out)
+int jp_sessrec_decode_inplace(apr_pool_t *p, unsigned char *buf, size_t len, int trusted,
+                              jp_session *out)
 {
     jp_session s;
     reader r;
@@ -189,12 +234,10 @@ int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_se
     s.account_id = get64(buf + MAGIC_LEN + 32);
     memcpy(s.marks, buf + MAGIC_LEN + NINTS * 8, MARKS_LEN);
 
-    /* One allocation holds every string: each costs its bytes plus a NUL, and
-     * each took its bytes plus a 4-byte length in the input, so the input's
-     * length bounds the total. */
     r.pos = buf + FIXED_LEN;
     r.end = buf + len;
-    r.heap = apr_palloc(p, len - FIXED_LEN);
+    r.nul = NULL;
+    r.trusted = trusted;
 
     strs[0] = &s.iss;
     strs[1] = &s.sub;
@@ -207,15 +250,13 @@ int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_se
             return rv;
     }
 
-    if (r.end - r.pos < 4)
-        return JP_SESSREC_ETRUNC;
-    nkv = get32(r.pos);
-    r.pos += 4;
+    if ((rv = get_varint(&r, &nkv)) != 0)
+        return rv;
     if (nkv > JP_SESSREC_MAX_KV)
         return JP_SESSREC_EBAD;
-    /* Each pair needs at least two length words: refuse a count the rest of the
-     * buffer cannot hold before allocating for it. */
-    if ((size_t)nkv * 8 > (size_t)(r.end - r.pos))
+    /* Each pair needs at least two length bytes: refuse a count the rest of
+     * the buffer cannot hold before allocating for it. */
+    if ((size_t)nkv * 2 > (size_t)(r.end - r.pos))
         return JP_SESSREC_ETRUNC;
 
     s.kv = apr_array_make(p, nkv ? (int)nkv : 1, sizeof(jp_kv));
@@ -228,17 +269,30 @@ int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_se
 
     s.tokens = "";
     if (r.pos != r.end) {
-        /* Fewer bytes than a length word: trailing garbage, not a field. */
-        if (r.end - r.pos < 4)
-            return JP_SESSREC_EBAD;
         if ((rv = get_str(&r, &s.tokens)) != 0)
             return rv;
         /* Written only when not empty: an empty one is not canonical. */
-        if (!*s.tokens)
+        if (r.pos == (unsigned char *)s.tokens)
             return JP_SESSREC_EBAD;
     }
     if (r.pos != r.end)
         return JP_SESSREC_EBAD;
+    /* The last string ends at len: the caller's extra byte takes its NUL. */
+    if (r.nul)
+        *r.nul = '\0';
     *out = s;
     return 0;
+}
+
+int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_session *out)
+{
+    unsigned char *copy;
+
+    if (!buf || !out)
+        return JP_SESSREC_EBAD;
+    if (len > JP_SESSREC_MAX)
+        return JP_SESSREC_ETOOBIG;
+    copy = apr_palloc(p, len + 1);
+    memcpy(copy, buf, len);
+    return jp_sessrec_decode_inplace(p, copy, len, 0, out);
 }

@@ -46,5 +46,10 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
 /* 0 on success; negative on truncated, oversized or malformed input (never reads
  * past len). Strings are copied into p and NUL-terminated. */
 int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_session *out);
+/* The same without copying: buf must hold len + 1 writable bytes, and the
+ * decoded strings point into it (NUL-terminated there, so buf is changed).
+ * trusted: buf decoded before without error (skips the NUL-in-string check). */
+int jp_sessrec_decode_inplace(apr_pool_t *p, unsigned char *buf, size_t len, int trusted,
+                              jp_session *out);
 
 #endif

@@ -135,3 +135,30 @@ def test_spoofed_header_still_stripped_when_refused(site, comma):
                   allow_redirects=False)
     assert r.status_code == 200
     assert "HTTP_X_USER_GROUPS" not in r.json()["http"]
+
+
+def test_environment_follows_each_location_with_one_cookie(site, alice):
+    # Each process keeps the environment it made for a cookie, keyed by the
+    # prefix, delimiter and encoding: one cookie used across locations with
+    # different settings, in alternation, gets each location's own rendering
+    # every time, and the same answer on every repeat.
+    want = {
+        "/enc/none/": ("staff,admins", b"Alice Anderson"),
+        "/enc/percent/": ("staff,admins", b"Alice Anderson"),
+        "/enc/pipe/": ("staff|admins", b"Alice Anderson"),
+    }
+    seen = {}
+    for _ in range(4):
+        for path in list(want) + ["/enc/base64url/"]:
+            r = alice.get(site.httpd.url(path), allow_redirects=False)
+            assert r.status_code == 200
+            env = r.json()["jitprov"]
+            got = (env["JITPROV_CLAIM_GROUPS"], h.env_bytes(env["JITPROV_CLAIM_NAME"]),
+                   env["JITPROV_ACCOUNT_ID"] if "JITPROV_ACCOUNT_ID" in env else None,
+                   sorted(env))
+            if path in want:
+                assert got[:2] == want[path], (path, got[:2])
+            else:
+                assert env["JITPROV_CLAIM_GROUPS"] == "c3RhZmY,YWRtaW5z"
+                assert env["JITPROV_CLAIM_NAME"] == "QWxpY2UgQW5kZXJzb24"
+            assert seen.setdefault(path, got) == got, path

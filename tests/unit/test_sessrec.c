@@ -20,7 +20,8 @@ static int same(const jp_session *a, const jp_session *b)
         memcmp(a->marks, b->marks, sizeof(a->marks)))
         return 0;
     if (strcmp(a->iss, b->iss) || strcmp(a->sub, b->sub) || strcmp(a->sid, b->sid) ||
-        strcmp(a->user, b->user) || strcmp(a->id_token, b->id_token) || strcmp(a->id, b->id) || na != nb)
+        strcmp(a->user, b->user) || strcmp(a->id_token, b->id_token) || strcmp(a->id, b->id) ||
+        na != nb)
         return 0;
     for (i = 0; i < na; i++) {
         const jp_kv *x = &((const jp_kv *)a->kv->elts)[i], *y = &((const jp_kv *)b->kv->elts)[i];
@@ -81,7 +82,7 @@ static void test_round_trip(apr_pool_t *p)
     buf = jp_sessrec_encode(p, &s, &len);
     CHECK(buf != NULL);
     CHECK(len > 3 * 1024 && len <= JP_SESSREC_MAX);
-    CHECK(buf && memcmp(buf, "JPS3", 4) == 0);
+    CHECK(buf && memcmp(buf, "JPS4", 4) == 0);
     memset(&d, 0, sizeof(d));
     CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
     CHECK(d.kv && d.kv->nelts == 201);
@@ -104,7 +105,7 @@ static void test_round_trip(apr_pool_t *p)
     /* Empty record: NULL strings become "", no kv array becomes zero pairs. */
     memset(&s, 0, sizeof(s));
     buf = jp_sessrec_encode(p, &s, &len);
-    CHECK(buf && len == 4 + 40 + 96 + 6 * 4 + 4);
+    CHECK(buf && len == 4 + 40 + 96 + 6 + 1);
     CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
     CHECK_STR(d.iss, "");
     CHECK_STR(d.id_token, "");
@@ -217,44 +218,73 @@ static void test_lengths(apr_pool_t *p)
     /* fixed part (magic, five integers, four marker keys) + six empty
      * strings + count: the smallest valid record */
     memset(rec, 0, sizeof(rec));
-    memcpy(rec, "JPS3", 4);
-    n = F + 24 + 4;
+    memcpy(rec, "JPS4", 4);
+    n = F + 6 + 1;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == 0);
 
-    /* First string length 0xffffffff, 0x7fffffff, and one past the end. */
+    /* First string length: a varint running off the end, one past the end,
+     * longer than three bytes, and overlong (not canonical). */
     rec[F + 0] = rec[F + 1] = rec[F + 2] = rec[F + 3] = 0xff;
+    CHECK(jp_sessrec_decode(p, rec, F + 2, &d) == JP_SESSREC_ETRUNC);
+    CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_EBAD);
+    rec[F + 0] = 7; /* 6 bytes follow it */
+    rec[F + 1] = rec[F + 2] = rec[F + 3] = 0;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
-    rec[F + 0] = 0x7f;
-    CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
-    rec[F + 0] = rec[F + 1] = rec[F + 2] = 0;
-    rec[F + 3] = 25; /* 24 bytes follow it */
-    CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
-    rec[F + 3] = 0;
+    rec[F + 0] = 0x80;
+    rec[F + 1] = 0x00; /* zero in two bytes */
+    CHECK(jp_sessrec_decode(p, rec, n + 1, &d) == JP_SESSREC_EBAD);
+    rec[F + 0] = 0;
 
     /* kv count beyond the cap, and beyond what the buffer can hold. */
-    rec[F + 24] = 0xff;
-    CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_EBAD);
-    rec[F + 24] = 0;
-    rec[F + 27] = 1;
+    rec[F + 6] = 0xff;
+    rec[F + 7] = 0x7f;
+    CHECK(jp_sessrec_decode(p, rec, n + 1, &d) == JP_SESSREC_EBAD);
+    rec[F + 7] = 0;
+    rec[F + 6] = 1;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
     /* one pair of empty strings: valid */
-    CHECK(jp_sessrec_decode(p, rec, n + 8, &d) == 0 && d.kv->nelts == 1);
+    CHECK(jp_sessrec_decode(p, rec, n + 2, &d) == 0 && d.kv->nelts == 1);
     CHECK_STR(jp_kv_get(d.kv, ""), "");
-    rec[F + 27] = 0;
+    rec[F + 6] = 0;
 
     /* A NUL byte inside a string. */
-    rec[F + 3] = 3;
-    memcpy(rec + F + 4, "a\0b", 3);
-    memset(rec + F + 7, 0, 24);
+    memset(rec + F, 0, 40);
+    rec[F + 0] = 3;
+    memcpy(rec + F + 1, "a\0b", 3);
     CHECK(jp_sessrec_decode(p, rec, n + 3, &d) == JP_SESSREC_EBAD);
-    rec[F + 5] = 'c';
+    rec[F + 2] = 'c';
     CHECK(jp_sessrec_decode(p, rec, n + 3, &d) == 0);
     CHECK_STR(d.iss, "acb");
+    CHECK_STR(d.sub, "");
+
+    /* In place: the strings lie in the buffer, NUL-terminated there; the
+     * caller's extra byte takes the last one. */
+    {
+        jp_session s;
+        unsigned char *buf, *copy;
+        size_t k;
+        memset(&s, 0, sizeof(s));
+        s.iss = "https://idp";
+        s.sub = "u1";
+        s.id = "sess";
+        s.kv = apr_array_make(p, 2, sizeof(jp_kv));
+        add_kv(s.kv, "c:a", "x");
+        s.tokens = "tok";
+        buf = jp_sessrec_encode(p, &s, &k);
+        copy = apr_palloc(p, k + 1);
+        memcpy(copy, buf, k);
+        copy[k] = 'Z';
+        CHECK(jp_sessrec_decode_inplace(p, copy, k, 0, &d) == 0);
+        CHECK(d.iss == (const char *)copy + F + 1 && !strcmp(d.iss, "https://idp"));
+        CHECK_STR(d.tokens, "tok");
+        CHECK(copy[k] == '\0');
+        CHECK_STR(jp_kv_get(d.kv, "c:a"), "x");
+    }
 
     /* Longer than the maximum, whatever it holds. */
     {
         unsigned char *big = calloc(1, JP_SESSREC_MAX + 1);
-        memcpy(big, "JPS3", 4);
+        memcpy(big, "JPS4", 4);
         CHECK(jp_sessrec_decode(p, big, JP_SESSREC_MAX + 1, &d) == JP_SESSREC_ETOOBIG);
         free(big);
     }
@@ -293,7 +323,7 @@ static void test_tokens(apr_pool_t *p)
     CHECK(plain && jp_sessrec_encode(p, &s, &wlen) && wlen == plen);
     s.tokens = "AQsealed-token-blob_-";
     with = jp_sessrec_encode(p, &s, &wlen);
-    CHECK(with && wlen == plen + 4 + strlen(s.tokens));
+    CHECK(with && wlen == plen + 1 + strlen(s.tokens));
     CHECK(with && memcmp(with, plain, plen) == 0); /* appended, nothing else moves */
     memset(&d, 0, sizeof(d));
     CHECK(with && jp_sessrec_decode(p, with, wlen, &d) == 0);
@@ -301,7 +331,7 @@ static void test_tokens(apr_pool_t *p)
     CHECK(d.kv && same(&s, &d));
     /* Truncated inside the field, a trailing byte, an empty field present. */
     CHECK(with && jp_sessrec_decode(p, with, wlen - 1, &d) == JP_SESSREC_ETRUNC);
-    CHECK(with && jp_sessrec_decode(p, with, plen + 2, &d) == JP_SESSREC_EBAD);
+    CHECK(with && jp_sessrec_decode(p, with, plen + 2, &d) == JP_SESSREC_ETRUNC);
     CHECK(with && jp_sessrec_decode(p, with, plen + 5, &d) == JP_SESSREC_ETRUNC);
     bad = apr_palloc(p, wlen + 1);
     memcpy(bad, with, wlen);
@@ -313,7 +343,7 @@ static void test_tokens(apr_pool_t *p)
     /* A NUL inside the tokens field. */
     bad = apr_palloc(p, wlen);
     memcpy(bad, with, wlen);
-    bad[plen + 5] = '\0';
+    bad[plen + 2] = '\0';
     CHECK(jp_sessrec_decode(p, bad, wlen, &d) == JP_SESSREC_EBAD);
 }
 
