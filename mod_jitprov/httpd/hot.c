@@ -43,6 +43,9 @@ typedef struct {
     size_t siglen;
     char *env;
     size_t envlen;
+    /* The cookie last issued to replace this one (activity write-back),
+     * while the client may still send this one. */
+    char *next;
 } hot_slot;
 
 static hot_slot *slots;
@@ -56,9 +59,10 @@ static void clear(hot_slot *h)
     free(h->cookie);
     free(h->sig);
     free(h->env);
+    free(h->next);
     h->pt = NULL;
     h->cookie = NULL;
-    h->sig = h->env = NULL;
+    h->sig = h->env = h->next = NULL;
     h->owner = NULL;
     h->clen = h->plen = h->siglen = h->envlen = 0;
 }
@@ -149,7 +153,7 @@ void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsign
     h->clen = clen;
     h->pt = t;
     h->plen = plen;
-    h->sig = h->env = NULL;
+    h->sig = h->env = h->next = NULL;
     h->siglen = h->envlen = 0;
     apr_thread_mutex_unlock(h->m);
     /* The replaced entry is freed outside the lock. */
@@ -221,4 +225,44 @@ void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const ch
     free(oe);
     free(g);
     free(e);
+}
+
+char *jp_hot_next_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen)
+{
+    hot_slot *h;
+    char *out = NULL;
+
+    if (!slots)
+        return NULL;
+    h = slot_of(cookie, clen);
+    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS)
+        return NULL;
+    if (h->next && same_cookie(h, owner, cookie, clen))
+        out = apr_pstrdup(p, h->next);
+    apr_thread_mutex_unlock(h->m);
+    return out;
+}
+
+void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const char *next)
+{
+    hot_slot *h;
+    char *n = strdup(next), *old = NULL;
+
+    if (!slots || !n) {
+        free(n);
+        return;
+    }
+    h = slot_of(cookie, clen);
+    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS) {
+        free(n);
+        return;
+    }
+    if (same_cookie(h, owner, cookie, clen)) {
+        old = h->next;
+        h->next = n;
+        n = NULL;
+    }
+    apr_thread_mutex_unlock(h->m);
+    free(old);
+    free(n);
 }

@@ -274,6 +274,10 @@ char *jp_hot_env_get(apr_pool_t *p, const void *owner, const char *cookie, size_
                      const char *sig, size_t siglen, size_t *envlen);
 void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const char *sig,
                     size_t siglen, const char *env, size_t envlen);
+/* The cookie last issued to replace that one (activity write-back), which
+ * a client still sending the old one is served by; NULL when none. */
+char *jp_hot_next_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen);
+void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const char *next);
 apr_status_t jp_cache_preconfig(apr_pool_t *pconf);
 const char *jp_cookie_get(request_rec *r, const char *name);
 void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,

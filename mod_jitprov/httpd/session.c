@@ -550,7 +550,11 @@ static const char *seal_record(request_rec *r, jp_srv_cfg *c, const jp_session *
 {
     size_t len;
     unsigned char *rec = jp_sessrec_encode(r->pool, s, &len);
-    return rec ? jp_seal(r->pool, &c->sess_keys[0], cookie_aad(r, c), rec, len) : NULL;
+    const char *v = rec ? jp_seal(r->pool, &c->sess_keys[0], cookie_aad(r, c), rec, len) : NULL;
+    /* The browser sends it back next: it opens from memory then. */
+    if (v)
+        jp_hot_put(c, v, strlen(v), rec, len);
+    return v;
 }
 
 static int is_stub(const jp_session *s)
@@ -558,14 +562,15 @@ static int is_stub(const jp_session *s)
     return s->kv && s->kv->nelts == 1 && !strcmp(((jp_kv *)s->kv->elts)[0].key, JP_REF_KEY);
 }
 
-/* Sets the session cookie for s (the stub form when s is one). */
-static int issue_cookie(request_rec *r, jp_srv_cfg *c, const jp_session *s)
+/* Sets the session cookie for s (the stub form when s is one); the value,
+ * or NULL. */
+static const char *issue_cookie(request_rec *r, jp_srv_cfg *c, const jp_session *s)
 {
     const char *v = seal_record(r, c, s);
     if (!v || strlen(v) > JP_COOKIE_MAX)
-        return -1;
+        return NULL;
     jp_cookie_set(r, c, c->cookie_name, v, "/", -1);
-    return 0;
+    return v;
 }
 
 static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, jp_session *s)
@@ -759,17 +764,25 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
 
 static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
 {
-    const char *v = jp_cookie_get(r, c->cookie_name);
+    const char *sent = jp_cookie_get(r, c->cookie_name), *v;
     jp_session *s, cookie;
     jp_req *rq;
     int64_t now, before_seen, before_checked;
     int alive, rc, stub;
 
-    if (!v || !*v)
+    if (!sent || !*sent)
         return DECLINED;
     s = apr_palloc(r->pool, sizeof(*s));
-    if (open_cookie(r, c, v, s) != 0)
-        return DECLINED;
+    /* A client still sending a cookie this process has already replaced
+     * (requests in flight during a write-back; a client that keeps no
+     * cookies) is served by the replacement: the same session with newer
+     * activity and re-check times, which it was sent. */
+    v = jp_hot_next_get(r->pool, c, sent, strlen(sent));
+    if (!v || open_cookie(r, c, v, s) != 0) {
+        v = sent;
+        if (open_cookie(r, c, v, s) != 0)
+            return DECLINED;
+    }
     now = apr_time_sec(apr_time_now());
     if (now >= s->expires || now - s->last_seen >= c->inactivity)
         return DECLINED;
@@ -818,10 +831,13 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     if (s->last_seen != before_seen || s->checked_at != before_checked) {
         cookie.last_seen = s->last_seen;
         cookie.checked_at = s->checked_at;
-        if (issue_cookie(r, c, stub ? &cookie : s) != 0) {
+        const char *nv = issue_cookie(r, c, stub ? &cookie : s);
+        if (!nv) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           JPLOG(0232) "session cookie could not be refreshed");
             apr_table_setn(r->notes, JP_NOTE_EXTEND_FAILED, "1");
+        } else {
+            jp_hot_next_put(c, sent, strlen(sent), nv);
         }
     }
     return OK;
@@ -943,7 +959,7 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
     }
     /* The backend's tokens never go to the browser, not even sealed: a session
      * holding them takes the oversized-record path below. */
-    if ((!s->tokens || !*s->tokens) && issue_cookie(r, c, s) == 0)
+    if ((!s->tokens || !*s->tokens) && issue_cookie(r, c, s))
         return 0;
     /* Too large for a cookie, or holding tokens: the claims go server-side
      * (sealed, bound to their key), the cookie keeps the rest. */
@@ -963,7 +979,7 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
                   JPLOG(0233) "session record too large for a cookie, or holding tokens: kept "
                               "server-side (%s)",
                   NETWORKED(c) ? c->cache_spec : big_dir);
-    return issue_cookie(r, c, &stub);
+    return issue_cookie(r, c, &stub) ? 0 : -1;
 }
 
 int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)

@@ -1,0 +1,86 @@
+"""A client that keeps sending the cookie it had (a script with a fixed Cookie
+header, or requests in flight while a write-back replaces the cookie).
+
+Each httpd process serves such a client by the cookie it issued to replace
+the old one (the same session with newer activity and re-check times), so the
+account re-check and the cookie write-back happen once per interval, not on
+every request. What must not change: the re-check still runs every
+JITProvAccountRecheckInterval (an account disabled in SQL ends the session
+for the old cookie too), a logout by either cookie ends both, and every
+answer carries the session's own identity."""
+import time
+
+import pytest
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import SESSION_COOKIE, USER_CLAIMS, lit
+
+SERVER = "JITProvAccountRecheckInterval 1"
+
+
+@pytest.fixture(scope="module")
+def prov(env, db):
+    site = h.ProvSite(env, db).start(SERVER)
+    yield site
+    env.httpd.stop()
+
+
+def get(prov, cookie, path="/app/"):
+    return requests.get(prov.url(path), allow_redirects=False,
+                        headers={"Cookie": f"{SESSION_COOKIE}={cookie}", "Connection": "close"})
+
+
+def login(prov, user):
+    with requests.Session() as sess:
+        assert h.login(sess, prov.url("/app/"), user).status_code == 200
+        return sess.cookies.get(SESSION_COOKIE)
+
+
+def hammer(prov, cookie, user, secs):
+    """Requests with the same old cookie for secs seconds: all served as user;
+    returns how many answers carried a replacement cookie."""
+    replaced, t0 = 0, time.time()
+    while time.time() - t0 < secs:
+        r = get(prov, cookie)
+        assert r.status_code == 200, (r.status_code, r.text[:200])
+        assert r.json()["remote_user"] == user
+        replaced += SESSION_COOKIE in r.headers.get("Set-Cookie", "")
+        time.sleep(0.05)
+    return replaced
+
+
+def test_old_cookie_is_rechecked_and_ends_when_the_account_is_disabled(prov):
+    cookie = login(prov, "carol")
+    replaced = hammer(prov, cookie, "carol", 3.5)
+    # Re-checks and write-backs fall due every second; each process answers
+    # one request with a new cookie per interval, not every request.
+    assert 1 <= replaced <= 20, replaced
+    prov.db.execute("UPDATE jitprov_accounts SET status = 'disabled' WHERE sub = "
+                    f"{lit(USER_CLAIMS['carol']['sub'])}")
+    try:
+        time.sleep(1.3)
+        for _ in range(12):  # every process, whatever it remembers
+            assert get(prov, cookie, "/api401/").status_code == 401
+    finally:
+        prov.db.execute("UPDATE jitprov_accounts SET status = 'active' WHERE sub = "
+                        f"{lit(USER_CLAIMS['carol']['sub'])}")
+
+
+def test_logout_with_the_old_cookie_ends_its_replacement_too(prov):
+    cookie = login(prov, "bob")
+    hammer(prov, cookie, "bob", 2.5)
+    newer = None
+    for _ in range(40):
+        r = get(prov, cookie)
+        if SESSION_COOKIE in r.headers.get("Set-Cookie", ""):
+            newer = r.cookies.get(SESSION_COOKIE)
+            break
+        time.sleep(0.1)
+    assert newer and newer != cookie
+    assert get(prov, newer).json()["remote_user"] == "bob"
+    r = get(prov, cookie, "/logout")
+    assert r.status_code == 302
+    for c in (cookie, newer):
+        for _ in range(6):
+            assert get(prov, c, "/api401/").status_code == 401
