@@ -16,6 +16,7 @@
 #include "util_mutex.h"
 #include "apr_strings.h"
 #include "apr_thread_mutex.h"
+#include "apr_atomic.h"
 #include "unixd.h"
 
 #include <errno.h>
@@ -649,14 +650,21 @@ static apr_status_t big_get(request_rec *r, const char *key, unsigned char **dat
     return rv;
 }
 
-/* Now and then a login removes the files of sessions that have ended anyway. */
+/* Every ten minutes at most, a login in each process removes the files of
+ * sessions that have ended anyway. By time, not by count: every session has
+ * a file (its ID token), and a sweep reads the whole directory. */
+#define SWEEP_EVERY 600
+static apr_uint32_t last_sweep;
+
 static void big_sweep(request_rec *r, jp_srv_cfg *c)
 {
-    unsigned char dice;
     apr_dir_t *d;
     apr_finfo_t fi;
     apr_time_t cutoff = apr_time_now() - apr_time_from_sec(c->max_duration + 60);
-    if (jp_random(&dice, 1) != 0 || dice % 64)
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now()),
+                 last = apr_atomic_read32(&last_sweep);
+    /* One thread of the process wins the compare-and-swap and sweeps. */
+    if ((last && now - last < SWEEP_EVERY) || apr_atomic_cas32(&last_sweep, now, last) != last)
         return;
     if (apr_dir_open(&d, big_dir, r->pool) != APR_SUCCESS)
         return;
