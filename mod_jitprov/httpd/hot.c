@@ -90,6 +90,21 @@ void jp_hot_child_init(apr_pool_t *pchild)
     apr_pool_cleanup_register(pchild, NULL, hot_cleanup, apr_pool_cleanup_null);
 }
 
+/* Copies of a and b in malloc'd memory, both or neither. */
+static int copy_two(const void *a, size_t alen, const void *b, size_t blen, void **ca, void **cb)
+{
+    *ca = malloc(alen ? alen : 1);
+    *cb = malloc(blen ? blen : 1);
+    if (!*ca || !*cb) {
+        free(*ca);
+        free(*cb);
+        return -1;
+    }
+    memcpy(*ca, a, alen);
+    memcpy(*cb, b, blen);
+    return 0;
+}
+
 static hot_slot *slot_of(const char *cookie, size_t clen)
 {
     const unsigned char *s =
@@ -101,16 +116,24 @@ static hot_slot *slot_of(const char *cookie, size_t clen)
     return &slots[h & (HOT_SLOTS - 1)];
 }
 
-unsigned char *jp_hot_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
-                          size_t *plen)
+/* The slot of cookie, locked; NULL when there is no cache or no lock. */
+static hot_slot *lock_slot(const char *cookie, size_t clen)
 {
     hot_slot *h;
-    unsigned char *out = NULL;
 
     if (!slots)
         return NULL;
     h = slot_of(cookie, clen);
-    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS)
+    return apr_thread_mutex_lock(h->m) == APR_SUCCESS ? h : NULL;
+}
+
+unsigned char *jp_hot_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                          size_t *plen)
+{
+    hot_slot *h = lock_slot(cookie, clen);
+    unsigned char *out = NULL;
+
+    if (!h)
         return NULL;
     if (h->owner == owner && h->clen == clen && !memcmp(h->cookie, cookie, clen)) {
         out = apr_palloc(p, h->plen + 1);
@@ -126,20 +149,10 @@ void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsign
                 size_t plen)
 {
     hot_slot *h, old;
-    char *c;
-    unsigned char *t;
+    void *c, *t;
 
-    if (!slots)
+    if (!slots || copy_two(cookie, clen, pt, plen, &c, &t) != 0)
         return;
-    c = malloc(clen);
-    t = malloc(plen ? plen : 1);
-    if (!c || !t) {
-        free(c);
-        free(t);
-        return;
-    }
-    memcpy(c, cookie, clen);
-    memcpy(t, pt, plen);
     h = slot_of(cookie, clen);
     if (apr_thread_mutex_lock(h->m) != APR_SUCCESS) {
         free(c);
@@ -168,13 +181,10 @@ static int same_cookie(const hot_slot *h, const void *owner, const char *cookie,
 char *jp_hot_env_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
                      const char *sig, size_t siglen, size_t *envlen)
 {
-    hot_slot *h;
+    hot_slot *h = lock_slot(cookie, clen);
     char *out = NULL;
 
-    if (!slots)
-        return NULL;
-    h = slot_of(cookie, clen);
-    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS)
+    if (!h)
         return NULL;
     if (h->env && same_cookie(h, owner, cookie, clen) && h->siglen == siglen &&
         !memcmp(h->sig, sig, siglen)) {
@@ -190,19 +200,11 @@ void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const ch
                     size_t siglen, const char *env, size_t envlen)
 {
     hot_slot *h;
-    char *g, *e, *og = NULL, *oe = NULL;
+    void *g, *e;
+    char *og = NULL, *oe = NULL;
 
-    if (!slots || !envlen)
+    if (!slots || !envlen || copy_two(sig, siglen, env, envlen, &g, &e) != 0)
         return;
-    g = malloc(siglen ? siglen : 1);
-    e = malloc(envlen);
-    if (!g || !e) {
-        free(g);
-        free(e);
-        return;
-    }
-    memcpy(g, sig, siglen);
-    memcpy(e, env, envlen);
     h = slot_of(cookie, clen);
     if (apr_thread_mutex_lock(h->m) != APR_SUCCESS) {
         free(g);
@@ -229,13 +231,10 @@ void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const ch
 
 char *jp_hot_next_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen)
 {
-    hot_slot *h;
+    hot_slot *h = lock_slot(cookie, clen);
     char *out = NULL;
 
-    if (!slots)
-        return NULL;
-    h = slot_of(cookie, clen);
-    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS)
+    if (!h)
         return NULL;
     if (h->next && same_cookie(h, owner, cookie, clen))
         out = apr_pstrdup(p, h->next);

@@ -675,23 +675,32 @@ static void big_sweep(request_rec *r, jp_srv_cfg *c)
     apr_dir_close(d);
 }
 
+/* What put_aside stored under key, opened; NULL when it is gone or does not
+ * open. */
+static unsigned char *get_aside(request_rec *r, jp_srv_cfg *c, const char *key, size_t *plen)
+{
+    unsigned char *data;
+    unsigned int len;
+    if ((NETWORKED(c) ? cache_get(r, c, key, &data, &len, JP_RETRIEVE_BUF)
+                      : big_get(r, key, &data, &len)) != APR_SUCCESS)
+        return NULL;
+    return jp_open(r->pool, c->sess_keys, c->nkeys, record_aad(r, key), (const char *)data, plen);
+}
+
 /* The claims of an oversized record: from its file with a local cache, from
  * JITProvSessionCache with a networked one. */
 static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
 {
     const char *key = cache_key(r, c, s->id);
-    unsigned char *data, *pt;
-    unsigned int len;
+    unsigned char *pt;
     size_t plen;
     jp_session full;
-    if ((NETWORKED(c) ? cache_get(r, c, key, &data, &len, JP_RETRIEVE_BUF)
-                      : big_get(r, key, &data, &len)) != APR_SUCCESS) {
+    if (!(pt = get_aside(r, c, key, &plen))) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       JPLOG(0204) "claims of session %s are no longer in %s", key, c->cache_spec);
         return -1;
     }
-    pt = jp_open(r->pool, c->sess_keys, c->nkeys, record_aad(r, key), (const char *)data, &plen);
-    if (!pt || jp_sessrec_decode(r->pool, pt, plen, &full) != 0 || strcmp(full.id, s->id))
+    if (jp_sessrec_decode(r->pool, pt, plen, &full) != 0 || strcmp(full.id, s->id))
         return -1;
     s->kv = full.kv;
     s->id_token = full.id_token;
@@ -861,53 +870,45 @@ int jp_session_peek(request_rec *r, jp_srv_cfg *c, jp_req **out)
     return load(r, c, out, 1);
 }
 
-/* Writes the whole record server-side under key: a file with a local cache,
- * JITProvSessionCache with a networked one. */
+/* Seals pt under key and stores it server-side: a file with a local cache,
+ * JITProvSessionCache with a networked one. 0 or -1. */
+static int put_aside(request_rec *r, jp_srv_cfg *c, const char *key, const unsigned char *pt,
+                     size_t len, int64_t expires)
+{
+    const char *sealed = jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), pt, len);
+    if (!sealed)
+        return -1;
+    if (NETWORKED(c) ? cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
+                                 apr_time_from_sec(expires)) != APR_SUCCESS
+                     : big_put(r, key, sealed) != APR_SUCCESS)
+        return -1;
+    return 0;
+}
+
+/* Writes the whole record server-side under key. */
 static int put_full(request_rec *r, jp_srv_cfg *c, const char *key, const jp_session *s)
 {
     size_t len;
     unsigned char *rec = jp_sessrec_encode(r->pool, s, &len);
-    const char *sealed =
-        rec ? jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key), rec, len) : NULL;
-    if (!sealed)
-        return -1;
-    if (NETWORKED(c) ? cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
-                                 apr_time_from_sec(s->expires)) != APR_SUCCESS
-                     : big_put(r, key, sealed) != APR_SUCCESS)
-        return -1;
-    return 0;
+    return rec ? put_aside(r, c, key, rec, len, s->expires) : -1;
 }
 
 /* 0 when s's ID token is stored aside (sealed, bound to its key), -1 when it
  * could not be: the caller then keeps it in the record. */
 static int put_hint(request_rec *r, jp_srv_cfg *c, const jp_session *s)
 {
-    const char *key = hint_key(r, c, s->id);
-    const char *sealed = jp_seal(r->pool, &c->sess_keys[0], record_aad(r, key),
-                                 (const unsigned char *)s->id_token, strlen(s->id_token));
-    if (!sealed)
-        return -1;
-    if (NETWORKED(c) ? cache_put(r, c, key, (const unsigned char *)sealed, strlen(sealed),
-                                 apr_time_from_sec(s->expires)) != APR_SUCCESS
-                     : big_put(r, key, sealed) != APR_SUCCESS)
-        return -1;
-    return 0;
+    return put_aside(r, c, hint_key(r, c, s->id), (const unsigned char *)s->id_token,
+                     strlen(s->id_token), s->expires);
 }
 
 const char *jp_session_id_token(request_rec *r, jp_srv_cfg *c, jp_req *rq)
 {
-    const char *key;
-    unsigned char *data, *pt;
-    unsigned int len;
     size_t plen;
+    unsigned char *pt;
 
     if (rq->sess->id_token && *rq->sess->id_token)
         return rq->sess->id_token;
-    key = hint_key(r, c, rq->sess->id);
-    if ((NETWORKED(c) ? cache_get(r, c, key, &data, &len, JP_RETRIEVE_BUF)
-                      : big_get(r, key, &data, &len)) != APR_SUCCESS)
-        return NULL;
-    pt = jp_open(r->pool, c->sess_keys, c->nkeys, record_aad(r, key), (const char *)data, &plen);
+    pt = get_aside(r, c, hint_key(r, c, rq->sess->id), &plen);
     return pt && plen && !memchr(pt, '\0', plen) ? (const char *)pt : NULL;
 }
 
