@@ -25,6 +25,8 @@
 
 #include <openssl/crypto.h>
 
+#include "crypto.h"
+
 #define HOT_SLOTS 512 /* a power of two */
 /* Only the tail of a cookie is hashed: it ends in the GCM tag, which is
  * uniformly random for every cookie ever sealed. */
@@ -44,25 +46,34 @@ typedef struct {
     char *env;
     size_t envlen;
     /* The cookie last issued to replace this one (activity write-back),
-     * while the client may still send this one. */
+     * while the client may still send this one, and when. */
     char *next;
+    apr_time_t next_at;
 } hot_slot;
 
 static hot_slot *slots;
 
+/* Wiped before they are freed: cookies are bearer credentials, the
+ * plaintext and the environment hold personal data. */
+static void wipe(void *b, size_t n)
+{
+    if (b) {
+        OPENSSL_cleanse(b, n);
+        free(b);
+    }
+}
+
 static void clear(hot_slot *h)
 {
-    if (h->pt) {
-        OPENSSL_cleanse(h->pt, h->plen);
-        free(h->pt);
-    }
-    free(h->cookie);
+    wipe(h->pt, h->plen);
+    wipe(h->cookie, h->clen);
     free(h->sig);
-    free(h->env);
-    free(h->next);
+    wipe(h->env, h->envlen);
+    wipe(h->next, h->next ? strlen(h->next) : 0);
     h->pt = NULL;
     h->cookie = NULL;
     h->sig = h->env = h->next = NULL;
+    h->next_at = 0;
     h->owner = NULL;
     h->clen = h->plen = h->siglen = h->envlen = 0;
 }
@@ -127,6 +138,13 @@ static hot_slot *lock_slot(const char *cookie, size_t clen)
     return apr_thread_mutex_lock(h->m) == APR_SUCCESS ? h : NULL;
 }
 
+/* The stored cookie is another client's bearer credential: compared in
+ * constant time (its length is public, as on the wire). */
+static int same_cookie(const hot_slot *h, const void *owner, const char *cookie, size_t clen)
+{
+    return h->owner == owner && h->clen == clen && jp_ct_eq_words(h->cookie, cookie, clen);
+}
+
 unsigned char *jp_hot_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
                           size_t *plen)
 {
@@ -135,7 +153,7 @@ unsigned char *jp_hot_get(apr_pool_t *p, const void *owner, const char *cookie, 
 
     if (!h)
         return NULL;
-    if (h->owner == owner && h->clen == clen && !memcmp(h->cookie, cookie, clen)) {
+    if (same_cookie(h, owner, cookie, clen)) {
         out = apr_palloc(p, h->plen + 1);
         memcpy(out, h->pt, h->plen);
         out[h->plen] = '\0';
@@ -153,11 +171,9 @@ void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsign
 
     if (!slots || copy_two(cookie, clen, pt, plen, &c, &t) != 0)
         return;
-    h = slot_of(cookie, clen);
-    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS) {
-        free(c);
-        OPENSSL_cleanse(t, plen);
-        free(t);
+    if (!(h = lock_slot(cookie, clen))) {
+        wipe(c, clen);
+        wipe(t, plen);
         return;
     }
     old = *h;
@@ -168,14 +184,10 @@ void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsign
     h->plen = plen;
     h->sig = h->env = h->next = NULL;
     h->siglen = h->envlen = 0;
+    h->next_at = 0;
     apr_thread_mutex_unlock(h->m);
     /* The replaced entry is freed outside the lock. */
     clear(&old);
-}
-
-static int same_cookie(const hot_slot *h, const void *owner, const char *cookie, size_t clen)
-{
-    return h->owner == owner && h->clen == clen && !memcmp(h->cookie, cookie, clen);
 }
 
 char *jp_hot_env_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
@@ -202,13 +214,13 @@ void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const ch
     hot_slot *h;
     void *g, *e;
     char *og = NULL, *oe = NULL;
+    size_t oelen = 0;
 
     if (!slots || !envlen || copy_two(sig, siglen, env, envlen, &g, &e) != 0)
         return;
-    h = slot_of(cookie, clen);
-    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS) {
+    if (!(h = lock_slot(cookie, clen))) {
         free(g);
-        free(e);
+        wipe(e, envlen);
         return;
     }
     /* Only beside the record it was made from: the slot may hold another
@@ -216,6 +228,7 @@ void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const ch
     if (same_cookie(h, owner, cookie, clen)) {
         og = h->sig;
         oe = h->env;
+        oelen = h->envlen;
         h->sig = g;
         h->siglen = siglen;
         h->env = e;
@@ -224,44 +237,47 @@ void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const ch
     }
     apr_thread_mutex_unlock(h->m);
     free(og);
-    free(oe);
+    wipe(oe, oelen);
     free(g);
-    free(e);
+    wipe(e, envlen);
 }
 
-char *jp_hot_next_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen)
+char *jp_hot_next_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                      apr_time_t since)
 {
     hot_slot *h = lock_slot(cookie, clen);
     char *out = NULL;
 
     if (!h)
         return NULL;
-    if (h->next && same_cookie(h, owner, cookie, clen))
+    if (h->next && h->next_at >= since && same_cookie(h, owner, cookie, clen))
         out = apr_pstrdup(p, h->next);
     apr_thread_mutex_unlock(h->m);
     return out;
 }
 
-void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const char *next)
+void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const char *next,
+                     int renew)
 {
     hot_slot *h;
     char *n = strdup(next), *old = NULL;
 
     if (!slots || !n) {
-        free(n);
+        wipe(n, n ? strlen(n) : 0);
         return;
     }
-    h = slot_of(cookie, clen);
-    if (apr_thread_mutex_lock(h->m) != APR_SUCCESS) {
-        free(n);
+    if (!(h = lock_slot(cookie, clen))) {
+        wipe(n, strlen(n));
         return;
     }
-    if (same_cookie(h, owner, cookie, clen)) {
+    if (same_cookie(h, owner, cookie, clen) && (renew || h->next)) {
         old = h->next;
         h->next = n;
+        if (renew)
+            h->next_at = apr_time_now();
         n = NULL;
     }
     apr_thread_mutex_unlock(h->m);
-    free(old);
-    free(n);
+    wipe(old, old ? strlen(old) : 0);
+    wipe(n, n ? strlen(n) : 0);
 }

@@ -274,10 +274,15 @@ char *jp_hot_env_get(apr_pool_t *p, const void *owner, const char *cookie, size_
                      const char *sig, size_t siglen, size_t *envlen);
 void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const char *sig,
                     size_t siglen, const char *env, size_t envlen);
-/* The cookie last issued to replace that one (activity write-back), which
- * a client still sending the old one is served by; NULL when none. */
-char *jp_hot_next_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen);
-void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const char *next);
+/* The cookie issued at or after since to replace that one (activity
+ * write-back), which a client still sending the old one is served by; NULL
+ * when none. */
+char *jp_hot_next_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                      apr_time_t since);
+/* renew: the replacement's window starts now; else it takes the place of
+ * the one remembered (if any) within that one's window. */
+void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const char *next,
+                     int renew);
 apr_status_t jp_cache_preconfig(apr_pool_t *pconf);
 const char *jp_cookie_get(request_rec *r, const char *name);
 void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,

@@ -551,9 +551,12 @@ static const char *seal_record(request_rec *r, jp_srv_cfg *c, const jp_session *
 {
     size_t len;
     unsigned char *rec = jp_sessrec_encode(r->pool, s, &len);
-    const char *v = rec ? jp_seal(r->pool, &c->sess_keys[0], cookie_aad(r, c), rec, len) : NULL;
+    const char *v;
+    if (!rec)
+        return NULL;
+    v = jp_seal(r->pool, &c->sess_keys[0], cookie_aad(r, c), rec, len);
     /* The browser sends it back next: it opens from memory then. */
-    if (v)
+    if (v && strlen(v) <= JP_COOKIE_MAX)
         jp_hot_put(c, v, strlen(v), rec, len);
     return v;
 }
@@ -779,6 +782,12 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
     return OK;
 }
 
+/* Activity is written back at most this often (seconds). */
+static int64_t writeback(const jp_srv_cfg *c)
+{
+    return c->inactivity / 10 < 60 ? c->inactivity / 10 : 60;
+}
+
 static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
 {
     const char *sent = jp_cookie_get(r, c->cookie_name), *v;
@@ -790,17 +799,20 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     if (!sent || !*sent)
         return DECLINED;
     s = apr_palloc(r->pool, sizeof(*s));
-    /* A client still sending a cookie this process has already replaced
+    /* A client still sending a cookie this process has just replaced
      * (requests in flight during a write-back; a client that keeps no
      * cookies) is served by the replacement: the same session with newer
-     * activity and re-check times, which it was sent. */
-    v = jp_hot_next_get(r->pool, c, sent, strlen(sent));
+     * activity and re-check times, which it was sent. Only within one
+     * write-back interval: past it the old cookie is judged on its own times
+     * again, so a copy of it cannot outlive its inactivity timeout by riding
+     * on its replacement. */
+    now = apr_time_sec(apr_time_now());
+    v = jp_hot_next_get(r->pool, c, sent, strlen(sent), apr_time_from_sec(now - writeback(c)));
     if (!v || open_cookie(r, c, v, s) != 0) {
         v = sent;
         if (open_cookie(r, c, v, s) != 0)
             return DECLINED;
     }
-    now = apr_time_sec(apr_time_now());
     if (now >= s->expires || now - s->last_seen >= c->inactivity)
         return DECLINED;
     rc = revoked(r, c, s, now);
@@ -842,8 +854,7 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
      * must not keep an idle session alive) or extends on demand (EXTEND). The
      * hard end (expires) never moves. */
     if (apr_table_get(r->notes, JP_NOTE_EXTEND) ||
-        (!apr_table_get(r->notes, JP_NOTE_PASSIVE) &&
-         now - before_seen >= (c->inactivity / 10 < 60 ? c->inactivity / 10 : 60)))
+        (!apr_table_get(r->notes, JP_NOTE_PASSIVE) && now - before_seen >= writeback(c)))
         s->last_seen = now;
     if (s->last_seen != before_seen || s->checked_at != before_checked) {
         cookie.last_seen = s->last_seen;
@@ -854,7 +865,11 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
                           JPLOG(0232) "session cookie could not be refreshed");
             apr_table_setn(r->notes, JP_NOTE_EXTEND_FAILED, "1");
         } else {
-            jp_hot_next_put(c, sent, strlen(sent), nv);
+            /* The window starts only when the old cookie was judged on its
+             * own times: a replacement of a replacement takes its place
+             * without moving the window, or the old cookie would ride on
+             * from window to window. */
+            jp_hot_next_put(c, sent, strlen(sent), nv, v == sent);
         }
     }
     return OK;

@@ -1,6 +1,7 @@
 /* Pure crypto helpers on top of OpenSSL. Everything OpenSSL allocates is freed
  * before return; results live in the caller's pool. */
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -231,6 +232,27 @@ int jp_ct_eq(const void *a, const void *b, size_t n)
     if (!a || !b)
         return 0;
     return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* CRYPTO_memcmp goes a byte at a time; the request path compares whole
+ * session cookies (1-4 KB), so this one goes eight bytes at a time. Still no
+ * early exit: the differences are OR-ed together and looked at once. */
+int jp_ct_eq_words(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    uint64_t acc = 0, u, v;
+    size_t i;
+
+    if (!a || !b)
+        return 0;
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&u, x + i, 8);
+        memcpy(&v, y + i, 8);
+        acc |= u ^ v;
+    }
+    for (; i < n; i++)
+        acc |= (uint64_t)(x[i] ^ y[i]);
+    return acc == 0;
 }
 
 /* The length of a secret is not secret here (tokens have fixed lengths); only

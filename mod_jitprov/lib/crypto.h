@@ -47,7 +47,8 @@ int jp_hkdf(const unsigned char *secret, size_t slen, const char *info, jp_key *
 
 /* Constant-time comparisons; return 1 when equal. */
 int jp_ct_eq(const void *a, const void *b, size_t n);
-int jp_ct_streq(const char *a, const char *b); /* NULLs never equal */
+int jp_ct_eq_words(const void *a, const void *b, size_t n); /* the same, for long inputs */
+int jp_ct_streq(const char *a, const char *b);              /* NULLs never equal */
 
 /* AES-256-GCM. Output: base64url( 0x01 || iv[12] || ciphertext || tag[16] ).
  * aad binds the blob to its purpose (cookie name + version). NULL on failure. */

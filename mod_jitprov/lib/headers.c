@@ -335,11 +335,11 @@ static int ends_in_overlap(const char *el, size_t n, const char *delim, size_t d
 static const char *claim_none(apr_pool_t *p, const char *value, const char *delim)
 {
     const char *s, *e;
+    const unsigned char d0 = (unsigned char)delim[0];
     size_t dlen;
 
     /* The usual one-byte delimiter needs no scan of its own. */
-    if ((delim[0] && !delim[1] ? delim[0] >= 0x20 && delim[0] != 0x7f : plain(delim, 0)) &&
-        plain(value, (unsigned char)delim[0]))
+    if ((d0 && !delim[1] ? d0 >= 0x20 && d0 != 0x7f : plain(delim, 0)) && plain(value, d0))
         return value;
 
     /* The delimiter as it will appear: its control bytes dropped (render_none). */

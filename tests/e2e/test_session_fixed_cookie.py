@@ -84,3 +84,4 @@ def test_logout_with_the_old_cookie_ends_its_replacement_too(prov):
     for c in (cookie, newer):
         for _ in range(6):
             assert get(prov, c, "/api401/").status_code == 401
+

@@ -127,6 +127,26 @@ static void test_ct(void)
     CHECK(jp_ct_eq("abc", "abc", 3));
     CHECK(!jp_ct_eq("abc", "abd", 3));
     CHECK(jp_ct_eq("abc", "abd", 2));
+    {
+        /* the word-wise one: a difference at any offset of any length */
+        unsigned char a[40], b[40];
+        size_t n, i;
+        int ok = 1;
+        for (n = 0; n <= sizeof(a); n++) {
+            memset(a, 'x', sizeof(a));
+            memset(b, 'x', sizeof(b));
+            ok &= jp_ct_eq_words(a, b, n);
+            for (i = 0; i < n; i++) {
+                b[i] = 'y';
+                ok &= !jp_ct_eq_words(a, b, n);
+                b[i] = (unsigned char)('x' ^ 0x80);
+                ok &= !jp_ct_eq_words(a, b, n);
+                b[i] = 'x';
+            }
+        }
+        CHECK(ok);
+        CHECK(!jp_ct_eq_words(NULL, b, 1));
+    }
     CHECK(jp_ct_streq("state", "state"));
     CHECK(!jp_ct_streq("state", "stat"));
     CHECK(!jp_ct_streq("stat", "state"));
