@@ -178,6 +178,7 @@ typedef struct {
     const char *cookie;
     size_t cookie_len;
     const void *owner;
+    const char *hint; /* the ID token from the hint cookie, once read (logout) */
 } jp_req;
 
 /* config.c */

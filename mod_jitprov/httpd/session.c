@@ -32,6 +32,7 @@
 #define JP_MUTEX_TYPE "jitprov-cache"
 #define JP_COOKIE_AAD "jitprov-session-v2:"
 #define JP_SESS_AAD "jitprov-session-v1"
+#define JP_HINT_AAD "jitprov-hint-v1:"
 #define JP_MARK_AAD "jitprov-marker-v1:"
 /* Browsers keep cookies up to 4096 bytes (name, value and attributes). */
 #define JP_COOKIE_MAX 3800
@@ -831,6 +832,7 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
         return DECLINED;
     rq = apr_palloc(r->pool, sizeof(*rq));
     rq->sess = s;
+    rq->hint = NULL;
     rq->cache_key = stub ? cache_key(r, c, s->id) : NULL;
     rq->cookie = stub ? NULL : v;
     rq->cookie_len = stub ? 0 : strlen(v);
@@ -916,6 +918,59 @@ static int put_hint(request_rec *r, jp_srv_cfg *c, const jp_session *s)
                      strlen(s->id_token), s->expires);
 }
 
+/* The hint cookie: the ID token sealed and bound to its session, sent by the
+ * browser only to JITProvLogoutURI (its Path), the one place that reads it.
+ * No request carries it otherwise, and no login writes a file for it. A
+ * __Host- session cookie gets a __Secure- hint: __Host- requires Path=/. */
+static const char *hint_cookie_name(request_rec *r, const jp_srv_cfg *c)
+{
+    if (!strncmp(c->cookie_name, "__Host-", 7))
+        return apr_pstrcat(r->pool, "__Secure-", c->cookie_name + 7, "_hint", NULL);
+    return apr_pstrcat(r->pool, c->cookie_name, "_hint", NULL);
+}
+
+static const char *hint_aad(request_rec *r, const jp_srv_cfg *c, const char *id)
+{
+    return apr_pstrcat(r->pool, JP_HINT_AAD, NS(c), "\n", c->cookie_name, "\n", id, NULL);
+}
+
+static void hint_cookie_set(request_rec *r, jp_srv_cfg *c, const char *value, int max_age)
+{
+    jp_cookie_policy pol;
+    pol.attrs = NULL;
+    pol.samesite = c->sess_samesite;
+    apr_table_addn(r->err_headers_out, "Set-Cookie",
+                   jp_cookie_header(r->pool, hint_cookie_name(r, c), value, &pol, c->logout_path,
+                                    max_age, jp_origin_https(r, c)));
+}
+
+/* 0 when s's ID token went into the hint cookie. */
+static int put_hint_cookie(request_rec *r, jp_srv_cfg *c, const jp_session *s)
+{
+    const char *v;
+    if (!c->logout_path)
+        return -1;
+    v = jp_seal(r->pool, &c->sess_keys[0], hint_aad(r, c, s->id),
+                (const unsigned char *)s->id_token, strlen(s->id_token));
+    if (!v || strlen(v) > JP_COOKIE_MAX)
+        return -1;
+    hint_cookie_set(r, c, v, -1);
+    return 0;
+}
+
+/* The ID token from the hint cookie sent with this request, if it opens for
+ * this very session; NULL otherwise. */
+static const char *get_hint_cookie(request_rec *r, jp_srv_cfg *c, const jp_session *s)
+{
+    const char *v = jp_cookie_get(r, hint_cookie_name(r, c));
+    unsigned char *pt;
+    size_t plen;
+    if (!v || !*v || strlen(v) > JP_COOKIE_IN_MAX)
+        return NULL;
+    pt = jp_open(r->pool, c->sess_keys, c->nkeys, hint_aad(r, c, s->id), v, &plen);
+    return pt && plen && !memchr(pt, '\0', plen) ? (const char *)pt : NULL;
+}
+
 const char *jp_session_id_token(request_rec *r, jp_srv_cfg *c, jp_req *rq)
 {
     size_t plen;
@@ -923,6 +978,8 @@ const char *jp_session_id_token(request_rec *r, jp_srv_cfg *c, jp_req *rq)
 
     if (rq->sess->id_token && *rq->sess->id_token)
         return rq->sess->id_token;
+    if ((rq->hint = get_hint_cookie(r, c, rq->sess)))
+        return rq->hint;
     pt = get_aside(r, c, hint_key(r, c, rq->sess->id), &plen);
     return pt && plen && !memchr(pt, '\0', plen) ? (const char *)pt : NULL;
 }
@@ -970,7 +1027,9 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
     s->created = apr_time_now();
     mark_keys(r, c, s);
     if (s->id_token && *s->id_token) {
-        if (put_hint(r, c, s) == 0) {
+        if (put_hint_cookie(r, c, s) == 0) {
+            s->id_token = "";
+        } else if (put_hint(r, c, s) == 0) {
             s->id_token = "";
             if (!NETWORKED(c))
                 big_sweep(r, c);
@@ -1009,8 +1068,13 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
 int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)
 {
     int64_t now = apr_time_sec(apr_time_now());
-    if (!rq->sess->id_token || !*rq->sess->id_token)
+    /* A hint that came in its cookie was never stored server-side. */
+    if ((!rq->sess->id_token || !*rq->sess->id_token) && !rq->hint)
         del_hint(r, c, rq->sess);
+    /* Browsers send the hint only to the logout path; the session may end
+     * elsewhere (front-channel logout, a failed token refresh). */
+    if (c->logout_path)
+        hint_cookie_set(r, c, "", 0);
     if (rq->cache_key && NETWORKED(c))
         cache_del(r, c, rq->cache_key);
     else if (rq->cache_key)

@@ -64,6 +64,12 @@ EXTRA_USERS = {
               "email_verified": True, "name": "Grace Groups", "preferred_username": "grace",
               "groups": [f"grp-{i:04d}-cn=team,ou=groups,dc=example" for i in range(150)],
               "department": "everything"},
+    # An ID token too large for a cookie of its own (about 4 KB), small
+    # enough to be kept for id_token_hint (8 KB).
+    "gwen": {"sub": "u-96ace000-0000-4000-8000-000000000008", "email": "gwen@example.com",
+             "email_verified": True, "name": "Gwen Groups", "preferred_username": "gwen",
+             "groups": [f"grp-{i:04d}-cn=team,ou=groups,dc=example" for i in range(60)],
+             "department": "many"},
 }
 
 # Users for the provisioning tests (tests/e2e/test_prov_*.py). Each test uses its

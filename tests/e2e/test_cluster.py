@@ -71,8 +71,8 @@ def test_logout_on_b_ends_session_on_a(nodes, s):
     r = s.get(b.url("/logout?return_to=/x"), allow_redirects=False)
     assert r.status_code in (302, 303)
     assert s.cookies.get(SESSION_COOKIE) is None
-    # The ID token that node A kept aside (in Redis, sealed) reaches the IdP
-    # from node B as id_token_hint.
+    # The ID token that node A sealed into the logout-path cookie opens on
+    # node B and reaches the IdP as id_token_hint.
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
     assert h.jwt_parts(q["id_token_hint"])[1]["sub"] == USER_CLAIMS["carol"]["sub"]
     r = replay(old, a.url("/app/after"))

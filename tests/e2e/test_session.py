@@ -91,42 +91,93 @@ def hint_files(site):
     return sorted(f for f in os.listdir(d) if f.endswith(".h")) if os.path.isdir(d) else []
 
 
-def test_id_token_is_kept_beside_the_cookie_not_in_it(site):
-    # The ID token is read at logout only (id_token_hint): it is stored sealed
-    # next to the revocation table, and the cookie every request carries stays
-    # small. Logout finds it, sends it, and removes it.
+HINT_COOKIE = SESSION_COOKIE + "_hint"
+
+
+def logout_query(sess, site):
+    r = sess.get(site.httpd.url("/logout"), allow_redirects=False)
+    assert r.status_code == 302
+    return r, dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+
+
+def hint_set_cookies(r):
+    return [v for k, v in r.raw.headers.items()
+            if k.lower() == "set-cookie" and v.startswith(HINT_COOKIE + "=")]
+
+
+def test_id_token_is_in_a_cookie_for_the_logout_path_only(site):
+    # The ID token is read at logout only (id_token_hint): it travels sealed
+    # in its own cookie whose Path is JITProvLogoutURI, so no other request
+    # carries it and no login writes a file for it. Logout reads it, sends
+    # it, and clears it.
     before = hint_files(site)
     with requests.Session() as sess:
-        assert h.login(sess, site.httpd.url("/app/"), "alice").status_code == 200
+        r = h.login(sess, site.httpd.url("/app/"), "alice")
+        assert r.status_code == 200
+        assert hint_files(site) == before
+        jar = [c for c in sess.cookies if c.name == HINT_COOKIE]
+        assert len(jar) == 1 and jar[0].path == "/logout", [(c.name, c.path) for c in jar]
+        assert jar[0].has_nonstandard_attr("HttpOnly")
+        assert "eyJhbGci" not in jar[0].value  # sealed, not a readable JWT
         cookie = sess.cookies.get(SESSION_COOKIE)
-        new = [f for f in hint_files(site) if f not in before]
-        assert len(new) == 1, new
-        with open(os.path.join(site.httpd.dir, "run", "jitprov-revocations.d", new[0])) as f:
-            sealed = f.read()
-        assert "eyJ" not in sealed  # sealed, not a readable JWT
-        r = sess.get(site.httpd.url("/logout"), allow_redirects=False)
-        assert r.status_code == 302
-        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+        # Any other path: a browser (here requests' jar, by the same rule)
+        # does not send it.
+        other = sess.prepare_request(requests.Request("GET", site.httpd.url("/app/")))
+        assert HINT_COOKIE not in other.headers.get("Cookie", "")
+        r, q = logout_query(sess, site)
         idt = q["id_token_hint"]
         assert h.jwt_parts(idt)[1]["sub"] == h.USER_CLAIMS["alice"]["sub"]
-        # The whole cookie is shorter than the token it no longer carries
+        # The session cookie is shorter than the token it does not carry
         # would make it: claims, ids and keys only.
         assert len(cookie) < len(idt) + 700, (len(cookie), len(idt))
-        assert new[0] not in hint_files(site)
+        cleared = hint_set_cookies(r)
+        assert cleared and "Max-Age=0" in cleared[0] and "Path=/logout" in cleared[0], cleared
+        assert not [c for c in sess.cookies if c.name == HINT_COOKIE]
 
 
 def test_logout_without_its_id_token_still_ends_the_session(site):
-    # The stored ID token is gone (swept, disk cleaned): logout still ends the
+    # The hint cookie is gone (the browser dropped it): logout still ends the
     # session and sends the IdP client_id instead of a hint.
-    before = hint_files(site)
     with requests.Session() as sess:
         assert h.login(sess, site.httpd.url("/app/"), "bob").status_code == 200
         old = sess.cookies.get(SESSION_COOKIE)
-        for f in hint_files(site):
-            if f not in before:
-                os.remove(os.path.join(site.httpd.dir, "run", "jitprov-revocations.d", f))
-        r = sess.get(site.httpd.url("/logout"), allow_redirects=False)
-        assert r.status_code == 302
-        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+        sess.cookies.clear(domain="127.0.0.1", path="/logout", name=HINT_COOKIE)
+        r, q = logout_query(sess, site)
         assert "id_token_hint" not in q and q["client_id"] == site.client_id
     assert_no_session(site, old)
+
+
+@pytest.mark.parametrize("how", ["another session's", "tampered", "oversized"])
+def test_logout_ignores_a_hint_cookie_of_another_session(site, how):
+    # A hint opens only for the session it was made for: bob's hint sent with
+    # carol's session (or a tampered one) is not sent to the IdP as hers.
+    with requests.Session() as other:
+        assert h.login(other, site.httpd.url("/app/"), "bob").status_code == 200
+        bobs = other.cookies.get(HINT_COOKIE, path="/logout")
+    with requests.Session() as sess:
+        assert h.login(sess, site.httpd.url("/app/"), "carol").status_code == 200
+        own = sess.cookies.get(HINT_COOKIE, path="/logout")
+        old = sess.cookies.get(SESSION_COOKIE)
+        sess.cookies.clear(domain="127.0.0.1", path="/logout", name=HINT_COOKIE)
+        value = {"another session's": bobs, "tampered": tamper(own),
+                 "oversized": own * 3}[how]
+        sess.cookies.set(HINT_COOKIE, value, domain="127.0.0.1", path="/logout")
+        r, q = logout_query(sess, site)
+        assert "id_token_hint" not in q and q["client_id"] == site.client_id
+    assert_no_session(site, old)
+
+
+def test_an_id_token_too_large_for_a_cookie_is_kept_beside_it(site):
+    # gwen's ID token (60 group DNs) does not fit a cookie: it is sealed into
+    # a file next to the revocation table, found at logout and removed.
+    before = hint_files(site)
+    with requests.Session() as sess:
+        assert h.login(sess, site.httpd.url("/app/"), "gwen").status_code == 200
+        assert not [c for c in sess.cookies if c.name == HINT_COOKIE]
+        new = [f for f in hint_files(site) if f not in before]
+        assert len(new) == 1, new
+        with open(os.path.join(site.httpd.dir, "run", "jitprov-revocations.d", new[0])) as f:
+            assert "eyJhbGci" not in f.read()
+        r, q = logout_query(sess, site)
+        assert h.jwt_parts(q["id_token_hint"])[1]["sub"] == h.USER_CLAIMS["gwen"]["sub"]
+        assert new[0] not in hint_files(site)
