@@ -937,7 +937,12 @@ static const char *hint_aad(request_rec *r, const jp_srv_cfg *c, const char *id)
 static void hint_cookie_set(request_rec *r, jp_srv_cfg *c, const char *value, int max_age)
 {
     jp_cookie_policy pol;
-    pol.attrs = NULL;
+    const char *ss;
+    /* The session cookie's SameSite, none of its other attributes: the path
+     * is the logout path, and the logout path is on this host. */
+    pol.attrs = jp_cookie_attr(r->pool, c->cookie_attrs, "SameSite", &ss)
+                    ? apr_pstrcat(r->pool, "SameSite=", ss, NULL)
+                    : NULL;
     pol.samesite = c->sess_samesite;
     apr_table_addn(r->err_headers_out, "Set-Cookie",
                    jp_cookie_header(r->pool, hint_cookie_name(r, c), value, &pol, c->logout_path,
@@ -947,11 +952,8 @@ static void hint_cookie_set(request_rec *r, jp_srv_cfg *c, const char *value, in
 /* 0 when s's ID token went into the hint cookie. */
 static int put_hint_cookie(request_rec *r, jp_srv_cfg *c, const jp_session *s)
 {
-    const char *v;
-    if (!c->logout_path)
-        return -1;
-    v = jp_seal(r->pool, &c->sess_keys[0], hint_aad(r, c, s->id),
-                (const unsigned char *)s->id_token, strlen(s->id_token));
+    const char *v = jp_seal(r->pool, &c->sess_keys[0], hint_aad(r, c, s->id),
+                            (const unsigned char *)s->id_token, strlen(s->id_token));
     if (!v || strlen(v) > JP_COOKIE_MAX)
         return -1;
     hint_cookie_set(r, c, v, -1);
@@ -1026,6 +1028,9 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
     s->id = id;
     s->created = apr_time_now();
     mark_keys(r, c, s);
+    /* Nothing but the logout path reads the ID token. */
+    if (!c->logout_path)
+        s->id_token = "";
     if (s->id_token && *s->id_token) {
         if (put_hint_cookie(r, c, s) == 0) {
             s->id_token = "";

@@ -44,6 +44,10 @@ def test_defaults(restore, s):
     v, a = h.set_cookies(r)[h.SESSION_COOKIE]
     assert a["samesite"] == "Lax" and a["httponly"] is True and "secure" not in a
     assert "domain" not in a and "max-age" not in a
+    # The ID token's cookie: for the logout path only, otherwise alike.
+    v, a = h.set_cookies(r)[h.SESSION_COOKIE + "_hint"]
+    assert a["path"] == "/logout" and a["samesite"] == "Lax" and a["httponly"] is True
+    assert "secure" not in a and "domain" not in a and "max-age" not in a
 
 
 def test_samesite_per_cookie(restore, s):
@@ -57,6 +61,7 @@ def test_samesite_per_cookie(restore, s):
     assert h.is_clearing(*cookies[name]) and cookies[name][1]["samesite"] == "None"
     v, a = cookies[h.SESSION_COOKIE]
     assert a["samesite"] == "Strict" and "secure" not in a
+    assert cookies[h.SESSION_COOKIE + "_hint"][1]["samesite"] == "Strict"
     r = s.get(restore.httpd.url("/app/c2"), headers={"Cookie": f"{h.SESSION_COOKIE}={v}"},
               allow_redirects=False)
     assert r.status_code == 200 and r.json()["remote_user"] == "bob"
@@ -69,6 +74,10 @@ def test_attributes_of_jitprov_cookie_still_win(restore, s):
     assert attrs["samesite"] == "Lax" and "domain" not in attrs
     v, a = h.set_cookies(r)["app_sso"]
     assert a["samesite"] == "Strict" and a["domain"] == "127.0.0.1" and a["httponly"] is True
+    # Its hint cookie takes the SameSite, not the Domain: the logout path is
+    # on this host.
+    v, a = h.set_cookies(r)["app_sso_hint"]
+    assert a["samesite"] == "Strict" and "domain" not in a and a["path"] == "/logout"
 
 
 def test_host_prefix(restore, s):
@@ -81,6 +90,9 @@ def test_host_prefix(restore, s):
     assert h.is_clearing(*cookies[name])
     v, a = cookies["__Host-" + h.SESSION_COOKIE]
     assert a["secure"] is True and a["path"] == "/" and "domain" not in a
+    # __Host- needs Path=/: the logout-path cookie is __Secure- instead.
+    hv, ha = cookies["__Secure-" + h.SESSION_COOKIE + "_hint"]
+    assert ha["secure"] is True and ha["path"] == "/logout"
     r = s.get(restore.httpd.url("/app/c4"),
               headers={"Cookie": f"__Host-{h.SESSION_COOKIE}={v}"}, allow_redirects=False)
     assert r.status_code == 200 and r.json()["remote_user"] == "dave"
@@ -90,8 +102,12 @@ def test_host_prefix(restore, s):
     assert r.status_code == 401
     # Logout clears the prefixed cookie.
     r = s.get(restore.httpd.url("/logout"), allow_redirects=False,
-              headers={"Cookie": f"__Host-{h.SESSION_COOKIE}={v}"})
+              headers={"Cookie": f"__Host-{h.SESSION_COOKIE}={v}; "
+                                 f"__Secure-{h.SESSION_COOKIE}_hint={hv}"})
     assert h.is_clearing(*h.set_cookies(r)["__Host-" + h.SESSION_COOKIE])
+    assert h.is_clearing(*h.set_cookies(r)["__Secure-" + h.SESSION_COOKIE + "_hint"])
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+    assert h.jwt_parts(q["id_token_hint"])[1]["sub"] == h.USER_CLAIMS["dave"]["sub"]
 
 
 @pytest.mark.parametrize("extra,needles", [
