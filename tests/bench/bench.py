@@ -333,6 +333,8 @@ JITProvClientID {bench.jp_client_id}
 JITProvClientSecret {bench.jp_secret}
 JITProvScope "openid email profile groups"
 JITProvRedirectURI /callback
+# As sites do: a logout link, so a login keeps the ID token for it.
+JITProvLogoutURI /logout
 JITProvCryptoPassphrase {bench.passphrase}
 DBDriver {driver}
 DBDParams "{params}"
