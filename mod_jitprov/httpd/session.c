@@ -753,12 +753,15 @@ static int store_fail(request_rec *r)
 static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, int *alive)
 {
     jp_db db;
-    const char *status = NULL;
+    const char *status = NULL, *iss, *key;
     *alive = 1;
     if (!c->provisioning || !s->account_id || now - s->checked_at < c->recheck_interval)
         return OK;
+    /* The row's key as the login saw it: the id must still name that row. */
+    iss = jp_kv_get(s->kv, apr_pstrcat(r->pool, "a:", c->store.col[JP_COL_ISS], NULL));
+    key = jp_kv_get(s->kv, apr_pstrcat(r->pool, "a:", c->store.col[JP_COL_SUB], NULL));
     if (jp_db_acquire(r, &db) != OK ||
-        jp_account_status(r->pool, &db, &c->store, s->account_id, &status) != 0) {
+        jp_account_status_of(r->pool, &db, &c->store, s->account_id, iss, key, &status) != 0) {
         jp_metric(JP_M_DB_ERROR);
         if (c->recheck_fail_open) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -774,8 +777,10 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       JPLOG(0203) "session of account %" APR_INT64_T_FMT " ended: account is %s",
                       s->account_id, status);
-        /* Every other session of the account ends now, not at its own re-check. */
-        jp_session_revoke_account(r, c, s->account_id);
+        /* Every other session of the account ends now, not at its own re-check;
+         * not when the id names another account now: its sessions are its own. */
+        if (strcmp(status, JP_STATUS_OTHER))
+            jp_session_revoke_account(r, c, s->account_id);
         *alive = 0;
         return OK;
     }

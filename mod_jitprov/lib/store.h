@@ -158,6 +158,11 @@ jp_prov_rc jp_provision_dry(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, c
  * an existing row is "active". */
 int jp_account_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t id,
                       const char **status);
+/* The same, and JP_STATUS_OTHER when the row's iss or key column (JITProvAccountKey's
+ * value) is not iss or key: the id now names another account. NULL skips a check. */
+#define JP_STATUS_OTHER "another account"
+int jp_account_status_of(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t id,
+                         const char *iss, const char *key, const char **status);
 
 /* Schema for the default tables (CREATE TABLE IF NOT EXISTS ...), for the given
  * driver name ("sqlite3" or "pgsql"). Used by jitprov-admin init. */

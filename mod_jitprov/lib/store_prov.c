@@ -755,6 +755,7 @@ static jp_prov_rc provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, c
 
 typedef struct {
     apr_int64_t id;
+    const char *iss, *key; /* what the row's key must be; NULL: not checked */
     const char *status;
 } jp_status_check;
 
@@ -763,17 +764,24 @@ static int op_status(jp_sql *s, void *varg)
     jp_status_check *a = varg;
     jp_q q;
     const char **row;
+    int has_iss = HAS_ROLE(s, JP_COL_ISS), has_sub = HAS_ROLE(s, JP_COL_SUB);
     jp_q_init(&q, s->p);
-    jp_q_sql(&q,
-             apr_pstrcat(s->p, "SELECT ",
-                         HAS_ROLE(s, JP_COL_STATUS) ? ROLE_COL(s, JP_COL_STATUS)
-                                                    : ROLE_COL(s, JP_COL_ID),
-                         " FROM ", s->cfg->table, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
+    jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ",
+                             ROLE_COL(s, HAS_ROLE(s, JP_COL_STATUS) ? JP_COL_STATUS : JP_COL_ID),
+                             ", ", ROLE_COL(s, has_iss ? JP_COL_ISS : JP_COL_ID), ", ",
+                             ROLE_COL(s, has_sub ? JP_COL_SUB : JP_COL_ID), " FROM ", s->cfg->table,
+                             " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
     jp_q_int(&q, a->id);
     if (jp_sql_first(s, &q, &row))
         return JP_STORE_ERROR;
     if (!row)
         a->status = "gone";
+    /* The row under this id is not the one the session was made for: ids
+     * can be handed out again (a row deleted by hand; SQLite commits lost
+     * with the power). */
+    else if ((has_iss && a->iss && (!row[1] || strcmp(row[1], a->iss))) ||
+             (has_sub && a->key && (!row[2] || strcmp(row[2], a->key))))
+        a->status = JP_STATUS_OTHER;
     else if (!HAS_ROLE(s, JP_COL_STATUS))
         a->status = "active";
     else
@@ -781,11 +789,17 @@ static int op_status(jp_sql *s, void *varg)
     return JP_STORE_OK;
 }
 
-int jp_account_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t id,
-                      const char **status)
+int jp_account_status_of(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t id,
+                         const char *iss, const char *key, const char **status)
 {
-    jp_status_check a = {id, NULL};
+    jp_status_check a = {id, iss, key, NULL};
     int rc = jp_sql_run(p, db, cfg, JP_SQL_LABEL, op_status, &a, NULL);
     *status = rc == JP_STORE_OK ? a.status : NULL;
     return rc == JP_STORE_OK ? 0 : -1;
+}
+
+int jp_account_status(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, int64_t id,
+                      const char **status)
+{
+    return jp_account_status_of(p, db, cfg, id, NULL, NULL, status);
 }

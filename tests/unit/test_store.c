@@ -315,6 +315,19 @@ static void test_default(jp_db *db)
     CHECK_STR(status, "active");
     CHECK(jp_account_status(gp, db, &c, 987654, &status) == 0);
     CHECK_STR(status, "gone");
+    /* ... and the id still names the account the session was made for */
+    CHECK(jp_account_status_of(gp, db, &c, a.id, "https://idp.example.com", "alice", &status) == 0);
+    CHECK_STR(status, "active");
+    CHECK(jp_account_status_of(gp, db, &c, a.id, "https://idp.example.com", "bob", &status) == 0);
+    CHECK_STR(status, JP_STATUS_OTHER);
+    CHECK(jp_account_status_of(gp, db, &c, a.id, "https://other.example.com", "alice", &status) ==
+          0);
+    CHECK_STR(status, JP_STATUS_OTHER);
+    CHECK(jp_account_status_of(gp, db, &c, a.id, NULL, "alice", &status) == 0);
+    CHECK_STR(status, "active");
+    CHECK(jp_account_status_of(gp, db, &c, 987654, "https://idp.example.com", "alice", &status) ==
+          0);
+    CHECK_STR(status, "gone");
 
     /* disabled: refused, never reactivated by a login */
     CHECK(jp_store_set_status(gp, db, &c, a.id, NULL, "disabled", "disable", NULL, "test", &err) ==

@@ -1,0 +1,63 @@
+"""A session names its account by id; the account re-check also makes sure
+that id still names the same account (its iss and key columns). Ids can be
+handed out again: a row deleted by hand whose id SQLite reuses, or commits
+lost with the power. A session of the old account then ends at its next
+re-check, and the sessions of the account that now has the id go on."""
+import time
+
+import pytest
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import SESSION_COOKIE, USER_CLAIMS, lit
+
+SERVER = "JITProvAccountRecheckInterval 1"
+
+
+@pytest.fixture(scope="module")
+def prov(env, db):
+    site = h.ProvSite(env, db).start(SERVER)
+    yield site
+    env.httpd.stop()
+
+
+def get(prov, cookie, path="/app/"):
+    return requests.get(prov.url(path), allow_redirects=False,
+                        headers={"Cookie": f"{SESSION_COOKIE}={cookie}", "Connection": "close"})
+
+
+def login(prov, user):
+    with requests.Session() as sess:
+        assert h.login(sess, prov.url("/app/"), user).status_code == 200
+        return sess.cookies.get(SESSION_COOKIE)
+
+
+def account_id(prov, user):
+    rows = prov.db.rows("SELECT id FROM jitprov_accounts WHERE sub = "
+                        f"{lit(USER_CLAIMS[user]['sub'])}")
+    assert len(rows) == 1, rows
+    return int(rows[0]["id"])
+
+
+def test_a_session_ends_when_its_account_id_names_another_account(prov):
+    alice = login(prov, "alice")
+    bob = login(prov, "bob")
+    a, b = account_id(prov, "alice"), account_id(prov, "bob")
+    assert get(prov, alice).json()["remote_user"] == "alice"
+    # bob's row goes, and alice's id is given to bob: his next login finds
+    # that row by his key.
+    prov.db.execute(f"DELETE FROM jitprov_accounts WHERE id = {b}")
+    prov.db.execute(f"UPDATE jitprov_accounts SET sub = {lit(USER_CLAIMS['bob']['sub'])}, "
+                    f"username = 'bob', email = 'bob@example.com' WHERE id = {a}")
+    bob2 = login(prov, "bob")
+    assert account_id(prov, "bob") == a
+    time.sleep(1.3)
+    for _ in range(8):  # every process, whatever it remembers
+        assert get(prov, alice, "/api401/").status_code == 401
+    # The old bob cookie names a row that is gone: it ends too.
+    assert get(prov, bob, "/api401/").status_code == 401
+    # bob's new session, on the same id, is not ended with alice's.
+    for _ in range(4):
+        r = get(prov, bob2)
+        assert r.status_code == 200 and r.json()["remote_user"] == "bob"
+    assert "another account" in h.tail(prov.httpd.error_log, 200)
