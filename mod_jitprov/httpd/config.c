@@ -789,6 +789,22 @@ static const char *set_account_key(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
+static const char *set_login_sync(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    c->set_flags |= F_STORE;
+    if (!strcasecmp(arg, "normal"))
+        c->store.login_sync_full = 0;
+    else if (!strcasecmp(arg, "full"))
+        c->store.login_sync_full = 1;
+    else
+        return "JITProvLoginSync: normal or full";
+    return NULL;
+}
+
 static const char *set_require_claim(cmd_parms *cmd, void *dummy, const char *claim, const char *re)
 {
     jp_srv_cfg *c = SC(cmd);
@@ -1156,6 +1172,8 @@ const command_rec jp_cmds[] = {
                    "externalId|userName, claim and optional issuer: attach a SCIM-created row "
                    "at the first login"),
     AP_INIT_TAKE1("JITProvNewAccountStatus", set_new_status, NULL, RSRC_CONF, "active or pending"),
+    AP_INIT_TAKE1("JITProvLoginSync", set_login_sync, NULL, RSRC_CONF,
+                  "normal (default) or full: how SQLite commits a login's writes"),
     AP_INIT_TAKE1("JITProvAccountKey", set_account_key, NULL, RSRC_CONF,
                   "claim identifying the account (default sub)"),
     AP_INIT_TAKE2("JITProvRequireClaim", set_require_claim, NULL, RSRC_CONF,

@@ -68,6 +68,8 @@ typedef struct {
     int link_by_email;              /* JITProvLinkByEmail, default 0 */
     const char *new_status;         /* "active" (default) or "pending" */
     const char *account_key;        /* JITProvAccountKey claim, default "sub" */
+    int login_sync_full;            /* JITProvLoginSync full: SQLite logins commit with
+                                       synchronous=FULL too (default NORMAL) */
     const char *delim;              /* array claims joined with this when stored, default "," */
     jp_roles_cfg *roles;            /* JITProvRole*: NULL or no table = roles off */
     int collision;                  /* JITProvCollision: JP_COLLISION_REFUSE (default) or _SUFFIX */

@@ -622,7 +622,24 @@ static int dry_report(jp_sql *s, jp_prov *v)
     return 0;
 }
 
-static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
+/* A login's writes are bookkeeping the next login redoes: with SQLite's WAL
+ * they commit without waiting for the disk (synchronous=NORMAL: atomic and
+ * never corrupt, but the last commits before a power loss or an OS crash can
+ * be lost; not on an httpd crash). Everything else, whose loss would undo a
+ * decision (SCIM, jitprov-admin, deactivation), commits with FULL. The
+ * setting cannot change inside a transaction, so it is set around it. */
+static int relaxed(jp_sql *s, const jp_prov *v)
+{
+    return !s->pg && !v->dry && !s->cfg->login_sync_full;
+}
+
+static void sync_full(jp_sql *s)
+{
+    int n;
+    apr_dbd_query(s->db->driver, s->db->handle, &n, "PRAGMA synchronous=FULL");
+}
+
+static jp_prov_rc provision_tx(jp_sql *s, jp_prov *v)
 {
     const char **row = NULL;
     jp_prov_rc rc;
@@ -647,6 +664,18 @@ static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
         jp_sql_rollback(s);
         return JP_PROV_DB_ERROR;
     }
+    return rc;
+}
+
+static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
+{
+    jp_prov_rc rc;
+    if (!relaxed(s, v))
+        return provision_tx(s, v);
+    if (jp_sql_plain(s, "PRAGMA synchronous=NORMAL"))
+        return JP_PROV_DB_ERROR;
+    rc = provision_tx(s, v);
+    sync_full(s);
     return rc;
 }
 

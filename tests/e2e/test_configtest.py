@@ -22,6 +22,7 @@ def test_standard_config_is_valid(env):
     ("JITProvRevocationFile",
      "<VirtualHost 127.0.0.1:1>\n JITProvRevocationFile /tmp/jitprov-rev\n</VirtualHost>"),
     ("JITProvAccountTable", "JITProvAccountTable \"users; DROP TABLE x\""),
+    ("JITProvLoginSync", "JITProvLoginSync off"),
     ("JITProvAccountColumn", "JITProvAccountColumn nosuchrole login"),
     ("JITProvAccountColumn", "JITProvAccountColumn username \"login name\""),
     ("JITProvMapClaim", "JITProvMapClaim email \"e-mail\""),
