@@ -123,7 +123,10 @@ static apr_status_t rev_open(apr_pool_t *pconf, server_rec *s, const char *path,
         slots = head.nslots;
     }
     size = jp_rev_size(slots);
-    if ((size_t)st.st_size < size && ftruncate(fd, (off_t)size) != 0) {
+    /* Blocks reserved now, not at a child's first write into a page of the
+     * mapping: a full disk then stops startup with this message rather than
+     * killing a child with SIGBUS, and no request allocates disk blocks. */
+    if ((size_t)st.st_size < size && (errno = posix_fallocate(fd, 0, (off_t)size)) != 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
                      JPLOG(0222) "JITProvRevocationFile %s cannot grow to %lu bytes", path,
                      (unsigned long)size);
