@@ -1696,6 +1696,20 @@ class ProvSite:
                 db_scalar(self.db, "SELECT count(*) AS n FROM jitprov_audit"))
 
 
+def session_cookie_of(url, user):
+    """A new browser's login of user at url: its session cookie's value."""
+    with requests.Session() as sess:
+        assert login(sess, url, user).status_code == 200
+        return sess.cookies.get(SESSION_COOKIE)
+
+
+def get_with_cookie(url, cookie):
+    """url requested with nothing but the session cookie, on a new connection
+    (any httpd process may answer)."""
+    return requests.get(url, allow_redirects=False,
+                        headers={"Cookie": f"{SESSION_COOKIE}={cookie}", "Connection": "close"})
+
+
 def callback_of(session, url, user, **kw):
     """Logs user in at the IdP for url and returns the module's callback URL,
     not visited (the browser's state cookie stays in session)."""

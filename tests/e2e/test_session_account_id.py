@@ -6,10 +6,9 @@ re-check, and the sessions of the account that now has the id go on."""
 import time
 
 import pytest
-import requests
 
 import jitprov_harness as h
-from jitprov_harness import SESSION_COOKIE, USER_CLAIMS, lit
+from jitprov_harness import USER_CLAIMS, lit
 
 SERVER = "JITProvAccountRecheckInterval 1"
 
@@ -22,14 +21,11 @@ def prov(env, db):
 
 
 def get(prov, cookie, path="/app/"):
-    return requests.get(prov.url(path), allow_redirects=False,
-                        headers={"Cookie": f"{SESSION_COOKIE}={cookie}", "Connection": "close"})
+    return h.get_with_cookie(prov.url(path), cookie)
 
 
 def login(prov, user):
-    with requests.Session() as sess:
-        assert h.login(sess, prov.url("/app/"), user).status_code == 200
-        return sess.cookies.get(SESSION_COOKIE)
+    return h.session_cookie_of(prov.url("/app/"), user)
 
 
 def account_id(prov, user):

@@ -11,7 +11,6 @@ answer carries the session's own identity."""
 import time
 
 import pytest
-import requests
 
 import jitprov_harness as h
 from jitprov_harness import SESSION_COOKIE, USER_CLAIMS, lit
@@ -27,14 +26,11 @@ def prov(env, db):
 
 
 def get(prov, cookie, path="/app/"):
-    return requests.get(prov.url(path), allow_redirects=False,
-                        headers={"Cookie": f"{SESSION_COOKIE}={cookie}", "Connection": "close"})
+    return h.get_with_cookie(prov.url(path), cookie)
 
 
 def login(prov, user):
-    with requests.Session() as sess:
-        assert h.login(sess, prov.url("/app/"), user).status_code == 200
-        return sess.cookies.get(SESSION_COOKIE)
+    return h.session_cookie_of(prov.url("/app/"), user)
 
 
 def hammer(prov, cookie, user, secs):
