@@ -48,6 +48,7 @@ typedef struct {
     /* The cookie last issued to replace this one (activity write-back),
      * while the client may still send this one, and when. */
     char *next;
+    size_t nextlen;
     apr_time_t next_at;
 } hot_slot;
 
@@ -69,13 +70,13 @@ static void clear(hot_slot *h)
     wipe(h->cookie, h->clen);
     free(h->sig);
     wipe(h->env, h->envlen);
-    wipe(h->next, h->next ? strlen(h->next) : 0);
+    wipe(h->next, h->nextlen);
     h->pt = NULL;
     h->cookie = NULL;
     h->sig = h->env = h->next = NULL;
     h->next_at = 0;
     h->owner = NULL;
-    h->clen = h->plen = h->siglen = h->envlen = 0;
+    h->clen = h->plen = h->siglen = h->envlen = h->nextlen = 0;
 }
 
 static apr_status_t hot_cleanup(void *data)
@@ -119,10 +120,11 @@ static int copy_two(const void *a, size_t alen, const void *b, size_t blen, void
 static hot_slot *slot_of(const char *cookie, size_t clen)
 {
     const unsigned char *s =
-        (const unsigned char *)cookie + (clen > HOT_TAIL ? clen - HOT_TAIL : 0);
+                            (const unsigned char *)cookie + (clen > HOT_TAIL ? clen - HOT_TAIL : 0),
+                        *end = (const unsigned char *)cookie + clen;
     uint32_t h = 2166136261u;
 
-    for (; *s; s++)
+    for (; s < end; s++)
         h = (h ^ *s) * 16777619u;
     return &slots[h & (HOT_SLOTS - 1)];
 }
@@ -145,22 +147,38 @@ static int same_cookie(const hot_slot *h, const void *owner, const char *cookie,
     return h->owner == owner && h->clen == clen && jp_ct_eq_words(h->cookie, cookie, clen);
 }
 
-unsigned char *jp_hot_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
-                          size_t *plen)
+int jp_hot_lookup(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                  apr_time_t since, const char *sig, size_t siglen, jp_hot_view *out)
 {
     hot_slot *h = lock_slot(cookie, clen);
-    unsigned char *out = NULL;
+    int found = 0;
 
+    memset(out, 0, sizeof(*out));
     if (!h)
-        return NULL;
-    if (same_cookie(h, owner, cookie, clen)) {
-        out = apr_palloc(p, h->plen + 1);
-        memcpy(out, h->pt, h->plen);
-        out[h->plen] = '\0';
-        *plen = h->plen;
+        return 0;
+    if (!same_cookie(h, owner, cookie, clen))
+        goto done;
+    found = 1;
+    if (since > 0 && h->next && h->next_at >= since) {
+        /* The caller opens the replacement: nothing else of this one is
+         * needed. */
+        out->next = apr_pstrmemdup(p, h->next, h->nextlen);
+        out->nextlen = h->nextlen;
+        goto done;
     }
+    out->pt = apr_palloc(p, h->plen + 1);
+    memcpy(out->pt, h->pt, h->plen);
+    out->pt[h->plen] = '\0';
+    out->plen = h->plen;
+    if (sig && h->env && h->siglen == siglen && !memcmp(h->sig, sig, siglen)) {
+        char *env = apr_palloc(p, h->envlen);
+        memcpy(env, h->env, h->envlen);
+        out->env = env;
+        out->envlen = h->envlen;
+    }
+done:
     apr_thread_mutex_unlock(h->m);
-    return out;
+    return found;
 }
 
 void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsigned char *pt,
@@ -183,29 +201,11 @@ void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsign
     h->pt = t;
     h->plen = plen;
     h->sig = h->env = h->next = NULL;
-    h->siglen = h->envlen = 0;
+    h->siglen = h->envlen = h->nextlen = 0;
     h->next_at = 0;
     apr_thread_mutex_unlock(h->m);
     /* The replaced entry is freed outside the lock. */
     clear(&old);
-}
-
-char *jp_hot_env_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
-                     const char *sig, size_t siglen, size_t *envlen)
-{
-    hot_slot *h = lock_slot(cookie, clen);
-    char *out = NULL;
-
-    if (!h)
-        return NULL;
-    if (h->env && same_cookie(h, owner, cookie, clen) && h->siglen == siglen &&
-        !memcmp(h->sig, sig, siglen)) {
-        out = apr_palloc(p, h->envlen);
-        memcpy(out, h->env, h->envlen);
-        *envlen = h->envlen;
-    }
-    apr_thread_mutex_unlock(h->m);
-    return out;
 }
 
 void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const char *sig,
@@ -242,42 +242,33 @@ void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const ch
     wipe(e, envlen);
 }
 
-char *jp_hot_next_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
-                      apr_time_t since)
-{
-    hot_slot *h = lock_slot(cookie, clen);
-    char *out = NULL;
-
-    if (!h)
-        return NULL;
-    if (h->next && h->next_at >= since && same_cookie(h, owner, cookie, clen))
-        out = apr_pstrdup(p, h->next);
-    apr_thread_mutex_unlock(h->m);
-    return out;
-}
-
 void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const char *next,
-                     int renew)
+                     size_t nextlen, int renew)
 {
     hot_slot *h;
-    char *n = strdup(next), *old = NULL;
+    char *n = malloc(nextlen + 1), *old = NULL;
+    size_t oldlen = 0;
 
     if (!slots || !n) {
-        wipe(n, n ? strlen(n) : 0);
+        free(n);
         return;
     }
+    memcpy(n, next, nextlen);
+    n[nextlen] = '\0';
     if (!(h = lock_slot(cookie, clen))) {
-        wipe(n, strlen(n));
+        wipe(n, nextlen);
         return;
     }
     if (same_cookie(h, owner, cookie, clen) && (renew || h->next)) {
         old = h->next;
+        oldlen = h->nextlen;
         h->next = n;
+        h->nextlen = nextlen;
         if (renew)
             h->next_at = apr_time_now();
         n = NULL;
     }
     apr_thread_mutex_unlock(h->m);
-    wipe(old, old ? strlen(old) : 0);
-    wipe(n, n ? strlen(n) : 0);
+    wipe(old, oldlen);
+    wipe(n, nextlen);
 }

@@ -249,32 +249,46 @@ static void env_add(request_rec *r, const char *name, const char *val)
         apr_table_addn(r->subprocess_env, name, val);
 }
 
+/* What the environment depends on besides the record: "prefix\0delim\0enc".
+ * apply_identity's defaults. */
+static const char *env_sig(request_rec *r, const jp_dir_cfg *d, size_t *siglen)
+{
+    const char *prefix = d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_";
+    const char *delim = d->delim ? d->delim : ",";
+    jp_encoding enc = d->encoding == JP_UNSET ? JP_ENC_NONE : (jp_encoding)d->encoding;
+    size_t pfxlen = strlen(prefix), dlen = strlen(delim);
+    char *sig;
+
+    *siglen = pfxlen + dlen + 3;
+    sig = apr_palloc(r->pool, *siglen);
+    memcpy(sig, prefix, pfxlen + 1);
+    memcpy(sig + pfxlen + 1, delim, dlen + 1);
+    sig[*siglen - 1] = (char)('0' + (int)enc);
+    return sig;
+}
+
 /* The claims and account columns as environment variables. The result
- * depends only on the record and on the prefix, delimiter and encoding, so
- * for a cookie this process has seen it comes from hot.c as one copy. */
+ * depends only on the record and on the prefix, delimiter and encoding (sig),
+ * so for a cookie this process has seen it comes from hot.c as one copy,
+ * found when the session was loaded. */
 static void apply_env(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const char *delim,
-                      jp_encoding enc)
+                      jp_encoding enc, const char *sig, size_t siglen)
 {
     const jp_session *s = rq->sess;
     const jp_kv *kv = (const jp_kv *)s->kv->elts;
     const char *prefix = d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_";
-    size_t pfxlen = strlen(prefix), dlen = strlen(delim), envlen = 0, plen;
-    /* What the result depends on besides the record: "prefix\0delim\0enc". */
-    size_t siglen = pfxlen + dlen + 3;
-    char *sig = apr_palloc(r->pool, siglen);
+    size_t envlen = 0, plen;
     const char **pairs;
     const char *cpre;
-    char *env, *e, *end;
+    char *env, *e;
+    const char *c, *end;
     int i, n = 0;
 
-    memcpy(sig, prefix, pfxlen + 1);
-    memcpy(sig + pfxlen + 1, delim, dlen + 1);
-    sig[siglen - 1] = (char)('0' + (int)enc);
-    if (rq->cookie && (env = jp_hot_env_get(r->pool, rq->owner, rq->cookie, rq->cookie_len, sig,
-                                            siglen, &envlen))) {
-        for (e = env, end = env + envlen; e < end;) {
-            const char *name = e, *val = e + strlen(e) + 1;
-            e = (char *)val + strlen(val) + 1;
+    /* A subrequest shares its parent's rq: its settings may differ. */
+    if (rq->env && rq->env_siglen == siglen && !memcmp(rq->env_sig, sig, siglen)) {
+        for (c = rq->env, end = rq->env + rq->envlen; c < end;) {
+            const char *name = c, *val = c + strlen(c) + 1;
+            c = val + strlen(val) + 1;
             env_add(r, name, val);
         }
         return;
@@ -309,7 +323,8 @@ static void apply_env(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const cha
     jp_hot_env_put(rq->owner, rq->cookie, rq->cookie_len, sig, siglen, env, envlen);
 }
 
-static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq)
+static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const char *sig,
+                           size_t siglen)
 {
     const jp_session *s = rq->sess;
     const char *delim = d->delim ? d->delim : ",";
@@ -343,7 +358,7 @@ static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq)
         }
     }
     if (d->claims_env != 0)
-        apply_env(r, d, rq, delim, enc);
+        apply_env(r, d, rq, delim, enc, sig, siglen);
 }
 
 static int wants_status(request_rec *r)
@@ -358,6 +373,8 @@ static int jp_check_authn(request_rec *r)
     jp_srv_cfg *c;
     jp_dir_cfg *d;
     jp_req *rq = NULL;
+    const char *sig = NULL;
+    size_t siglen = 0;
     int rc;
 
     if (!type || strcasecmp(type, "jitprov"))
@@ -368,10 +385,12 @@ static int jp_check_authn(request_rec *r)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login is not configured on this server.",
                        "AuthType jitprov used in a server without JITProvProviderMetadataURL, "
                        "JITProvClientID, JITProvRedirectURI and JITProvCryptoPassphrase");
+    if (d->claims_env != 0)
+        sig = env_sig(r, d, &siglen);
     if (r->main)
         rq = ap_get_module_config(r->main->request_config, &jitprov_module);
     if (!rq) {
-        rc = jp_session_load(r, c, &rq);
+        rc = jp_session_load_env(r, c, sig, siglen, &rq);
         if (rc != OK && rc != DECLINED)
             return rc;
     }
@@ -386,7 +405,7 @@ static int jp_check_authn(request_rec *r)
         if (!r->main)
             jp_metric(JP_M_SESSION_HIT);
         ap_set_module_config(r->request_config, &jitprov_module, rq);
-        apply_identity(r, d, rq);
+        apply_identity(r, d, rq, sig, siglen);
         return OK;
     }
     if (!r->main)
