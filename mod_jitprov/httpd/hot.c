@@ -37,8 +37,10 @@ typedef struct {
     const void *owner; /* the vhost (its keys and AAD) that opened it */
     char *cookie;
     size_t clen;
-    unsigned char *pt;
-    size_t plen;
+    /* The record as decoded in place (plen + 1 bytes), after its shape
+     * (shapelen bytes), in one block: a hit rebuilds it without decoding. */
+    unsigned char *rec;
+    size_t plen, shapelen;
     /* The environment apply_identity made from this record under the
      * settings sig (prefix, delimiter, encoding): pairs "name\0value\0". */
     char *sig;
@@ -66,17 +68,17 @@ static void wipe(void *b, size_t n)
 
 static void clear(hot_slot *h)
 {
-    wipe(h->pt, h->plen);
+    wipe(h->rec, h->shapelen + h->plen + 1);
     wipe(h->cookie, h->clen);
     free(h->sig);
     wipe(h->env, h->envlen);
     wipe(h->next, h->nextlen);
-    h->pt = NULL;
+    h->rec = NULL;
     h->cookie = NULL;
     h->sig = h->env = h->next = NULL;
     h->next_at = 0;
     h->owner = NULL;
-    h->clen = h->plen = h->siglen = h->envlen = h->nextlen = 0;
+    h->clen = h->plen = h->shapelen = h->siglen = h->envlen = h->nextlen = 0;
 }
 
 static apr_status_t hot_cleanup(void *data)
@@ -102,11 +104,13 @@ void jp_hot_child_init(apr_pool_t *pchild)
     apr_pool_cleanup_register(pchild, NULL, hot_cleanup, apr_pool_cleanup_null);
 }
 
-/* Copies of a and b in malloc'd memory, both or neither. */
-static int copy_two(const void *a, size_t alen, const void *b, size_t blen, void **ca, void **cb)
+/* Copies of a and b in malloc'd memory, both or neither; the copy of b has
+ * room for bsize bytes. */
+static int copy_two(const void *a, size_t alen, const void *b, size_t blen, size_t bsize,
+                    void **ca, void **cb)
 {
     *ca = malloc(alen ? alen : 1);
-    *cb = malloc(blen ? blen : 1);
+    *cb = malloc(bsize ? bsize : 1);
     if (!*ca || !*cb) {
         free(*ca);
         free(*cb);
@@ -119,9 +123,8 @@ static int copy_two(const void *a, size_t alen, const void *b, size_t blen, void
 
 static hot_slot *slot_of(const char *cookie, size_t clen)
 {
-    const unsigned char *s =
-                            (const unsigned char *)cookie + (clen > HOT_TAIL ? clen - HOT_TAIL : 0),
-                        *end = (const unsigned char *)cookie + clen;
+    const unsigned char *end = (const unsigned char *)cookie + clen,
+                        *s = end - (clen > HOT_TAIL ? HOT_TAIL : clen);
     uint32_t h = 2166136261u;
 
     for (; s < end; s++)
@@ -151,6 +154,7 @@ int jp_hot_lookup(apr_pool_t *p, const void *owner, const char *cookie, size_t c
                   apr_time_t since, const char *sig, size_t siglen, jp_hot_view *out)
 {
     hot_slot *h = lock_slot(cookie, clen);
+    unsigned char *rec;
     int found = 0;
 
     memset(out, 0, sizeof(*out));
@@ -166,9 +170,12 @@ int jp_hot_lookup(apr_pool_t *p, const void *owner, const char *cookie, size_t c
         out->nextlen = h->nextlen;
         goto done;
     }
-    out->pt = apr_palloc(p, h->plen + 1);
-    memcpy(out->pt, h->pt, h->plen);
-    out->pt[h->plen] = '\0';
+    /* apr_palloc aligns the block as malloc did: the shape comes first. */
+    rec = apr_palloc(p, h->shapelen + h->plen + 1);
+    memcpy(rec, h->rec, h->shapelen + h->plen + 1);
+    out->shape = rec;
+    out->shapelen = h->shapelen;
+    out->pt = rec + h->shapelen;
     out->plen = h->plen;
     if (sig && h->env && h->siglen == siglen && !memcmp(h->sig, sig, siglen)) {
         char *env = apr_palloc(p, h->envlen);
@@ -182,24 +189,28 @@ done:
 }
 
 void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsigned char *pt,
-                size_t plen)
+                size_t plen, const void *shape, size_t shapelen)
 {
     hot_slot *h, old;
     void *c, *t;
 
-    if (!slots || copy_two(cookie, clen, pt, plen, &c, &t) != 0)
+    /* A shape is made of 32-bit offsets: the record after it stays aligned. */
+    if (!slots || shapelen % sizeof(uint32_t) ||
+        copy_two(cookie, clen, shape, shapelen, shapelen + plen + 1, &c, &t) != 0)
         return;
+    memcpy((unsigned char *)t + shapelen, pt, plen + 1);
     if (!(h = lock_slot(cookie, clen))) {
         wipe(c, clen);
-        wipe(t, plen);
+        wipe(t, shapelen + plen + 1);
         return;
     }
     old = *h;
     h->owner = owner;
     h->cookie = c;
     h->clen = clen;
-    h->pt = t;
+    h->rec = t;
     h->plen = plen;
+    h->shapelen = shapelen;
     h->sig = h->env = h->next = NULL;
     h->siglen = h->envlen = h->nextlen = 0;
     h->next_at = 0;
@@ -216,7 +227,7 @@ void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const ch
     char *og = NULL, *oe = NULL;
     size_t oelen = 0;
 
-    if (!slots || !envlen || copy_two(sig, siglen, env, envlen, &g, &e) != 0)
+    if (!slots || !envlen || copy_two(sig, siglen, env, envlen, envlen, &g, &e) != 0)
         return;
     if (!(h = lock_slot(cookie, clen))) {
         free(g);

@@ -271,8 +271,12 @@ void jp_hot_child_init(apr_pool_t *pchild);
 /* What this process remembers of a cookie, copied into the request pool by
  * one look-up (one lock, one comparison of the whole cookie). */
 typedef struct {
-    unsigned char *pt; /* what the cookie opened to (plen bytes and a NUL), or NULL */
+    /* The record the cookie opened to as jp_sessrec_decode_inplace left it
+     * (plen + 1 bytes), or NULL; its shape, for jp_sessrec_rebuild. */
+    unsigned char *pt;
     size_t plen;
+    const void *shape;
+    size_t shapelen;
     /* The cookie issued at or after since to replace this one (activity
      * write-back), which a client still sending this one is served by; NULL
      * when none. When set, pt and env are not: the caller opens next. */
@@ -288,9 +292,10 @@ typedef struct {
  * environment. */
 int jp_hot_lookup(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
                   apr_time_t since, const char *sig, size_t siglen, jp_hot_view *out);
-/* Remember what the cookie opened to (after it opened and decoded). */
+/* Remember what the cookie opened to, as decoded in place (plen + 1 bytes),
+ * and its shape (jp_sessrec_shape). */
 void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsigned char *pt,
-                size_t plen);
+                size_t plen, const void *shape, size_t shapelen);
 /* Keeps the environment under sig beside the record while the slot still
  * holds that cookie. */
 void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const char *sig,

@@ -557,6 +557,29 @@ static const char *record_aad(request_rec *r, const char *key)
     return apr_pstrcat(r->pool, JP_SESS_AAD ":", key, NULL);
 }
 
+/* hot.c keeps the record rec (len bytes and one of room) as decoded in place
+ * into s, and s's shape: a request sending v again rebuilds s without
+ * decoding. */
+static void remember(request_rec *r, jp_srv_cfg *c, const char *v, size_t vlen,
+                     const unsigned char *rec, size_t len, const jp_session *s)
+{
+    size_t slen = jp_sessrec_shape_len(s);
+    void *shape = apr_palloc(r->pool, slen);
+    if (jp_sessrec_shape(s, rec, len, shape) == 0)
+        jp_hot_put(c, v, vlen, rec, len, shape, slen);
+}
+
+/* remember() for a record just encoded (rec, len) and sealed into v. */
+static void remember_sealed(request_rec *r, jp_srv_cfg *c, const char *v,
+                            const unsigned char *rec, size_t len)
+{
+    unsigned char *buf = apr_palloc(r->pool, len + 1);
+    jp_session d;
+    memcpy(buf, rec, len);
+    if (jp_sessrec_decode_inplace(r->pool, buf, len, 0, &d) == 0)
+        remember(r, c, v, strlen(v), buf, len, &d);
+}
+
 static const char *seal_record(request_rec *r, jp_srv_cfg *c, const jp_session *s)
 {
     size_t len;
@@ -567,7 +590,7 @@ static const char *seal_record(request_rec *r, jp_srv_cfg *c, const jp_session *
     v = jp_seal(r->pool, &c->sess_keys[0], cookie_aad(r, c), rec, len);
     /* The browser sends it back next: it opens from memory then. */
     if (v && strlen(v) <= JP_COOKIE_MAX)
-        jp_hot_put(c, v, strlen(v), rec, len);
+        remember_sealed(r, c, v, rec, len);
     return v;
 }
 
@@ -593,31 +616,30 @@ static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, size_t vlen
                        const jp_hot_view *hv, jp_session *s)
 {
     size_t len;
-    unsigned char *rec, *rec_copy = NULL;
-    int hit = hv->pt != NULL;
+    unsigned char *rec;
+    int hit = 0, rc;
     if (vlen > JP_COOKIE_IN_MAX)
         return -1;
-    if (hit) {
-        rec = hv->pt;
-        len = hv->plen;
+    /* A remembered record decoded without error before: only where its
+     * strings lie in this request's copy is needed. */
+    if (hv->pt && jp_sessrec_rebuild(r->pool, hv->pt, hv->plen, hv->shape, hv->shapelen, s) == 0) {
+        hit = 1;
+        rc = 0;
     } else {
         rec = jp_open(r->pool, c->sess_keys, c->nkeys, cookie_aad(r, c), v, &len);
+        if (!rec)
+            return -1;
+        /* rec is this request's own copy with room for a NUL (jp_open):
+         * decoded where it lies. */
+        rc = jp_sessrec_decode_inplace(r->pool, rec, len, 0, s);
     }
-    if (!rec)
-        return -1;
-    /* Decoding in place changes rec: what hot.c keeps is the plaintext. */
-    if (!hit)
-        rec_copy = apr_pmemdup(r->pool, rec, len);
-    /* rec is this request's own copy with room for a NUL (jp_open,
-     * jp_hot_lookup): decoded where it lies. A remembered one decoded before. */
-    if (jp_sessrec_decode_inplace(r->pool, rec, len, hit, s) != 0 || !*s->id || !*s->iss ||
-        !*s->sub) {
+    if (rc != 0 || !*s->id || !*s->iss || !*s->sub) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       JPLOG(0205) "sealed session cookie holds an unreadable record");
         return -1;
     }
     if (!hit)
-        jp_hot_put(c, v, vlen, rec_copy, len);
+        remember(r, c, v, vlen, rec, len, s);
     return 0;
 }
 
