@@ -282,8 +282,8 @@ typedef struct {
      * when none. When set, pt and env are not: the caller opens next. */
     const char *next;
     size_t nextlen;
-    /* The environment made from the record under the settings sig, as pairs
-     * "name\0value\0"; NULL when none was kept for sig. */
+    /* The environment made from the record under the settings sig (in
+     * mod_jitprov.c's form); NULL when none was kept for sig. */
     const char *env;
     size_t envlen;
 } jp_hot_view;

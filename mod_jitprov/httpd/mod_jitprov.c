@@ -267,6 +267,25 @@ static const char *env_sig(request_rec *r, const jp_dir_cfg *d, size_t *siglen)
     return sig;
 }
 
+/* The environment kept in hot.c: for each variable, the lengths of its name
+ * and value (native 32-bit), then both NUL-terminated, so that it is replayed
+ * without measuring a string. */
+#define ENV_HEAD (2 * sizeof(uint32_t))
+
+static void env_replay(request_rec *r, const char *env, size_t envlen)
+{
+    const char *c = env, *end = env + envlen;
+    uint32_t n[2];
+
+    while ((size_t)(end - c) >= ENV_HEAD) {
+        memcpy(n, c, ENV_HEAD);
+        if ((size_t)(end - c) - ENV_HEAD < (size_t)n[0] + n[1] + 2)
+            return;
+        env_add(r, c + ENV_HEAD, c + ENV_HEAD + n[0] + 1);
+        c += ENV_HEAD + n[0] + n[1] + 2;
+    }
+}
+
 /* The claims and account columns as environment variables. The result
  * depends only on the record and on the prefix, delimiter and encoding (sig),
  * so for a cookie this process has seen it comes from hot.c as one copy,
@@ -277,25 +296,21 @@ static void apply_env(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const cha
     const jp_session *s = rq->sess;
     const jp_kv *kv = (const jp_kv *)s->kv->elts;
     const char *prefix = d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_";
-    size_t envlen = 0, plen;
+    size_t envlen = 0, plen, *lens;
     const char **pairs;
     const char *cpre;
     char *env, *e;
-    const char *c, *end;
     int i, n = 0;
 
     /* A subrequest shares its parent's rq: its settings may differ. */
     if (rq->env && rq->env_siglen == siglen && !memcmp(rq->env_sig, sig, siglen)) {
-        for (c = rq->env, end = rq->env + rq->envlen; c < end;) {
-            const char *name = c, *val = c + strlen(c) + 1;
-            c = val + strlen(val) + 1;
-            env_add(r, name, val);
-        }
+        env_replay(r, rq->env, rq->envlen);
         return;
     }
     cpre = jp_env_prefix(r->pool, prefix);
     plen = strlen(cpre);
     pairs = apr_palloc(r->pool, sizeof(*pairs) * 2 * (size_t)(s->kv->nelts + 1));
+    lens = apr_palloc(r->pool, sizeof(*lens) * 2 * (size_t)(s->kv->nelts + 1));
     for (i = 0; i < s->kv->nelts; i++) {
         const char *name, *val;
         if (kv[i].key[0] == 'c')
@@ -308,17 +323,23 @@ static void apply_env(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const cha
         if (!val)
             continue;
         env_add(r, name, val);
+        /* Both from a record of at most JP_SESSREC_MAX bytes: far below
+         * what 32 bits hold, even encoded. */
+        lens[n] = strlen(name);
         pairs[n++] = name;
+        lens[n] = strlen(val);
         pairs[n++] = val;
-        envlen += strlen(name) + strlen(val) + 2;
+        envlen += ENV_HEAD + lens[n - 2] + lens[n - 1] + 2;
     }
     if (!rq->cookie || !envlen)
         return;
     env = e = apr_palloc(r->pool, envlen);
-    for (i = 0; i < n; i++) {
-        size_t k = strlen(pairs[i]) + 1;
-        memcpy(e, pairs[i], k);
-        e += k;
+    for (i = 0; i < n; i += 2) {
+        uint32_t h[2] = {(uint32_t)lens[i], (uint32_t)lens[i + 1]};
+        memcpy(e, h, ENV_HEAD);
+        memcpy(e + ENV_HEAD, pairs[i], lens[i] + 1);
+        memcpy(e + ENV_HEAD + lens[i] + 1, pairs[i + 1], lens[i + 1] + 1);
+        e += ENV_HEAD + lens[i] + lens[i + 1] + 2;
     }
     jp_hot_env_put(rq->owner, rq->cookie, rq->cookie_len, sig, siglen, env, envlen);
 }
