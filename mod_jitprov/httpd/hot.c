@@ -42,7 +42,7 @@ typedef struct {
     unsigned char *rec;
     size_t plen, shapelen;
     /* The environment apply_identity made from this record under the
-     * settings sig (prefix, delimiter, encoding): pairs "name\0value\0". */
+     * settings sig (prefix, delimiter, encoding), in mod_jitprov.c's form. */
     char *sig;
     size_t siglen;
     char *env;
@@ -52,6 +52,13 @@ typedef struct {
     char *next;
     size_t nextlen;
     apr_time_t next_at;
+    /* Which entry is the replacement's own: its slot, and that slot's gen
+     * when it was seen to hold the replacement (0: not known). */
+    unsigned next_slot;
+    apr_uint64_t next_gen;
+    /* Counts the entries this slot has held: an entry is known by its slot
+     * and gen without comparing its cookie again. */
+    apr_uint64_t gen;
 } hot_slot;
 
 static hot_slot *slots;
@@ -77,6 +84,7 @@ static void clear(hot_slot *h)
     h->cookie = NULL;
     h->sig = h->env = h->next = NULL;
     h->next_at = 0;
+    h->next_gen = 0;
     h->owner = NULL;
     h->clen = h->plen = h->shapelen = h->siglen = h->envlen = h->nextlen = 0;
 }
@@ -106,8 +114,8 @@ void jp_hot_child_init(apr_pool_t *pchild)
 
 /* Copies of a and b in malloc'd memory, both or neither; the copy of b has
  * room for bsize bytes. */
-static int copy_two(const void *a, size_t alen, const void *b, size_t blen, size_t bsize,
-                    void **ca, void **cb)
+static int copy_two(const void *a, size_t alen, const void *b, size_t blen, size_t bsize, void **ca,
+                    void **cb)
 {
     *ca = malloc(alen ? alen : 1);
     *cb = malloc(bsize ? bsize : 1);
@@ -150,28 +158,13 @@ static int same_cookie(const hot_slot *h, const void *owner, const char *cookie,
     return h->owner == owner && h->clen == clen && jp_ct_eq_words(h->cookie, cookie, clen);
 }
 
-int jp_hot_lookup(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
-                  apr_time_t since, const char *sig, size_t siglen, jp_hot_view *out)
+/* Copies h's record and, when it was made under sig, its environment. */
+static void copy_out(apr_pool_t *p, const hot_slot *h, const char *sig, size_t siglen,
+                     jp_hot_view *out)
 {
-    hot_slot *h = lock_slot(cookie, clen);
-    unsigned char *rec;
-    int found = 0;
-
-    memset(out, 0, sizeof(*out));
-    if (!h)
-        return 0;
-    if (!same_cookie(h, owner, cookie, clen))
-        goto done;
-    found = 1;
-    if (since > 0 && h->next && h->next_at >= since) {
-        /* The caller opens the replacement: nothing else of this one is
-         * needed. */
-        out->next = apr_pstrmemdup(p, h->next, h->nextlen);
-        out->nextlen = h->nextlen;
-        goto done;
-    }
     /* apr_palloc aligns the block as malloc did: the shape comes first. */
-    rec = apr_palloc(p, h->shapelen + h->plen + 1);
+    unsigned char *rec = apr_palloc(p, h->shapelen + h->plen + 1);
+
     memcpy(rec, h->rec, h->shapelen + h->plen + 1);
     out->shape = rec;
     out->shapelen = h->shapelen;
@@ -183,9 +176,58 @@ int jp_hot_lookup(apr_pool_t *p, const void *owner, const char *cookie, size_t c
         out->env = env;
         out->envlen = h->envlen;
     }
-done:
+}
+
+int jp_hot_lookup(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                  apr_time_t since, const char *sig, size_t siglen, jp_hot_view *out)
+{
+    hot_slot *h = lock_slot(cookie, clen);
+    int found = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!h)
+        return 0;
+    if (same_cookie(h, owner, cookie, clen)) {
+        found = 1;
+        /* The caller opens the replacement: nothing else of this one is
+         * needed. */
+        if (since > 0 && h->next && h->next_at >= since) {
+            out->next = apr_pstrmemdup(p, h->next, h->nextlen);
+            out->nextlen = h->nextlen;
+            out->next_slot = h->next_slot;
+            out->next_gen = h->next_gen;
+        } else {
+            copy_out(p, h, sig, siglen, out);
+        }
+    }
     apr_thread_mutex_unlock(h->m);
     return found;
+}
+
+int jp_hot_lookup_next(apr_pool_t *p, const void *owner, const jp_hot_view *from, const char *sig,
+                       size_t siglen, jp_hot_view *out)
+{
+    hot_slot *h;
+    int found = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!slots || !from->next)
+        return 0;
+    /* The replacement's entry as it was when it was seen to hold it: this
+     * process issued the cookie and compared it then. */
+    if (from->next_gen && from->next_slot < HOT_SLOTS) {
+        h = &slots[from->next_slot];
+        if (apr_thread_mutex_lock(h->m) == APR_SUCCESS) {
+            if (h->gen == from->next_gen && h->owner == owner && h->rec) {
+                found = 1;
+                copy_out(p, h, sig, siglen, out);
+            }
+            apr_thread_mutex_unlock(h->m);
+        }
+        if (found)
+            return 1;
+    }
+    return jp_hot_lookup(p, owner, from->next, from->nextlen, 0, sig, siglen, out);
 }
 
 void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsigned char *pt,
@@ -214,6 +256,8 @@ void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsign
     h->sig = h->env = h->next = NULL;
     h->siglen = h->envlen = h->nextlen = 0;
     h->next_at = 0;
+    h->next_gen = 0;
+    h->gen++;
     apr_thread_mutex_unlock(h->m);
     /* The replaced entry is freed outside the lock. */
     clear(&old);
@@ -259,6 +303,8 @@ void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const c
     hot_slot *h;
     char *n = malloc(nextlen + 1), *old = NULL;
     size_t oldlen = 0;
+    unsigned nslot = 0;
+    apr_uint64_t ngen = 0;
 
     if (!slots || !n) {
         free(n);
@@ -266,6 +312,16 @@ void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const c
     }
     memcpy(n, next, nextlen);
     n[nextlen] = '\0';
+    /* Where the replacement itself is remembered (it was put when it was
+     * sealed), so that a request served by it finds it without comparing
+     * it again. One slot lock at a time. */
+    if ((h = lock_slot(next, nextlen))) {
+        if (same_cookie(h, owner, next, nextlen)) {
+            nslot = (unsigned)(h - slots);
+            ngen = h->gen;
+        }
+        apr_thread_mutex_unlock(h->m);
+    }
     if (!(h = lock_slot(cookie, clen))) {
         wipe(n, nextlen);
         return;
@@ -275,6 +331,8 @@ void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const c
         oldlen = h->nextlen;
         h->next = n;
         h->nextlen = nextlen;
+        h->next_slot = nslot;
+        h->next_gen = ngen;
         if (renew)
             h->next_at = apr_time_now();
         n = NULL;

@@ -282,6 +282,8 @@ typedef struct {
      * when none. When set, pt and env are not: the caller opens next. */
     const char *next;
     size_t nextlen;
+    unsigned next_slot; /* where next's own entry was seen (jp_hot_lookup_next) */
+    apr_uint64_t next_gen;
     /* The environment made from the record under the settings sig (in
      * mod_jitprov.c's form); NULL when none was kept for sig. */
     const char *env;
@@ -292,6 +294,11 @@ typedef struct {
  * environment. */
 int jp_hot_lookup(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
                   apr_time_t since, const char *sig, size_t siglen, jp_hot_view *out);
+/* The same for the replacement from->next that jp_hot_lookup returned: from
+ * the entry where it was seen, without comparing it again, while that entry
+ * is unchanged; else by jp_hot_lookup. */
+int jp_hot_lookup_next(apr_pool_t *p, const void *owner, const jp_hot_view *from, const char *sig,
+                       size_t siglen, jp_hot_view *out);
 /* Remember what the cookie opened to, as decoded in place (plen + 1 bytes),
  * and its shape (jp_sessrec_shape). */
 void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsigned char *pt,

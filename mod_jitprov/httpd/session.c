@@ -570,8 +570,8 @@ static void remember(request_rec *r, jp_srv_cfg *c, const char *v, size_t vlen,
 }
 
 /* remember() for a record just encoded (rec, len) and sealed into v. */
-static void remember_sealed(request_rec *r, jp_srv_cfg *c, const char *v,
-                            const unsigned char *rec, size_t len)
+static void remember_sealed(request_rec *r, jp_srv_cfg *c, const char *v, const unsigned char *rec,
+                            size_t len)
 {
     unsigned char *buf = apr_palloc(r->pool, len + 1);
     jp_session d;
@@ -858,7 +858,7 @@ static int load(request_rec *r, jp_srv_cfg *c, const char *sig, size_t siglen, j
     v = sent;
     vlen = sentlen;
     if (hv.next) {
-        jp_hot_lookup(r->pool, c, hv.next, hv.nextlen, 0, sig, siglen, &nhv);
+        jp_hot_lookup_next(r->pool, c, &hv, sig, siglen, &nhv);
         if (open_cookie(r, c, hv.next, hv.nextlen, &nhv, s) == 0) {
             v = hv.next;
             vlen = hv.nextlen;
@@ -941,8 +941,7 @@ int jp_session_load(request_rec *r, jp_srv_cfg *c, jp_req **out)
     return load(r, c, NULL, 0, out, 0);
 }
 
-int jp_session_load_env(request_rec *r, jp_srv_cfg *c, const char *sig, size_t siglen,
-                        jp_req **out)
+int jp_session_load_env(request_rec *r, jp_srv_cfg *c, const char *sig, size_t siglen, jp_req **out)
 {
     return load(r, c, sig, siglen, out, 0);
 }
