@@ -4,17 +4,23 @@
  * activity write-back (at most once a minute), so most requests would decode
  * and decrypt bytes this process has already opened. A hit here costs a hash
  * of the cookie's last bytes, one comparison of the whole cookie and a copy of
- * the plaintext; a miss costs what it did before.
+ * the record as it was decoded (with the places of its strings, so that it is
+ * not decoded again) and of the environment made from it: one look-up per
+ * request. A miss costs what it did before.
  *
  * Safety: an entry is made only from a cookie that opened (tag verified) under
  * one vhost's keys and AAD, and is found only by that same vhost with a
- * byte-identical cookie, so it answers exactly what jp_open would have. What
- * comes after the opening (expiry, inactivity, revocation markers, the
- * account re-check) runs on every request as before.
+ * byte-identical cookie, so it answers exactly what jp_open would have. A
+ * replacement cookie this process issued is also found by its slot and that
+ * slot's generation, recorded after comparing it when it was issued: any
+ * later entry in the slot has another generation. What comes after the
+ * opening (expiry, inactivity, revocation markers, the account re-check) runs
+ * on every request as before.
  *
  * Locking: one mutex per slot, held for a comparison and a copy of about a
  * kilobyte; requests with different cookies almost never share a slot, so no
- * request waits on another user's. Nothing is shared between processes. */
+ * request waits on another user's. Never two slots at once. Nothing is shared
+ * between processes. */
 
 #include "jitprov.h"
 #include "apr_strings.h"
