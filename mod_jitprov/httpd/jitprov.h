@@ -179,6 +179,12 @@ typedef struct {
     size_t cookie_len;
     const void *owner;
     const char *hint; /* the ID token from the hint cookie, once read (logout) */
+    /* The environment hot.c kept for that cookie under the settings env_sig,
+     * found when the session was loaded; NULL when none. */
+    const char *env;
+    size_t envlen;
+    const char *env_sig;
+    size_t env_siglen;
 } jp_req;
 
 /* config.c */
@@ -260,30 +266,51 @@ int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...
 /* session.c */
 apr_status_t jp_cache_post_config(apr_pool_t *pconf, server_rec *s);
 void jp_cache_child_init(apr_pool_t *p, server_rec *s);
-/* hot.c: plaintexts of recently opened session cookies, per process. get: a
- * copy in p of what the byte-identical cookie opened to under owner, or NULL;
- * put: remember it (after it opened and decoded). */
+/* hot.c: plaintexts of recently opened session cookies, per process. */
 void jp_hot_child_init(apr_pool_t *pchild);
-unsigned char *jp_hot_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
-                          size_t *plen);
+/* What this process remembers of a cookie, copied into the request pool by
+ * one look-up (one lock, one comparison of the whole cookie). */
+typedef struct {
+    /* The record the cookie opened to as jp_sessrec_decode_inplace left it
+     * (plen + 1 bytes), or NULL; its shape, for jp_sessrec_rebuild. */
+    unsigned char *pt;
+    size_t plen;
+    const void *shape;
+    size_t shapelen;
+    /* The cookie issued at or after since to replace this one (activity
+     * write-back), which a client still sending this one is served by; NULL
+     * when none. When set, pt and env are not: the caller opens next. */
+    const char *next;
+    size_t nextlen;
+    unsigned next_slot; /* where next's own entry was seen (jp_hot_lookup_next) */
+    apr_uint64_t next_gen;
+    /* The environment made from the record under the settings sig (in
+     * mod_jitprov.c's form); NULL when none was kept for sig. */
+    const char *env;
+    size_t envlen;
+} jp_hot_view;
+/* 1 and *out when the byte-identical cookie opened under owner is
+ * remembered, else 0. since 0: no replacement wanted; sig NULL: no
+ * environment. */
+int jp_hot_lookup(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
+                  apr_time_t since, const char *sig, size_t siglen, jp_hot_view *out);
+/* The same for the replacement from->next that jp_hot_lookup returned: from
+ * the entry where it was seen, without comparing it again, while that entry
+ * is unchanged; else by jp_hot_lookup. */
+int jp_hot_lookup_next(apr_pool_t *p, const void *owner, const jp_hot_view *from, const char *sig,
+                       size_t siglen, jp_hot_view *out);
+/* Remember what the cookie opened to, as decoded in place (plen + 1 bytes),
+ * and its shape (jp_sessrec_shape). */
 void jp_hot_put(const void *owner, const char *cookie, size_t clen, const unsigned char *pt,
-                size_t plen);
-/* The environment made from that cookie's record under the settings sig, as
- * pairs "name\0value\0" (a copy in p, *envlen set), or NULL; put keeps one
- * beside the record while the slot still holds that cookie. */
-char *jp_hot_env_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
-                     const char *sig, size_t siglen, size_t *envlen);
+                size_t plen, const void *shape, size_t shapelen);
+/* Keeps the environment under sig beside the record while the slot still
+ * holds that cookie. */
 void jp_hot_env_put(const void *owner, const char *cookie, size_t clen, const char *sig,
                     size_t siglen, const char *env, size_t envlen);
-/* The cookie issued at or after since to replace that one (activity
- * write-back), which a client still sending the old one is served by; NULL
- * when none. */
-char *jp_hot_next_get(apr_pool_t *p, const void *owner, const char *cookie, size_t clen,
-                      apr_time_t since);
 /* renew: the replacement's window starts now; else it takes the place of
  * the one remembered (if any) within that one's window. */
 void jp_hot_next_put(const void *owner, const char *cookie, size_t clen, const char *next,
-                     int renew);
+                     size_t nextlen, int renew);
 apr_status_t jp_cache_preconfig(apr_pool_t *pconf);
 const char *jp_cookie_get(request_rec *r, const char *name);
 void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,
@@ -291,6 +318,10 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
 /* Loads the caller's session: OK and *out set, DECLINED (no valid session), or an
  * HTTP error status (database down during the status re-check). */
 int jp_session_load(request_rec *r, jp_srv_cfg *c, jp_req **out);
+/* The same, looking up in the same step the environment kept for the
+ * session's cookie under the settings sig (mod_jitprov.c): rq->env. */
+int jp_session_load_env(request_rec *r, jp_srv_cfg *c, const char *sig, size_t siglen,
+                        jp_req **out);
 /* The caller's session without the account re-check or any write-back (logout:
  * works while the database is down). OK or DECLINED. */
 int jp_session_peek(request_rec *r, jp_srv_cfg *c, jp_req **out);

@@ -249,39 +249,68 @@ static void env_add(request_rec *r, const char *name, const char *val)
         apr_table_addn(r->subprocess_env, name, val);
 }
 
+/* What the environment depends on besides the record: "prefix\0delim\0enc".
+ * apply_identity's defaults. */
+static const char *env_sig(request_rec *r, const jp_dir_cfg *d, size_t *siglen)
+{
+    const char *prefix = d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_";
+    const char *delim = d->delim ? d->delim : ",";
+    jp_encoding enc = d->encoding == JP_UNSET ? JP_ENC_NONE : (jp_encoding)d->encoding;
+    size_t pfxlen = strlen(prefix), dlen = strlen(delim);
+    char *sig;
+
+    *siglen = pfxlen + dlen + 3;
+    sig = apr_palloc(r->pool, *siglen);
+    memcpy(sig, prefix, pfxlen + 1);
+    memcpy(sig + pfxlen + 1, delim, dlen + 1);
+    sig[*siglen - 1] = (char)('0' + (int)enc);
+    return sig;
+}
+
+/* The environment kept in hot.c: for each variable, the lengths of its name
+ * and value (native 32-bit), then both NUL-terminated, so that it is replayed
+ * without measuring a string. */
+#define ENV_HEAD (2 * sizeof(uint32_t))
+
+static void env_replay(request_rec *r, const char *env, size_t envlen)
+{
+    const char *c = env, *end = env + envlen;
+    uint32_t n[2];
+
+    while ((size_t)(end - c) >= ENV_HEAD) {
+        memcpy(n, c, ENV_HEAD);
+        if ((size_t)(end - c) - ENV_HEAD < (size_t)n[0] + n[1] + 2)
+            return;
+        env_add(r, c + ENV_HEAD, c + ENV_HEAD + n[0] + 1);
+        c += ENV_HEAD + n[0] + n[1] + 2;
+    }
+}
+
 /* The claims and account columns as environment variables. The result
- * depends only on the record and on the prefix, delimiter and encoding, so
- * for a cookie this process has seen it comes from hot.c as one copy. */
+ * depends only on the record and on the prefix, delimiter and encoding (sig),
+ * so for a cookie this process has seen it comes from hot.c as one copy,
+ * found when the session was loaded. */
 static void apply_env(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const char *delim,
-                      jp_encoding enc)
+                      jp_encoding enc, const char *sig, size_t siglen)
 {
     const jp_session *s = rq->sess;
     const jp_kv *kv = (const jp_kv *)s->kv->elts;
     const char *prefix = d->env_prefix ? d->env_prefix : "JITPROV_CLAIM_";
-    size_t pfxlen = strlen(prefix), dlen = strlen(delim), envlen = 0, plen;
-    /* What the result depends on besides the record: "prefix\0delim\0enc". */
-    size_t siglen = pfxlen + dlen + 3;
-    char *sig = apr_palloc(r->pool, siglen);
+    size_t envlen = 0, plen, *lens;
     const char **pairs;
     const char *cpre;
-    char *env, *e, *end;
+    char *env, *e;
     int i, n = 0;
 
-    memcpy(sig, prefix, pfxlen + 1);
-    memcpy(sig + pfxlen + 1, delim, dlen + 1);
-    sig[siglen - 1] = (char)('0' + (int)enc);
-    if (rq->cookie && (env = jp_hot_env_get(r->pool, rq->owner, rq->cookie, rq->cookie_len, sig,
-                                            siglen, &envlen))) {
-        for (e = env, end = env + envlen; e < end;) {
-            const char *name = e, *val = e + strlen(e) + 1;
-            e = (char *)val + strlen(val) + 1;
-            env_add(r, name, val);
-        }
+    /* A subrequest shares its parent's rq: its settings may differ. */
+    if (rq->env && rq->env_siglen == siglen && !memcmp(rq->env_sig, sig, siglen)) {
+        env_replay(r, rq->env, rq->envlen);
         return;
     }
     cpre = jp_env_prefix(r->pool, prefix);
     plen = strlen(cpre);
     pairs = apr_palloc(r->pool, sizeof(*pairs) * 2 * (size_t)(s->kv->nelts + 1));
+    lens = apr_palloc(r->pool, sizeof(*lens) * 2 * (size_t)(s->kv->nelts + 1));
     for (i = 0; i < s->kv->nelts; i++) {
         const char *name, *val;
         if (kv[i].key[0] == 'c')
@@ -294,22 +323,29 @@ static void apply_env(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const cha
         if (!val)
             continue;
         env_add(r, name, val);
+        /* Both from a record of at most JP_SESSREC_MAX bytes: far below
+         * what 32 bits hold, even encoded. */
+        lens[n] = strlen(name);
         pairs[n++] = name;
+        lens[n] = strlen(val);
         pairs[n++] = val;
-        envlen += strlen(name) + strlen(val) + 2;
+        envlen += ENV_HEAD + lens[n - 2] + lens[n - 1] + 2;
     }
     if (!rq->cookie || !envlen)
         return;
     env = e = apr_palloc(r->pool, envlen);
-    for (i = 0; i < n; i++) {
-        size_t k = strlen(pairs[i]) + 1;
-        memcpy(e, pairs[i], k);
-        e += k;
+    for (i = 0; i < n; i += 2) {
+        uint32_t h[2] = {(uint32_t)lens[i], (uint32_t)lens[i + 1]};
+        memcpy(e, h, ENV_HEAD);
+        memcpy(e + ENV_HEAD, pairs[i], lens[i] + 1);
+        memcpy(e + ENV_HEAD + lens[i] + 1, pairs[i + 1], lens[i + 1] + 1);
+        e += ENV_HEAD + lens[i] + lens[i + 1] + 2;
     }
     jp_hot_env_put(rq->owner, rq->cookie, rq->cookie_len, sig, siglen, env, envlen);
 }
 
-static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq)
+static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const char *sig,
+                           size_t siglen)
 {
     const jp_session *s = rq->sess;
     const char *delim = d->delim ? d->delim : ",";
@@ -343,7 +379,7 @@ static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq)
         }
     }
     if (d->claims_env != 0)
-        apply_env(r, d, rq, delim, enc);
+        apply_env(r, d, rq, delim, enc, sig, siglen);
 }
 
 static int wants_status(request_rec *r)
@@ -358,6 +394,8 @@ static int jp_check_authn(request_rec *r)
     jp_srv_cfg *c;
     jp_dir_cfg *d;
     jp_req *rq = NULL;
+    const char *sig = NULL;
+    size_t siglen = 0;
     int rc;
 
     if (!type || strcasecmp(type, "jitprov"))
@@ -368,10 +406,12 @@ static int jp_check_authn(request_rec *r)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login is not configured on this server.",
                        "AuthType jitprov used in a server without JITProvProviderMetadataURL, "
                        "JITProvClientID, JITProvRedirectURI and JITProvCryptoPassphrase");
+    if (d->claims_env != 0)
+        sig = env_sig(r, d, &siglen);
     if (r->main)
         rq = ap_get_module_config(r->main->request_config, &jitprov_module);
     if (!rq) {
-        rc = jp_session_load(r, c, &rq);
+        rc = jp_session_load_env(r, c, sig, siglen, &rq);
         if (rc != OK && rc != DECLINED)
             return rc;
     }
@@ -386,7 +426,7 @@ static int jp_check_authn(request_rec *r)
         if (!r->main)
             jp_metric(JP_M_SESSION_HIT);
         ap_set_module_config(r->request_config, &jitprov_module, rq);
-        apply_identity(r, d, rq);
+        apply_identity(r, d, rq, sig, siglen);
         return OK;
     }
     if (!r->main)

@@ -481,7 +481,8 @@ int jp_session_once(request_rec *r, jp_srv_cfg *c, const char *kind, const char 
 
 /* ---- cookies ---- */
 
-const char *jp_cookie_get(request_rec *r, const char *name)
+/* The value of cookie name, and its length. */
+static const char *cookie_value(request_rec *r, const char *name, size_t *len)
 {
     const char *h = apr_table_get(r->headers_in, "Cookie");
     size_t nl = strlen(name);
@@ -489,16 +490,21 @@ const char *jp_cookie_get(request_rec *r, const char *name)
         while (*h == ' ' || *h == ';' || *h == '\t')
             h++;
         if (!strncmp(h, name, nl) && h[nl] == '=') {
-            const char *v = h + nl + 1, *e = strchr(v, ';');
-            if (!e)
-                e = v + strlen(v);
+            const char *v = h + nl + 1, *e = strchrnul(v, ';');
             while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
                 e--;
-            return apr_pstrmemdup(r->pool, v, e - v);
+            *len = (size_t)(e - v);
+            return apr_pstrmemdup(r->pool, v, *len);
         }
         h = strchr(h, ';');
     }
     return NULL;
+}
+
+const char *jp_cookie_get(request_rec *r, const char *name)
+{
+    size_t len;
+    return cookie_value(r, name, &len);
 }
 
 void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *value,
@@ -551,6 +557,29 @@ static const char *record_aad(request_rec *r, const char *key)
     return apr_pstrcat(r->pool, JP_SESS_AAD ":", key, NULL);
 }
 
+/* hot.c keeps the record rec (len bytes and one of room) as decoded in place
+ * into s, and s's shape: a request sending v again rebuilds s without
+ * decoding. */
+static void remember(request_rec *r, jp_srv_cfg *c, const char *v, size_t vlen,
+                     const unsigned char *rec, size_t len, const jp_session *s)
+{
+    size_t slen = jp_sessrec_shape_len(s);
+    void *shape = apr_palloc(r->pool, slen);
+    if (jp_sessrec_shape(s, rec, len, shape) == 0)
+        jp_hot_put(c, v, vlen, rec, len, shape, slen);
+}
+
+/* remember() for a record just encoded (rec, len) and sealed into v. */
+static void remember_sealed(request_rec *r, jp_srv_cfg *c, const char *v, const unsigned char *rec,
+                            size_t len)
+{
+    unsigned char *buf = apr_palloc(r->pool, len + 1);
+    jp_session d;
+    memcpy(buf, rec, len);
+    if (jp_sessrec_decode_inplace(r->pool, buf, len, 0, &d) == 0)
+        remember(r, c, v, strlen(v), buf, len, &d);
+}
+
 static const char *seal_record(request_rec *r, jp_srv_cfg *c, const jp_session *s)
 {
     size_t len;
@@ -561,7 +590,7 @@ static const char *seal_record(request_rec *r, jp_srv_cfg *c, const jp_session *
     v = jp_seal(r->pool, &c->sess_keys[0], cookie_aad(r, c), rec, len);
     /* The browser sends it back next: it opens from memory then. */
     if (v && strlen(v) <= JP_COOKIE_MAX)
-        jp_hot_put(c, v, strlen(v), rec, len);
+        remember_sealed(r, c, v, rec, len);
     return v;
 }
 
@@ -581,33 +610,36 @@ static const char *issue_cookie(request_rec *r, jp_srv_cfg *c, const jp_session 
     return v;
 }
 
-static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, jp_session *s)
+/* Opens v into *s: from what hot.c remembered of v (hv, looked up by the
+ * caller; its pt NULL when nothing), else by decrypting it. */
+static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, size_t vlen,
+                       const jp_hot_view *hv, jp_session *s)
 {
-    size_t len, vlen = strlen(v);
-    unsigned char *rec, *rec_copy = NULL;
-    int hit = 1;
+    size_t len;
+    unsigned char *rec;
+    int hit = 0, rc;
     if (vlen > JP_COOKIE_IN_MAX)
         return -1;
-    rec = jp_hot_get(r->pool, c, v, vlen, &len);
-    if (!rec) {
-        hit = 0;
+    /* A remembered record decoded without error before: only where its
+     * strings lie in this request's copy is needed. */
+    if (hv->pt && jp_sessrec_rebuild(r->pool, hv->pt, hv->plen, hv->shape, hv->shapelen, s) == 0) {
+        hit = 1;
+        rc = 0;
+    } else {
         rec = jp_open(r->pool, c->sess_keys, c->nkeys, cookie_aad(r, c), v, &len);
+        if (!rec)
+            return -1;
+        /* rec is this request's own copy with room for a NUL (jp_open):
+         * decoded where it lies. */
+        rc = jp_sessrec_decode_inplace(r->pool, rec, len, 0, s);
     }
-    if (!rec)
-        return -1;
-    /* Decoding in place changes rec: what hot.c keeps is the plaintext. */
-    if (!hit)
-        rec_copy = apr_pmemdup(r->pool, rec, len);
-    /* rec is this request's own copy with room for a NUL (jp_open,
-     * jp_hot_get): decoded where it lies. A remembered one decoded before. */
-    if (jp_sessrec_decode_inplace(r->pool, rec, len, hit, s) != 0 || !*s->id || !*s->iss ||
-        !*s->sub) {
+    if (rc != 0 || !*s->id || !*s->iss || !*s->sub) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       JPLOG(0205) "sealed session cookie holds an unreadable record");
         return -1;
     }
     if (!hit)
-        jp_hot_put(c, v, vlen, rec_copy, len);
+        remember(r, c, v, vlen, rec, len, s);
     return 0;
 }
 
@@ -797,15 +829,18 @@ static int64_t writeback(const jp_srv_cfg *c)
     return c->inactivity / 10 < 60 ? c->inactivity / 10 : 60;
 }
 
-static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
+static int load(request_rec *r, jp_srv_cfg *c, const char *sig, size_t siglen, jp_req **out,
+                int peek)
 {
-    const char *sent = jp_cookie_get(r, c->cookie_name), *v;
+    size_t sentlen = 0, vlen;
+    const char *sent = cookie_value(r, c->cookie_name, &sentlen), *v;
     jp_session *s, cookie;
+    jp_hot_view hv, nhv;
     jp_req *rq;
     int64_t now, before_seen, before_checked;
     int alive, rc, stub;
 
-    if (!sent || !*sent)
+    if (!sent || !sentlen || sentlen > JP_COOKIE_IN_MAX)
         return DECLINED;
     s = apr_palloc(r->pool, sizeof(*s));
     /* A client still sending a cookie this process has just replaced
@@ -816,12 +851,24 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
      * again, so a copy of it cannot outlive its inactivity timeout by riding
      * on its replacement. */
     now = apr_time_sec(apr_time_now());
-    v = jp_hot_next_get(r->pool, c, sent, strlen(sent), apr_time_from_sec(now - writeback(c)));
-    if (!v || open_cookie(r, c, v, s) != 0) {
-        v = sent;
-        if (open_cookie(r, c, v, s) != 0)
-            return DECLINED;
+    /* One look-up gives what this process remembers of the cookie: the
+     * replacement, or the plaintext and the environment. */
+    jp_hot_lookup(r->pool, c, sent, sentlen, apr_time_from_sec(now - writeback(c)), sig, siglen,
+                  &hv);
+    v = sent;
+    vlen = sentlen;
+    if (hv.next) {
+        jp_hot_lookup_next(r->pool, c, &hv, sig, siglen, &nhv);
+        if (open_cookie(r, c, hv.next, hv.nextlen, &nhv, s) == 0) {
+            v = hv.next;
+            vlen = hv.nextlen;
+            hv = nhv;
+        } else {
+            jp_hot_lookup(r->pool, c, sent, sentlen, 0, sig, siglen, &hv);
+        }
     }
+    if (v == sent && open_cookie(r, c, sent, sentlen, &hv, s) != 0)
+        return DECLINED;
     if (now >= s->expires || now - s->last_seen >= c->inactivity)
         return DECLINED;
     rc = revoked(r, c, s, now);
@@ -843,8 +890,12 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
     rq->hint = NULL;
     rq->cache_key = stub ? cache_key(r, c, s->id) : NULL;
     rq->cookie = stub ? NULL : v;
-    rq->cookie_len = stub ? 0 : strlen(v);
+    rq->cookie_len = stub ? 0 : vlen;
     rq->owner = c;
+    rq->env = stub ? NULL : hv.env;
+    rq->envlen = stub ? 0 : hv.envlen;
+    rq->env_sig = sig;
+    rq->env_siglen = siglen;
     if (peek) {
         *out = rq;
         return OK;
@@ -879,7 +930,7 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
              * own times: a replacement of a replacement takes its place
              * without moving the window, or the old cookie would ride on
              * from window to window. */
-            jp_hot_next_put(c, sent, strlen(sent), nv, v == sent);
+            jp_hot_next_put(c, sent, sentlen, nv, strlen(nv), v == sent);
         }
     }
     return OK;
@@ -887,12 +938,17 @@ static int load(request_rec *r, jp_srv_cfg *c, jp_req **out, int peek)
 
 int jp_session_load(request_rec *r, jp_srv_cfg *c, jp_req **out)
 {
-    return load(r, c, out, 0);
+    return load(r, c, NULL, 0, out, 0);
+}
+
+int jp_session_load_env(request_rec *r, jp_srv_cfg *c, const char *sig, size_t siglen, jp_req **out)
+{
+    return load(r, c, sig, siglen, out, 0);
 }
 
 int jp_session_peek(request_rec *r, jp_srv_cfg *c, jp_req **out)
 {
-    return load(r, c, out, 1);
+    return load(r, c, NULL, 0, out, 1);
 }
 
 /* Seals pt under key and stores it server-side: a file with a local cache,

@@ -296,3 +296,112 @@ int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_se
     memcpy(copy, buf, len);
     return jp_sessrec_decode_inplace(p, copy, len, 0, out);
 }
+
+/* The shape: the kv count, then the offsets of iss, sub, sid, user,
+ * id_token, id and tokens, then of each key and value. NO_STR: an empty
+ * string that is not in the bytes (tokens, when the record has none). */
+#define SHAPE_HEAD (1 + NSTRS + 1)
+#define NO_STR UINT32_MAX
+
+size_t jp_sessrec_shape_len(const jp_session *s)
+{
+    return (SHAPE_HEAD + 2 * (size_t)(s->kv ? s->kv->nelts : 0)) * sizeof(uint32_t);
+}
+
+static int offset_of(const char *str, const unsigned char *buf, size_t len, uint32_t *off)
+{
+    const unsigned char *u = (const unsigned char *)str;
+
+    if (u >= buf && u <= buf + len) {
+        *off = (uint32_t)(u - buf);
+        return 0;
+    }
+    if (str && !*str) {
+        *off = NO_STR;
+        return 0;
+    }
+    return -1;
+}
+
+int jp_sessrec_shape(const jp_session *s, const unsigned char *buf, size_t len, void *out)
+{
+    uint32_t *o = out;
+    const char *strs[NSTRS + 1];
+    const jp_kv *kv = s->kv ? (const jp_kv *)s->kv->elts : NULL;
+    int i, nkv = s->kv ? s->kv->nelts : 0;
+
+    if (len > JP_SESSREC_MAX)
+        return -1;
+    strs[0] = s->iss;
+    strs[1] = s->sub;
+    strs[2] = s->sid;
+    strs[3] = s->user;
+    strs[4] = s->id_token;
+    strs[5] = s->id;
+    strs[6] = s->tokens;
+    o[0] = (uint32_t)nkv;
+    for (i = 0; i < NSTRS + 1; i++) {
+        if (offset_of(strs[i], buf, len, &o[1 + i]) != 0)
+            return -1;
+    }
+    for (i = 0; i < nkv; i++) {
+        if (offset_of(kv[i].key, buf, len, &o[SHAPE_HEAD + 2 * i]) != 0 ||
+            offset_of(kv[i].val, buf, len, &o[SHAPE_HEAD + 2 * i + 1]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The string at off; NULL when off is outside the len + 1 bytes. */
+static const char *at(unsigned char *buf, size_t len, uint32_t off)
+{
+    if (off == NO_STR)
+        return "";
+    return off <= len ? (const char *)buf + off : NULL;
+}
+
+int jp_sessrec_rebuild(apr_pool_t *p, unsigned char *buf, size_t len, const void *shape,
+                       size_t shapelen, jp_session *out)
+{
+    const uint32_t *o = shape;
+    const char **strs[NSTRS + 1];
+    jp_session s;
+    jp_kv *kv;
+    uint32_t nkv, i;
+
+    if (!buf || !o || !out || shapelen < SHAPE_HEAD * sizeof(uint32_t) || len < MIN_LEN ||
+        len > JP_SESSREC_MAX || memcmp(buf, MAGIC, MAGIC_LEN) != 0)
+        return JP_SESSREC_EBAD;
+    nkv = o[0];
+    if (nkv > JP_SESSREC_MAX_KV || shapelen != (SHAPE_HEAD + 2 * (size_t)nkv) * sizeof(uint32_t))
+        return JP_SESSREC_EBAD;
+    /* The fixed part lies before every string: decoding left it as it was. */
+    memset(&s, 0, sizeof(s));
+    s.created = get64(buf + MAGIC_LEN);
+    s.last_seen = get64(buf + MAGIC_LEN + 8);
+    s.expires = get64(buf + MAGIC_LEN + 16);
+    s.checked_at = get64(buf + MAGIC_LEN + 24);
+    s.account_id = get64(buf + MAGIC_LEN + 32);
+    memcpy(s.marks, buf + MAGIC_LEN + NINTS * 8, MARKS_LEN);
+    strs[0] = &s.iss;
+    strs[1] = &s.sub;
+    strs[2] = &s.sid;
+    strs[3] = &s.user;
+    strs[4] = &s.id_token;
+    strs[5] = &s.id;
+    strs[6] = &s.tokens;
+    for (i = 0; i < NSTRS + 1; i++) {
+        if (!(*strs[i] = at(buf, len, o[1 + i])))
+            return JP_SESSREC_EBAD;
+    }
+    s.kv = apr_array_make(p, nkv ? (int)nkv : 1, sizeof(jp_kv));
+    kv = (jp_kv *)s.kv->elts;
+    o += SHAPE_HEAD;
+    for (i = 0; i < nkv; i++) {
+        if (!(kv[i].key = at(buf, len, o[2 * i])) || !(kv[i].val = at(buf, len, o[2 * i + 1])))
+            return JP_SESSREC_EBAD;
+    }
+    s.kv->nelts = (int)nkv;
+    *out = s;
+    return 0;
+}

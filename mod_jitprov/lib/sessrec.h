@@ -52,4 +52,19 @@ int jp_sessrec_decode(apr_pool_t *p, const unsigned char *buf, size_t len, jp_se
 int jp_sessrec_decode_inplace(apr_pool_t *p, unsigned char *buf, size_t len, int trusted,
                               jp_session *out);
 
+/* A record decoded in place once is rebuilt over another copy of the bytes
+ * jp_sessrec_decode_inplace left (len + 1) without decoding it again, from
+ * its shape: where each string starts, relative to those bytes (a process
+ * keeps the shape beside the bytes of a cookie it opened). */
+size_t jp_sessrec_shape_len(const jp_session *s);
+/* Writes the shape of s, decoded in place from buf (len), into out, which
+ * holds jp_sessrec_shape_len(s) bytes aligned for uint32_t. 0, or -1 when a
+ * non-empty string of s lies outside buf. */
+int jp_sessrec_shape(const jp_session *s, const unsigned char *buf, size_t len, void *out);
+/* *out over buf, a copy of the decoded bytes the shape was taken from (len +
+ * 1 of them); shape aligned for uint32_t. 0, or JP_SESSREC_EBAD when the shape
+ * does not fit buf. */
+int jp_sessrec_rebuild(apr_pool_t *p, unsigned char *buf, size_t len, const void *shape,
+                       size_t shapelen, jp_session *out);
+
 #endif

@@ -388,8 +388,11 @@ OIDCCacheShmMax 4000
                 raise RuntimeError(f"{self.name}: login ended with {r.status_code}: "
                                    f"{r.text[:300]}\n{h.tail(self.httpd.error_log, 20)}")
             pre = self.cookie_prefix()
+            # What a browser sends for PATH: not the ID token's hint cookie,
+            # which is scoped to the logout path.
             self.cookie = "; ".join(f"{c.name}={c.value}" for c in s.cookies
-                                    if c.name.startswith(pre))
+                                    if c.name.startswith(pre)
+                                    and PATH.startswith(c.path or "/"))
         r = requests.get(self.url, headers={"Cookie": self.cookie}, allow_redirects=False,
                          timeout=10)
         if r.status_code != 200 or r.text != BODY:

@@ -81,3 +81,32 @@ def test_logout_with_the_old_cookie_ends_its_replacement_too(prov):
         for _ in range(6):
             assert get(prov, c, "/api401/").status_code == 401
 
+
+def identity(r):
+    """What the backend was handed about the user: variables and headers."""
+    j = r.json()
+    return (j["remote_user"], j["jitprov"],
+            {k: v for k, v in j["http"].items() if k.startswith("HTTP_X_")})
+
+
+def test_old_cookie_and_its_replacement_carry_the_same_identity(prov):
+    # Served from what each process remembers (the record rebuilt from the
+    # places of its strings, the environment kept beside it), by the old
+    # cookie before and after the write-back that replaced it, and by the
+    # replacement itself: the same variables and headers every time.
+    cookie = login(prov, "dave")
+    want = identity(get(prov, cookie))
+    assert want[0] == "dave"
+    assert want[1]["JITPROV_CLAIM_EMAIL"] == USER_CLAIMS["dave"]["email"]
+    assert "HTTP_X_USER_EMAIL" in want[2]
+    newer, t0 = None, time.time()
+    while time.time() - t0 < 2.5 or not newer:
+        assert time.time() - t0 < 10, "no write-back"
+        r = get(prov, cookie)
+        assert r.status_code == 200
+        assert identity(r) == want
+        if SESSION_COOKIE in r.headers.get("Set-Cookie", ""):
+            newer = r.cookies.get(SESSION_COOKIE)
+        time.sleep(0.05)
+    for _ in range(6):
+        assert identity(get(prov, newer)) == want

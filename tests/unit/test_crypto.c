@@ -128,8 +128,9 @@ static void test_ct(void)
     CHECK(!jp_ct_eq("abc", "abd", 3));
     CHECK(jp_ct_eq("abc", "abd", 2));
     {
-        /* the word-wise one: a difference at any offset of any length */
-        unsigned char a[40], b[40];
+        /* the word-wise one: a difference at any offset of any length (the
+         * 32-byte blocks, the 8-byte words and the bytes after them) */
+        unsigned char a[100], b[100];
         size_t n, i;
         int ok = 1;
         for (n = 0; n <= sizeof(a); n++) {

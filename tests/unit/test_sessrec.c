@@ -347,6 +347,109 @@ static void test_tokens(apr_pool_t *p)
     CHECK(jp_sessrec_decode(p, bad, wlen, &d) == JP_SESSREC_EBAD);
 }
 
+/* Every string of r lies in [b, b + len]. */
+static int inside(const jp_session *r, const unsigned char *b, size_t len)
+{
+    const char *strs[] = {r->iss, r->sub, r->sid, r->user, r->id_token, r->id};
+    const jp_kv *kv = (const jp_kv *)r->kv->elts;
+    size_t i;
+
+    for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if ((const unsigned char *)strs[i] < b || (const unsigned char *)strs[i] > b + len)
+            return 0;
+    for (i = 0; i < (size_t)r->kv->nelts; i++)
+        if ((const unsigned char *)kv[i].key < b || (const unsigned char *)kv[i].key > b + len ||
+            (const unsigned char *)kv[i].val < b || (const unsigned char *)kv[i].val > b + len)
+            return 0;
+    return 1;
+}
+
+/* A record rebuilt from its shape over another copy of the decoded bytes is
+ * the record a full decode gives, for records of every shape. */
+static void check_rebuild(apr_pool_t *p, const jp_session *s)
+{
+    jp_session full, once, again;
+    unsigned char *rec, *buf, *copy;
+    uint32_t *shape;
+    size_t len, slen;
+
+    rec = jp_sessrec_encode(p, s, &len);
+    CHECK(rec != NULL);
+    if (!rec)
+        return;
+    CHECK(jp_sessrec_decode(p, rec, len, &full) == 0);
+    buf = apr_palloc(p, len + 1);
+    memcpy(buf, rec, len);
+    CHECK(jp_sessrec_decode_inplace(p, buf, len, 0, &once) == 0);
+    slen = jp_sessrec_shape_len(&once);
+    CHECK(slen == (8 + 2 * (size_t)once.kv->nelts) * sizeof(uint32_t));
+    shape = apr_palloc(p, slen);
+    CHECK(jp_sessrec_shape(&once, buf, len, shape) == 0);
+    copy = apr_pmemdup(p, buf, len + 1);
+    memset(buf, 'x', len + 1); /* nothing may point into the first copy */
+    memset(&again, 0, sizeof(again));
+    CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen, &again) == 0);
+    CHECK(again.kv && same(&full, &again) && inside(&again, copy, len));
+    CHECK(again.kv && again.kv->elt_size == sizeof(jp_kv));
+    CHECK_STR(again.tokens, full.tokens);
+    /* A shape that does not fit the bytes is refused. */
+    CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen - 4, &again) == JP_SESSREC_EBAD);
+    CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen + 8, &again) == JP_SESSREC_EBAD);
+    shape[1 + 5] = (uint32_t)len + 1; /* id past the end */
+    CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen, &again) == JP_SESSREC_EBAD);
+    shape[1 + 5] = (uint32_t)len; /* the last byte: its NUL */
+    CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen, &again) == 0 && !*again.id);
+    shape[0] = JP_SESSREC_MAX_KV + 1;
+    CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen, &again) == JP_SESSREC_EBAD);
+    copy[0] = 'X';
+    shape[0] = (uint32_t)full.kv->nelts;
+    CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen, &again) == JP_SESSREC_EBAD);
+}
+
+static void test_rebuild(apr_pool_t *p)
+{
+    jp_session s = make(p, 3, 0), t;
+    char *v;
+
+    check_rebuild(p, &s); /* an empty key and value, empty sid and id_token */
+    s = make(p, 40, 0);
+    s.sid = "sid-1";
+    s.id_token = "eyJ.eyJ.sig";
+    s.tokens = "AQsealed-tokens";
+    check_rebuild(p, &s); /* tokens at the end */
+    s = make(p, 200, 3 * 1024);
+    check_rebuild(p, &s); /* two-byte lengths */
+    memset(&t, 0, sizeof(t));
+    t.iss = "i";
+    t.sub = "s";
+    t.id = "x";
+    check_rebuild(p, &t); /* no kv at all, NULL strings */
+    t.kv = apr_array_make(p, 1, sizeof(jp_kv));
+    check_rebuild(p, &t); /* an empty kv array */
+    t = make(p, JP_SESSREC_MAX_KV, 0);
+    check_rebuild(p, &t);
+    t = make(p, 3, 0);
+    v = apr_palloc(p, 20000);
+    memset(v, 'g', 19999);
+    v[19999] = '\0';
+    t.tokens = v; /* three-byte lengths */
+    check_rebuild(p, &t);
+    /* A string outside the bytes has no shape. */
+    {
+        unsigned char *rec, *buf;
+        size_t len;
+        jp_session d;
+        uint32_t shape[8 + 2 * 3];
+        t = make(p, 3, 0);
+        rec = jp_sessrec_encode(p, &t, &len);
+        buf = apr_palloc(p, len + 1);
+        memcpy(buf, rec, len);
+        CHECK(jp_sessrec_decode_inplace(p, buf, len, 0, &d) == 0);
+        d.sub = "elsewhere";
+        CHECK(jp_sessrec_shape(&d, buf, len, shape) == -1);
+    }
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -357,6 +460,7 @@ int main(void)
     test_damage(p);
     test_lengths(p);
     test_tokens(p);
+    test_rebuild(p);
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
