@@ -1030,9 +1030,13 @@ class Bench:
         v.start(self)
         v.get_session()
         parent, kids = v.pids()
-        # Warm-up: a fifth of the run, the time the heap takes to settle here.
+        # Warm-up: a fifth of the run, the time the heap takes to settle here,
+        # and past the session's first activity write-back (60 s after the
+        # login with the default timeouts): from then on each process also
+        # keeps the replacement cookie and what it opens to, a step of a
+        # megabyte or two that a shorter warm-up reads as a trend.
         warm = wrk(v.url, v.cookie, 2, conns)
-        wrk(v.url, v.cookie, max(2, round(total / 5 / warm["rps"])), conns)
+        wrk(v.url, v.cookie, max(65, round(total / 5 / warm["rps"])), conns)
         before = {k: rss_kb(k) for k in kids}
         samples = [(0, sum(before.values()), sum(rss_kb(k, "RssAnon") for k in kids))]
         done = 0
