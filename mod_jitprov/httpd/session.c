@@ -576,6 +576,7 @@ static void remember_sealed(request_rec *r, jp_srv_cfg *c, const char *v, const 
     unsigned char *buf = apr_palloc(r->pool, len + 1);
     jp_session d;
     memcpy(buf, rec, len);
+    buf[len] = '\0'; /* hot.c copies len + 1 bytes */
     if (jp_sessrec_decode_inplace(r->pool, buf, len, 0, &d) == 0)
         remember(r, c, v, strlen(v), buf, len, &d);
 }
