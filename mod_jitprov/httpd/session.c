@@ -576,6 +576,7 @@ static void remember_sealed(request_rec *r, jp_srv_cfg *c, const char *v, const 
     unsigned char *buf = apr_palloc(r->pool, len + 1);
     jp_session d;
     memcpy(buf, rec, len);
+    buf[len] = '\0'; /* hot.c copies len + 1 bytes */
     if (jp_sessrec_decode_inplace(r->pool, buf, len, 0, &d) == 0)
         remember(r, c, v, strlen(v), buf, len, &d);
 }
@@ -785,6 +786,16 @@ static int store_fail(request_rec *r)
                    "revocation markers could not be read");
 }
 
+/* A key column's value as the login read it from the row, or NULL (not
+ * checked). A column named "id" is not in the session under its name: "a:id"
+ * is the account id (flow.c). */
+static const char *key_col(request_rec *r, const jp_session *s, const char *col)
+{
+    if (!col || !strcmp(col, "id"))
+        return NULL;
+    return jp_kv_get(s->kv, apr_pstrcat(r->pool, "a:", col, NULL));
+}
+
 static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, int *alive)
 {
     jp_db db;
@@ -793,8 +804,8 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
     if (!c->provisioning || !s->account_id || now - s->checked_at < c->recheck_interval)
         return OK;
     /* The row's key as the login saw it: the id must still name that row. */
-    iss = jp_kv_get(s->kv, apr_pstrcat(r->pool, "a:", c->store.col[JP_COL_ISS], NULL));
-    key = jp_kv_get(s->kv, apr_pstrcat(r->pool, "a:", c->store.col[JP_COL_SUB], NULL));
+    iss = key_col(r, s, c->store.col[JP_COL_ISS]);
+    key = key_col(r, s, c->store.col[JP_COL_SUB]);
     if (jp_db_acquire(r, &db) != OK ||
         jp_account_status_of(r->pool, &db, &c->store, s->account_id, iss, key, &status) != 0) {
         jp_metric(JP_M_DB_ERROR);

@@ -375,6 +375,10 @@ int jp_sessrec_rebuild(apr_pool_t *p, unsigned char *buf, size_t len, const void
     nkv = o[0];
     if (nkv > JP_SESSREC_MAX_KV || shapelen != (SHAPE_HEAD + 2 * (size_t)nkv) * sizeof(uint32_t))
         return JP_SESSREC_EBAD;
+    /* Decoding leaves the byte after the record as it was when no string
+     * ends there (a record without kv or tokens): every offset up to len then
+     * reads a string that ends inside the len + 1 bytes, whatever the shape. */
+    buf[len] = '\0';
     /* The fixed part lies before every string: decoding left it as it was. */
     memset(&s, 0, sizeof(s));
     s.created = get64(buf + MAGIC_LEN);

@@ -667,10 +667,20 @@ static jp_prov_rc provision_tx(jp_sql *s, jp_prov *v)
     return rc;
 }
 
+/* NORMAL never corrupts the file only under WAL: a rollback journal (a file
+ * jitprov-admin init could not switch, or never saw) keeps the connection's
+ * own setting. Asked at each login: a PRAGMA answered from memory. */
+static int wal(jp_sql *s)
+{
+    const char *mode = NULL;
+    return jp_sql_value(s, "PRAGMA journal_mode", 0, &mode) == 0 && mode &&
+           !strcasecmp(mode, "wal");
+}
+
 static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
 {
     jp_prov_rc rc;
-    if (!relaxed(s, v))
+    if (!relaxed(s, v) || !wal(s))
         return provision_tx(s, v);
     if (jp_sql_plain(s, "PRAGMA synchronous=NORMAL"))
         return JP_PROV_DB_ERROR;

@@ -57,3 +57,60 @@ def test_a_session_ends_when_its_account_id_names_another_account(prov):
         r = get(prov, bob2)
         assert r.status_code == 200 and r.json()["remote_user"] == "bob"
     assert "another account" in h.tail(prov.httpd.error_log, 200)
+
+
+# An application's table whose key column is named "id" (its own text id),
+# the module's id role on another column: the session keeps that column's
+# value under the same name as the account id. The re-check must not take
+# one for the other and end every session as "another account".
+APP_ID_SQL = {
+    "sqlite": """CREATE TABLE app_people (pk INTEGER PRIMARY KEY AUTOINCREMENT,
+                                          id VARCHAR(200) NOT NULL UNIQUE,
+                                          login VARCHAR(64));""",
+    "pgsql": """CREATE TABLE app_people (pk SERIAL PRIMARY KEY,
+                                         id VARCHAR(200) NOT NULL UNIQUE,
+                                         login VARCHAR(64));""",
+}
+
+APP_ID_SERVER = """JITProvAccountTable app_people
+JITProvAccountColumn id pk
+JITProvAccountColumn iss none
+JITProvAccountColumn sub id
+JITProvAccountColumn username login
+JITProvAccountColumn email none
+JITProvAccountColumn display_name none
+JITProvAccountColumn groups none
+JITProvAccountColumn status none
+JITProvAccountColumn created_at none
+JITProvAccountColumn updated_at none
+JITProvAccountColumn last_login_at none
+JITProvAccountColumn login_count none
+JITProvAccountColumn source none
+JITProvAccountRecheckInterval 1"""
+
+APP_ID_IDENTITY = """    JITProvHeader X-Account-Id account:id
+    JITProvRemoteUser account:login"""
+
+
+@pytest.fixture(scope="module")
+def app_id(env, db):
+    site = h.ProvSite(env, db).start(APP_ID_SERVER, setup_sql=APP_ID_SQL[db.name],
+                                     identity=APP_ID_IDENTITY)
+    yield site
+    env.httpd.stop()
+
+
+def test_a_key_column_named_id_keeps_its_sessions(app_id):
+    with open(app_id.httpd.error_log) as f:
+        before = len(f.read())
+    alice = login(app_id, "alice")
+    rows = app_id.db.rows("SELECT pk, id FROM app_people")
+    assert len(rows) == 1 and rows[0]["id"] == USER_CLAIMS["alice"]["sub"], rows
+    r = get(app_id, alice)
+    assert r.status_code == 200 and r.json()["remote_user"] == "alice"
+    time.sleep(1.3)
+    for _ in range(6):  # re-checked in every process
+        r = get(app_id, alice, "/api401/")
+        assert r.status_code != 401, h.tail(app_id.httpd.error_log, 20)
+    with open(app_id.httpd.error_log) as f:
+        assert "another account" not in f.read()[before:]

@@ -448,6 +448,29 @@ static void test_rebuild(apr_pool_t *p)
         d.sub = "elsewhere";
         CHECK(jp_sessrec_shape(&d, buf, len, shape) == -1);
     }
+    /* A record without kv leaves the byte after it as it was: the rebuild
+     * ends the bytes itself, so no offset reads past them. */
+    {
+        unsigned char *rec, *buf, *copy;
+        size_t len;
+        jp_session d, again;
+        uint32_t shape[8];
+        memset(&t, 0, sizeof(t));
+        t.iss = "i";
+        t.sub = "s";
+        t.id = "x";
+        rec = jp_sessrec_encode(p, &t, &len);
+        buf = apr_palloc(p, len + 2);
+        memcpy(buf, rec, len);
+        buf[len] = 'Z';
+        buf[len + 1] = 'Z';
+        CHECK(jp_sessrec_decode_inplace(p, buf, len, 0, &d) == 0);
+        CHECK(jp_sessrec_shape(&d, buf, len, shape) == 0);
+        copy = apr_pmemdup(p, buf, len + 1);
+        shape[1 + 5] = (uint32_t)len; /* id at the byte after the record */
+        CHECK(jp_sessrec_rebuild(p, copy, len, shape, sizeof(shape), &again) == 0);
+        CHECK(again.id && !*again.id);
+    }
 }
 
 int main(void)

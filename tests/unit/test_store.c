@@ -777,6 +777,36 @@ static void test_concurrency(jp_db *db)
 
 /* ---- faults ---- */
 
+/* JITProvLoginSync normal: a login commits with synchronous=NORMAL only in
+ * WAL mode, where that never corrupts the file; in a rollback journal it
+ * could, so such a file keeps the connection's own setting. Watched through
+ * the setting after the login (OFF as a marker: a login that switched would
+ * leave FULL). */
+static void test_login_sync_journal(jp_db *db)
+{
+    jp_store_cfg c;
+    jp_account a;
+    json_t *cl;
+
+    jp_store_cfg_init(gp, &c);
+    exec(db, "PRAGMA synchronous=OFF");
+    cl = json_pack("{s:s, s:s}", "preferred_username", "sync-wal", "email", "sync-wal@example.com");
+    CHECK(login(gp, db, &c, "sync-wal", cl, &a) == JP_PROV_OK);
+    json_decref(cl);
+    CHECK_STR(sql1(db, "PRAGMA synchronous"), "2");
+    CHECK_STR(sql1(db, "PRAGMA journal_mode=DELETE"), "delete");
+    exec(db, "PRAGMA synchronous=OFF");
+    cl = json_pack("{s:s, s:s}", "preferred_username", "sync-delete", "email",
+                   "sync-delete@example.com");
+    CHECK(login(gp, db, &c, "sync-delete", cl, &a) == JP_PROV_OK);
+    json_decref(cl);
+    CHECK_STR(sql1(db, "PRAGMA synchronous"), "0");
+    CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE sub = 'sync-delete'") == 1);
+    CHECK_STR(sql1(db, "PRAGMA journal_mode=WAL"), "wal");
+    if (!getenv("JITPROV_TEST_SYNC_FULL"))
+        exec(db, "PRAGMA synchronous=NORMAL");
+}
+
 static void test_busy(jp_db *db)
 {
     jp_store_cfg c;
@@ -1059,6 +1089,8 @@ static void suite(const char *drv, const char *params)
     CHECK_STR(jp_store_dialect(&db), drv);
     drop_all(&db);
     test_default(&db);
+    if (!is_pg)
+        test_login_sync_journal(&db);
     test_legacy(&db);
     test_qualified(&db);
     test_concurrency(&db);
