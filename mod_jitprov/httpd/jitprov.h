@@ -329,6 +329,8 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s);
 /* Ends one session on every node sharing the cache: 0, or -1 when the
  * revocation could not be recorded (the caller answers 503). */
 int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
+/* Expires the cookie that carries the ID token to the logout path. */
+void jp_session_clear_hint(request_rec *r, jp_srv_cfg *c);
 /* The session's ID token for id_token_hint (kept beside the record, not in the
  * cookie); NULL when it is gone. Call before jp_session_destroy. */
 const char *jp_session_id_token(request_rec *r, jp_srv_cfg *c, jp_req *rq);

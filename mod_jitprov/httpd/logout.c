@@ -97,8 +97,10 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0401) "logout of sub=%s",
                       ap_escape_logitem(r->pool, rq->sess->sub));
     }
-    /* Clear the cookie even when the session was already gone. */
+    /* Clear the cookies even when the session was already gone. */
     jp_cookie_set(r, c, c->cookie_name, "", "/", 0);
+    if (!rq)
+        jp_session_clear_hint(r, c);
     abs = dest[0] == '/' ? jp_origin_url(r, c, dest) : dest;
     if (rq)
         c = jp_provider_for_iss(r, c, rq->sess->iss);

@@ -36,6 +36,10 @@
 #define JP_MARK_AAD "jitprov-marker-v1:"
 /* Browsers keep cookies up to 4096 bytes (name, value and attributes). */
 #define JP_COOKIE_MAX 3800
+/* The hint cookie goes to the logout path beside the session cookie: the two
+ * together stay under 6.8 KB, leaving room for the site's own cookies in
+ * httpd's 8190-byte limit (LimitRequestFieldSize) for the Cookie header. */
+#define JP_HINT_COOKIE_MAX 3000
 #define JP_COOKIE_IN_MAX 4096
 #define JP_RETRIEVE_BUF 16384
 /* A sealed record is base64url of the record plus 29 bytes. */
@@ -1024,12 +1028,18 @@ static void hint_cookie_set(request_rec *r, jp_srv_cfg *c, const char *value, in
                                     max_age, jp_origin_https(r, c)));
 }
 
+void jp_session_clear_hint(request_rec *r, jp_srv_cfg *c)
+{
+    if (c->logout_path)
+        hint_cookie_set(r, c, "", 0);
+}
+
 /* 0 when s's ID token went into the hint cookie. */
 static int put_hint_cookie(request_rec *r, jp_srv_cfg *c, const jp_session *s)
 {
     const char *v = jp_seal(r->pool, &c->sess_keys[0], hint_aad(r, c, s->id),
                             (const unsigned char *)s->id_token, strlen(s->id_token));
-    if (!v || strlen(v) > JP_COOKIE_MAX)
+    if (!v || strlen(v) > JP_HINT_COOKIE_MAX)
         return -1;
     hint_cookie_set(r, c, v, -1);
     return 0;
@@ -1153,8 +1163,7 @@ int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq)
         del_hint(r, c, rq->sess);
     /* Browsers send the hint only to the logout path; the session may end
      * elsewhere (front-channel logout, a failed token refresh). */
-    if (c->logout_path)
-        hint_cookie_set(r, c, "", 0);
+    jp_session_clear_hint(r, c);
     if (rq->cache_key && NETWORKED(c))
         cache_del(r, c, rq->cache_key);
     else if (rq->cache_key)

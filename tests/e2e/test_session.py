@@ -135,6 +135,17 @@ def test_id_token_is_in_a_cookie_for_the_logout_path_only(site):
         assert not [c for c in sess.cookies if c.name == HINT_COOKIE]
 
 
+def test_logout_without_a_session_clears_a_leftover_hint(site):
+    with requests.Session() as other:
+        assert h.login(other, site.httpd.url("/app/"), "bob").status_code == 200
+        hint = other.cookies.get(HINT_COOKIE, path="/logout")
+    r = requests.get(site.httpd.url("/logout"), allow_redirects=False,
+                     headers={"Cookie": f"{HINT_COOKIE}={hint}"})
+    assert r.status_code == 302
+    cleared = hint_set_cookies(r)
+    assert cleared and "Max-Age=0" in cleared[0] and "Path=/logout" in cleared[0], cleared
+
+
 def test_logout_without_its_id_token_still_ends_the_session(site):
     # The hint cookie is gone (the browser dropped it): logout still ends the
     # session and sends the IdP client_id instead of a hint.
