@@ -207,6 +207,19 @@ static int get_str(reader *r, const char **out)
     return 0;
 }
 
+/* The fixed part (times, account id, marker keys): it lies before every
+ * string, so decoding in place leaves it as it was. */
+static void get_fixed(const unsigned char *buf, jp_session *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->created = get64(buf + MAGIC_LEN);
+    s->last_seen = get64(buf + MAGIC_LEN + 8);
+    s->expires = get64(buf + MAGIC_LEN + 16);
+    s->checked_at = get64(buf + MAGIC_LEN + 24);
+    s->account_id = get64(buf + MAGIC_LEN + 32);
+    memcpy(s->marks, buf + MAGIC_LEN + NINTS * 8, MARKS_LEN);
+}
+
 int jp_sessrec_decode_inplace(apr_pool_t *p, unsigned char *buf, size_t len, int trusted,
                               jp_session *out)
 {
@@ -226,13 +239,7 @@ int jp_sessrec_decode_inplace(apr_pool_t *p, unsigned char *buf, size_t len, int
     if (memcmp(buf, MAGIC, MAGIC_LEN) != 0)
         return JP_SESSREC_EBAD;
 
-    memset(&s, 0, sizeof(s));
-    s.created = get64(buf + MAGIC_LEN);
-    s.last_seen = get64(buf + MAGIC_LEN + 8);
-    s.expires = get64(buf + MAGIC_LEN + 16);
-    s.checked_at = get64(buf + MAGIC_LEN + 24);
-    s.account_id = get64(buf + MAGIC_LEN + 32);
-    memcpy(s.marks, buf + MAGIC_LEN + NINTS * 8, MARKS_LEN);
+    get_fixed(buf, &s);
 
     r.pos = buf + FIXED_LEN;
     r.end = buf + len;
@@ -379,14 +386,7 @@ int jp_sessrec_rebuild(apr_pool_t *p, unsigned char *buf, size_t len, const void
      * ends there (a record without kv or tokens): every offset up to len then
      * reads a string that ends inside the len + 1 bytes, whatever the shape. */
     buf[len] = '\0';
-    /* The fixed part lies before every string: decoding left it as it was. */
-    memset(&s, 0, sizeof(s));
-    s.created = get64(buf + MAGIC_LEN);
-    s.last_seen = get64(buf + MAGIC_LEN + 8);
-    s.expires = get64(buf + MAGIC_LEN + 16);
-    s.checked_at = get64(buf + MAGIC_LEN + 24);
-    s.account_id = get64(buf + MAGIC_LEN + 32);
-    memcpy(s.marks, buf + MAGIC_LEN + NINTS * 8, MARKS_LEN);
+    get_fixed(buf, &s);
     strs[0] = &s.iss;
     strs[1] = &s.sub;
     strs[2] = &s.sid;
