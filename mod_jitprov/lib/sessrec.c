@@ -97,9 +97,22 @@ static unsigned char *put_str(unsigned char *b, const char *s)
     return b + n;
 }
 
+/* The record's strings in their order in the encoding; tokens, optional,
+ * last. The addresses, so that decoders can fill them. */
+static void str_fields(jp_session *s, const char **f[NSTRS + 1])
+{
+    f[0] = &s->iss;
+    f[1] = &s->sub;
+    f[2] = &s->sid;
+    f[3] = &s->user;
+    f[4] = &s->id_token;
+    f[5] = &s->id;
+    f[6] = &s->tokens;
+}
+
 unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len)
 {
-    const char *strs[NSTRS];
+    const char *strs[NSTRS], **f[NSTRS + 1];
     const jp_kv *kv = NULL;
     int nkv = 0, i;
     size_t total = FIXED_LEN;
@@ -115,12 +128,9 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
         kv = (const jp_kv *)s->kv->elts;
         nkv = s->kv->nelts;
     }
-    strs[0] = str_or_empty(s->iss);
-    strs[1] = str_or_empty(s->sub);
-    strs[2] = str_or_empty(s->sid);
-    strs[3] = str_or_empty(s->user);
-    strs[4] = str_or_empty(s->id_token);
-    strs[5] = str_or_empty(s->id);
+    str_fields((jp_session *)s, f); /* read only */
+    for (i = 0; i < NSTRS; i++)
+        strs[i] = str_or_empty(*f[i]);
 
     for (i = 0; i < NSTRS; i++) {
         if (!add_len(&total, strs[i]))
@@ -225,7 +235,7 @@ int jp_sessrec_decode_inplace(apr_pool_t *p, unsigned char *buf, size_t len, int
 {
     jp_session s;
     reader r;
-    const char **strs[NSTRS];
+    const char **strs[NSTRS + 1];
     uint32_t nkv, i;
     jp_kv *kv;
     int rv;
@@ -246,12 +256,7 @@ int jp_sessrec_decode_inplace(apr_pool_t *p, unsigned char *buf, size_t len, int
     r.nul = NULL;
     r.trusted = trusted;
 
-    strs[0] = &s.iss;
-    strs[1] = &s.sub;
-    strs[2] = &s.sid;
-    strs[3] = &s.user;
-    strs[4] = &s.id_token;
-    strs[5] = &s.id;
+    str_fields(&s, strs);
     for (i = 0; i < NSTRS; i++) {
         if ((rv = get_str(&r, strs[i])) != 0)
             return rv;
@@ -333,19 +338,15 @@ static int offset_of(const char *str, const unsigned char *buf, size_t len, uint
 int jp_sessrec_shape(const jp_session *s, const unsigned char *buf, size_t len, void *out)
 {
     uint32_t *o = out;
-    const char *strs[NSTRS + 1];
+    const char *strs[NSTRS + 1], **f[NSTRS + 1];
     const jp_kv *kv = s->kv ? (const jp_kv *)s->kv->elts : NULL;
     int i, nkv = s->kv ? s->kv->nelts : 0;
 
     if (len > JP_SESSREC_MAX)
         return -1;
-    strs[0] = s->iss;
-    strs[1] = s->sub;
-    strs[2] = s->sid;
-    strs[3] = s->user;
-    strs[4] = s->id_token;
-    strs[5] = s->id;
-    strs[6] = s->tokens;
+    str_fields((jp_session *)s, f); /* read only */
+    for (i = 0; i < NSTRS + 1; i++)
+        strs[i] = *f[i];
     o[0] = (uint32_t)nkv;
     for (i = 0; i < NSTRS + 1; i++) {
         if (offset_of(strs[i], buf, len, &o[1 + i]) != 0)
@@ -387,13 +388,7 @@ int jp_sessrec_rebuild(apr_pool_t *p, unsigned char *buf, size_t len, const void
      * reads a string that ends inside the len + 1 bytes, whatever the shape. */
     buf[len] = '\0';
     get_fixed(buf, &s);
-    strs[0] = &s.iss;
-    strs[1] = &s.sub;
-    strs[2] = &s.sid;
-    strs[3] = &s.user;
-    strs[4] = &s.id_token;
-    strs[5] = &s.id;
-    strs[6] = &s.tokens;
+    str_fields(&s, strs);
     for (i = 0; i < NSTRS + 1; i++) {
         if (!(*strs[i] = at(buf, len, o[1 + i])))
             return JP_SESSREC_EBAD;
