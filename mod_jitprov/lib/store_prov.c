@@ -815,16 +815,18 @@ static int op_status(jp_sql *s, void *varg)
         return JP_STORE_ERROR;
     if (!row)
         a->status = "gone";
-    /* The row under this id is not the one the session was made for: ids
-     * can be handed out again (a row deleted by hand; SQLite commits lost
-     * with the power). */
-    else if ((has_iss && a->iss && (!row[1] || strcmp(row[1], a->iss))) ||
-             (has_sub && a->key && (!row[2] || strcmp(row[2], a->key))))
-        a->status = JP_STATUS_OTHER;
     else if (!HAS_ROLE(s, JP_COL_STATUS))
         a->status = "active";
     else
         a->status = jp_sql_status(row[0]);
+    /* An active row under this id that is not the one the session was made
+     * for: ids can be handed out again (a row deleted by hand; SQLite commits
+     * lost with the power). A row that is not active ends the session anyway,
+     * under its own status (a SCIM-deleted row keeps its id but not its key). */
+    if (row && !strcmp(a->status, "active") &&
+        ((has_iss && a->iss && (!row[1] || strcmp(row[1], a->iss))) ||
+         (has_sub && a->key && (!row[2] || strcmp(row[2], a->key)))))
+        a->status = JP_STATUS_OTHER;
     return JP_STORE_OK;
 }
 
