@@ -418,15 +418,15 @@ static int taken(jp_sql *s, int role, const char *value)
  * any other error. */
 static int try_insert(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set, const char *username)
 {
-    if (jp_sql_plain(s, "SAVEPOINT jitprov_new_account"))
+    if (jp_sql_tx(s, "SAVEPOINT jitprov_new_account"))
         return -1;
     if (insert_account(s, v, id, set, username) == 0)
-        return jp_sql_plain(s, "RELEASE SAVEPOINT jitprov_new_account") ? -1 : 0;
+        return jp_sql_tx(s, "RELEASE SAVEPOINT jitprov_new_account") ? -1 : 0;
     if (!unique_violation(s->err))
         return -1;
     s->err = NULL;
     s->busy = s->retry = s->stale = 0;
-    return jp_sql_plain(s, "ROLLBACK TO SAVEPOINT jitprov_new_account") ? -1 : 1;
+    return jp_sql_tx(s, "ROLLBACK TO SAVEPOINT jitprov_new_account") ? -1 : 1;
 }
 
 static int refuse_collision(jp_sql *s, jp_prov *v, const char *column, const char *value)
@@ -669,12 +669,21 @@ static jp_prov_rc provision_tx(jp_sql *s, jp_prov *v)
 
 /* NORMAL never corrupts the file only under WAL: a rollback journal (a file
  * jitprov-admin init could not switch, or never saw) keeps the connection's
- * own setting. Asked at each login: a PRAGMA answered from memory. */
+ * own setting. A yes is remembered for the connection: a file leaves WAL
+ * only under an exclusive lock, and a connection in WAL mode holds a shared
+ * one as long as it is open. A no is asked again at the next login. */
+#define JP_WAL_KEY "jitprov:wal" /* a mark, not a statement */
+
 static int wal(jp_sql *s)
 {
     const char *mode = NULL;
-    return jp_sql_value(s, "PRAGMA journal_mode", 0, &mode) == 0 && mode &&
-           !strcasecmp(mode, "wal");
+    if (apr_hash_get(s->db->prepared, JP_WAL_KEY, APR_HASH_KEY_STRING))
+        return 1;
+    if (jp_sql_value(s, "PRAGMA journal_mode", 0, &mode) != 0 || !mode ||
+        strcasecmp(mode, "wal"))
+        return 0;
+    apr_hash_set(s->db->prepared, JP_WAL_KEY, APR_HASH_KEY_STRING, "1");
+    return 1;
 }
 
 static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)

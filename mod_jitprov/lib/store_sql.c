@@ -432,6 +432,29 @@ int jp_sql_plain(jp_sql *s, const char *sql)
     return 0;
 }
 
+/* Transaction control (BEGIN IMMEDIATE, COMMIT, SAVEPOINT...) runs at every
+ * login: on SQLite it is prepared once per connection like our other
+ * statements, where a plain query would compile it each time. PostgreSQL
+ * cannot PREPARE these: plain there. */
+int jp_sql_tx(jp_sql *s, const char *sql)
+{
+    apr_dbd_prepared_t *st;
+    int rv, n = 0;
+    if (s->pg)
+        return jp_sql_plain(s, sql);
+    if (s->err || !(st = prep(s, sql)))
+        return -1;
+    rv = apr_dbd_pbquery(s->db->driver, s->p, s->db->handle, &n, st, NULL);
+    if (rv) {
+        fail_rv(s, rv);
+        /* A schema change expires every statement of the connection, ours
+         * included: the retry prepares them again. */
+        note_stale(s);
+        return -1;
+    }
+    return 0;
+}
+
 /* 1 when the statement runs (probes for tables, columns, indexes). */
 int jp_sql_probe(jp_sql *s, const char *sql)
 {
@@ -460,7 +483,7 @@ void jp_sql_rollback(jp_sql *s)
 int jp_sql_begin(jp_sql *s)
 {
     if (!s->pg)
-        return jp_sql_plain(s, "BEGIN IMMEDIATE");
+        return jp_sql_tx(s, "BEGIN IMMEDIATE");
     /* A row lock held elsewhere (an open psql session) must not hang a worker:
      * time out like SQLite's busy wait does, then retry once and give 503. */
     if (jp_sql_plain(s, "BEGIN") ||
@@ -473,7 +496,7 @@ int jp_sql_begin(jp_sql *s)
 
 int jp_sql_commit(jp_sql *s)
 {
-    if (jp_sql_plain(s, "COMMIT")) {
+    if (jp_sql_tx(s, "COMMIT")) {
         jp_sql_rollback(s); /* a refused SQLite COMMIT leaves the transaction open */
         return -1;
     }

@@ -114,6 +114,8 @@ int jp_sql_first(jp_sql *s, jp_q *q, const char ***row);
 int jp_sql_exec(jp_sql *s, jp_q *q, int *nrows);
 /* Unprepared, without parameters (transactions, DDL). */
 int jp_sql_plain(jp_sql *s, const char *sql);
+/* The same for BEGIN, COMMIT and savepoints: kept prepared on SQLite. */
+int jp_sql_tx(jp_sql *s, const char *sql);
 
 /* 1 when an unprepared statement runs (probes for tables, columns, indexes). */
 int jp_sql_probe(jp_sql *s, const char *sql);

@@ -781,12 +781,15 @@ static void test_concurrency(jp_db *db)
  * WAL mode, where that never corrupts the file; in a rollback journal it
  * could, so such a file keeps the connection's own setting. Watched through
  * the setting after the login (OFF as a marker: a login that switched would
- * leave FULL). */
+ * leave FULL). A connection remembers that its file is in WAL: no other
+ * connection can take the file out of WAL while it is open, checked here too. */
 static void test_login_sync_journal(jp_db *db)
 {
     jp_store_cfg c;
     jp_account a;
     json_t *cl;
+    jp_db other;
+    apr_pool_t *p;
 
     jp_store_cfg_init(gp, &c);
     exec(db, "PRAGMA synchronous=OFF");
@@ -794,14 +797,29 @@ static void test_login_sync_journal(jp_db *db)
     CHECK(login(gp, db, &c, "sync-wal", cl, &a) == JP_PROV_OK);
     json_decref(cl);
     CHECK_STR(sql1(db, "PRAGMA synchronous"), "2");
+
+    apr_pool_create(&p, gp);
+    CHECK(db_open(p, &other) == 0);
+    CHECK_STR(sql1(&other, "PRAGMA busy_timeout=50"), "50");
+    CHECK(!sql1(&other, "PRAGMA journal_mode=DELETE")); /* "database is locked" */
+    CHECK_STR(sql1(db, "PRAGMA journal_mode"), "wal");
+    apr_dbd_close(other.driver, other.handle);
+    apr_pool_destroy(p);
+
+    /* Only the connection itself can switch (ours never does): a connection
+     * opened afterwards sees the rollback journal. */
     CHECK_STR(sql1(db, "PRAGMA journal_mode=DELETE"), "delete");
-    exec(db, "PRAGMA synchronous=OFF");
+    apr_pool_create(&p, gp);
+    CHECK(db_open(p, &other) == 0);
+    exec(&other, "PRAGMA synchronous=OFF");
     cl = json_pack("{s:s, s:s}", "preferred_username", "sync-delete", "email",
                    "sync-delete@example.com");
-    CHECK(login(gp, db, &c, "sync-delete", cl, &a) == JP_PROV_OK);
+    CHECK(login(gp, &other, &c, "sync-delete", cl, &a) == JP_PROV_OK);
     json_decref(cl);
-    CHECK_STR(sql1(db, "PRAGMA synchronous"), "0");
+    CHECK_STR(sql1(&other, "PRAGMA synchronous"), "0");
     CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE sub = 'sync-delete'") == 1);
+    apr_dbd_close(other.driver, other.handle);
+    apr_pool_destroy(p);
     CHECK_STR(sql1(db, "PRAGMA journal_mode=WAL"), "wal");
     if (!getenv("JITPROV_TEST_SYNC_FULL"))
         exec(db, "PRAGMA synchronous=NORMAL");
