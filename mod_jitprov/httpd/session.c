@@ -318,7 +318,9 @@ enum { MK_SESSION, MK_SUB, MK_SID, MK_ACCOUNT };
 _Static_assert(JP_SESSREC_MARKLEN == JP_REV_KEYLEN && JP_SESSREC_NMARKS == 4,
                "a record holds the revocation table's keys");
 
-/* The keys of every marker that can end s, derived once at login. */
+/* The keys of every marker that can end s: at login, and for every record
+ * decoded from bytes (decode_record), which carry none. A rebuilt record
+ * gets them from its shape. */
 static void mark_keys(request_rec *r, jp_srv_cfg *c, jp_session *s)
 {
     memset(s->marks, 0, sizeof(s->marks));
@@ -561,9 +563,21 @@ static const char *record_aad(request_rec *r, const char *key)
     return apr_pstrcat(r->pool, JP_SESS_AAD ":", key, NULL);
 }
 
+/* Decodes the record in buf (len bytes and one of room) in place into s and
+ * derives its marker keys: every session read from bytes comes from here,
+ * or from a rebuild of one that did (its shape holds the keys). */
+static int decode_record(request_rec *r, jp_srv_cfg *c, unsigned char *buf, size_t len,
+                         jp_session *s)
+{
+    int rc = jp_sessrec_decode_inplace(r->pool, buf, len, 0, s);
+    if (rc == 0)
+        mark_keys(r, c, s);
+    return rc;
+}
+
 /* hot.c keeps the record rec (len bytes and one of room) as decoded in place
- * into s, and s's shape: a request sending v again rebuilds s without
- * decoding. */
+ * into s (decode_record), and s's shape with its marker keys: a request
+ * sending v again rebuilds s without decoding or hashing. */
 static void remember(request_rec *r, jp_srv_cfg *c, const char *v, size_t vlen,
                      const unsigned char *rec, size_t len, const jp_session *s)
 {
@@ -581,7 +595,7 @@ static void remember_sealed(request_rec *r, jp_srv_cfg *c, const char *v, const 
     jp_session d;
     memcpy(buf, rec, len);
     buf[len] = '\0'; /* hot.c copies len + 1 bytes */
-    if (jp_sessrec_decode_inplace(r->pool, buf, len, 0, &d) == 0)
+    if (decode_record(r, c, buf, len, &d) == 0)
         remember(r, c, v, strlen(v), buf, len, &d);
 }
 
@@ -636,7 +650,7 @@ static int open_cookie(request_rec *r, jp_srv_cfg *c, const char *v, size_t vlen
             return -1;
         /* rec is this request's own copy with room for a NUL (jp_open):
          * decoded where it lies. */
-        rc = jp_sessrec_decode_inplace(r->pool, rec, len, 0, s);
+        rc = decode_record(r, c, rec, len, s);
     }
     if (rc != 0 || !*s->id || !*s->iss || !*s->sub) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -744,6 +758,8 @@ static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
                       JPLOG(0204) "claims of session %s are no longer in %s", key, c->cache_spec);
         return -1;
     }
+    /* Only the claims and tokens are taken: s keeps the cookie's fields and
+     * marker keys, so full's need not be derived. */
     if (jp_sessrec_decode(r->pool, pt, plen, &full) != 0 || strcmp(full.id, s->id))
         return -1;
     s->kv = full.kv;
@@ -763,8 +779,8 @@ static int revoked(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t n
      * caches keep their markers across a node's reboot. */
     if (!NETWORKED(c) && s->created < jp_rev_epoch(rev))
         return 1;
-    /* The keys were derived at login (mark_keys) and came sealed with the
-     * record: nothing is hashed here. */
+    /* The keys were derived when the record was decoded (decode_record), or
+     * come with a remembered one: nothing is hashed here on a hit. */
     if ((rc = marker_get(r, c, s->marks[MK_SESSION], now, &v)) != 0)
         return rc;
     if ((rc = marker_get(r, c, s->marks[MK_SUB], now, &v)) < 0)

@@ -20,8 +20,7 @@ static int same(const jp_session *a, const jp_session *b)
         memcmp(a->marks, b->marks, sizeof(a->marks)))
         return 0;
     if (strcmp(a->iss, b->iss) || strcmp(a->sub, b->sub) || strcmp(a->sid, b->sid) ||
-        strcmp(a->user, b->user) || strcmp(a->id_token, b->id_token) || strcmp(a->id, b->id) ||
-        na != nb)
+        strcmp(a->id_token, b->id_token) || strcmp(a->id, b->id) || na != nb)
         return 0;
     for (i = 0; i < na; i++) {
         const jp_kv *x = &((const jp_kv *)a->kv->elts)[i], *y = &((const jp_kv *)b->kv->elts)[i];
@@ -29,6 +28,17 @@ static int same(const jp_session *a, const jp_session *b)
             return 0;
     }
     return 1;
+}
+
+/* Words in a shape before the pairs: the kv count, six string offsets, the
+ * four marker keys. */
+#define SHAPE_HEAD (1 + 6 + JP_SESSREC_NMARKS * JP_SESSREC_MARKLEN / 4)
+
+static void fill_marks(jp_session *s, int seed)
+{
+    int i;
+    for (i = 0; i < (int)sizeof(s->marks); i++)
+        s->marks[i / JP_SESSREC_MARKLEN][i % JP_SESSREC_MARKLEN] = (unsigned char)(i * 7 + seed);
 }
 
 static void add_kv(apr_array_header_t *kv, const char *k, const char *v)
@@ -49,12 +59,9 @@ static jp_session make(apr_pool_t *p, int npairs, size_t bigval)
     s.expires = INT64_MAX;
     s.checked_at = INT64_MIN;
     s.account_id = -1;
-    for (i = 0; i < (int)sizeof(s.marks); i++)
-        s.marks[i / JP_SESSREC_MARKLEN][i % JP_SESSREC_MARKLEN] = (unsigned char)(i * 7);
     s.iss = "https://idp.example.com/realms/corp";
     s.sub = "248289761001";
     s.sid = "";
-    s.user = "zo\xc3\xab@example.com";
     s.id_token = "";
     s.id = "sess-id";
     s.kv = apr_array_make(p, 4, sizeof(jp_kv));
@@ -82,7 +89,7 @@ static void test_round_trip(apr_pool_t *p)
     buf = jp_sessrec_encode(p, &s, &len);
     CHECK(buf != NULL);
     CHECK(len > 3 * 1024 && len <= JP_SESSREC_MAX);
-    CHECK(buf && memcmp(buf, "JPS4", 4) == 0);
+    CHECK(buf && memcmp(buf, "JPS5", 4) == 0);
     memset(&d, 0, sizeof(d));
     CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
     CHECK(d.kv && d.kv->nelts == 201);
@@ -105,7 +112,7 @@ static void test_round_trip(apr_pool_t *p)
     /* Empty record: NULL strings become "", no kv array becomes zero pairs. */
     memset(&s, 0, sizeof(s));
     buf = jp_sessrec_encode(p, &s, &len);
-    CHECK(buf && len == 4 + 40 + 96 + 6 + 1);
+    CHECK(buf && len == 4 + 40 + 5 + 1);
     CHECK(buf && jp_sessrec_decode(p, buf, len, &d) == 0);
     CHECK_STR(d.iss, "");
     CHECK_STR(d.id_token, "");
@@ -137,7 +144,8 @@ static void test_round_trip(apr_pool_t *p)
         char *v = apr_palloc(p, 2001);
         memset(v, 'x', 2000);
         v[2000] = '\0';
-        add_kv(s.kv, "k", v);
+        v[0] = (char)('A' + i); /* all different: not references */
+        add_kv(s.kv, apr_psprintf(p, "k%d", i), v);
     }
     CHECK(jp_sessrec_encode(p, &s, &len) == NULL);
     CHECK(jp_sessrec_encode(p, NULL, &len) == NULL);
@@ -186,7 +194,8 @@ static void test_damage(apr_pool_t *p)
             copy[i] ^= (unsigned char)(1u << bit);
             memset(&d, 0, sizeof(d));
             rv = jp_sessrec_decode(sub, copy, len, &d);
-            if (rv == 0) {
+            /* (A flip of the magic to JPS4 reads another format.) */
+            if (rv == 0 && !memcmp(copy, "JPS5", 4)) {
                 size_t l2;
                 unsigned char *re = jp_sessrec_encode(sub, &d, &l2);
                 if (!re || l2 != len || memcmp(re, copy, len) != 0)
@@ -207,7 +216,7 @@ static void test_damage(apr_pool_t *p)
 }
 
 /* Hand-built records with lying lengths and counts. */
-#define F (4 + 40 + 96)
+#define F (4 + 40)
 static void test_lengths(apr_pool_t *p)
 {
     unsigned char rec[F + 212];
@@ -215,11 +224,11 @@ static void test_lengths(apr_pool_t *p)
     size_t n;
     int i;
 
-    /* fixed part (magic, five integers, four marker keys) + six empty
-     * strings + count: the smallest valid record */
+    /* fixed part (magic, five integers) + five empty strings + count: the
+     * smallest valid record */
     memset(rec, 0, sizeof(rec));
-    memcpy(rec, "JPS4", 4);
-    n = F + 6 + 1;
+    memcpy(rec, "JPS5", 4);
+    n = F + 5 + 1;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == 0);
 
     /* First string length: a varint running off the end, one past the end,
@@ -227,7 +236,7 @@ static void test_lengths(apr_pool_t *p)
     rec[F + 0] = rec[F + 1] = rec[F + 2] = rec[F + 3] = 0xff;
     CHECK(jp_sessrec_decode(p, rec, F + 2, &d) == JP_SESSREC_ETRUNC);
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_EBAD);
-    rec[F + 0] = 7; /* 6 bytes follow it */
+    rec[F + 0] = 2 * 6; /* a literal of 6 bytes: 5 follow it */
     rec[F + 1] = rec[F + 2] = rec[F + 3] = 0;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
     rec[F + 0] = 0x80;
@@ -236,20 +245,20 @@ static void test_lengths(apr_pool_t *p)
     rec[F + 0] = 0;
 
     /* kv count beyond the cap, and beyond what the buffer can hold. */
-    rec[F + 6] = 0xff;
-    rec[F + 7] = 0x7f;
+    rec[F + 5] = 0xff;
+    rec[F + 6] = 0x7f;
     CHECK(jp_sessrec_decode(p, rec, n + 1, &d) == JP_SESSREC_EBAD);
-    rec[F + 7] = 0;
-    rec[F + 6] = 1;
+    rec[F + 6] = 0;
+    rec[F + 5] = 1;
     CHECK(jp_sessrec_decode(p, rec, n, &d) == JP_SESSREC_ETRUNC);
     /* one pair of empty strings: valid */
     CHECK(jp_sessrec_decode(p, rec, n + 2, &d) == 0 && d.kv->nelts == 1);
     CHECK_STR(jp_kv_get(d.kv, ""), "");
-    rec[F + 6] = 0;
+    rec[F + 5] = 0;
 
     /* A NUL byte inside a string. */
     memset(rec + F, 0, 40);
-    rec[F + 0] = 3;
+    rec[F + 0] = 2 * 3;
     memcpy(rec + F + 1, "a\0b", 3);
     CHECK(jp_sessrec_decode(p, rec, n + 3, &d) == JP_SESSREC_EBAD);
     rec[F + 2] = 'c';
@@ -284,7 +293,7 @@ static void test_lengths(apr_pool_t *p)
     /* Longer than the maximum, whatever it holds. */
     {
         unsigned char *big = calloc(1, JP_SESSREC_MAX + 1);
-        memcpy(big, "JPS4", 4);
+        memcpy(big, "JPS5", 4);
         CHECK(jp_sessrec_decode(p, big, JP_SESSREC_MAX + 1, &d) == JP_SESSREC_ETOOBIG);
         free(big);
     }
@@ -350,7 +359,7 @@ static void test_tokens(apr_pool_t *p)
 /* Every string of r lies in [b, b + len]. */
 static int inside(const jp_session *r, const unsigned char *b, size_t len)
 {
-    const char *strs[] = {r->iss, r->sub, r->sid, r->user, r->id_token, r->id};
+    const char *strs[] = {r->iss, r->sub, r->sid, r->id_token, r->id};
     const jp_kv *kv = (const jp_kv *)r->kv->elts;
     size_t i;
 
@@ -381,8 +390,14 @@ static void check_rebuild(apr_pool_t *p, const jp_session *s)
     buf = apr_palloc(p, len + 1);
     memcpy(buf, rec, len);
     CHECK(jp_sessrec_decode_inplace(p, buf, len, 0, &once) == 0);
+    /* A decode leaves the marker keys zero; the caller derives them (here
+     * a pattern), and the shape keeps them. */
+    CHECK(!memcmp(once.marks, full.marks, sizeof(full.marks)));
+    fill_marks(&once, 3);
+    fill_marks(&full, 3);
     slen = jp_sessrec_shape_len(&once);
-    CHECK(slen == (8 + 2 * (size_t)once.kv->nelts) * sizeof(uint32_t));
+    CHECK(slen == (SHAPE_HEAD + 2 * (size_t)once.kv->nelts) * sizeof(uint32_t));
+    CHECK(slen % 4 == 0);
     shape = apr_palloc(p, slen);
     CHECK(jp_sessrec_shape(&once, buf, len, shape) == 0);
     copy = apr_pmemdup(p, buf, len + 1);
@@ -395,9 +410,9 @@ static void check_rebuild(apr_pool_t *p, const jp_session *s)
     /* A shape that does not fit the bytes is refused. */
     CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen - 4, &again) == JP_SESSREC_EBAD);
     CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen + 8, &again) == JP_SESSREC_EBAD);
-    shape[1 + 5] = (uint32_t)len + 1; /* id past the end */
+    shape[1 + 4] = (uint32_t)len + 1; /* id past the end */
     CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen, &again) == JP_SESSREC_EBAD);
-    shape[1 + 5] = (uint32_t)len; /* the last byte: its NUL */
+    shape[1 + 4] = (uint32_t)len; /* the last byte: its NUL */
     CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen, &again) == 0 && !*again.id);
     shape[0] = JP_SESSREC_MAX_KV + 1;
     CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen, &again) == JP_SESSREC_EBAD);
@@ -439,7 +454,7 @@ static void test_rebuild(apr_pool_t *p)
         unsigned char *rec, *buf;
         size_t len;
         jp_session d;
-        uint32_t shape[8 + 2 * 3];
+        uint32_t shape[SHAPE_HEAD + 2 * 3];
         t = make(p, 3, 0);
         rec = jp_sessrec_encode(p, &t, &len);
         buf = apr_palloc(p, len + 1);
@@ -454,7 +469,7 @@ static void test_rebuild(apr_pool_t *p)
         unsigned char *rec, *buf, *copy;
         size_t len;
         jp_session d, again;
-        uint32_t shape[8];
+        uint32_t shape[SHAPE_HEAD];
         memset(&t, 0, sizeof(t));
         t.iss = "i";
         t.sub = "s";
@@ -467,10 +482,272 @@ static void test_rebuild(apr_pool_t *p)
         CHECK(jp_sessrec_decode_inplace(p, buf, len, 0, &d) == 0);
         CHECK(jp_sessrec_shape(&d, buf, len, shape) == 0);
         copy = apr_pmemdup(p, buf, len + 1);
-        shape[1 + 5] = (uint32_t)len; /* id at the byte after the record */
+        shape[1 + 4] = (uint32_t)len; /* id at the byte after the record */
         CHECK(jp_sessrec_rebuild(p, copy, len, shape, sizeof(shape), &again) == 0);
         CHECK(again.id && !*again.id);
     }
+}
+
+/* A small JPS5 record by hand: fields i1, s, "", "", x; pairs (c:iss, i1),
+ * (c:e, s): the values are references to strings 0 and 1 (strings are
+ * numbered iss 0, sub 1, sid 2, id_token 3, id 4, then keys and values). */
+/* clang-format off */
+static const unsigned char REFS[] = {
+    'J', 'P', 'S', '5', 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3,
+    0,   0,   0,   0,   0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 5, /* the five integers */
+    4,   'i', '1', 2,   's', 0, 0, 2, 'x', /* iss, sub, sid, id_token, id */
+    2,                                     /* two pairs */
+    10,  'c', ':', 'i', 's', 's', 1,       /* string 5, then a reference to 0 */
+    6,   'c', ':', 'e', 3};                /* string 7, then a reference to 1 */
+/* clang-format on */
+
+static int dec(apr_pool_t *p, const unsigned char *b, size_t len, jp_session *d)
+{
+    return jp_sessrec_decode(p, b, len, d);
+}
+
+/* Repeated strings are written once, as references to where they first
+ * appear; decoded in place, they point there. */
+static void test_refs(apr_pool_t *p)
+{
+    jp_session s, d;
+    unsigned char *buf, *copy, *b;
+    size_t len;
+    const jp_kv *kv;
+
+    CHECK(dec(p, REFS, sizeof(REFS), &d) == 0);
+    CHECK_STR(d.iss, "i1");
+    CHECK_STR(jp_kv_get(d.kv, "c:iss"), "i1");
+    CHECK_STR(jp_kv_get(d.kv, "c:e"), "s");
+    CHECK(d.created == 1 && d.account_id == 5);
+
+    /* What the encoder writes: the same bytes from equal strings held
+     * elsewhere; empty strings are never references. */
+    memset(&s, 0, sizeof(s));
+    s.created = 1;
+    s.last_seen = 2;
+    s.expires = 3;
+    s.checked_at = 4;
+    s.account_id = 5;
+    s.iss = "i1";
+    s.sub = "s";
+    s.sid = s.id_token = "";
+    s.id = "x";
+    s.kv = apr_array_make(p, 4, sizeof(jp_kv));
+    add_kv(s.kv, "c:iss", apr_pstrdup(p, "i1"));
+    add_kv(s.kv, "c:e", apr_pstrdup(p, "s"));
+    buf = jp_sessrec_encode(p, &s, &len);
+    CHECK(buf && len == sizeof(REFS) && !memcmp(buf, REFS, len));
+    add_kv(s.kv, "c:v", "");
+    add_kv(s.kv, "c:w", "");
+    s.tokens = "c:e"; /* a key repeated: string 7 */
+    buf = jp_sessrec_encode(p, &s, &len);
+    CHECK(buf && len == sizeof(REFS) + 4 + 1 + 4 + 1 + 1);
+    if (buf) {
+        b = buf + sizeof(REFS);
+        CHECK(buf[sizeof(REFS) - 13] == 2 + 2); /* (the kv count) */
+        CHECK(b[0] == 6 && !memcmp(b + 1, "c:v", 3) && b[4] == 0);
+        CHECK(b[5] == 6 && !memcmp(b + 6, "c:w", 3) && b[9] == 0);
+        CHECK(b[10] == 2 * 7 + 1);
+        copy = apr_palloc(p, len + 1);
+        memcpy(copy, buf, len);
+        CHECK(jp_sessrec_decode_inplace(p, copy, len, 0, &d) == 0);
+        kv = (const jp_kv *)d.kv->elts;
+        CHECK(d.kv->nelts == 4 && kv[0].val == d.iss && kv[1].val == d.sub &&
+              d.tokens == kv[1].key);
+        CHECK(kv[2].val != kv[3].val && !*kv[2].val && !*kv[3].val);
+        CHECK_STR(d.tokens, "c:e");
+        CHECK(same(&s, &d));
+        check_rebuild(p, &s);
+    }
+
+    /* A bench-like record: iss and sub as claims and account columns, claims
+     * copied into columns. Every repeat costs one byte. */
+    s = make(p, 3, 0);
+    CHECK(jp_sessrec_encode(p, &s, &len) != NULL);
+    add_kv(s.kv, "c:iss", s.iss);
+    add_kv(s.kv, "c:sub", s.sub);
+    add_kv(s.kv, "c:email", "alice@example.com");
+    add_kv(s.kv, "a:iss", apr_pstrdup(p, s.iss));
+    add_kv(s.kv, "a:sub", apr_pstrdup(p, s.sub));
+    add_kv(s.kv, "a:email", apr_pstrdup(p, "alice@example.com"));
+    {
+        size_t before = len;
+        buf = jp_sessrec_encode(p, &s, &len);
+        /* six keys, one literal value, five one-byte references */
+        CHECK(buf && len == before + (6 + 6 + 8 + 6 + 6 + 8) + (1 + 17) + 5);
+    }
+    CHECK(buf && dec(p, buf, len, &d) == 0 && same(&s, &d));
+    check_rebuild(p, &s);
+}
+
+/* References the encoder never writes, and literals that should have been
+ * references: all refused. */
+static void test_bad_refs(apr_pool_t *p)
+{
+    unsigned char b[sizeof(REFS) + 8];
+    jp_session d;
+    size_t n = sizeof(REFS), last = n - 1;
+
+    memcpy(b, REFS, n);
+    b[last] = 2 * 8 + 1; /* itself */
+    CHECK(dec(p, b, n, &d) == JP_SESSREC_EBAD);
+    b[last] = 2 * 9 + 1; /* forward */
+    CHECK(dec(p, b, n, &d) == JP_SESSREC_EBAD);
+    b[last] = 2 * 2 + 1; /* an empty string */
+    CHECK(dec(p, b, n, &d) == JP_SESSREC_EBAD);
+    b[last] = 2 * 6 + 1; /* a reference (no chains) */
+    CHECK(dec(p, b, n, &d) == JP_SESSREC_EBAD);
+    b[last] = 2 * 0 + 1; /* another earlier literal: fine */
+    CHECK(dec(p, b, n, &d) == 0 && !strcmp(jp_kv_get(d.kv, "c:e"), "i1"));
+    b[last] = 0xff; /* the largest index a varint holds */
+    b[last + 1] = 0xff;
+    b[last + 2] = 0x7f;
+    CHECK(dec(p, b, n + 2, &d) == JP_SESSREC_EBAD);
+    b[last] = 0x83; /* reference 1 in two bytes: overlong */
+    b[last + 1] = 0x00;
+    CHECK(dec(p, b, n + 1, &d) == JP_SESSREC_EBAD);
+    /* A literal equal to an earlier string: must have been a reference. */
+    b[last] = 2;
+    b[last + 1] = 's';
+    CHECK(dec(p, b, n + 1, &d) == JP_SESSREC_EBAD);
+    b[last + 1] = 't';
+    CHECK(dec(p, b, n + 1, &d) == 0 && !strcmp(jp_kv_get(d.kv, "c:e"), "t"));
+    /* ... also where a key repeats a value. */
+    memcpy(b, REFS, n);
+    memcpy(b + n - 5, "\x04i1\x03", 4); /* key "i1" instead of "c:e" */
+    CHECK(dec(p, b, n - 1, &d) == JP_SESSREC_EBAD);
+    b[n - 4] = 'j';
+    CHECK(dec(p, b, n - 1, &d) == 0 && !strcmp(jp_kv_get(d.kv, "j1"), "s"));
+    /* Tokens as a reference; an empty one is not canonical, trailing bytes. */
+    memcpy(b, REFS, n);
+    b[n] = 2 * 5 + 1;
+    CHECK(dec(p, b, n + 1, &d) == 0 && !strcmp(d.tokens, "c:iss"));
+    b[n] = 2 * 3 + 1;
+    CHECK(dec(p, b, n + 1, &d) == JP_SESSREC_EBAD);
+    b[n] = 0;
+    CHECK(dec(p, b, n + 1, &d) == JP_SESSREC_EBAD);
+    b[n] = 2 * 5 + 1;
+    b[n + 1] = 0;
+    CHECK(dec(p, b, n + 2, &d) == JP_SESSREC_EBAD);
+    /* Every truncation fails. */
+    {
+        size_t i;
+        int ok = 1;
+        for (i = 0; i < n; i++) {
+            unsigned char *c = malloc(i ? i : 1);
+            memcpy(c, REFS, i);
+            if (dec(p, c, i, &d) >= 0)
+                ok = 0;
+            free(c);
+        }
+        CHECK(ok);
+    }
+}
+
+/* A JPS4 record as earlier builds wrote it (one-byte lengths here: every
+ * string under 128 bytes): marker keys after the integers, user among the
+ * strings, no references. */
+static unsigned char *jps4(apr_pool_t *p, const char *const strs[6], const char *const *kv, int nkv,
+                           const char *tokens, size_t *len)
+{
+    unsigned char *b = apr_palloc(p, 4096), *w = b;
+    int i;
+
+    memcpy(w, "JPS4", 4);
+    w += 4;
+    for (i = 0; i < 40; i++)
+        *w++ = (unsigned char)(i % 8 == 7 ? i / 8 + 1 : 0); /* 1, 2, 3, 4, 5 */
+    for (i = 0; i < 96; i++)
+        *w++ = (unsigned char)(i * 7 + 1);
+    for (i = 0; i < 6 + 1 + 2 * nkv + (tokens ? 1 : 0); i++) {
+        const char *str = i < 6 ? strs[i] : i == 6 ? NULL : i - 7 < 2 * nkv ? kv[i - 7] : tokens;
+        size_t l;
+        if (!str) {
+            *w++ = (unsigned char)nkv;
+            continue;
+        }
+        l = strlen(str);
+        *w++ = (unsigned char)l;
+        memcpy(w, str, l);
+        w += l;
+    }
+    *len = (size_t)(w - b);
+    return b;
+}
+
+/* Cookies sealed before the upgrade still open: JPS4 decodes (with its
+ * marker keys), re-encodes as JPS5 to the same record, and rebuilds. */
+static void test_jps4(apr_pool_t *p)
+{
+    static const char *const strs[6] = {"https://idp", "u1", "sid-9", "", "t.o.k", "sess-1"};
+    static const char *const kv[] = {"c:iss", "https://idp", "a:id", "7", "c:sub", "u1"};
+    jp_session d, e, once, again, marks;
+    unsigned char *b, *re, *copy, *buf;
+    size_t len, rlen, i, slen;
+    void *shape;
+    int ok;
+
+    fill_marks(&marks, 1);
+    b = jps4(p, strs, kv, 3, "tok", &len);
+    CHECK(dec(p, b, len, &d) == 0);
+    CHECK(d.created == 1 && d.last_seen == 2 && d.expires == 3 && d.checked_at == 4 &&
+          d.account_id == 5);
+    CHECK(!memcmp(d.marks, marks.marks, sizeof(marks.marks)));
+    CHECK_STR(d.iss, "https://idp");
+    CHECK_STR(d.sid, "sid-9");
+    CHECK_STR(d.id_token, "t.o.k");
+    CHECK_STR(d.id, "sess-1");
+    CHECK_STR(d.tokens, "tok");
+    CHECK_STR(jp_kv_get(d.kv, "c:iss"), "https://idp");
+    CHECK_STR(jp_kv_get(d.kv, "a:id"), "7");
+    /* Repeats are plain literals in JPS4: no canonical-form check there. */
+    CHECK_STR(jp_kv_get(d.kv, "c:sub"), "u1");
+
+    /* Written again, it is JPS5: 96 bytes of keys, user and the repeats
+     * shorter, the same record once the keys are derived again. */
+    re = jp_sessrec_encode(p, &d, &rlen);
+    CHECK(re && !memcmp(re, "JPS5", 4) && rlen == len - 96 - 1 - 11 - 2);
+    CHECK(re && dec(p, re, rlen, &e) == 0);
+    memcpy(e.marks, d.marks, sizeof(d.marks));
+    CHECK(e.kv && same(&d, &e));
+
+    /* Decoded in place and remembered (hot.c), an old cookie rebuilds with
+     * the marker keys from the shape. */
+    buf = apr_palloc(p, len + 1);
+    memcpy(buf, b, len);
+    CHECK(jp_sessrec_decode_inplace(p, buf, len, 0, &once) == 0);
+    slen = jp_sessrec_shape_len(&once);
+    shape = apr_palloc(p, slen);
+    CHECK(jp_sessrec_shape(&once, buf, len, shape) == 0);
+    copy = apr_pmemdup(p, buf, len + 1);
+    CHECK(jp_sessrec_rebuild(p, copy, len, shape, slen, &again) == 0);
+    CHECK(again.kv && same(&d, &again));
+    CHECK_STR(again.tokens, "tok");
+
+    /* A user (always empty) is read and dropped. */
+    {
+        const char *const u[6] = {"i", "s", "", "someone", "", "x"};
+        unsigned char *bu = jps4(p, u, NULL, 0, NULL, &len);
+        CHECK(dec(p, bu, len, &d) == 0);
+        CHECK_STR(d.id_token, "");
+        CHECK_STR(d.id, "x");
+    }
+
+    /* Every truncation and every byte of trailing garbage fails. */
+    b = jps4(p, strs, kv, 3, NULL, &len);
+    CHECK(dec(p, b, len, &d) == 0 && !*d.tokens);
+    ok = 1;
+    for (i = 0; i < len; i++) {
+        copy = malloc(i ? i : 1);
+        memcpy(copy, b, i);
+        if (dec(p, copy, i, &d) >= 0)
+            ok = 0;
+        free(copy);
+    }
+    CHECK(ok);
+    b[len] = 0; /* an empty tokens field: not canonical in JPS4 either */
+    CHECK(dec(p, b, len + 1, &d) == JP_SESSREC_EBAD);
 }
 
 int main(void)
@@ -484,6 +761,9 @@ int main(void)
     test_lengths(p);
     test_tokens(p);
     test_rebuild(p);
+    test_refs(p);
+    test_bad_refs(p);
+    test_jps4(p);
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
