@@ -165,25 +165,66 @@ def state_seeds():
     return seeds
 
 
-def sessrec(created=NOW, strs=("https://idp.example", "u-1", "s-1", "alice", "a.b.c"),
-            kv=(("c:email", "a@example.com"), ("c:groups", "staff" + SEP + "admins"),
-                ("a:id", "7"))):
-    b = b"JPS3" + struct.pack(">5q", created, created + 5, created + 3600, created, 7)
-    b += bytes(range(96))  # four revocation marker keys of 24 bytes
-    for s in strs:
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([v & 0x7F | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+SESS_STRS = ("https://idp.example", "u-1", "s-1", "a.b.c", "sess-1")
+SESS_KV = (("c:iss", "https://idp.example"), ("c:sub", "u-1"), ("c:email", "a@example.com"),
+           ("c:groups", "staff" + SEP + "admins"), ("a:id", "7"), ("a:iss", "https://idp.example"),
+           ("a:email", "a@example.com"), ("a:x", ""), ("a:y", ""))
+
+
+def sessrec(created=NOW, strs=SESS_STRS, kv=SESS_KV, tokens=""):
+    """A canonical JPS5 record (mod_jitprov/lib/sessrec.c): a non-empty string
+    equal to an earlier one is a reference (odd varint) to the first of them."""
+    b = b"JPS5" + struct.pack(">5q", created, created + 5, created + 3600, created, 7)
+    seen = {}
+    flat = list(strs) + [x for pair in kv for x in pair] + ([tokens] if tokens else [])
+    for i, s in enumerate(flat):
+        if i == len(strs):
+            b += varint(len(kv))
         e = s.encode()
-        b += struct.pack(">I", len(e)) + e
-    b += struct.pack(">I", len(kv))
+        if e and e in seen:
+            b += varint(2 * seen[e] + 1)
+            continue
+        if e:
+            seen[e] = i
+        b += varint(2 * len(e)) + e
+    if len(flat) == len(strs):
+        b += varint(len(kv))
+    return b
+
+
+def sessrec4(created=NOW, strs=SESS_STRS, kv=SESS_KV, tokens=""):
+    """A JPS4 record as earlier builds wrote it: marker keys, a user field,
+    plain lengths."""
+    b = b"JPS4" + struct.pack(">5q", created, created + 5, created + 3600, created, 7)
+    b += bytes(range(96))  # four revocation marker keys of 24 bytes
+    for s in strs[:3] + ("",) + strs[3:]:
+        e = s.encode()
+        b += varint(len(e)) + e
+    b += varint(len(kv))
     for k, v in kv:
         for s in (k, v):
             e = s.encode()
-            b += struct.pack(">I", len(e)) + e
+            b += varint(len(e)) + e
+    if tokens:
+        b += varint(len(tokens)) + tokens.encode()
     return b
 
 
 def sessrec_seeds():
-    return [sessrec(), sessrec(kv=()), sessrec(strs=("", "", "", "", "")),
-            sessrec(kv=(("c:name", "Zo\u00eb"),))]
+    seeds = []
+    for make in (sessrec, sessrec4):
+        seeds += [make(), make(kv=()), make(strs=("", "", "", "", "")),
+                  make(kv=(("c:name", "Zo\u00eb"),)), make(tokens="AQ-sealed-tokens"),
+                  make(kv=tuple((f"c:k{i}", "v" * (i % 3)) for i in range(70)))]
+    return seeds
 
 
 def headers_seeds():
@@ -236,7 +277,8 @@ DICTS = {
                    '"name"', '"groups"', '"address"', '"country"', '"upn"',
                    '"https://example.com/roles"', 'true', 'false', 'null', '"\\x00"'],
     "fuzz_state": ['"s"', '"n"', '"v"', '"r"', '"t"', '1700000000', '"/"', 'null'],
-    "fuzz_sessrec": ['"JPS3"', '"c:"', '"a:"', '"\\x1f"', '"\\x00\\x00\\x00\\x00"'],
+    "fuzz_sessrec": ['"JPS5"', '"JPS4"', '"\\x80\\x01"', '"\\x01"', '"\\x03"', '"\\x81\\x01"',
+                     '"c:"', '"a:"', '"\\x1f"', '"\\x00\\x00\\x00\\x00"'],
     "fuzz_headers": ['"\\x1f"', '","', '"|"', '"%"', '"%2C"', '"\\xc3\\xab"', '"\\x00"',
                      '"\\x7f"'],
     "fuzz_url": ['"return_to="', '"state="', '"code="', '"&"', '"%2F"', '"%00"', '"//"',
