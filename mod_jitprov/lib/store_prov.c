@@ -679,8 +679,7 @@ static int wal(jp_sql *s)
     const char *mode = NULL;
     if (apr_hash_get(s->db->prepared, JP_WAL_KEY, APR_HASH_KEY_STRING))
         return 1;
-    if (jp_sql_value(s, "PRAGMA journal_mode", 0, &mode) != 0 || !mode ||
-        strcasecmp(mode, "wal"))
+    if (jp_sql_value(s, "PRAGMA journal_mode", 0, &mode) != 0 || !mode || strcasecmp(mode, "wal"))
         return 0;
     apr_hash_set(s->db->prepared, JP_WAL_KEY, APR_HASH_KEY_STRING, "1");
     return 1;
