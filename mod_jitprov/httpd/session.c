@@ -587,16 +587,20 @@ static void remember(request_rec *r, jp_srv_cfg *c, const char *v, size_t vlen,
         jp_hot_put(c, v, vlen, rec, len, shape, slen);
 }
 
-/* remember() for a record just encoded (rec, len) and sealed into v. */
-static void remember_sealed(request_rec *r, jp_srv_cfg *c, const char *v, const unsigned char *rec,
-                            size_t len)
+/* remember() for a record just encoded from s (rec, len) and sealed into v.
+ * The marker keys are s's: they depend only on fields the record carries
+ * from s, so they are copied rather than hashed again. */
+static void remember_sealed(request_rec *r, jp_srv_cfg *c, const jp_session *s, const char *v,
+                            const unsigned char *rec, size_t len)
 {
     unsigned char *buf = apr_palloc(r->pool, len + 1);
     jp_session d;
     memcpy(buf, rec, len);
     buf[len] = '\0'; /* hot.c copies len + 1 bytes */
-    if (decode_record(r, c, buf, len, &d) == 0)
+    if (jp_sessrec_decode_inplace(r->pool, buf, len, 0, &d) == 0) {
+        memcpy(d.marks, s->marks, sizeof(d.marks));
         remember(r, c, v, strlen(v), buf, len, &d);
+    }
 }
 
 static const char *seal_record(request_rec *r, jp_srv_cfg *c, const jp_session *s)
@@ -609,7 +613,7 @@ static const char *seal_record(request_rec *r, jp_srv_cfg *c, const jp_session *
     v = jp_seal(r->pool, &c->sess_keys[0], cookie_aad(r, c), rec, len);
     /* The browser sends it back next: it opens from memory then. */
     if (v && strlen(v) <= JP_COOKIE_MAX)
-        remember_sealed(r, c, v, rec, len);
+        remember_sealed(r, c, s, v, rec, len);
     return v;
 }
 

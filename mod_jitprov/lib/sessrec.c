@@ -58,6 +58,9 @@
 #define NSTRS4 (NSTRS + 1)
 #define MIN4_LEN (FIXED4_LEN + NSTRS4 + 1)
 #define VARINT_MAX 3 /* 21 bits: more than 2 * JP_SESSREC_MAX + 1 */
+/* Literals are chained by length (mod NBUCKETS): a string is compared only
+ * with the earlier literals of its bucket, not with all of them. */
+#define NBUCKETS 64
 
 static void put32(unsigned char *b, uint32_t v)
 {
@@ -125,7 +128,8 @@ static int str_fields(jp_session *s, const char **f[NSTRS4 + 1], const char **us
 typedef struct {
     const char *s;
     size_t len;
-    int ref; /* the number of the first earlier equal string, or -1 */
+    int ref;  /* the number of the first earlier equal string, or -1 */
+    int next; /* the earlier literal in the same bucket, or -1 */
 } out_str;
 
 static unsigned char *put_str(unsigned char *b, const out_str *o)
@@ -141,7 +145,7 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
 {
     const char **f[NSTRS4 + 1];
     const jp_kv *kv = NULL;
-    int nkv = 0, n, i, j;
+    int nkv = 0, n, i, j, head[NBUCKETS];
     size_t total;
     out_str *o;
     unsigned char *buf, *b;
@@ -169,19 +173,28 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
         o[n - 1].s = s->tokens;
 
     /* Sizes checked step by step, so that the sum cannot wrap. Only literals
-     * are compared with: the first string equal to another is one. */
+     * are compared with (chained by length): the first string equal to
+     * another is one, and no two literals are equal. */
+    for (i = 0; i < NBUCKETS; i++)
+        head[i] = -1;
     total = FIXED_LEN + varint_len((size_t)nkv);
     for (j = 0; j < n; j++) {
         size_t need;
+        int *h;
         o[j].len = strlen(o[j].s);
         o[j].ref = -1;
         if (o[j].len > JP_SESSREC_MAX)
             return NULL;
-        for (i = 0; o[j].len && i < j; i++) {
-            if (o[i].ref < 0 && o[i].len == o[j].len && !memcmp(o[i].s, o[j].s, o[j].len)) {
+        h = &head[o[j].len % NBUCKETS];
+        for (i = *h; o[j].len && i >= 0; i = o[i].next) {
+            if (o[i].len == o[j].len && !memcmp(o[i].s, o[j].s, o[j].len)) {
                 o[j].ref = i;
                 break;
             }
+        }
+        if (o[j].len && o[j].ref < 0) {
+            o[j].next = *h;
+            *h = j;
         }
         need = o[j].ref >= 0 ? varint_len(2 * (size_t)o[j].ref + 1)
                              : varint_len(2 * o[j].len) + o[j].len;
@@ -213,6 +226,7 @@ unsigned char *jp_sessrec_encode(apr_pool_t *p, const jp_session *s, size_t *len
  * may name. */
 typedef struct {
     uint32_t off, len;
+    int32_t next; /* the earlier literal in the same bucket, or -1 */
 } in_str;
 
 typedef struct {
@@ -221,6 +235,7 @@ typedef struct {
     int trusted;
     in_str *tab; /* JPS5: the strings read so far (n), room for all; JPS4: NULL */
     uint32_t n;
+    int32_t head[NBUCKETS]; /* JPS5: the last literal of each length bucket */
 } reader;
 
 /* A canonical varint at pos. Reading it frees its first byte: the previous
@@ -252,7 +267,7 @@ static int get_varint(reader *r, uint32_t *v)
 /* The next string into *out, its length into *outlen. */
 static int get_str(reader *r, const char **out, uint32_t *outlen)
 {
-    uint32_t v, n, i;
+    uint32_t v, n;
     int rv = get_varint(r, &v);
 
     if (rv)
@@ -268,6 +283,7 @@ static int get_str(reader *r, const char **out, uint32_t *outlen)
             *out = (const char *)r->base + r->tab[to].off;
             *outlen = r->tab[to].len;
             t->off = t->len = 0;
+            t->next = -1;
             r->n++;
             return 0;
         }
@@ -278,14 +294,20 @@ static int get_str(reader *r, const char **out, uint32_t *outlen)
     if (!r->trusted && memchr(r->pos, '\0', n))
         return JP_SESSREC_EBAD;
     if (r->tab) {
+        int32_t *h = &r->head[n % NBUCKETS], k;
         /* A repeated string must be a reference to its first occurrence:
          * one record, one encoding. */
-        for (i = 0; !r->trusted && n && i < r->n; i++) {
-            if (r->tab[i].len == n && !memcmp(r->base + r->tab[i].off, r->pos, n))
+        for (k = *h; !r->trusted && n && k >= 0; k = r->tab[k].next) {
+            if (r->tab[k].len == n && !memcmp(r->base + r->tab[k].off, r->pos, n))
                 return JP_SESSREC_EBAD;
         }
         r->tab[r->n].off = (uint32_t)(r->pos - r->base);
         r->tab[r->n].len = n;
+        r->tab[r->n].next = -1;
+        if (n) {
+            r->tab[r->n].next = *h;
+            *h = (int32_t)r->n;
+        }
         r->n++;
     }
     *out = (const char *)r->pos;
@@ -344,6 +366,8 @@ int jp_sessrec_decode_inplace(apr_pool_t *p, unsigned char *buf, size_t len, int
     r.trusted = trusted;
     r.tab = v5 ? first : NULL;
     r.n = 0;
+    for (i = 0; i < NBUCKETS; i++)
+        r.head[i] = -1;
 
     nf = str_fields(&s, strs, v5 ? NULL : &user);
     for (i = 0; i < (uint32_t)nf; i++) {
