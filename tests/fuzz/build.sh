@@ -15,17 +15,18 @@ cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 libs=($(apu-1-config --link-ld) $(apr-1-config --link-ld) $(pkg-config --libs cjose jansson libcrypto libpcre2-8))
 
 declare -A srcs=(
-  [fuzz_state]="mod_jitprov/lib/state.c mod_jitprov/lib/crypto.c"
+  [fuzz_state]="mod_jitprov/lib/state.c mod_jitprov/lib/crypto.c mod_jitprov/lib/json.c"
   [fuzz_url]="mod_jitprov/lib/url.c"
   [fuzz_headers]="mod_jitprov/lib/headers.c"
   [fuzz_sessrec]="mod_jitprov/lib/sessrec.c"
-  [fuzz_token]="mod_jitprov/lib/token.c mod_jitprov/lib/crypto.c"
-  [fuzz_jwks]="mod_jitprov/lib/token.c mod_jitprov/lib/crypto.c"
-  [fuzz_scim]="mod_jitprov/lib/scim.c mod_jitprov/lib/scim_filter.c mod_jitprov/lib/scim_patch.c mod_jitprov/lib/scim_resource.c"
+  [fuzz_token]="mod_jitprov/lib/token.c mod_jitprov/lib/crypto.c mod_jitprov/lib/json.c"
+  [fuzz_jwks]="mod_jitprov/lib/token.c mod_jitprov/lib/crypto.c mod_jitprov/lib/json.c"
+  [fuzz_scim]="mod_jitprov/lib/json.c mod_jitprov/lib/scim.c mod_jitprov/lib/scim_filter.c mod_jitprov/lib/scim_patch.c mod_jitprov/lib/scim_resource.c"
   [fuzz_store]="mod_jitprov/lib/store_sql.c mod_jitprov/lib/store_cfg.c mod_jitprov/lib/store_prov.c mod_jitprov/lib/store_schema.c mod_jitprov/lib/claims.c mod_jitprov/lib/store_roles.c mod_jitprov/lib/roles.c mod_jitprov/lib/sync.c"
   [fuzz_roles]="mod_jitprov/lib/roles.c mod_jitprov/lib/sync.c mod_jitprov/lib/claims.c"
   [fuzz_forwarded]="mod_jitprov/lib/forwarded.c"
   [fuzz_formpost]="mod_jitprov/lib/formpost.c mod_jitprov/lib/url.c"
+  [fuzz_json]="mod_jitprov/lib/json.c"
 )
 for t in "${!srcs[@]}"; do
   [ -f "tests/fuzz/$t.c" ] || continue

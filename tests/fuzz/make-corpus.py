@@ -256,6 +256,46 @@ def roles_seeds():
         {"groups": ["x\nadmins", "admins\u0000"]}, ["staff", "team-z"], {"sub": "u-1"})]
 
 
+def token_response():
+    # what an IdP's token endpoint returns on a login (~1.4 KB, mostly the ID token)
+    claims = idtoken_claims(name="Alice Example", preferred_username="alice",
+                            email_verified=True, sid="s-" + "0123456789abcdef" * 2,
+                            at_hash="x" * 22, azp="client", acr="urn:mace:incommon:iap:silver",
+                            amr=["pwd", "otp"], locale="en-US", zoneinfo="Europe/Paris")
+    access = hs({"alg": "HS256", "typ": "at+jwt", "kid": "k1"},
+                {"iss": "https://idp.example", "sub": "u-1", "aud": "api", "exp": NOW + 3600,
+                 "iat": NOW, "jti": "a" * 32, "scope": "openid email profile"})
+    return {"access_token": access, "expires_in": 3600, "token_type": "Bearer",
+            "id_token": hs({"alg": "HS256", "kid": "k1"}, claims),
+            "refresh_token": b64u(hashlib.sha256(b"refresh").digest() * 2),
+            "scope": "openid email profile offline_access"}
+
+
+def json_seeds():
+    # the raw JSON text; every seed is parsed under each flag set
+    state = {"s": "ABCDEFGHIJKLMNOPqrstuvwxyz0123456789ABCDEFG", "n": "n" * 43, "v": "v" * 43,
+             "r": "/app/?x=1&y=%C3%A9", "t": NOW, "p": "https://idp.example"}
+    resp = token_response()
+    seeds = [compact(resp), json.dumps(resp, indent=2).encode(),
+             compact(idtoken_claims(name="Zo\u00eb \"Z\"", groups=["a/b", "c\\d"])),
+             compact(state), compact(logout_claims()),
+             json.dumps({"emoji": "\U0001F600 \u00e9\u20ac\u2028", "ctl": "\b\f\n\r\t\x01\x7f",
+                         "k\u00e9y": "/"}, ensure_ascii=False).encode(),
+             json.dumps({"emoji": "\U0001F600 \u00e9\u20ac", "ctl": "\b\f\n\r\t\x01"}).encode(),
+             b'{"a":1,"b":2,"a":3}', b'{"a":1,"\\u0061":2}', b'{"":0,"":1}',
+             b'[0,-0,-0.0,1e400,-1e400,1e-400,9223372036854775807,-9223372036854775808,'
+             b'9223372036854775808,-9223372036854775809,1.5e+10,2E-3,0.1,123456789012345678901234]',
+             b'[01,1.,.5,+1,-,1e,1e+,0x1F,NaN,Infinity]',
+             b'["\\ud83d\\ude00","\\ud83d","\\ude00","\\ud83d\\u0041","\\u0000","\\uDBFF\\uDFFF"]',
+             b'["\xc3\xa9","\xc0\xaf","\xed\xa0\x80","\xf4\x90\x80\x80","\xff","\xe2\x82"]',
+             b'"just a string"', b'42', b'-0', b'1e400', b'true', b'null', b' \t\r\n[ ] \n',
+             b'{} x', b'[1\x00]', b'[true\x00,2\x00]', b'\xef\xbb\xbf{}', b'[\x0c1]',
+             b'["a\\x"]', b'["\\u12G4"]', b'["tab\there"]',
+             b"[" * 2048 + b"]" * 2048, b"[" * 2047 + b"1" + b"]" * 2047,
+             b"[" * 2049 + b"]" * 2049, b'{"a":' * 600 + b"{}" + b"}" * 600]
+    return seeds
+
+
 DICTS = {
     "fuzz_roles": ['"groups"', '"admins"', '"staff"', '"team-"', '"member"', '"admin"', 'aa'],
     "fuzz_token": ['"alg"', '"kid"', '"typ"', '"crit"', '"HS256"', '"HS512"', '"RS256"',
@@ -277,6 +317,12 @@ DICTS = {
                    '"name"', '"groups"', '"address"', '"country"', '"upn"',
                    '"https://example.com/roles"', 'true', 'false', 'null', '"\\x00"'],
     "fuzz_state": ['"s"', '"n"', '"v"', '"r"', '"t"', '1700000000', '"/"', 'null'],
+    "fuzz_json": ['"{"', '"}"', '"["', '"]"', '":"', '","', '"\\""', '"true"', '"false"',
+                  '"null"', '"\\\\u"', '"\\\\ud83d\\\\ude00"', '"\\\\udc00"', '"\\\\u0000"',
+                  '"\\\\n"', '"\\\\/"', '"1e400"', '"-0"', '"1e-400"', '"9223372036854775808"',
+                  '"-9223372036854775808"', '"0.5"', '"E+"', '"\\xc3\\xa9"', '"\\xf0\\x9f\\x98\\x80"',
+                  '"\\xed\\xa0\\x80"', '"\\xf4\\x90\\x80\\x80"', '"\\x00"', '"\\x0c"',
+                  '"\\xef\\xbb\\xbf"', '"id_token"', '"access_token"', '"sub"'],
     "fuzz_sessrec": ['"JPS5"', '"JPS4"', '"\\x80\\x01"', '"\\x01"', '"\\x03"', '"\\x81\\x01"',
                      '"c:"', '"a:"', '"\\x1f"', '"\\x00\\x00\\x00\\x00"'],
     "fuzz_headers": ['"\\x1f"', '","', '"|"', '"%"', '"%2C"', '"\\xc3\\xab"', '"\\x00"',
@@ -288,7 +334,8 @@ DICTS = {
 
 SEEDS = {"fuzz_token": token_seeds, "fuzz_jwks": jwks_seeds, "fuzz_scim": scim_seeds,
          "fuzz_store": store_seeds, "fuzz_state": state_seeds, "fuzz_sessrec": sessrec_seeds,
-         "fuzz_headers": headers_seeds, "fuzz_url": url_seeds, "fuzz_roles": roles_seeds}
+         "fuzz_headers": headers_seeds, "fuzz_url": url_seeds, "fuzz_roles": roles_seeds,
+         "fuzz_json": json_seeds}
 
 
 def main():
