@@ -9,6 +9,7 @@
 
 #include "tokenset.h"
 #include "url.h"
+#include "json.h"
 
 #define JP_MAX_REFRESH_RESP (128 * 1024)
 
@@ -50,7 +51,7 @@ static int refresh(request_rec *r, jp_srv_cfg *c, const jp_tokenset *old, jp_tok
                       JPLOG(0372) "access token refresh failed: token endpoint: %s", err);
         return -1;
     }
-    j = resp.len <= JP_MAX_REFRESH_RESP ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
+    j = resp.len <= JP_MAX_REFRESH_RESP ? jp_json_loadb(resp.body, resp.len, 0, NULL) : NULL;
     if (resp.status != 200 || !json_is_object(j) ||
         jp_tokenset_from_response(r->pool, j, apr_time_sec(apr_time_now()), old, out, &err)) {
         e = json_is_string(json_object_get(j, "error"))

@@ -8,6 +8,7 @@
 
 #include "state.h"
 #include "url.h"
+#include "json.h"
 
 /* Parallel tabs each get a state cookie (Path=/, so that a new attempt sees the
  * others); beyond this the oldest are dropped so
@@ -170,7 +171,7 @@ static int exchange_code(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const 
                        rv == APR_TIMEUP ? "The identity provider did not answer in time."
                                         : "The identity provider cannot be reached.",
                        "token endpoint: %s", err);
-    j = resp.len <= JP_MAX_TOKEN_RESP ? json_loadb(resp.body, resp.len, 0, &je) : NULL;
+    j = resp.len <= JP_MAX_TOKEN_RESP ? jp_json_loadb(resp.body, resp.len, 0, &je) : NULL;
     if (resp.status != 200 || !json_is_object(j)) {
         const char *e = json_is_object(j) && json_is_string(json_object_get(j, "error"))
                             ? json_string_value(json_object_get(j, "error"))
@@ -247,7 +248,7 @@ static json_t *userinfo_claims(request_rec *r, jp_srv_cfg *c, const jp_meta *m, 
         /* The token's reference belongs to r->pool: the caller releases its own. */
         return json_incref(ui);
     }
-    ui = json_loadb(resp->body, resp->len, 0, &je);
+    ui = jp_json_loadb(resp->body, resp->len, 0, &je);
     if (!json_is_object(ui)) {
         json_decref(ui);
         *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad,

@@ -19,6 +19,7 @@
 #include "apr_strings.h"
 
 #include "url.h"
+#include "json.h"
 
 #define JP_STATE_RANDOM_LEN 43
 
@@ -135,7 +136,7 @@ jp_srv_cfg *jp_provider_for_token(request_rec *r, jp_srv_cfg *c, const char *jwt
         return c;
     /* Unverified, only to pick whose keys verify it next. */
     payload = jp_b64url_decode(r->pool, apr_pstrmemdup(r->pool, dot1 + 1, dot2 - dot1 - 1), &n);
-    j = payload ? json_loadb((const char *)payload, n, 0, NULL) : NULL;
+    j = payload ? jp_json_loadb((const char *)payload, n, 0, NULL) : NULL;
     if (json_is_string(json_object_get(j, "iss")))
         pc = jp_provider_for_iss(r, c, json_string_value(json_object_get(j, "iss")));
     json_decref(j);

@@ -11,6 +11,7 @@
 #include "apr_strings.h"
 
 #include "formpost.h"
+#include "json.h"
 
 #define JP_POST_AAD "jitprov-post-v1:"
 
@@ -130,7 +131,7 @@ int jp_post_resume(request_rec *r, jp_srv_cfg *c, const char *state, const char 
         return DECLINED;
     text = jp_open(r->pool, c->state_keys, c->nkeys, apr_pstrcat(r->pool, JP_POST_AAD, state, NULL),
                    sealed, &n);
-    rec = text ? json_loadb((const char *)text, n, 0, NULL) : NULL;
+    rec = text ? jp_json_loadb((const char *)text, n, 0, NULL) : NULL;
     u = json_object_get(rec, "u");
     t = json_object_get(rec, "t");
     f = json_object_get(rec, "f");

@@ -15,6 +15,7 @@
 #include "apr_strings.h"
 
 #include "url.h"
+#include "json.h"
 
 #define JP_META_TTL 86400
 #define JP_JWKS_TTL 3600
@@ -147,7 +148,7 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
         *err = apr_psprintf(r->pool, "discovery document answered HTTP %ld", resp.status);
         return HTTP_BAD_GATEWAY;
     }
-    doc = json_loadb(resp.body, resp.len, 0, &je);
+    doc = jp_json_loadb(resp.body, resp.len, 0, &je);
     if (!json_is_object(doc)) {
         json_decref(doc);
         *err = "discovery document is not a JSON object";

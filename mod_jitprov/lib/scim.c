@@ -25,6 +25,7 @@
 #include "scim.h"
 #include "scim_int.h"
 #include "claims.h"
+#include "json.h"
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                              */
@@ -149,7 +150,7 @@ json_t *jp_scim_load(apr_pool_t *p, const char *body, size_t len, jp_scim_err *e
         return jp_scim_fail(e, p, 413, NULL, "the request body is larger than %d bytes",
                             JP_SCIM_BODY_MAX),
                NULL;
-    j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    j = jp_json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j)
         return jp_scim_fail(e, p, 400, JP_SCIM_E_SYNTAX, "the body is not valid JSON (line %d: %s)",
                             jerr.line, jp_scim_excerpt(p, jerr.text)),

@@ -12,6 +12,7 @@
 
 #include "scim.h"
 #include "scim_int.h"
+#include "json.h"
 
 #define URN_CORE_LEN (sizeof(JP_SCIM_SCHEMA_USER) - 1)
 
@@ -139,7 +140,7 @@ int jp_scim_parse_cmp(apr_pool_t *p, const char *s, size_t n, jp_cmp *out, jp_sc
                             jp_scim_excerpt(p, s + i));
     }
     /* The value is JSON: a string with JSON escapes, true, false, null or a number. */
-    out->value = json_loadb(s + v0, v1 - v0, JSON_DECODE_ANY, &jerr);
+    out->value = jp_json_loadb(s + v0, v1 - v0, JSON_DECODE_ANY, &jerr);
     if (!out->value || json_is_object(out->value) || json_is_array(out->value)) {
         if (out->value)
             json_decref(out->value);

@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "state.h"
+#include "json.h"
 
 /* Slack for clocks of several nodes: a cookie may claim to be this much from the future. */
 #define JP_STATE_SKEW 60
@@ -184,7 +185,7 @@ int jp_authstate_open(apr_pool_t *p, const jp_key *keys, int nkeys, const char *
     if (!pt)
         return fail(err, "state cookie does not authenticate");
 
-    obj = json_loadb((const char *)pt, ptlen, JSON_REJECT_DUPLICATES, &jerr);
+    obj = jp_json_loadb((const char *)pt, ptlen, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(obj) || json_object_size(obj) != 5) {
         json_decref(obj);
         return fail(err, "state cookie malformed");

@@ -16,6 +16,7 @@
 
 #include "token.h"
 #include "crypto.h"
+#include "json.h"
 
 #define JWKS_MAX_BYTES (256 * 1024)
 #define JWKS_MAX_KEYS 64     /* usable keys kept */
@@ -131,7 +132,7 @@ static unsigned char *b64url_decode(apr_pool_t *p, const char *s, size_t n, size
 static json_t *parse_object(apr_pool_t *p, const unsigned char *buf, size_t n)
 {
     json_error_t jerr;
-    json_t *j = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *j = jp_json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, &jerr);
 
     if (!j)
         return NULL;
@@ -298,7 +299,7 @@ jp_jwks *jp_jwks_parse(apr_pool_t *p, const char *json, size_t len, const char *
         return NULL;
     }
     /* Not tied to the pool: the set may live long, the parsed document need not. */
-    doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    doc = jp_json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(doc)) {
         json_decref(doc);
         set_err(err, "JWKS is not a JSON object");

@@ -4,6 +4,7 @@
 #include <apr_strings.h>
 
 #include "tokenset.h"
+#include "json.h"
 
 #define AAD_PREFIX "jitprov-tokens-v1:"
 
@@ -91,7 +92,7 @@ int jp_tokenset_open(apr_pool_t *p, const jp_key *keys, int nkeys, const char *a
     pt = jp_open(p, keys, nkeys, aad, blob, &n);
     if (!pt)
         return -1;
-    j = json_loadb((const char *)pt, n, 0, NULL);
+    j = jp_json_loadb((const char *)pt, n, 0, NULL);
     memset(pt, 0, n);
     at = json_object_get(j, "at");
     rt = json_object_get(j, "rt");
