@@ -236,7 +236,10 @@ int main(void)
     CHECK(json_error_code(&e) == json_error_invalid_syntax);
     j = jp_json_loadb("[99999999999999999999]", 22, 0, &e);
     CHECK(j == NULL && json_error_code(&e) == json_error_numeric_overflow);
-    CHECK(jp_json_loadb("[1]", 3, 0, NULL) != NULL); /* err may be NULL */
+    j = jp_json_loadb("[1]", 3, 0, NULL); /* err may be NULL */
+    CHECK(j != NULL);
+    json_decref(j);
+    CHECK(jp_json_loadb("[1", 2, 0, NULL) == NULL);
     j = jp_json_loadb("{\"a\":[1,\"x\"]}", 13, 0, &e);
     CHECK(j && e.text[0] == '\0' &&
           json_integer_value(json_array_get(json_object_get(j, "a"), 0)) == 1);
