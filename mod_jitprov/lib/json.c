@@ -37,6 +37,12 @@
 
 #define JP_SCRATCH_INLINE 512
 
+#if defined(__GNUC__)
+#define JP_NOINLINE __attribute__((noinline))
+#else
+#define JP_NOINLINE
+#endif
+
 typedef struct {
     const unsigned char *start, *p, *end;
     size_t flags;
@@ -388,7 +394,7 @@ static inline const unsigned char *skip_lost_nul(const unsigned char *p, const u
     return p < end && *p == '\0' ? p + 1 : p;
 }
 
-static json_t *parse_number(parser *ps)
+static JP_NOINLINE json_t *parse_number(parser *ps)
 {
     const unsigned char *s = ps->p, *p = s, *end = ps->end, *int_end;
     int neg = 0, real = 0;
@@ -596,7 +602,7 @@ fail:
     return NULL;
 }
 
-static json_t *literal(parser *ps, const char *word, size_t n, json_t *(*make)(void))
+static JP_NOINLINE json_t *literal(parser *ps, const char *word, size_t n, json_t *(*make)(void))
 {
     json_t *j;
     if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n)) {
@@ -625,13 +631,29 @@ static json_t *make_null(void)
     return json_null();
 }
 
+/* Out of line, like parse_number: parse_value's frame is paid once per
+ * nesting level, so it keeps only what the containers need. */
+static JP_NOINLINE json_t *parse_string(parser *ps)
+{
+    const char *s;
+    size_t n, pushed;
+    json_t *j;
+
+    if (scan_string(ps, &s, &n, &pushed))
+        return NULL;
+    j = json_stringn_nocheck(s, n);
+    if (pushed != (size_t)-1)
+        ps->scratch_len = pushed;
+    if (!j)
+        set_error(ps, ps->p, json_error_out_of_memory, "out of memory");
+    return j;
+}
+
 /* The value ps->p is on (whitespace already skipped). Like jansson, every
  * value counts towards the depth, scalars included. */
 static json_t *parse_value(parser *ps)
 {
     json_t *j;
-    const char *s;
-    size_t n, pushed;
 
     if (ps->p >= ps->end) {
         set_error(ps, ps->p, json_error_premature_end_of_input, "premature end of input");
@@ -649,13 +671,7 @@ static json_t *parse_value(parser *ps)
         j = parse_array(ps);
         break;
     case '"':
-        if (scan_string(ps, &s, &n, &pushed))
-            return NULL;
-        j = json_stringn_nocheck(s, n);
-        if (pushed != (size_t)-1)
-            ps->scratch_len = pushed;
-        if (!j)
-            set_error(ps, ps->p, json_error_out_of_memory, "out of memory");
+        j = parse_string(ps);
         break;
     case '-':
     case '0':

@@ -292,7 +292,9 @@ def json_seeds():
              b'{} x', b'[1\x00]', b'[true\x00,2\x00]', b'\xef\xbb\xbf{}', b'[\x0c1]',
              b'["a\\x"]', b'["\\u12G4"]', b'["tab\there"]',
              b"[" * 2048 + b"]" * 2048, b"[" * 2047 + b"1" + b"]" * 2047,
-             b"[" * 2049 + b"]" * 2049, b'{"a":' * 600 + b"{}" + b"}" * 600]
+             b"[" * 2049 + b"]" * 2049, b'{"a":' * 600 + b"{}" + b"}" * 600,
+             # an escaped key waiting while a long escaped value grows the scratch stack
+             b'{"' + b"k" * 600 + b'\\n":{"in\\u006eer":"' + b"v" * 2000 + b'\\t"}}']
     return seeds
 
 

@@ -208,6 +208,28 @@ int main(void)
         CHECK(parse(big, n + 2, 0) == NULL);
     }
 
+    /* Escaped keys wait on the scratch stack while their value is parsed;
+     * a long escaped value grows (moves) the stack under them. */
+    {
+        char big[4000], want[4000];
+        size_t n = 0, w = 0, i;
+        n += (size_t)sprintf(big + n, "{\"");
+        w += (size_t)sprintf(want + w, "{\"");
+        for (i = 0; i < 600; i++) {
+            big[n++] = 'k';
+            want[w++] = 'k';
+        }
+        n += (size_t)sprintf(big + n, "\\n\":{\"in\\u006eer\":\"");
+        w += (size_t)sprintf(want + w, "\\n\":{\"inner\":\"");
+        for (i = 0; i < 2000; i++) {
+            big[n++] = 'v';
+            want[w++] = 'v';
+        }
+        n += (size_t)sprintf(big + n, "\\t\"}}");
+        w += (size_t)sprintf(want + w, "\\t\"}}");
+        CHECK_STR(parse(big, n, RD), want);
+    }
+
     /* Depth: jansson's JSON_PARSER_MAX_DEPTH, scalars counted. */
     s = nested(JSON_PARSER_MAX_DEPTH, 0);
     CHECK(parse(s, strlen(s), 0) != NULL);
