@@ -564,8 +564,9 @@ static const char *record_aad(request_rec *r, const char *key)
 }
 
 /* Decodes the record in buf (len bytes and one of room) in place into s and
- * derives its marker keys: every session read from bytes comes from here,
- * or from a rebuild of one that did (its shape holds the keys). */
+ * derives its marker keys: every session read from a cookie comes from
+ * here, or from a rebuild of a remembered one (its shape holds the keys);
+ * a record just sealed takes the keys of its session (remember_sealed). */
 static int decode_record(request_rec *r, jp_srv_cfg *c, unsigned char *buf, size_t len,
                          jp_session *s)
 {
