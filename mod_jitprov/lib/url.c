@@ -30,19 +30,26 @@ static int url_char_ok(unsigned char c)
     return c > 0x20 && c < 0x7f && c != '"' && c != '<' && c != '>';
 }
 
-/* Host names compared without IPv6 brackets, ASCII case-insensitively. */
+/* Host names compared without IPv6 brackets, ASCII case-insensitively. A URL's
+ * host may be bracketed only when ours is an IPv6 literal: browsers refuse
+ * "http://[127.0.0.1]/", so accepting it would hand back a URL they never follow
+ * the way we checked it. httpd gives IPv6 server names without brackets. */
 static int host_eq(const char *a, size_t alen, const char *b)
 {
     size_t blen = strlen(b);
+    int a_bracketed = 0;
 
     if (alen >= 2 && a[0] == '[' && a[alen - 1] == ']') {
         a++;
         alen -= 2;
+        a_bracketed = 1;
     }
     if (blen >= 2 && b[0] == '[' && b[blen - 1] == ']') {
         b++;
         blen -= 2;
     }
+    if (a_bracketed != (memchr(b, ':', blen) != NULL))
+        return 0;
     return alen > 0 && alen == blen && strncasecmp(a, b, alen) == 0;
 }
 

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -245,7 +244,8 @@ def url_seeds():
         "http://127.0.0.1/x", "https://127.0.0.1:8080/", "http://user@127.0.0.1:8080/",
         "javascript:alert(1)", "state=abc&code=def&iss=https%3A%2F%2Fidp",
         "return_to=%2Fapp%2F&return_to=%2Fx", "a=%zz&b=%00", "/x\r\nSet-Cookie: a=b",
-        "code=1\x00state=2", "x=1&state=" + "A" * 43)]
+        "code=1\x00state=2", "x=1&state=" + "A" * 43, "http://[127.0.0.1]",
+        "http://[::1]:8080/x")]
 
 
 def roles_seeds():
@@ -331,7 +331,7 @@ DICTS = {
                      '"\\x7f"'],
     "fuzz_url": ['"return_to="', '"state="', '"code="', '"&"', '"%2F"', '"%00"', '"//"',
                  '"http://"', '"https://"', '"127.0.0.1"', '":8080"', '"@"', '"\\\\"',
-                 '"%0d%0a"'],
+                 '"%0d%0a"', '"["', '"]"'],
 }
 
 SEEDS = {"fuzz_token": token_seeds, "fuzz_jwks": jwks_seeds, "fuzz_scim": scim_seeds,
@@ -343,8 +343,12 @@ SEEDS = {"fuzz_token": token_seeds, "fuzz_jwks": jwks_seeds, "fuzz_scim": scim_s
 def main():
     for target, make in SEEDS.items():
         d = os.path.join(OUT, target)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
+        # Only our own seeds are replaced: inputs a fuzzing run found and that
+        # were committed beside them (crash regressions, coverage) stay.
+        os.makedirs(d, exist_ok=True)
+        for old in os.listdir(d):
+            if old.startswith("seed-"):
+                os.remove(os.path.join(d, old))
         for i, seed in enumerate(make()):
             with open(os.path.join(d, f"seed-{i:03d}"), "wb") as f:
                 f.write(seed)

@@ -118,6 +118,11 @@ static void test_return_to(void)
     CHECK(jp_safe_return_to(p, "http://[::1]x/x", "http", "::1", 80) == NULL);
     CHECK(jp_safe_return_to(p, "http://[::1/x", "http", "::1", 80) == NULL);
     CHECK(jp_safe_return_to(p, "http://[]/x", "http", "[]", 80) == NULL);
+    /* Brackets only around an IPv6 literal: browsers refuse "[127.0.0.1]". */
+    CHECK(jp_safe_return_to(p, "http://[127.0.0.1]", "http", "127.0.0.1", 80) == NULL);
+    CHECK(jp_safe_return_to(p, "http://[127.0.0.1]:8080/x", "http", "127.0.0.1", 8080) == NULL);
+    CHECK(jp_safe_return_to(p, "http://[localhost]/x", "http", "[localhost]", 80) == NULL);
+    CHECK(jp_safe_return_to(p, "http://::1/x", "http", "::1", 80) == NULL);
     CHECK(jp_safe_return_to(p, "/x", "ftp", "example.org", 0) != NULL);
     CHECK(jp_safe_return_to(p, "ftp://example.org/x", "ftp", "example.org", 0) == NULL);
     CHECK(jp_safe_return_to(p, "/x", "http", NULL, 0) == NULL);
