@@ -504,6 +504,9 @@ class Bench:
         self.cg_users = [f"cg{i:03d}" for i in range(self.p["cg_logins"])]
         self.pair_users = [[f"pair{r}u{i:03d}" for i in range(self.p["pair_logins"])]
                            for r in range(self.p["pair_rounds"])]
+        # The same rounds again with Debian's stock MPM values: fresh users.
+        self.pair_users_deb = [[f"pdeb{r}u{i:03d}" for i in range(self.p["pair_logins"])]
+                               for r in range(self.p["pair_rounds"])]
         self.pg = None
         with open("/proc/loadavg") as f:
             load = " ".join(f.read().split()[:3])
@@ -514,7 +517,8 @@ class Bench:
 
     def idp_users(self):
         users = {}
-        everyone = self.users + self.cg_users + sum(self.pair_users, []) + ["benchwarm"]
+        everyone = (self.users + self.cg_users + sum(self.pair_users, [])
+                    + sum(self.pair_users_deb, []) + ["benchwarm"])
         for i, u in enumerate(everyone):
             users[u] = {
                 "sub": f"bench-{i:05d}-{secrets.token_hex(8)}",
@@ -906,7 +910,7 @@ class Bench:
                 f"(callback {r['callback_ms']:.2f})  IdP CPU {r['idp_cpu_ms']:.2f} ms")
         return res
 
-    def paired_logins(self, v, o):
+    def paired_logins(self, v, o, pair_users):
         """mod_jitprov (SQLite) and mod_auth_openidc side by side, alternating:
         each round logs fresh users in through mod_jitprov (first: account
         created), again (returning: account updated), and through
@@ -927,7 +931,7 @@ class Bench:
                 for k in ("first", "returning", "oidc")}
         foreign = []
         for rnd in range(p["pair_rounds"]):
-            users = self.pair_users[rnd]
+            users = pair_users[rnd]
             steps = [("first", v), ("returning", v), ("oidc", o)]
             if rnd % 2:
                 steps = steps[2:] + steps[:2]
@@ -958,7 +962,7 @@ class Bench:
                       "cpu_ms": 1000 * sm["cpu"] / sm["n"],
                       "idle_ms": 1000 * idle[ik] * sm["span"] / sm["n"]}
             tot[k]["net_ms"] = tot[k]["cpu_ms"] - tot[k]["idle_ms"]
-        return {"rounds": rounds, "logins": len(self.pair_users[0]),
+        return {"rounds": rounds, "logins": len(pair_users[0]),
                 "idle_ms_per_s": {k: 1000 * x for k, x in idle.items()}, "total": tot,
                 "net": {k: tot[k]["net_ms"] / tot["oidc"]["net_ms"]
                         for k in ("first", "returning")},
@@ -982,7 +986,17 @@ class Bench:
         out["jitprov-sqlite"] = self.logins_for(v, "mod_jitprov + SQLite", True)
         o.start(self, access_log=True)
         out["oidc-shm"] = self.logins_for(o, "mod_auth_openidc (shm)", False)
-        out["paired"] = self.paired_logins(v, o)
+        out["paired"] = self.paired_logins(v, o, self.pair_users)
+        o.stop()
+        v.stop()
+        # Again with Debian's stock apache2 MPM values (the headline's
+        # configuration): 2 children of 25 threads to start, more on demand.
+        log("  side by side again with Debian's stock MPM values")
+        v.start(self, access_log=True, mpm=MPM_DEBIAN)
+        o.start(self, access_log=True, mpm=MPM_DEBIAN)
+        v.get_session("benchwarm")
+        o.get_session("benchwarm")
+        out["paired_debian"] = self.paired_logins(v, o, self.pair_users_deb)
         out["jitprov-sqlite"]["rows"] = self.db_counts(*v.db)
         o.stop()
         v.stop()
@@ -1000,7 +1014,8 @@ class Bench:
                 self.pg.stop()
             v.db = ("sqlite3", v.httpd.db_path)
         n_first = len(self.users) + 1
-        expect = {"jitprov-sqlite": n_first + sum(len(u) for u in self.pair_users),
+        expect = {"jitprov-sqlite": n_first + sum(len(u) for u in self.pair_users)
+                  + sum(len(u) for u in self.pair_users_deb),
                   "jitprov-pgsql": n_first}
         for db, n in expect.items():
             rows = out[db]["rows"]
@@ -1205,8 +1220,11 @@ def report(res, started, elapsed):
             add(f"| httpd CPU per login <= 1/2 of mod_auth_openidc (callgrind instructions, "
                 f"SQLite provisioning included) | **{r:.2f}** ({worst / 1e6:.2f} M vs "
                 f"{ol['login']['ir_per_login'] / 1e6:.2f} M instructions) | {verdict(ok)} |")
-    if lg:
-        pr = lg["paired"]
+    for key, mpm_name in (("paired", "the bench's MPM values"),
+                          ("paired_debian", "Debian's stock MPM values")):
+        pr = lg.get(key) if lg else None
+        if not pr:
+            continue
         worst = max(pr["first"], pr["returning"])
         ok = worst <= 0.5
         targets.append(ok)
@@ -1226,8 +1244,8 @@ def report(res, started, elapsed):
                       f"(median of the batches, max {100 * pr['foreign_max']:.0f}%)")
         add(f"| httpd CPU per login <= 1/2 of mod_auth_openidc (CPU time incl. kernel, all "
             f"httpd processes; {len(pr['rounds'])} alternating rounds of {pr['logins']} "
-            f"sequential logins, SQLite, same run) | first **{pr['first']:.2f}**, returning "
-            f"**{pr['returning']:.2f}** (medians of the rounds: {pr['ms']['first']:.2f} / "
+            f"sequential logins, SQLite, {mpm_name}, same run) | first "
+            f"**{pr['first']:.2f}**, returning **{pr['returning']:.2f}** (medians of the rounds: {pr['ms']['first']:.2f} / "
             f"{pr['ms']['returning']:.2f} ms vs {pr['ms']['oidc']:.2f} ms){detail} | "
             f"{verdict(ok)} |")
     if m:
@@ -1401,40 +1419,45 @@ def report(res, started, elapsed):
                     f"{r['idp_cpu_ms']:.2f} ms | {r['httpd_ms']:.2f} ms | "
                     f"{r['callback_ms']:.2f} ms | {r['wall_ms']:.1f} ms |")
         add("")
-        pr = lg["paired"]
-        add(f"Side by side: {len(pr['rounds'])} rounds, each {pr['logins']} sequential logins "
-            "of fresh users through mod_jitprov (first), the same users again (returning) "
-            "and through mod_auth_openidc, in alternating order. httpd CPU per login:")
-        add("")
-        add("| round | mod_jitprov first | mod_jitprov returning | mod_auth_openidc | "
-            "first / openidc | returning / openidc |")
-        add("|---|---:|---:|---:|---:|---:|")
-        for i, r in enumerate(pr["rounds"]):
-            add(f"| {i + 1} | {r['ms']['first']:.2f} ms | {r['ms']['returning']:.2f} ms | "
-                f"{r['ms']['oidc']:.2f} ms | {r['first']:.2f} | {r['returning']:.2f} |")
-        add(f"| median | {pr['ms']['first']:.2f} ms | {pr['ms']['returning']:.2f} ms | "
-            f"{pr['ms']['oidc']:.2f} ms | **{pr['first']:.2f}** | **{pr['returning']:.2f}** |")
-        add("")
-        if pr.get("total"):
-            tt = pr["total"]
-            add("Over all rounds, per login: user and system time (clock ticks of all httpd "
-                f"processes, 10 ms steps: +-{10 / tt['oidc']['n']:.2f} ms per login over "
-                f"{tt['oidc']['n']} logins), what the idle server uses "
-                "in the same time (measured with both servers started and no requests, "
-                f"{pr['idle_ms_per_s']['jitprov']:.2f} ms/s mod_jitprov, "
-                f"{pr['idle_ms_per_s']['oidc']:.2f} ms/s mod_auth_openidc), and the CPU net of "
-                f"it. Other work used {100 * pr['foreign_median']:.0f}% of the machine during "
-                f"the batches (median; max {100 * pr['foreign_max']:.0f}%).")
+        for key, mpm_name in (("paired", "the bench's MPM values"),
+                              ("paired_debian", "Debian's stock MPM values")):
+            pr = lg.get(key)
+            if not pr:
+                continue
+            add(f"Side by side: {len(pr['rounds'])} rounds, each {pr['logins']} sequential logins "
+                "of fresh users through mod_jitprov (first), the same users again (returning) "
+                f"and through mod_auth_openidc, in alternating order, with {mpm_name}. httpd CPU "
+                "per login:")
             add("")
-            add("| | CPU | user | system | idle share | net | net / openidc |")
-            add("|---|---:|---:|---:|---:|---:|---:|")
-            for k, name in (("first", "mod_jitprov first"), ("returning", "mod_jitprov returning"),
-                            ("oidc", "mod_auth_openidc")):
-                x = tt[k]
-                add(f"| {name} | {x['cpu_ms']:.2f} ms | {x['user_ms']:.2f} ms | "
-                    f"{x['sys_ms']:.2f} ms | {x['idle_ms']:.3f} ms | {x['net_ms']:.2f} ms | "
-                    f"{x['net_ms'] / tt['oidc']['net_ms']:.2f} |")
+            add("| round | mod_jitprov first | mod_jitprov returning | mod_auth_openidc | "
+                "first / openidc | returning / openidc |")
+            add("|---|---:|---:|---:|---:|---:|")
+            for i, r in enumerate(pr["rounds"]):
+                add(f"| {i + 1} | {r['ms']['first']:.2f} ms | {r['ms']['returning']:.2f} ms | "
+                    f"{r['ms']['oidc']:.2f} ms | {r['first']:.2f} | {r['returning']:.2f} |")
+            add(f"| median | {pr['ms']['first']:.2f} ms | {pr['ms']['returning']:.2f} ms | "
+                f"{pr['ms']['oidc']:.2f} ms | **{pr['first']:.2f}** | **{pr['returning']:.2f}** |")
             add("")
+            if pr.get("total"):
+                tt = pr["total"]
+                add("Over all rounds, per login: user and system time (clock ticks of all httpd "
+                    f"processes, 10 ms steps: +-{10 / tt['oidc']['n']:.2f} ms per login over "
+                    f"{tt['oidc']['n']} logins), what the idle server uses "
+                    "in the same time (measured with both servers started and no requests, "
+                    f"{pr['idle_ms_per_s']['jitprov']:.2f} ms/s mod_jitprov, "
+                    f"{pr['idle_ms_per_s']['oidc']:.2f} ms/s mod_auth_openidc), and the CPU net of "
+                    f"it. Other work used {100 * pr['foreign_median']:.0f}% of the machine during "
+                    f"the batches (median; max {100 * pr['foreign_max']:.0f}%).")
+                add("")
+                add("| | CPU | user | system | idle share | net | net / openidc |")
+                add("|---|---:|---:|---:|---:|---:|---:|")
+                for k, name in (("first", "mod_jitprov first"), ("returning", "mod_jitprov returning"),
+                                ("oidc", "mod_auth_openidc")):
+                    x = tt[k]
+                    add(f"| {name} | {x['cpu_ms']:.2f} ms | {x['user_ms']:.2f} ms | "
+                        f"{x['sys_ms']:.2f} ms | {x['idle_ms']:.3f} ms | {x['net_ms']:.2f} ms | "
+                        f"{x['net_ms'] / tt['oidc']['net_ms']:.2f} |")
+                add("")
         quiet = all(lg[d]["rows"].get("jitprov_audit") == lg[d]["rows"].get("jitprov_accounts")
                     for d in ("jitprov-sqlite", "jitprov-pgsql"))
         add(f"Rows after the run: SQLite {lg['jitprov-sqlite']['rows']}, PostgreSQL "
