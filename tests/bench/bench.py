@@ -507,6 +507,7 @@ class Bench:
         # The same rounds again with Debian's stock MPM values: fresh users.
         self.pair_users_deb = [[f"pdeb{r}u{i:03d}" for i in range(self.p["pair_logins"])]
                                for r in range(self.p["pair_rounds"])]
+        self.warm_users_deb = [f"pdebwarm{i:03d}" for i in range(self.p["pair_logins"])]
         self.pg = None
         with open("/proc/loadavg") as f:
             load = " ".join(f.read().split()[:3])
@@ -518,7 +519,7 @@ class Bench:
     def idp_users(self):
         users = {}
         everyone = (self.users + self.cg_users + sum(self.pair_users, [])
-                    + sum(self.pair_users_deb, []) + ["benchwarm"])
+                    + sum(self.pair_users_deb, []) + self.warm_users_deb + ["benchwarm"])
         for i, u in enumerate(everyone):
             users[u] = {
                 "sub": f"bench-{i:05d}-{secrets.token_hex(8)}",
@@ -994,8 +995,12 @@ class Bench:
         log("  side by side again with Debian's stock MPM values")
         v.start(self, access_log=True, mpm=MPM_DEBIAN)
         o.start(self, access_log=True, mpm=MPM_DEBIAN)
-        v.get_session("benchwarm")
-        o.get_session("benchwarm")
+        # Warm like the first series, which follows the login batches above:
+        # the same logins through both, twice (worker threads, connections
+        # to the IdP and the database, allocator arenas), before measuring.
+        for x in (v, o):
+            for _ in range(2):
+                self.login_batch(x, self.warm_users_deb, False)
         out["paired_debian"] = self.paired_logins(v, o, self.pair_users_deb)
         out["jitprov-sqlite"]["rows"] = self.db_counts(*v.db)
         o.stop()
@@ -1015,7 +1020,7 @@ class Bench:
             v.db = ("sqlite3", v.httpd.db_path)
         n_first = len(self.users) + 1
         expect = {"jitprov-sqlite": n_first + sum(len(u) for u in self.pair_users)
-                  + sum(len(u) for u in self.pair_users_deb),
+                  + sum(len(u) for u in self.pair_users_deb) + len(self.warm_users_deb),
                   "jitprov-pgsql": n_first}
         for db, n in expect.items():
             rows = out[db]["rows"]
