@@ -30,6 +30,7 @@ EVIL = [
     "http://evil.example@127.0.0.1:{port}/",
     "http://127.0.0.1:{other}/",
     "https://127.0.0.1:{port}/",
+    "http://[127.0.0.1]:{port}/",   # brackets belong to IPv6 only: browsers refuse it
 ]
 
 
