@@ -496,6 +496,23 @@ invalid:
 
 static json_t *parse_value(parser *ps);
 
+/* After an object member or array element: 1 at a ',' (skipped, with the
+ * space after it), 0 at the closing bracket (consumed), -1 on anything else. */
+static int after_element(parser *ps, char close, const char *expected)
+{
+    ps->p = skip_ws(ps->p, ps->end);
+    if (ps->p < ps->end && *ps->p == ',') {
+        ps->p = skip_ws(ps->p + 1, ps->end);
+        return 1;
+    }
+    if (ps->p < ps->end && *ps->p == close) {
+        ps->p++;
+        return 0;
+    }
+    set_error(ps, ps->p, json_error_invalid_syntax, expected);
+    return -1;
+}
+
 static json_t *parse_object(parser *ps)
 {
     json_t *obj = json_object(), *v;
@@ -547,17 +564,14 @@ static json_t *parse_object(parser *ps)
             ps->scratch_len = pushed;
         if (bad)
             goto fail;
-        ps->p = skip_ws(ps->p, ps->end);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p = skip_ws(ps->p + 1, ps->end);
+        switch (after_element(ps, '}', "',' or '}' expected")) {
+        case 1:
             continue;
-        }
-        if (ps->p < ps->end && *ps->p == '}') {
-            ps->p++;
+        case 0:
             return obj;
+        default:
+            goto fail;
         }
-        set_error(ps, ps->p, json_error_invalid_syntax, "',' or '}' expected");
-        goto fail;
     }
 fail:
     json_decref(obj);
@@ -585,17 +599,14 @@ static json_t *parse_array(parser *ps)
             set_error(ps, ps->p, json_error_out_of_memory, "out of memory");
             goto fail;
         }
-        ps->p = skip_ws(ps->p, ps->end);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p = skip_ws(ps->p + 1, ps->end);
+        switch (after_element(ps, ']', "',' or ']' expected")) {
+        case 1:
             continue;
-        }
-        if (ps->p < ps->end && *ps->p == ']') {
-            ps->p++;
+        case 0:
             return arr;
+        default:
+            goto fail;
         }
-        set_error(ps, ps->p, json_error_invalid_syntax, "',' or ']' expected");
-        goto fail;
     }
 fail:
     json_decref(arr);
