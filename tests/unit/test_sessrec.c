@@ -151,6 +151,25 @@ static void test_round_trip(apr_pool_t *p)
     CHECK(jp_sessrec_encode(p, NULL, &len) == NULL);
 }
 
+/* 1 when every proper prefix of the record fails to decode; each copy sits at
+ * the end of a malloc block so ASan catches a single byte read too far. */
+static int truncations_fail(apr_pool_t *p, const unsigned char *rec, size_t len)
+{
+    jp_session d;
+    unsigned char *copy;
+    size_t i;
+    int ok = 1;
+
+    for (i = 0; i < len; i++) {
+        copy = malloc(i ? i : 1);
+        memcpy(copy, rec, i);
+        if (jp_sessrec_decode(p, copy, i, &d) >= 0)
+            ok = 0;
+        free(copy);
+    }
+    return ok;
+}
+
 static void test_damage(apr_pool_t *p)
 {
     jp_session s = make(p, 20, 300), d;
@@ -164,17 +183,7 @@ static void test_damage(apr_pool_t *p)
     if (!buf)
         return;
 
-    /* Every truncation fails; each copy sits at the end of a malloc block so
-     * ASan catches a single byte read too far. */
-    ok = 1;
-    for (i = 0; i < len; i++) {
-        copy = malloc(i ? i : 1);
-        memcpy(copy, buf, i);
-        if (jp_sessrec_decode(p, copy, i, &d) >= 0)
-            ok = 0;
-        free(copy);
-    }
-    CHECK(ok);
+    CHECK(truncations_fail(p, buf, len));
 
     /* Trailing garbage. */
     copy = apr_palloc(p, len + 1);
@@ -684,9 +693,8 @@ static void test_jps4(apr_pool_t *p)
     static const char *const kv[] = {"c:iss", "https://idp", "a:id", "7", "c:sub", "u1"};
     jp_session d, e, once, again, marks;
     unsigned char *b, *re, *copy, *buf;
-    size_t len, rlen, i, slen;
+    size_t len, rlen, slen;
     void *shape;
-    int ok;
 
     fill_marks(&marks, 1);
     b = jps4(p, strs, kv, 3, "tok", &len);
@@ -737,15 +745,7 @@ static void test_jps4(apr_pool_t *p)
     /* Every truncation and every byte of trailing garbage fails. */
     b = jps4(p, strs, kv, 3, NULL, &len);
     CHECK(dec(p, b, len, &d) == 0 && !*d.tokens);
-    ok = 1;
-    for (i = 0; i < len; i++) {
-        copy = malloc(i ? i : 1);
-        memcpy(copy, b, i);
-        if (dec(p, copy, i, &d) >= 0)
-            ok = 0;
-        free(copy);
-    }
-    CHECK(ok);
+    CHECK(truncations_fail(p, b, len));
     b[len] = 0; /* an empty tokens field: not canonical in JPS4 either */
     CHECK(dec(p, b, len + 1, &d) == JP_SESSREC_EBAD);
 }
