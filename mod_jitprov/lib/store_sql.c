@@ -391,13 +391,16 @@ int jp_sql_select(jp_sql *s, jp_q *q, apr_array_header_t **rows, int *ncols)
     return 0;
 }
 
-int jp_sql_exec(jp_sql *s, jp_q *q, int *nrows)
+/* A statement without result rows, prepared once per connection. A schema
+ * change expires every statement of the connection, ours included: a failure
+ * notes it, and the retry prepares them again. */
+static int exec_prepared(jp_sql *s, const char *sql, const void **args, int *nrows)
 {
     apr_dbd_prepared_t *st;
     int rv, n = 0;
-    if (s->err || !(st = prep(s, jp_q_text(q))))
+    if (s->err || !(st = prep(s, sql)))
         return -1;
-    rv = apr_dbd_pbquery(s->db->driver, s->p, s->db->handle, &n, st, q->arg);
+    rv = apr_dbd_pbquery(s->db->driver, s->p, s->db->handle, &n, st, args);
     if (rv) {
         fail_rv(s, rv);
         note_stale(s);
@@ -406,6 +409,11 @@ int jp_sql_exec(jp_sql *s, jp_q *q, int *nrows)
     if (nrows)
         *nrows = n;
     return 0;
+}
+
+int jp_sql_exec(jp_sql *s, jp_q *q, int *nrows)
+{
+    return exec_prepared(s, jp_q_text(q), q->arg, nrows);
 }
 
 int jp_sql_first(jp_sql *s, jp_q *q, const char ***row)
@@ -438,21 +446,7 @@ int jp_sql_plain(jp_sql *s, const char *sql)
  * cannot PREPARE these: plain there. */
 int jp_sql_tx(jp_sql *s, const char *sql)
 {
-    apr_dbd_prepared_t *st;
-    int rv, n = 0;
-    if (s->pg)
-        return jp_sql_plain(s, sql);
-    if (s->err || !(st = prep(s, sql)))
-        return -1;
-    rv = apr_dbd_pbquery(s->db->driver, s->p, s->db->handle, &n, st, NULL);
-    if (rv) {
-        fail_rv(s, rv);
-        /* A schema change expires every statement of the connection, ours
-         * included: the retry prepares them again. */
-        note_stale(s);
-        return -1;
-    }
-    return 0;
+    return s->pg ? jp_sql_plain(s, sql) : exec_prepared(s, sql, NULL, NULL);
 }
 
 /* 1 when the statement runs (probes for tables, columns, indexes). */
