@@ -626,17 +626,11 @@ static int dry_report(jp_sql *s, jp_prov *v)
  * they commit without waiting for the disk (synchronous=NORMAL: atomic and
  * never corrupt, but the last commits before a power loss or an OS crash can
  * be lost; not on an httpd crash). Everything else, whose loss would undo a
- * decision (SCIM, jitprov-admin, deactivation), commits with FULL. The
- * setting cannot change inside a transaction, so it is set around it. */
+ * decision (SCIM, jitprov-admin, deactivation), commits with FULL
+ * (jp_sql_begin sets the level). */
 static int relaxed(jp_sql *s, const jp_prov *v)
 {
     return !s->pg && !v->dry && !s->cfg->login_sync_full;
-}
-
-static void sync_full(jp_sql *s)
-{
-    int n;
-    apr_dbd_query(s->db->driver, s->db->handle, &n, "PRAGMA synchronous=FULL");
 }
 
 static jp_prov_rc provision_tx(jp_sql *s, jp_prov *v)
@@ -687,14 +681,8 @@ static int wal(jp_sql *s)
 
 static jp_prov_rc provision_once(jp_sql *s, jp_prov *v)
 {
-    jp_prov_rc rc;
-    if (!relaxed(s, v) || !wal(s))
-        return provision_tx(s, v);
-    if (jp_sql_plain(s, "PRAGMA synchronous=NORMAL"))
-        return JP_PROV_DB_ERROR;
-    rc = provision_tx(s, v);
-    sync_full(s);
-    return rc;
+    s->relaxed = relaxed(s, v) && wal(s);
+    return provision_tx(s, v);
 }
 
 /* One attempt (jp_sql_run may make a second): its own time, reason and

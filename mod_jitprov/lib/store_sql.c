@@ -474,10 +474,34 @@ void jp_sql_rollback(jp_sql *s)
     apr_dbd_query(s->db->driver, s->db->handle, &n, "ROLLBACK");
 }
 
+/* How a write commits on SQLite: synchronous=NORMAL for a login's
+ * bookkeeping (s->relaxed, store_prov.c says when), FULL for everything else.
+ * The level holds for the connection until changed and cannot change inside
+ * a transaction, so it is set before each write, and only when it differs
+ * from the one this connection was last set to, marked beside our prepared
+ * statements: logins, nearly every write, then issue no PRAGMA at all (a
+ * PRAGMA is compiled afresh each time). A connection we never set (a
+ * DBDInitSQL may have chosen anything) is set at its first write. */
+#define JP_SYNC_KEY "jitprov:synchronous" /* a mark, not a statement */
+
+static int sync_level(jp_sql *s)
+{
+    const char *want = s->relaxed ? "NORMAL" : "FULL";
+    const char *now = apr_hash_get(s->db->prepared, JP_SYNC_KEY, APR_HASH_KEY_STRING);
+    if (s->pg || (now && !strcmp(now, want)))
+        return 0;
+    /* Unknown until it succeeds: a failed FULL must not leave NORMAL marked. */
+    apr_hash_set(s->db->prepared, JP_SYNC_KEY, APR_HASH_KEY_STRING, NULL);
+    if (jp_sql_plain(s, s->relaxed ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL"))
+        return -1;
+    apr_hash_set(s->db->prepared, JP_SYNC_KEY, APR_HASH_KEY_STRING, want);
+    return 0;
+}
+
 int jp_sql_begin(jp_sql *s)
 {
     if (!s->pg)
-        return jp_sql_tx(s, "BEGIN IMMEDIATE");
+        return sync_level(s) ? -1 : jp_sql_tx(s, "BEGIN IMMEDIATE");
     /* A row lock held elsewhere (an open psql session) must not hang a worker:
      * time out like SQLite's busy wait does, then retry once and give 503. */
     if (jp_sql_plain(s, "BEGIN") ||
@@ -615,9 +639,10 @@ int jp_sql_audit_change(jp_sql *s, apr_int64_t at, const char *event, const char
     return jp_sql_audit(s, &e);
 }
 
+/* A row on its own, outside any transaction of ours: it commits by itself. */
 static int op_audit(jp_sql *s, void *e)
 {
-    return jp_sql_audit(s, e) ? JP_STORE_ERROR : JP_STORE_OK;
+    return sync_level(s) || jp_sql_audit(s, e) ? JP_STORE_ERROR : JP_STORE_OK;
 }
 
 int jp_audit_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_audit_entry *e,

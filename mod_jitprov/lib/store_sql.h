@@ -45,6 +45,7 @@ typedef struct {
     int retry;         /* ... is worth one more attempt (busy, lost race, stale plan) */
     int stale;         /* ... came from statements prepared before a schema change
                           (SQLite) or in a server session that ended (pgsql) */
+    int relaxed;       /* SQLite: this run's writes commit with synchronous=NORMAL */
 } jp_sql;
 
 #define ROLE_COL(s, r) ((s)->cfg->col[r])

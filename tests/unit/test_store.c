@@ -779,10 +779,12 @@ static void test_concurrency(jp_db *db)
 
 /* JITProvLoginSync normal: a login commits with synchronous=NORMAL only in
  * WAL mode, where that never corrupts the file; in a rollback journal it
- * could, so such a file keeps the connection's own setting. Watched through
- * the setting after the login (OFF as a marker: a login that switched would
- * leave FULL). A connection remembers that its file is in WAL: no other
- * connection can take the file out of WAL while it is open, checked here too. */
+ * could, so there a login commits with FULL like every other write. Watched
+ * through the setting the connection is left with (OFF, what a DBDInitSQL
+ * could set, never survives a write): NORMAL stays after a login, so that the
+ * next login needs no PRAGMA, and the next other write sets FULL again. A
+ * connection remembers that its file is in WAL: no other connection can take
+ * the file out of WAL while it is open, checked here too. */
 static void test_login_sync_journal(jp_db *db)
 {
     jp_store_cfg c;
@@ -792,11 +794,28 @@ static void test_login_sync_journal(jp_db *db)
     apr_pool_t *p;
 
     jp_store_cfg_init(gp, &c);
-    exec(db, "PRAGMA synchronous=OFF");
+    /* A connection as DBDInitSQL "PRAGMA synchronous=OFF" would hand it over. */
+    apr_pool_create(&p, gp);
+    CHECK(db_open(p, &other) == 0);
+    exec(&other, "PRAGMA synchronous=OFF");
     cl = json_pack("{s:s, s:s}", "preferred_username", "sync-wal", "email", "sync-wal@example.com");
-    CHECK(login(gp, db, &c, "sync-wal", cl, &a) == JP_PROV_OK);
+    CHECK(login(gp, &other, &c, "sync-wal", cl, &a) == JP_PROV_OK);
+    CHECK_STR(sql1(&other, "PRAGMA synchronous"), "1");
+    CHECK(login(gp, &other, &c, "sync-wal", cl, &a) == JP_PROV_OK);
+    CHECK_STR(sql1(&other, "PRAGMA synchronous"), "1");
     json_decref(cl);
-    CHECK_STR(sql1(db, "PRAGMA synchronous"), "2");
+    CHECK(jp_audit(gp, &other, &c, "test", "iss", "sync-wal", 0, NULL, "{}") == 0);
+    CHECK_STR(sql1(&other, "PRAGMA synchronous"), "2");
+    apr_dbd_close(other.driver, other.handle);
+    apr_pool_destroy(p);
+    /* The same for a first write that is not a login. */
+    apr_pool_create(&p, gp);
+    CHECK(db_open(p, &other) == 0);
+    exec(&other, "PRAGMA synchronous=OFF");
+    CHECK(jp_audit(gp, &other, &c, "test", "iss", "sync-wal", 0, NULL, "{}") == 0);
+    CHECK_STR(sql1(&other, "PRAGMA synchronous"), "2");
+    apr_dbd_close(other.driver, other.handle);
+    apr_pool_destroy(p);
 
     apr_pool_create(&p, gp);
     CHECK(db_open(p, &other) == 0);
@@ -816,7 +835,7 @@ static void test_login_sync_journal(jp_db *db)
                    "sync-delete@example.com");
     CHECK(login(gp, &other, &c, "sync-delete", cl, &a) == JP_PROV_OK);
     json_decref(cl);
-    CHECK_STR(sql1(&other, "PRAGMA synchronous"), "0");
+    CHECK_STR(sql1(&other, "PRAGMA synchronous"), "2");
     CHECK(count(db, "SELECT count(*) FROM jitprov_accounts WHERE sub = 'sync-delete'") == 1);
     apr_dbd_close(other.driver, other.handle);
     apr_pool_destroy(p);
