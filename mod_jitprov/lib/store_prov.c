@@ -153,6 +153,7 @@ typedef struct {
     jp_prov_rc rc;
     json_t *collision; /* JITProvCollision suffix: what the create audit row records */
     json_t *dry;       /* dry run: the audit rows the login would write go here */
+    const char **made; /* the row the last insert created, as it returned it */
 } jp_prov;
 
 /* The audit row of a login, under its account key; detail is released. */
@@ -166,14 +167,14 @@ static int audit_login(jp_sql *s, jp_prov *v, const char *event, apr_int64_t id,
 /* The end of every login that gets an account (created, updated, linked or
  * used as it is): its audit row (none when event is NULL: a returning login
  * that changed nothing leaves no trace but its login counters), then the row
- * read back for the session. missing: the error when the row is not there. */
+ * for the session: as the INSERT or UPDATE returned it, else read back.
+ * missing: the error when the row is not there. */
 static jp_prov_rc login_done(jp_sql *s, jp_prov *v, const char *event, apr_int64_t id,
-                             json_t *detail, const char *missing)
+                             json_t *detail, const char **row, const char *missing)
 {
-    const char **row;
     if (event && audit_login(s, v, event, id, detail))
         return JP_PROV_DB_ERROR;
-    if (jp_sql_find_id(s, id, &row))
+    if (!row && jp_sql_find_id(s, id, &row))
         return JP_PROV_DB_ERROR;
     if (!row) {
         jp_sql_fail(s, missing);
@@ -311,7 +312,9 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, json_t
     }
     jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
     jp_q_int(&q, id);
-    if (nset && jp_sql_exec(s, &q, NULL)) {
+    jp_q_sql(&q, apr_pstrcat(s->p, " RETURNING ", sh->list, NULL));
+    row = NULL;
+    if (nset && jp_sql_first(s, &q, &row)) {
         json_decref(changed);
         json_decref(link);
         return JP_PROV_DB_ERROR;
@@ -322,17 +325,17 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, json_t
          * daily logins would otherwise bury the real changes in empty
          * "update" rows; last_login_at and login_count record the login. */
         json_decref(changed);
-        return login_done(s, v, NULL, id, NULL, "account row vanished during login");
+        return login_done(s, v, NULL, id, NULL, row, "account row vanished during login");
     }
     detail = link ? link : json_object();
     if (link)
         json_object_set_new(detail, "status", json_string(status));
     json_object_set_new(detail, "changed", changed);
-    return login_done(s, v, event, id, detail, "account row vanished during login");
+    return login_done(s, v, event, id, detail, row, "account row vanished during login");
 }
 
-/* INSERT ... ON CONFLICT (iss, sub) DO NOTHING RETURNING id: *id 0 when a
- * concurrent first login of the same user won the race. */
+/* INSERT ... ON CONFLICT (iss, sub) DO NOTHING RETURNING the row: *id 0 when
+ * a concurrent first login of the same user won the race. */
 static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set, const char *username)
 {
     const jp_shape *sh = &s->sh;
@@ -360,7 +363,7 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set, c
     }
     jp_q_managed_cols(s, &cols, &vals, s->cfg->new_status, v->now, 1, "jit");
     jp_q_sql(&vals, apr_pstrcat(s->p, ") ON CONFLICT (", jp_sql_key_cols(s),
-                                ") DO NOTHING RETURNING ", ROLE_COL(s, JP_COL_ID), NULL));
+                                ") DO NOTHING RETURNING ", sh->list, NULL));
     /* Join the two halves: column list first, then values with their args. */
     {
         jp_q q;
@@ -372,7 +375,8 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set, c
         if (jp_sql_first(s, &q, &row))
             return -1;
     }
-    *id = row && row[0] ? apr_atoi64(row[0]) : 0;
+    v->made = row;
+    *id = row ? jp_sql_row_id(s, row) : 0;
     return 0;
 }
 
@@ -413,20 +417,22 @@ static int taken(jp_sql *s, int role, const char *value)
     return row != NULL;
 }
 
-/* One insert attempt behind a savepoint: 1 when a unique constraint other
- * than the key refused it (the transaction is usable again), 0 done, -1 on
- * any other error. */
+/* One insert attempt: 1 when a unique constraint other than the key refused
+ * it (the transaction is usable again), 0 done, -1 on any other error. An
+ * error aborts a PostgreSQL transaction, so there the insert goes behind a
+ * savepoint; SQLite backs out only the failed statement (its default ABORT
+ * resolution) and the transaction goes on as it was. */
 static int try_insert(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set, const char *username)
 {
-    if (jp_sql_tx(s, "SAVEPOINT jitprov_new_account"))
+    if (s->pg && jp_sql_tx(s, "SAVEPOINT jitprov_new_account"))
         return -1;
     if (insert_account(s, v, id, set, username) == 0)
-        return jp_sql_tx(s, "RELEASE SAVEPOINT jitprov_new_account") ? -1 : 0;
+        return s->pg && jp_sql_tx(s, "RELEASE SAVEPOINT jitprov_new_account") ? -1 : 0;
     if (!unique_violation(s->err))
         return -1;
     s->err = NULL;
     s->busy = s->retry = s->stale = 0;
-    return jp_sql_tx(s, "ROLLBACK TO SAVEPOINT jitprov_new_account") ? -1 : 1;
+    return s->pg && jp_sql_tx(s, "ROLLBACK TO SAVEPOINT jitprov_new_account") ? -1 : 1;
 }
 
 static int refuse_collision(jp_sql *s, jp_prov *v, const char *column, const char *value)
@@ -593,7 +599,7 @@ static jp_prov_rc first_login(jp_sql *s, jp_prov *v)
     if (v->collision)
         json_object_set_new(detail, "collision", v->collision);
     v->collision = NULL;
-    return login_done(s, v, "create", id, detail, "new account row not found");
+    return login_done(s, v, "create", id, detail, v->made, "new account row not found");
 }
 
 /* The audit rows of this login (its correlation id), oldest first. */
@@ -696,6 +702,7 @@ static int op_provision(jp_sql *s, void *arg)
     if (v->collision)
         json_decref(v->collision);
     v->collision = NULL;
+    v->made = NULL;
     memset(v->out, 0, sizeof(*v->out));
     v->rc = provision_once(s, v);
     return JP_STORE_OK;

@@ -335,22 +335,25 @@ const char *jp_sql_label(apr_pool_t *p, const char *prefix, const char *sql)
     return l;
 }
 
+/* A statement is found by its text behind the caller's prefix (the prefix
+ * lets forget_stale tell ours from other modules' entries); the label, a
+ * digest, is computed only to prepare it, not at every execution. */
 static apr_dbd_prepared_t *prep(jp_sql *s, const char *sql)
 {
-    const char *label = jp_sql_label(s->p, s->label, sql);
-    apr_dbd_prepared_t *st = apr_hash_get(s->db->prepared, label, APR_HASH_KEY_STRING);
+    const char *key = apr_pstrcat(s->p, s->label, sql, NULL), *label;
+    apr_dbd_prepared_t *st = apr_hash_get(s->db->prepared, key, APR_HASH_KEY_STRING);
     int rv;
     if (st)
         return st;
     remember_schema(s);
     /* Prepared statements live as long as the connection: its pool. */
-    label = apr_pstrdup(s->db->pool, label);
+    label = jp_sql_label(s->db->pool, s->label, sql);
     rv = apr_dbd_prepare(s->db->driver, s->db->pool, s->db->handle, sql, label, &st);
     if (rv || !st) {
         fail_rv(s, rv);
         return NULL;
     }
-    apr_hash_set(s->db->prepared, label, APR_HASH_KEY_STRING, st);
+    apr_hash_set(s->db->prepared, apr_pstrdup(s->db->pool, key), APR_HASH_KEY_STRING, st);
     return st;
 }
 
