@@ -43,20 +43,27 @@ static const char *base_name(const char *table)
 }
 
 /* CREATE INDEX for the dialect: pgsql puts a schema on the table, SQLite on the
- * index name. */
-static const char *index_sql(apr_pool_t *p, int pg, int unique, const char *table,
-                             const char *suffix, const char *expr)
+ * index name. where: a partial index's condition, or NULL. */
+static const char *index_sql_where(apr_pool_t *p, int pg, int unique, const char *table,
+                                   const char *suffix, const char *expr, const char *where)
 {
     const char *base = base_name(table), *name;
     const char *schema = base == table ? NULL : apr_pstrndup(p, table, base - table - 1);
     name = apr_pstrcat(p, base, "_", suffix, NULL);
     if (strlen(name) > 63)
         name = apr_pstrcat(p, jp_sql_label(p, JP_SQL_LABEL, table), "_", suffix, NULL);
+    const char *tail = where ? apr_pstrcat(p, ") WHERE ", where, NULL) : ")";
     if (pg || !schema)
         return apr_pstrcat(p, "CREATE ", unique ? "UNIQUE " : "", "INDEX IF NOT EXISTS ", name,
-                           " ON ", table, " (", expr, ")", NULL);
+                           " ON ", table, " (", expr, tail, NULL);
     return apr_pstrcat(p, "CREATE ", unique ? "UNIQUE " : "", "INDEX IF NOT EXISTS ", schema, ".",
-                       name, " ON ", base, " (", expr, ")", NULL);
+                       name, " ON ", base, " (", expr, tail, NULL);
+}
+
+static const char *index_sql(apr_pool_t *p, int pg, int unique, const char *table,
+                             const char *suffix, const char *expr)
+{
+    return index_sql_where(p, pg, unique, table, suffix, expr, NULL);
 }
 
 static const char *col_type(jp_sql *s, int role, int creating)
@@ -183,10 +190,15 @@ static int schema_accounts(jp_schema *k)
         ddl(k,
             index_sql(s->p, s->pg, 0, t, "jitprov_last_login", ROLE_COL(s, JP_COL_LAST_LOGIN_AT))))
         return -1;
-    /* SCIM looks users up by externalId, and JITProvLinkBy at first logins. */
+    /* SCIM looks users up by externalId, and JITProvLinkBy at first logins:
+     * always by equality, which a partial index serves. Accounts made by
+     * logins have none, and leaving them out spares every first login an
+     * index write (about a tenth of its SQLite time). An index made by an
+     * earlier version stays as it is. */
     if (HAS_ROLE(s, JP_COL_EXTERNAL_ID) &&
-        ddl(k,
-            index_sql(s->p, s->pg, 0, t, "jitprov_external_id", ROLE_COL(s, JP_COL_EXTERNAL_ID))))
+        ddl(k, index_sql_where(
+                   s->p, s->pg, 0, t, "jitprov_external_id", ROLE_COL(s, JP_COL_EXTERNAL_ID),
+                   apr_pstrcat(s->p, ROLE_COL(s, JP_COL_EXTERNAL_ID), " IS NOT NULL", NULL))))
         return -1;
     return 0;
 }

@@ -56,6 +56,21 @@ static const char *sql1(jp_db *db, const char *sql)
     return v;
 }
 
+/* Column col of the first row, or "" (a plan's text, say). */
+static const char *sql_col(jp_db *db, const char *sql, int col)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *v = "", *e;
+    int got = 0;
+    if (apr_dbd_select(db->driver, gp, db->handle, &res, sql, 1) != 0)
+        return v;
+    while (apr_dbd_get_row(db->driver, gp, res, &row, -1) != -1)
+        if (!got++ && (e = apr_dbd_get_entry(db->driver, row, col)))
+            v = apr_pstrdup(gp, e);
+    return v;
+}
+
 static long count(jp_db *db, const char *sql)
 {
     const char *v = sql1(db, sql);
@@ -232,6 +247,21 @@ static void test_default(jp_db *db)
     CHECK(jp_store_init_schema(gp, db, &c, &err) == 0); /* idempotent */
     if (!is_pg)
         CHECK_STR(sql1(db, "PRAGMA journal_mode"), "wal");
+    /* externalId: a partial index (rows made by logins have none), which the
+     * lookups by equality (SCIM filters, JITProvLinkBy) still use. */
+    if (is_pg) {
+        CHECK(count(db, "SELECT count(*) FROM pg_indexes WHERE indexname = "
+                        "'jitprov_accounts_jitprov_external_id' AND indexdef LIKE "
+                        "'%WHERE (external_id IS NOT NULL)'") == 1);
+    } else {
+        CHECK(count(db, "SELECT count(*) FROM sqlite_master WHERE name = "
+                        "'jitprov_accounts_jitprov_external_id' AND sql LIKE "
+                        "'%WHERE external_id IS NOT NULL'") == 1);
+        CHECK(strstr(sql_col(db, "EXPLAIN QUERY PLAN SELECT id FROM jitprov_accounts WHERE "
+                                 "external_id = 'x'",
+                             3),
+                     "jitprov_accounts_jitprov_external_id") != NULL);
+    }
 
     /* first login creates */
     cl = claims_alice("Alice A");
