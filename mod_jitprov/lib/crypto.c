@@ -2,6 +2,7 @@
  * before return; results live in the caller's pool. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #ifdef __linux__
@@ -192,17 +193,134 @@ static EVP_MD *sha256_md;
 /* The same holds for the cipher, which every request's session cookie uses. */
 static EVP_CIPHER *gcm_cipher;
 
+/* A cipher context initialised with a key has expanded it (AES key schedule,
+ * GCM's hash key): about a third of a small seal or open. Each thread keeps
+ * its contexts for the last few keys it used (a server uses one or two: the
+ * session and state keys, plus the previous passphrase's while a rotation
+ * lasts; each virtual host its own), so a seal or open only sets a fresh IV. Freed, and cleansed by
+ * OpenSSL, when the thread ends or the key is pushed out. */
+#define JP_GCM_SLOTS 8
+
+typedef struct {
+    int used;
+    unsigned char key[sizeof(((jp_key *)0)->k)];
+    EVP_CIPHER_CTX *ctx[2]; /* decrypt, encrypt */
+} gcm_slot;
+
+typedef struct {
+    gcm_slot slot[JP_GCM_SLOTS];
+    unsigned next; /* the slot the next new key takes */
+} gcm_cache;
+
+static pthread_key_t gcm_tls;
+static int gcm_tls_ok;
+
+static void slot_clear(gcm_slot *sl)
+{
+    EVP_CIPHER_CTX_free(sl->ctx[0]);
+    EVP_CIPHER_CTX_free(sl->ctx[1]);
+    OPENSSL_cleanse(sl, sizeof(*sl));
+}
+
+static void gcm_cache_free(void *v)
+{
+    gcm_cache *gc = v;
+    int i;
+    for (i = 0; i < JP_GCM_SLOTS; i++)
+        slot_clear(&gc->slot[i]);
+    free(gc);
+}
+
+void jp_crypto_thread_done(void)
+{
+    gcm_cache *gc;
+    if (gcm_tls_ok && (gc = pthread_getspecific(gcm_tls))) {
+        pthread_setspecific(gcm_tls, NULL);
+        gcm_cache_free(gc);
+    }
+}
+
 void jp_crypto_init(void)
 {
     if (!sha256_md)
         sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
     if (!gcm_cipher)
         gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    if (!gcm_tls_ok)
+        gcm_tls_ok = pthread_key_create(&gcm_tls, gcm_cache_free) == 0;
 }
 
 static const EVP_CIPHER *gcm(void)
 {
     return gcm_cipher ? gcm_cipher : EVP_aes_256_gcm();
+}
+
+/* This thread's context for key and direction, the key already set; NULL
+ * when there is no cache (jp_crypto_init not called) or no memory: the
+ * caller then makes a context of its own. */
+static EVP_CIPHER_CTX *cached_ctx(const jp_key *key, int enc)
+{
+    gcm_cache *gc;
+    gcm_slot *sl = NULL;
+    int i;
+
+    if (!gcm_tls_ok)
+        return NULL;
+    if (!(gc = pthread_getspecific(gcm_tls))) {
+        if (!(gc = calloc(1, sizeof(*gc))))
+            return NULL;
+        if (pthread_setspecific(gcm_tls, gc) != 0) {
+            free(gc);
+            return NULL;
+        }
+    }
+    for (i = 0; i < JP_GCM_SLOTS && !sl; i++)
+        if (gc->slot[i].used && CRYPTO_memcmp(gc->slot[i].key, key->k, sizeof(key->k)) == 0)
+            sl = &gc->slot[i];
+    if (!sl) {
+        sl = &gc->slot[gc->next];
+        gc->next = (gc->next + 1) % JP_GCM_SLOTS;
+        slot_clear(sl);
+        memcpy(sl->key, key->k, sizeof(sl->key));
+        sl->used = 1;
+    }
+    if (!sl->ctx[enc]) {
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        if (!ctx || EVP_CipherInit_ex(ctx, gcm(), NULL, key->k, NULL, enc) != 1) {
+            EVP_CIPHER_CTX_free(ctx);
+            return NULL;
+        }
+        sl->ctx[enc] = ctx;
+    }
+    return sl->ctx[enc];
+}
+
+/* A context for one seal or open with iv: the thread's (*own 0) or a new
+ * one the caller frees (*own 1). */
+static EVP_CIPHER_CTX *gcm_begin(const jp_key *key, const unsigned char *iv, int enc, int *own)
+{
+    EVP_CIPHER_CTX *ctx = cached_ctx(key, enc);
+    *own = ctx == NULL;
+    if (ctx) {
+        /* No key: the expanded one stays; the IV resets the GCM state. */
+        if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) == 1)
+            return ctx;
+        return NULL;
+    }
+    if (!(ctx = EVP_CIPHER_CTX_new()))
+        return NULL;
+    /* JP_IV_LEN is GCM's default IV length: one init call sets it all. */
+    if (EVP_CipherInit_ex(ctx, gcm(), NULL, key->k, iv, enc) != 1) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static void gcm_end(EVP_CIPHER_CTX *ctx, int own)
+{
+    if (own)
+        EVP_CIPHER_CTX_free(ctx);
 }
 
 void jp_sha256(const void *d, size_t n, unsigned char out[32])
@@ -335,7 +453,7 @@ char *jp_seal(apr_pool_t *p, const jp_key *key, const char *aad, const unsigned 
     EVP_CIPHER_CTX *ctx;
     unsigned char *raw;
     size_t rawlen;
-    int len, ok;
+    int len, ok, own;
     char *out;
 
     if (!key || (!pt && ptlen))
@@ -350,18 +468,16 @@ char *jp_seal(apr_pool_t *p, const jp_key *key, const char *aad, const unsigned 
     if (jp_random(raw + 1, JP_IV_LEN) != 0)
         return NULL;
 
-    ctx = EVP_CIPHER_CTX_new();
-    if (!ctx)
+    if (!(ctx = gcm_begin(key, raw + 1, 1, &own)))
         return NULL;
-    /* JP_IV_LEN is GCM's default IV length: one init call sets it all. */
-    ok = EVP_EncryptInit_ex(ctx, gcm(), NULL, key->k, raw + 1) == 1 && gcm_aad(ctx, 1, raw, aad);
+    ok = gcm_aad(ctx, 1, raw, aad);
     if (ok && ptlen)
         ok = EVP_EncryptUpdate(ctx, raw + 1 + JP_IV_LEN, &len, pt, (int)ptlen) == 1 &&
              (size_t)len == ptlen;
     ok = ok && EVP_EncryptFinal_ex(ctx, raw + 1 + JP_IV_LEN + ptlen, &len) == 1 && len == 0 &&
          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, JP_TAG_LEN, raw + 1 + JP_IV_LEN + ptlen) ==
              1;
-    EVP_CIPHER_CTX_free(ctx);
+    gcm_end(ctx, own);
     if (!ok)
         return NULL;
     out = jp_b64url_encode(p, raw, rawlen);
@@ -377,19 +493,18 @@ static int gcm_open_one(const jp_key *key, const char *aad, const unsigned char 
     size_t ctlen = rawlen - JP_SEAL_OVERHEAD;
     unsigned char tag[JP_TAG_LEN];
     EVP_CIPHER_CTX *ctx;
-    int len, ok;
+    int len, ok, own;
 
     /* EVP_CTRL_GCM_SET_TAG takes a non-const pointer. */
     memcpy(tag, ct + ctlen, JP_TAG_LEN);
-    ctx = EVP_CIPHER_CTX_new();
-    if (!ctx)
+    if (!(ctx = gcm_begin(key, iv, 0, &own)))
         return 0;
-    ok = EVP_DecryptInit_ex(ctx, gcm(), NULL, key->k, iv) == 1 && gcm_aad(ctx, 0, raw, aad);
+    ok = gcm_aad(ctx, 0, raw, aad);
     if (ok && ctlen)
         ok = EVP_DecryptUpdate(ctx, pt, &len, ct, (int)ctlen) == 1 && (size_t)len == ctlen;
     ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, JP_TAG_LEN, tag) == 1 &&
          EVP_DecryptFinal_ex(ctx, pt + ctlen, &len) == 1;
-    EVP_CIPHER_CTX_free(ctx);
+    gcm_end(ctx, own);
     return ok;
 }
 

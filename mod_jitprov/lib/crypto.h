@@ -36,8 +36,12 @@ size_t jp_b64url_encoded_len(size_t n);
 unsigned char *jp_b64url_decode(apr_pool_t *p, const char *s, size_t *outlen);
 
 /* Optional: call once before threads start (httpd post_config) so that
- * jp_sha256 skips OpenSSL's per-call algorithm lookup. */
+ * jp_sha256 and jp_seal/jp_open skip OpenSSL's per-call algorithm lookup,
+ * and each thread keeps its cipher contexts with their keys expanded. */
 void jp_crypto_init(void);
+/* Frees the calling thread's cipher contexts now rather than at its exit
+ * (a program's main thread, which never runs the exit destructor). */
+void jp_crypto_thread_done(void);
 void jp_sha256(const void *d, size_t n, unsigned char out[32]);
 /* base64url(SHA-256(s)): PKCE S256 challenge, cache keys. */
 char *jp_sha256_b64url(apr_pool_t *p, const char *s);

@@ -1,4 +1,7 @@
 /* crypto.c: base64url, SHA-256/PKCE, HKDF, AES-GCM seal/open with tampering. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -299,6 +302,103 @@ static void test_fetched(apr_pool_t *p)
     CHECK(jp_open(p, &k, 1, "aae", blob2, &n) == NULL);
 }
 
+/* After jp_crypto_init, each thread keeps contexts for the keys it used:
+ * more keys than it keeps (contexts pushed out and made again), a wrong key
+ * tried before the right one, a failed open between good ones, all on the
+ * same thread; then threads at once, each with its own contexts. */
+static void test_ctx_cache(apr_pool_t *p)
+{
+    jp_key k[12], pair[2];
+    char *blob[12];
+    unsigned char *pt;
+    size_t n;
+    int i, round;
+
+    for (i = 0; i < 12; i++) {
+        memset(k[i].k, 0x10 + i, sizeof(k[i].k));
+        blob[i] = jp_seal(p, &k[i], "aad", (const unsigned char *)"payload", 7);
+        CHECK(blob[i] != NULL);
+    }
+    for (round = 0; round < 3; round++)
+        for (i = 0; i < 12; i++) {
+            int j = (i * 5 + round) % 12;
+            pt = jp_open(p, &k[j], 1, "aad", blob[j], &n);
+            CHECK(pt && n == 7 && !memcmp(pt, "payload", 7));
+            /* the neighbour's key refuses it */
+            CHECK(jp_open(p, &k[(j + 1) % 12], 1, "aad", blob[j], &n) == NULL);
+        }
+    /* rotation: the old key second in the list */
+    pair[0] = k[3];
+    pair[1] = k[7];
+    pt = jp_open(p, pair, 2, "aad", blob[7], &n);
+    CHECK(pt && n == 7);
+    CHECK(jp_open(p, pair, 2, "aad", blob[8], &n) == NULL);
+    pt = jp_open(p, pair, 2, "aad", blob[3], &n);
+    CHECK(pt && n == 7);
+    /* a tampered blob, then the intact one, with the same contexts */
+    {
+        char *bad = apr_pstrdup(p, blob[3]);
+        bad[strlen(bad) / 2] = bad[strlen(bad) / 2] == 'A' ? 'B' : 'A';
+        CHECK(jp_open(p, &k[3], 1, "aad", bad, &n) == NULL);
+        pt = jp_open(p, &k[3], 1, "aad", blob[3], &n);
+        CHECK(pt && n == 7);
+    }
+    /* an empty plaintext, sealed and opened on a cached context */
+    {
+        char *e = jp_seal(p, &k[0], NULL, (const unsigned char *)"", 0);
+        CHECK(e && jp_open(p, &k[0], 1, NULL, e, &n) && n == 0);
+    }
+    jp_crypto_thread_done();
+    jp_crypto_thread_done(); /* nothing left: a no-op */
+    pt = jp_open(p, &k[5], 1, "aad", blob[5], &n);
+    CHECK(pt && n == 7);
+    jp_crypto_thread_done();
+}
+
+#define JP_TEST_THREADS 4
+
+static int thread_failures;
+
+static void *seal_open_loop(void *arg)
+{
+    apr_pool_t *p;
+    jp_key k[2];
+    int t = (int)(intptr_t)arg, i, bad = 0;
+    apr_pool_create(&p, NULL);
+    memset(k[0].k, 0x40 + t, sizeof(k[0].k));
+    memset(k[1].k, 0x70, sizeof(k[1].k)); /* shared by every thread */
+    for (i = 0; i < 2000; i++) {
+        char msg[32];
+        size_t n;
+        const jp_key *key = &k[i % 2];
+        char *b;
+        unsigned char *pt;
+        snprintf(msg, sizeof(msg), "thread %d message %d", t, i);
+        b = jp_seal(p, key, "aad", (const unsigned char *)msg, strlen(msg));
+        pt = b ? jp_open(p, key, 1, "aad", b, &n) : NULL;
+        if (!pt || n != strlen(msg) || memcmp(pt, msg, n))
+            bad++;
+        if (b && jp_open(p, &k[1 - i % 2], 1, "aad", b, &n))
+            bad++;
+        if (i % 100 == 99)
+            apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+    __atomic_add_fetch(&thread_failures, bad, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_ctx_threads(void)
+{
+    pthread_t th[JP_TEST_THREADS];
+    int i;
+    for (i = 0; i < JP_TEST_THREADS; i++)
+        CHECK(pthread_create(&th[i], NULL, seal_open_loop, (void *)(intptr_t)i) == 0);
+    for (i = 0; i < JP_TEST_THREADS; i++)
+        pthread_join(th[i], NULL);
+    CHECK(thread_failures == 0);
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -312,7 +412,10 @@ int main(void)
     test_ct();
     test_seal(p);
     test_fetched(p);
-    test_seal(p); /* again, on the fetched cipher */
+    test_seal(p); /* again, on the fetched cipher and cached contexts */
+    test_ctx_cache(p);
+    test_ctx_threads();
+    jp_crypto_thread_done();
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
