@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 #include <jansson.h>
+
+#include "json.h"
 #include <apr_pools.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
@@ -26,25 +28,12 @@ int jp_claims_flatten(apr_pool_t *p, json_t *claims, const char *key_prefix,
  * or NULL when absent. */
 const char *jp_claim_get(apr_pool_t *p, json_t *claims, const char *path);
 
-/* json_dumps(v, flags) copied into p, jansson's buffer released at once with
- * jansson's own deallocator; NULL when v cannot be dumped. Inline, so that a
- * file (or a fuzzer) that links no claims.c can use it too. */
+/* json_dumps(v, flags) in p (jp_json_dump: the same text, written without
+ * jansson's callbacks); NULL when v cannot be dumped. Inline, so that a file
+ * (or a fuzzer) that links no claims.c can use it too. */
 static inline const char *jp_json_text(apr_pool_t *p, const json_t *v, size_t flags)
 {
-    char *t = json_dumps(v, flags);
-    const char *out;
-    json_malloc_t m;
-    json_free_t f;
-
-    if (!t)
-        return NULL;
-    out = apr_pstrdup(p, t);
-    json_get_alloc_funcs(&m, &f);
-    if (f)
-        f(t);
-    else
-        free(t);
-    return out;
+    return jp_json_dump(p, v, flags);
 }
 
 /* Linear lookup in a jp_kv array; NULL when absent. */

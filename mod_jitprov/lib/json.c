@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_strings.h>
+
 #include "json.h"
 
 #ifndef JSON_PARSER_MAX_DEPTH
@@ -753,4 +755,255 @@ json_t *jp_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
     if (ps.scratch != ps.inline_scratch)
         free(ps.scratch);
     return j;
+}
+
+/* ---- Writing ------------------------------------------------------------
+ *
+ * jansson's json_dumps goes through a callback per fragment, a string buffer
+ * that grows, a hash table of the containers on the path (for cycles) and a
+ * copy at the end: most of what an audit row's detail or the state cookie
+ * costs to write. Here a tree is measured, then written once into the pool,
+ * with json_dumps's compact output byte for byte: members in insertion
+ * order, '"' '\\' and \b \f \n \r \t escaped by letter, other control
+ * characters as \u00XX (upper-case hex), everything else as it is, and
+ * invalid UTF-8 refused. Reals, whose text jansson derives with its own
+ * rules, and every other flag go to json_dumps itself. */
+
+#define JP_DUMP_FALLBACK ((size_t)-1) /* json_dumps decides */
+#define JP_DUMP_FAIL ((size_t)-2)     /* json_dumps would give NULL */
+
+/* The quoted length of s, or JP_DUMP_FAIL for invalid UTF-8. */
+static size_t quoted_len(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    size_t n = 2, k;
+    while (p < end) {
+        unsigned char c = *p;
+        if (c >= 0x80) {
+            if (!(k = utf8_seq(p, end)))
+                return JP_DUMP_FAIL;
+            n += k;
+            p += k;
+            continue;
+        }
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            n += 2;
+        else if (c < 0x20)
+            n += 6;
+        else
+            n++;
+        p++;
+    }
+    return n;
+}
+
+/* Writes s quoted (quoted_len said it is valid); returns the end. */
+static char *quote_put(char *o, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    *o++ = '"';
+    for (; p < end; p++) {
+        unsigned char c = *p;
+        char e = 0;
+        switch (c) {
+        case '"':
+            e = '"';
+            break;
+        case '\\':
+            e = '\\';
+            break;
+        case '\b':
+            e = 'b';
+            break;
+        case '\f':
+            e = 'f';
+            break;
+        case '\n':
+            e = 'n';
+            break;
+        case '\r':
+            e = 'r';
+            break;
+        case '\t':
+            e = 't';
+            break;
+        default:
+            break;
+        }
+        if (e) {
+            *o++ = '\\';
+            *o++ = e;
+        } else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    return o;
+}
+
+static size_t int_text(char buf[32], json_int_t v)
+{
+    int n = snprintf(buf, 32, "%" JSON_INTEGER_FORMAT, v);
+    return n > 0 && n < 32 ? (size_t)n : 0;
+}
+
+static size_t add_len(size_t a, size_t b)
+{
+    if (a >= JP_DUMP_FAIL || b >= JP_DUMP_FAIL)
+        return a == JP_DUMP_FALLBACK || b == JP_DUMP_FALLBACK ? JP_DUMP_FALLBACK : JP_DUMP_FAIL;
+    return a + b;
+}
+
+static size_t dump_len(const json_t *v, int depth)
+{
+    char num[32];
+    size_t n, i;
+    void *it;
+    json_t *e;
+
+    if (depth > JSON_PARSER_MAX_DEPTH)
+        return JP_DUMP_FALLBACK; /* a cycle, or deeper than we ever parse */
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+    case JSON_TRUE:
+        return 4;
+    case JSON_FALSE:
+        return 5;
+    case JSON_INTEGER:
+        return (n = int_text(num, json_integer_value(v))) ? n : JP_DUMP_FAIL;
+    case JSON_REAL:
+        return JP_DUMP_FALLBACK;
+    case JSON_STRING:
+        return quoted_len(json_string_value(v), json_string_length(v));
+    case JSON_ARRAY:
+        n = 2;
+        json_array_foreach(v, i, e)
+        {
+            n = add_len(n, dump_len(e, depth + 1));
+            if (n >= JP_DUMP_FAIL)
+                return n;
+            n += i ? 1 : 0; /* ',' */
+        }
+        return n;
+    case JSON_OBJECT:
+        n = 2;
+        i = 0;
+        for (it = json_object_iter((json_t *)v); it; it = json_object_iter_next((json_t *)v, it)) {
+            n = add_len(n, quoted_len(json_object_iter_key(it), json_object_iter_key_len(it)));
+            n = add_len(n, dump_len(json_object_iter_value(it), depth + 1));
+            if (n >= JP_DUMP_FAIL)
+                return n;
+            n += 1 + (i++ ? 1 : 0); /* ':' and ',' */
+        }
+        return n;
+    default:
+        return JP_DUMP_FAIL;
+    }
+}
+
+static char *dump_put(char *o, const json_t *v)
+{
+    char num[32];
+    size_t n, i;
+    void *it;
+    json_t *e;
+
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        memcpy(o, "null", 4);
+        return o + 4;
+    case JSON_TRUE:
+        memcpy(o, "true", 4);
+        return o + 4;
+    case JSON_FALSE:
+        memcpy(o, "false", 5);
+        return o + 5;
+    case JSON_INTEGER:
+        n = int_text(num, json_integer_value(v));
+        memcpy(o, num, n);
+        return o + n;
+    case JSON_STRING:
+        return quote_put(o, json_string_value(v), json_string_length(v));
+    case JSON_ARRAY:
+        *o++ = '[';
+        json_array_foreach(v, i, e)
+        {
+            if (i)
+                *o++ = ',';
+            o = dump_put(o, e);
+        }
+        *o++ = ']';
+        return o;
+    case JSON_OBJECT:
+        *o++ = '{';
+        i = 0;
+        for (it = json_object_iter((json_t *)v); it; it = json_object_iter_next((json_t *)v, it)) {
+            if (i++)
+                *o++ = ',';
+            o = quote_put(o, json_object_iter_key(it), json_object_iter_key_len(it));
+            *o++ = ':';
+            o = dump_put(o, json_object_iter_value(it));
+        }
+        *o++ = '}';
+        return o;
+    default:
+        return o; /* dump_len refused it */
+    }
+}
+
+static const char *dumps_copy(apr_pool_t *p, const json_t *v, size_t flags)
+{
+    char *t = json_dumps(v, flags);
+    const char *out;
+    json_malloc_t m;
+    json_free_t f;
+    if (!t)
+        return NULL;
+    out = apr_pstrdup(p, t);
+    json_get_alloc_funcs(&m, &f);
+    if (f)
+        f(t);
+    else
+        free(t);
+    return out;
+}
+
+const char *jp_json_dump(apr_pool_t *p, const json_t *v, size_t flags)
+{
+    size_t n;
+    char *out, *end;
+
+    if (!v)
+        return NULL;
+    if ((flags & ~(size_t)JSON_ENCODE_ANY) != JSON_COMPACT)
+        return dumps_copy(p, v, flags);
+    if (!(flags & JSON_ENCODE_ANY) && !json_is_object(v) && !json_is_array(v))
+        return NULL;
+    n = dump_len(v, 0);
+    if (n == JP_DUMP_FAIL)
+        return NULL;
+    if (n == JP_DUMP_FALLBACK)
+        return dumps_copy(p, v, flags);
+    out = apr_palloc(p, n + 1);
+    end = dump_put(out, v);
+    *end = '\0';
+    return out;
+}
+
+const char *jp_json_quote(apr_pool_t *p, const char *s, size_t len)
+{
+    size_t n = quoted_len(s, len);
+    char *out, *end;
+    if (n == JP_DUMP_FAIL)
+        return NULL;
+    out = apr_palloc(p, n + 1);
+    end = quote_put(out, s, len);
+    *end = '\0';
+    return out;
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include <apr_pools.h>
 #include <jansson.h>
 
 /* A drop-in for json_loadb(buf, len, flags, err): the same tree (objects in
@@ -18,5 +19,17 @@
  * On failure err (may be NULL) gets text, line, column, position and code;
  * the wording is not jansson's. */
 json_t *jp_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
+
+/* The text json_dumps(v, flags) writes, in p, the same bytes, for flags
+ * JSON_COMPACT with or without JSON_ENCODE_ANY, written in one pass without
+ * jansson's callbacks. Any other flag, or a real number in v: json_dumps
+ * writes it (copied into p). NULL where json_dumps gives NULL (a bare scalar
+ * without JSON_ENCODE_ANY, invalid UTF-8 in a string) and for a key that is
+ * not valid UTF-8 (json_dumps writes broken text there). */
+const char *jp_json_dump(apr_pool_t *p, const json_t *v, size_t flags);
+
+/* s (len bytes, NULs allowed) as a JSON string literal, quotes included,
+ * escaped as jp_json_dump escapes; NULL when s is not valid UTF-8. */
+const char *jp_json_quote(apr_pool_t *p, const char *s, size_t len);
 
 #endif

@@ -3,16 +3,38 @@
  * flag set the module uses (0, JSON_REJECT_DUPLICATES, JSON_DECODE_ANY, and
  * both). Both parsers must refuse it, or both accept it with json_equal()
  * trees whose compact dumps (key order included) are the same bytes. A
- * refusal must come with an error text and a position inside the input. */
+ * refusal must come with an error text and a position inside the input.
+ * jp_json_dump must write every accepted tree as json_dumps does. */
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_general.h>
 #include <jansson.h>
 
 #include "json.h"
+
+static apr_pool_t *pool;
+
+static void same_dump(const json_t *v, size_t flags)
+{
+    char *theirs = json_dumps(v, flags);
+    const char *ours;
+    if (!pool) {
+        apr_initialize();
+        apr_pool_create(&pool, NULL);
+    }
+    ours = jp_json_dump(pool, v, flags);
+    if (!ours != !theirs || (ours && strcmp(ours, theirs))) {
+        fprintf(stderr, "dump flags %zu: jp_json_dump %s, json_dumps %s\n", flags,
+                ours ? ours : "(null)", theirs ? theirs : "(null)");
+        abort();
+    }
+    free(theirs);
+    apr_pool_clear(pool);
+}
 
 static void check(const uint8_t *data, size_t size, size_t flags)
 {
@@ -49,6 +71,8 @@ static void check(const uint8_t *data, size_t size, size_t flags)
         free(d1);
         free(d2);
     }
+    same_dump(ours, JSON_COMPACT | JSON_ENCODE_ANY);
+    same_dump(ours, JSON_COMPACT);
     json_decref(ours);
     json_decref(theirs);
 }

@@ -1,15 +1,31 @@
 /* jp_json_loadb: the trees it builds (compared through a compact dump) and
- * what it refuses, with jansson's json_loadb as a cross-check on each case. */
+ * what it refuses, with jansson's json_loadb as a cross-check on each case.
+ * jp_json_dump: the same bytes as json_dumps, on every tree parsed here and
+ * on trees parsing cannot make (NUL bytes, invalid UTF-8, reals). */
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_general.h>
 #include <jansson.h>
 
 #include "json.h"
 #include "jtest.h"
 
 static char *dumped; /* the last dump, freed by the next parse() */
+static apr_pool_t *pool;
+
+/* jp_json_dump and json_dumps agree on v under flags (both NULL, or the
+ * same text). */
+static void same_dump(const json_t *v, size_t flags)
+{
+    char *theirs = json_dumps(v, flags);
+    const char *ours = jp_json_dump(pool, v, flags);
+    CHECK(!ours == !theirs);
+    if (ours && theirs)
+        CHECK_STR(ours, theirs);
+    free(theirs);
+}
 
 /* The compact dump of the parse (key order included), or NULL when refused.
  * json_loadb must agree on accept/refuse and on the dump. */
@@ -29,6 +45,8 @@ static const char *parse(const char *buf, size_t len, size_t flags)
         return NULL;
     }
     dumped = json_dumps(ours, JSON_COMPACT | JSON_ENCODE_ANY);
+    same_dump(ours, JSON_COMPACT | JSON_ENCODE_ANY);
+    same_dump(ours, JSON_COMPACT);
     if (theirs) {
         d = json_dumps(theirs, JSON_COMPACT | JSON_ENCODE_ANY);
         CHECK(d && dumped && !strcmp(d, dumped));
@@ -58,12 +76,84 @@ static char *nested(int n, int scalar)
     return s;
 }
 
+/* Trees the parser never makes: strings with NUL bytes and every control
+ * character, invalid UTF-8 (refused by both), reals and other flags (handed
+ * to json_dumps), bare scalars without JSON_ENCODE_ANY (NULL). */
+static void test_dump(void)
+{
+    const size_t C = JSON_COMPACT, ANYE = JSON_COMPACT | JSON_ENCODE_ANY;
+    char all[128];
+    json_t *o, *a;
+    int i;
+
+    for (i = 0; i < 128; i++)
+        all[i] = (char)i; /* NUL, controls, '"', '\\', '/', DEL */
+    o = json_object();
+    json_object_set_new(o, "all", json_stringn(all, sizeof(all)));
+    json_object_set_new(o, "utf8", json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    json_object_set_new(o, "k\"e\\y\n", json_integer(-9223372036854775807LL - 1));
+    json_object_set_new(o, "max", json_integer(9223372036854775807LL));
+    a = json_array();
+    json_array_append_new(a, json_true());
+    json_array_append_new(a, json_false());
+    json_array_append_new(a, json_null());
+    json_array_append_new(a, json_object());
+    json_array_append_new(a, json_array());
+    json_array_append_new(a, json_string(""));
+    json_object_set_new(o, "a", a);
+    same_dump(o, C);
+    same_dump(o, ANYE);
+    same_dump(o, JSON_COMPACT | JSON_SORT_KEYS); /* jansson's */
+    same_dump(o, JSON_INDENT(2));
+    same_dump(o, 0);
+    same_dump(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    same_dump(o, JSON_COMPACT | JSON_ESCAPE_SLASH);
+    /* a real anywhere: jansson's text */
+    json_array_append_new(a, json_real(0.1));
+    json_array_append_new(a, json_real(1e300));
+    same_dump(o, C);
+    same_dump(o, C | JSON_REAL_PRECISION(5));
+    json_decref(o);
+
+    /* invalid UTF-8 in a value or a key: NULL from both */
+    o = json_object();
+    json_object_set_new_nocheck(o, "x", json_stringn_nocheck("a\xff", 2));
+    same_dump(o, C);
+    CHECK(jp_json_dump(pool, o, C) == NULL);
+    json_decref(o);
+    /* A key: jansson ignores the failure and writes broken text ('{":true}');
+     * ours refuses. The parser never makes such a key. */
+    o = json_object();
+    json_object_set_new_nocheck(o, "\xed\xa0\x80", json_true()); /* a surrogate */
+    CHECK(jp_json_dump(pool, o, C) == NULL);
+    json_decref(o);
+
+    /* bare scalars */
+    o = json_string("s");
+    same_dump(o, C);
+    CHECK(jp_json_dump(pool, o, C) == NULL);
+    CHECK_STR(jp_json_dump(pool, o, ANYE), "\"s\"");
+    json_decref(o);
+    o = json_integer(7);
+    same_dump(o, ANYE);
+    json_decref(o);
+    CHECK(jp_json_dump(pool, NULL, ANYE) == NULL);
+
+    CHECK_STR(jp_json_quote(pool, "a\"b\x01\x7f/", 6), "\"a\\\"b\\u0001\x7f/\"");
+    CHECK_STR(jp_json_quote(pool, "n\0ul", 4), "\"n\\u0000ul\"");
+    CHECK(jp_json_quote(pool, "\xc0\x80", 2) == NULL); /* overlong */
+}
+
 int main(void)
 {
     const size_t RD = JSON_REJECT_DUPLICATES, ANY = JSON_DECODE_ANY;
     json_error_t e;
     json_t *j;
     char *s;
+
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    test_dump();
 
     /* Shapes and key order. */
     OK("{}", 0, "{}");
@@ -276,5 +366,7 @@ int main(void)
     json_decref(j);
 
     free(dumped);
+    apr_pool_destroy(pool);
+    apr_terminate();
     JT_DONE();
 }
