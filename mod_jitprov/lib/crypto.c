@@ -197,7 +197,9 @@ static EVP_CIPHER *gcm_cipher;
  * GCM's hash key): about a third of a small seal or open. Each thread keeps
  * its contexts for the last few keys it used (a server uses one or two: the
  * session and state keys, plus the previous passphrase's while a rotation
- * lasts; each virtual host its own), so a seal or open only sets a fresh IV. Freed, and cleansed by
+ * lasts; each virtual host its own), so a seal or open only sets a fresh
+ * IV. Likewise one digest context: making and freeing one was most of a
+ * SHA-256 of a few dozen bytes (six per login). Freed, and cleansed by
  * OpenSSL, when the thread ends or the key is pushed out. */
 #define JP_GCM_SLOTS 8
 
@@ -209,7 +211,8 @@ typedef struct {
 
 typedef struct {
     gcm_slot slot[JP_GCM_SLOTS];
-    unsigned next; /* the slot the next new key takes */
+    unsigned next;  /* the slot the next new key takes */
+    EVP_MD_CTX *md; /* SHA-256 */
 } gcm_cache;
 
 static pthread_key_t gcm_tls;
@@ -228,6 +231,7 @@ static void gcm_cache_free(void *v)
     int i;
     for (i = 0; i < JP_GCM_SLOTS; i++)
         slot_clear(&gc->slot[i]);
+    EVP_MD_CTX_free(gc->md);
     free(gc);
 }
 
@@ -258,12 +262,10 @@ static const EVP_CIPHER *gcm(void)
 /* This thread's context for key and direction, the key already set; NULL
  * when there is no cache (jp_crypto_init not called) or no memory: the
  * caller then makes a context of its own. */
-static EVP_CIPHER_CTX *cached_ctx(const jp_key *key, int enc)
+/* This thread's cache, made at its first use; NULL without jp_crypto_init. */
+static gcm_cache *thread_cache(void)
 {
     gcm_cache *gc;
-    gcm_slot *sl = NULL;
-    int i;
-
     if (!gcm_tls_ok)
         return NULL;
     if (!(gc = pthread_getspecific(gcm_tls))) {
@@ -274,6 +276,17 @@ static EVP_CIPHER_CTX *cached_ctx(const jp_key *key, int enc)
             return NULL;
         }
     }
+    return gc;
+}
+
+static EVP_CIPHER_CTX *cached_ctx(const jp_key *key, int enc)
+{
+    gcm_cache *gc = thread_cache();
+    gcm_slot *sl = NULL;
+    int i;
+
+    if (!gc)
+        return NULL;
     for (i = 0; i < JP_GCM_SLOTS && !sl; i++)
         if (gc->slot[i].used && CRYPTO_memcmp(gc->slot[i].key, key->k, sizeof(key->k)) == 0)
             sl = &gc->slot[i];
@@ -326,7 +339,16 @@ static void gcm_end(EVP_CIPHER_CTX *ctx, int own)
 void jp_sha256(const void *d, size_t n, unsigned char out[32])
 {
     unsigned int olen = 0;
+    gcm_cache *gc = sha256_md ? thread_cache() : NULL;
 
+    if (gc && (gc->md || (gc->md = EVP_MD_CTX_new()))) {
+        /* The same digest again: OpenSSL reinitialises the context it has. */
+        if (EVP_DigestInit_ex2(gc->md, sha256_md, NULL) != 1 ||
+            EVP_DigestUpdate(gc->md, d, n) != 1 || EVP_DigestFinal_ex(gc->md, out, &olen) != 1 ||
+            olen != 32)
+            memset(out, 0, 32);
+        return;
+    }
     if (EVP_Digest(d, n, out, &olen, sha256_md ? sha256_md : EVP_sha256(), NULL) != 1 ||
         olen != 32) {
         /* Cannot report failure through this signature: make the result useless

@@ -380,6 +380,17 @@ static void *seal_open_loop(void *arg)
             bad++;
         if (b && jp_open(p, &k[1 - i % 2], 1, "aad", b, &n))
             bad++;
+        {
+            static const unsigned char abc[32] = {
+                0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+                0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+                0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+            unsigned char md[32];
+            jp_sha256(msg, strlen(msg), md); /* a different input first */
+            jp_sha256("abc", 3, md);
+            if (memcmp(md, abc, 32))
+                bad++;
+        }
         if (i % 100 == 99)
             apr_pool_clear(p);
     }
@@ -413,6 +424,8 @@ int main(void)
     test_seal(p);
     test_fetched(p);
     test_seal(p); /* again, on the fetched cipher and cached contexts */
+    test_sha256(p); /* again, on the thread's digest context */
+    test_sha256(p);
     test_ctx_cache(p);
     test_ctx_threads();
     jp_crypto_thread_done();
