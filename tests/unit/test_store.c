@@ -807,6 +807,27 @@ static void test_concurrency(jp_db *db)
 
 /* ---- faults ---- */
 
+/* A connection as DBDInitSQL "PRAGMA synchronous=OFF" would hand it over,
+ * in a pool of its own (returned). */
+static apr_pool_t *open_at_off(jp_db *other)
+{
+    apr_pool_t *p;
+    apr_pool_create(&p, gp);
+    CHECK(db_open(p, other) == 0);
+    exec(other, "PRAGMA synchronous=OFF");
+    return p;
+}
+
+/* A write that is not a login (an audit row on its own) sets FULL; then the
+ * connection and its pool go. */
+static void audit_sets_full(jp_db *other, const jp_store_cfg *c, apr_pool_t *p)
+{
+    CHECK(jp_audit(gp, other, c, "test", "iss", "sync-wal", 0, NULL, "{}") == 0);
+    CHECK_STR(sql1(other, "PRAGMA synchronous"), "2");
+    apr_dbd_close(other->driver, other->handle);
+    apr_pool_destroy(p);
+}
+
 /* JITProvLoginSync normal: a login commits with synchronous=NORMAL only in
  * WAL mode, where that never corrupts the file; in a rollback journal it
  * could, so there a login commits with FULL like every other write. Watched
@@ -824,28 +845,16 @@ static void test_login_sync_journal(jp_db *db)
     apr_pool_t *p;
 
     jp_store_cfg_init(gp, &c);
-    /* A connection as DBDInitSQL "PRAGMA synchronous=OFF" would hand it over. */
-    apr_pool_create(&p, gp);
-    CHECK(db_open(p, &other) == 0);
-    exec(&other, "PRAGMA synchronous=OFF");
+    p = open_at_off(&other);
     cl = json_pack("{s:s, s:s}", "preferred_username", "sync-wal", "email", "sync-wal@example.com");
     CHECK(login(gp, &other, &c, "sync-wal", cl, &a) == JP_PROV_OK);
     CHECK_STR(sql1(&other, "PRAGMA synchronous"), "1");
     CHECK(login(gp, &other, &c, "sync-wal", cl, &a) == JP_PROV_OK);
     CHECK_STR(sql1(&other, "PRAGMA synchronous"), "1");
     json_decref(cl);
-    CHECK(jp_audit(gp, &other, &c, "test", "iss", "sync-wal", 0, NULL, "{}") == 0);
-    CHECK_STR(sql1(&other, "PRAGMA synchronous"), "2");
-    apr_dbd_close(other.driver, other.handle);
-    apr_pool_destroy(p);
+    audit_sets_full(&other, &c, p);
     /* The same for a first write that is not a login. */
-    apr_pool_create(&p, gp);
-    CHECK(db_open(p, &other) == 0);
-    exec(&other, "PRAGMA synchronous=OFF");
-    CHECK(jp_audit(gp, &other, &c, "test", "iss", "sync-wal", 0, NULL, "{}") == 0);
-    CHECK_STR(sql1(&other, "PRAGMA synchronous"), "2");
-    apr_dbd_close(other.driver, other.handle);
-    apr_pool_destroy(p);
+    audit_sets_full(&other, &c, open_at_off(&other));
 
     apr_pool_create(&p, gp);
     CHECK(db_open(p, &other) == 0);
