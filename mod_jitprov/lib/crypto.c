@@ -259,9 +259,6 @@ static const EVP_CIPHER *gcm(void)
     return gcm_cipher ? gcm_cipher : EVP_aes_256_gcm();
 }
 
-/* This thread's context for key and direction, the key already set; NULL
- * when there is no cache (jp_crypto_init not called) or no memory: the
- * caller then makes a context of its own. */
 /* This thread's cache, made at its first use; NULL without jp_crypto_init. */
 static gcm_cache *thread_cache(void)
 {
@@ -279,6 +276,9 @@ static gcm_cache *thread_cache(void)
     return gc;
 }
 
+/* This thread's context for key and direction, the key already set; NULL
+ * when there is no cache (jp_crypto_init not called) or no memory: the
+ * caller then makes a context of its own. */
 static EVP_CIPHER_CTX *cached_ctx(const jp_key *key, int enc)
 {
     gcm_cache *gc = thread_cache();
