@@ -108,6 +108,14 @@ static void test_round_trip(apr_pool_t *p)
     CHECK(jp_authstate_open(p, &k1, 1, name, v, NOW, TTL, &out, &err) == 0);
     CHECK_STR(out.return_to, "/caf%C3%A9?%FF");
 
+    /* Characters JSON must escape (the state's text is written directly):
+     * quotes, backslashes, control characters come back as they were. */
+    CHECK(jp_authstate_new(p, &st, "/a?q=\"x\"&b=\\y\\\"&c=\x01\t\n\x7f", NOW) == 0);
+    name = jp_authstate_cookie_name(p, "jp", st.state);
+    v = jp_authstate_seal(p, &k1, name, &st);
+    CHECK(jp_authstate_open(p, &k1, 1, name, v, NOW, TTL, &out, &err) == 0);
+    CHECK_STR(out.return_to, "/a?q=\"x\"&b=\\y\\\"&c=\x01\t\n\x7f");
+
     /* Oversized return_to is refused at seal time (open would refuse it too). */
     {
         char *longurl = apr_palloc(p, 5000);
