@@ -9,6 +9,8 @@
 #include "mod_auth.h"
 #include "apr_strings.h"
 
+#include <unistd.h>
+
 #include "tokenset.h"
 
 /* ---- configuration life cycle ---- */
@@ -82,6 +84,20 @@ static int derive_keys(apr_pool_t *p, server_rec *v, jp_srv_cfg *c)
     return 0;
 }
 
+/* The parent's configuration pool goes at every restart, before the module
+ * is unloaded: there the crypto state is undone (crypto.h says why). A
+ * child may run the same cleanup at exit while a worker still seals a
+ * cookie: it leaves the state alone. */
+static pid_t crypto_pid;
+
+static apr_status_t crypto_cleanup(void *unused)
+{
+    (void)unused;
+    if (getpid() == crypto_pid)
+        jp_crypto_done();
+    return APR_SUCCESS;
+}
+
 static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     jp_srv_cfg *base = JP_SRV(s);
@@ -125,6 +141,8 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             return HTTP_INTERNAL_SERVER_ERROR;
     }
     jp_crypto_init();
+    crypto_pid = getpid();
+    apr_pool_cleanup_register(pconf, NULL, crypto_cleanup, apr_pool_cleanup_null);
     if (jp_http_global_init() != 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, JPLOG(0005) "curl_global_init failed");
         return HTTP_INTERNAL_SERVER_ERROR;

@@ -244,6 +244,19 @@ void jp_crypto_thread_done(void)
     }
 }
 
+void jp_crypto_done(void)
+{
+    if (gcm_tls_ok) {
+        jp_crypto_thread_done();
+        pthread_key_delete(gcm_tls);
+        gcm_tls_ok = 0;
+    }
+    EVP_MD_free(sha256_md);
+    sha256_md = NULL;
+    EVP_CIPHER_free(gcm_cipher);
+    gcm_cipher = NULL;
+}
+
 void jp_crypto_init(void)
 {
     if (!sha256_md)

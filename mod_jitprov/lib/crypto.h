@@ -42,6 +42,12 @@ void jp_crypto_init(void);
 /* Frees the calling thread's cipher contexts now rather than at its exit
  * (a program's main thread, which never runs the exit destructor). */
 void jp_crypto_thread_done(void);
+/* Undoes jp_crypto_init (when no other thread uses this module's crypto any
+ * more): the thread key is deleted, the fetched algorithms freed. httpd's
+ * parent calls it when its configuration pool goes, at every restart,
+ * before the module is unloaded and loaded again: a process has about a
+ * thousand thread keys, and one per reload would run out. */
+void jp_crypto_done(void);
 void jp_sha256(const void *d, size_t n, unsigned char out[32]);
 /* base64url(SHA-256(s)): PKCE S256 challenge, cache keys. */
 char *jp_sha256_b64url(apr_pool_t *p, const char *s);

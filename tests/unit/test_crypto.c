@@ -429,6 +429,16 @@ int main(void)
     test_ctx_cache(p);
     test_ctx_threads();
     jp_crypto_thread_done();
+    /* As httpd's parent at each restart: undone, then made again. Between
+     * the two, seal, open and digests work without the cache. */
+    jp_crypto_done();
+    jp_crypto_done(); /* twice: a no-op */
+    test_seal(p);
+    test_sha256(p);
+    jp_crypto_init();
+    test_seal(p);
+    test_ctx_cache(p);
+    jp_crypto_done();
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
