@@ -353,21 +353,20 @@ void jp_sha256(const void *d, size_t n, unsigned char out[32])
 {
     unsigned int olen = 0;
     gcm_cache *gc = sha256_md ? thread_cache() : NULL;
+    EVP_MD_CTX *ctx = gc ? (gc->md ? gc->md : (gc->md = EVP_MD_CTX_new())) : NULL;
+    int ok;
 
-    if (gc && (gc->md || (gc->md = EVP_MD_CTX_new()))) {
-        /* The same digest again: OpenSSL reinitialises the context it has. */
-        if (EVP_DigestInit_ex2(gc->md, sha256_md, NULL) != 1 ||
-            EVP_DigestUpdate(gc->md, d, n) != 1 || EVP_DigestFinal_ex(gc->md, out, &olen) != 1 ||
-            olen != 32)
-            memset(out, 0, 32);
-        return;
-    }
-    if (EVP_Digest(d, n, out, &olen, sha256_md ? sha256_md : EVP_sha256(), NULL) != 1 ||
-        olen != 32) {
-        /* Cannot report failure through this signature: make the result useless
-         * rather than leave stack garbage that might match something. */
+    /* On the thread's context the same digest again: OpenSSL reinitialises
+     * the context it has. */
+    if (ctx)
+        ok = EVP_DigestInit_ex2(ctx, sha256_md, NULL) == 1 && EVP_DigestUpdate(ctx, d, n) == 1 &&
+             EVP_DigestFinal_ex(ctx, out, &olen) == 1;
+    else
+        ok = EVP_Digest(d, n, out, &olen, sha256_md ? sha256_md : EVP_sha256(), NULL) == 1;
+    /* Cannot report failure through this signature: make the result useless
+     * rather than leave stack garbage that might match something. */
+    if (!ok || olen != 32)
         memset(out, 0, 32);
-    }
 }
 
 char *jp_sha256_b64url(apr_pool_t *p, const char *s)

@@ -772,26 +772,44 @@ json_t *jp_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
 #define JP_DUMP_FALLBACK ((size_t)-1) /* json_dumps decides */
 #define JP_DUMP_FAIL ((size_t)-2)     /* json_dumps would give NULL */
 
+/* The letter of c's two-character escape, or 0 (another control character
+ * takes \u00XX, everything else stands as it is). */
+static char short_escape(unsigned char c)
+{
+    switch (c) {
+    case '"':
+        return '"';
+    case '\\':
+        return '\\';
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    default:
+        return 0;
+    }
+}
+
 /* The quoted length of s, or JP_DUMP_FAIL for invalid UTF-8. */
 static size_t quoted_len(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     size_t n = 2, k;
     while (p < end) {
-        unsigned char c = *p;
-        if (c >= 0x80) {
+        if (*p >= 0x80) {
             if (!(k = utf8_seq(p, end)))
                 return JP_DUMP_FAIL;
             n += k;
             p += k;
             continue;
         }
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
-            n += 2;
-        else if (c < 0x20)
-            n += 6;
-        else
-            n++;
+        n += short_escape(*p) ? 2 : *p < 0x20 ? 6 : 1;
         p++;
     }
     return n;
@@ -804,43 +822,17 @@ static char *quote_put(char *o, const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     *o++ = '"';
     for (; p < end; p++) {
-        unsigned char c = *p;
-        char e = 0;
-        switch (c) {
-        case '"':
-            e = '"';
-            break;
-        case '\\':
-            e = '\\';
-            break;
-        case '\b':
-            e = 'b';
-            break;
-        case '\f':
-            e = 'f';
-            break;
-        case '\n':
-            e = 'n';
-            break;
-        case '\r':
-            e = 'r';
-            break;
-        case '\t':
-            e = 't';
-            break;
-        default:
-            break;
-        }
+        char e = short_escape(*p);
         if (e) {
             *o++ = '\\';
             *o++ = e;
-        } else if (c < 0x20) {
+        } else if (*p < 0x20) {
             memcpy(o, "\\u00", 4);
-            o[4] = hex[c >> 4];
-            o[5] = hex[c & 15];
+            o[4] = hex[*p >> 4];
+            o[5] = hex[*p & 15];
             o += 6;
         } else {
-            *o++ = (char)c;
+            *o++ = (char)*p;
         }
     }
     *o++ = '"';
