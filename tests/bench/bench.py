@@ -277,9 +277,10 @@ def parse_callgrind(path):
 class Variant:
     """One httpd (own port and ServerRoot) serving PATH one way."""
 
-    def __init__(self, name, label, workdir, kind, module=None, session_type=None):
+    def __init__(self, name, label, workdir, kind, module=None, session_type=None, extra=""):
         self.name, self.label, self.kind = name, label, kind
         self.session_type = session_type
+        self.extra = extra
         self.httpd = h.Httpd(workdir, name=name, module=module)
         os.makedirs(os.path.join(self.httpd.dir, "htdocs", "p"), exist_ok=True)
         with open(os.path.join(self.httpd.dir, "htdocs", "p", "hello.txt"), "w") as f:
@@ -350,7 +351,7 @@ JITProvScope "openid email profile groups"
 JITProvRedirectURI /callback
 # As sites do: a logout link, so a login keeps the ID token for it.
 JITProvLogoutURI /logout
-JITProvCryptoPassphrase {bench.passphrase}
+JITProvCryptoPassphrase {bench.passphrase}{self.extra}
 DBDriver {driver}
 DBDParams "{params}"
 <Location /p>
@@ -508,6 +509,12 @@ class Bench:
             "plain": Variant("plain", "unprotected", self.dir, "plain"),
             "jitprov": Variant("jitprov", "mod_jitprov (shmcb)", self.dir, "jitprov",
                                module=self.module),
+            # The same work per login as mod_auth_openidc by default, which
+            # calls the userinfo endpoint at every login (JITProvUserInfo is
+            # Off by default): logins only, beside the default.
+            "jitprov-ui": Variant("jitprov-ui", "mod_jitprov (shmcb, JITProvUserInfo On)",
+                                  self.dir, "jitprov", module=self.module,
+                                  extra="\nJITProvUserInfo On"),
             "oidc-shm": Variant("oidc-shm", "mod_auth_openidc (server-cache, shm)", self.dir,
                                 "oidc", session_type="server-cache"),
             "oidc-cookie": Variant("oidc-cookie", "mod_auth_openidc (client-cookie)", self.dir,
@@ -551,7 +558,7 @@ class Bench:
                     "redirect_uris": [self.v[v].httpd.origin + "/callback" for v in variants],
                     "token_endpoint_auth_method": "client_secret_basic",
                     "id_token_signed_response_alg": "RS256"}
-        self.idp.clients = [client(self.jp_client_id, self.jp_secret, ["jitprov"]),
+        self.idp.clients = [client(self.jp_client_id, self.jp_secret, ["jitprov", "jitprov-ui"]),
                             client(self.oidc_client_id, self.oidc_secret,
                                    ["oidc-shm", "oidc-cookie"])]
         self.idp.users = self.idp_users()
@@ -926,29 +933,35 @@ class Bench:
                 f"(callback {r['callback_ms']:.2f})  IdP CPU {r['idp_cpu_ms']:.2f} ms")
         return res
 
-    def paired_logins(self, v, o, pair_users):
+    def paired_logins(self, v, o, pair_users, u=None):
         """mod_jitprov (SQLite) and mod_auth_openidc side by side, alternating:
         each round logs fresh users in through mod_jitprov (first: account
         created), again (returning: account updated), and through
-        mod_auth_openidc. Machine noise hits both within a round."""
+        mod_auth_openidc. Machine noise hits both within a round. With u
+        (mod_jitprov with JITProvUserInfo On, its own database), the round's
+        users log in through it too, as first logins there: the same calls
+        to the IdP as mod_auth_openidc makes by default."""
         p = self.p
         rounds = []
-        # Both servers idle (started, warm, no requests) over the same kind of
+        kinds = ["first", "returning"] + (["userinfo"] if u else []) + ["oidc"]
+        srv = {"first": v, "returning": v, "userinfo": u, "oidc": o}
+        # Every server idle (started, warm, no requests) over the same kind of
         # window: the CPU httpd burns by itself (timers, the listener, the
         # parent's maintenance) is counted in every batch; reported and taken
         # out below so that it does not flatter or hurt either module.
         idle = {}
-        for k, x in (("jitprov", v), ("oidc", o)):
+        for k, x in (("jitprov", v), ("userinfo", u), ("oidc", o)):
+            if not x:
+                continue
             pid = x.httpd.pid()
             a = cpu_snap(pid)
             time.sleep(p["idle_secs"])
             idle[k] = cpu_delta(a, cpu_snap(pid)) / p["idle_secs"]
-        sums = {k: {"user": 0.0, "sys": 0.0, "cpu": 0.0, "span": 0.0, "n": 0}
-                for k in ("first", "returning", "oidc")}
+        sums = {k: {"user": 0.0, "sys": 0.0, "cpu": 0.0, "span": 0.0, "n": 0} for k in kinds}
         foreign = []
         for rnd in range(p["pair_rounds"]):
             users = pair_users[rnd]
-            steps = [("first", v), ("returning", v), ("oidc", o)]
+            steps = [(k, srv[k]) for k in kinds]
             if rnd % 2:
                 steps = steps[2:] + steps[:2]
             r = {k: self.login_batch(x, users, False) for k, x in steps}
@@ -960,33 +973,33 @@ class Bench:
                 sm["span"] += x["span_s"]
                 sm["n"] += x["logins"]
                 foreign.append(x["foreign"])
-            rounds.append({"first": r["first"]["httpd_cpu_ms"] / r["oidc"]["httpd_cpu_ms"],
-                           "returning": (r["returning"]["httpd_cpu_ms"]
-                                         / r["oidc"]["httpd_cpu_ms"]),
+            rounds.append({**{k: r[k]["httpd_cpu_ms"] / r["oidc"]["httpd_cpu_ms"]
+                              for k in kinds if k != "oidc"},
                            "ms": {k: x["httpd_cpu_ms"] for k, x in r.items()}})
             log(f"  paired round {rnd + 1}: httpd CPU/login mod_jitprov first "
                 f"{r['first']['httpd_cpu_ms']:.2f} ms, returning "
-                f"{r['returning']['httpd_cpu_ms']:.2f} ms, mod_auth_openidc "
-                f"{r['oidc']['httpd_cpu_ms']:.2f} ms")
+                f"{r['returning']['httpd_cpu_ms']:.2f} ms, "
+                + (f"with userinfo {r['userinfo']['httpd_cpu_ms']:.2f} ms, " if u else "")
+                + f"mod_auth_openidc {r['oidc']['httpd_cpu_ms']:.2f} ms")
         # Per login over all rounds: user and system time (clock ticks), and
         # the CPU net of what the idle server would have used in the same time.
         tot = {}
         for k, sm in sums.items():
-            ik = "oidc" if k == "oidc" else "jitprov"
+            ik = k if k in ("oidc", "userinfo") else "jitprov"
             tot[k] = {"n": sm["n"],
                       "user_ms": 1000 * sm["user"] / sm["n"], "sys_ms": 1000 * sm["sys"] / sm["n"],
                       "cpu_ms": 1000 * sm["cpu"] / sm["n"],
                       "idle_ms": 1000 * idle[ik] * sm["span"] / sm["n"]}
             tot[k]["net_ms"] = tot[k]["cpu_ms"] - tot[k]["idle_ms"]
-        return {"rounds": rounds, "logins": len(pair_users[0]),
-                "idle_ms_per_s": {k: 1000 * x for k, x in idle.items()}, "total": tot,
-                "net": {k: tot[k]["net_ms"] / tot["oidc"]["net_ms"]
-                        for k in ("first", "returning")},
-                "foreign_median": statistics.median(foreign), "foreign_max": max(foreign),
-                "first": statistics.median(x["first"] for x in rounds),
-                "returning": statistics.median(x["returning"] for x in rounds),
-                "ms": {k: statistics.median(x["ms"][k] for x in rounds)
-                       for k in ("first", "returning", "oidc")}}
+        mine = [k for k in kinds if k != "oidc"]
+        out = {"rounds": rounds, "logins": len(pair_users[0]),
+               "idle_ms_per_s": {k: 1000 * x for k, x in idle.items()}, "total": tot,
+               "net": {k: tot[k]["net_ms"] / tot["oidc"]["net_ms"] for k in mine},
+               "foreign_median": statistics.median(foreign), "foreign_max": max(foreign),
+               "ms": {k: statistics.median(x["ms"][k] for x in rounds) for k in kinds}}
+        for k in mine:
+            out[k] = statistics.median(x[k] for x in rounds)
+        return out
 
     def part_logins(self):
         p = self.p
@@ -1008,18 +1021,27 @@ class Bench:
         # Again with Debian's stock apache2 MPM values (the headline's
         # configuration): 2 children of 25 threads to start, more on demand.
         log("  side by side again with Debian's stock MPM values")
-        v.start(self, access_log=True, mpm=MPM_DEBIAN)
-        o.start(self, access_log=True, mpm=MPM_DEBIAN)
+        # With them, mod_jitprov with JITProvUserInfo On (its own database):
+        # the calls to the IdP mod_auth_openidc makes by default.
+        u = self.v["jitprov-ui"]
+        u.httpd.reset_database()
+        for x in (v, u, o):
+            x.start(self, access_log=True, mpm=MPM_DEBIAN)
+        u.get_session("benchwarm")
         # Warm like the first series, which follows the login batches above:
-        # the same logins through both, twice (worker threads, connections
+        # the same logins through each, twice (worker threads, connections
         # to the IdP and the database, allocator arenas), before measuring.
-        for x in (v, o):
+        for x in (v, u, o):
             for _ in range(2):
                 self.login_batch(x, self.warm_users_deb, False)
-        out["paired_debian"] = self.paired_logins(v, o, self.pair_users_deb)
+        out["paired_debian"] = self.paired_logins(v, o, self.pair_users_deb, u)
         out["jitprov-sqlite"]["rows"] = self.db_counts(*v.db)
-        o.stop()
-        v.stop()
+        ui_rows = self.db_counts(*u.db)
+        n_ui = 1 + len(self.warm_users_deb) + sum(len(x) for x in self.pair_users_deb)
+        if ui_rows.get("jitprov_accounts") != n_ui:
+            raise RuntimeError(f"JITProvUserInfo On: {ui_rows} accounts after {n_ui} users")
+        for x in (o, u, v):
+            x.stop()
         # PostgreSQL
         try:
             self.pg = Postgres(self.dir).start()
@@ -1264,11 +1286,17 @@ def report(res, started, elapsed):
                       f"{pr['net']['first']:.2f}, returning {pr['net']['returning']:.2f}; "
                       f"other work used {100 * pr['foreign_median']:.0f}% of the machine "
                       f"(median of the batches, max {100 * pr['foreign_max']:.0f}%)")
+        ui = ""
+        if "userinfo" in pr:
+            ui = (f"; with the same calls to the IdP as mod_auth_openidc makes by default "
+                  f"(JITProvUserInfo On: token and userinfo endpoints), first "
+                  f"**{pr['userinfo']:.2f}** ({pr['ms']['userinfo']:.2f} ms)")
         add(f"| httpd CPU per login <= 1/2 of mod_auth_openidc (CPU time incl. kernel, all "
             f"httpd processes; {len(pr['rounds'])} alternating rounds of {pr['logins']} "
-            f"sequential logins, SQLite, {mpm_name}, same run) | first "
+            f"sequential logins, SQLite, {mpm_name}, same run; both modules with their "
+            f"defaults: mod_auth_openidc also calls the userinfo endpoint) | first "
             f"**{pr['first']:.2f}**, returning **{pr['returning']:.2f}** (medians of the rounds: {pr['ms']['first']:.2f} / "
-            f"{pr['ms']['returning']:.2f} ms vs {pr['ms']['oidc']:.2f} ms){detail} | "
+            f"{pr['ms']['returning']:.2f} ms vs {pr['ms']['oidc']:.2f} ms){ui}{detail} | "
             f"{verdict(ok)} |")
     if m:
         ok = m["anon_trend_kb"] <= 512
@@ -1446,35 +1474,50 @@ def report(res, started, elapsed):
             pr = lg.get(key)
             if not pr:
                 continue
+            ui = "userinfo" in pr
             add(f"Side by side: {len(pr['rounds'])} rounds, each {pr['logins']} sequential logins "
                 "of fresh users through mod_jitprov (first), the same users again (returning) "
-                f"and through mod_auth_openidc, in alternating order, with {mpm_name}. httpd CPU "
-                "per login:")
+                + ("and, as first logins in a database of its own, through mod_jitprov with "
+                   "JITProvUserInfo On (the userinfo endpoint at every login, as "
+                   "mod_auth_openidc does by default), " if ui else "")
+                + f"and through mod_auth_openidc, in alternating order, with {mpm_name}. "
+                "httpd CPU per login:")
             add("")
-            add("| round | mod_jitprov first | mod_jitprov returning | mod_auth_openidc | "
-                "first / openidc | returning / openidc |")
-            add("|---|---:|---:|---:|---:|---:|")
+            kinds = ["first", "returning"] + (["userinfo"] if ui else [])
+            names = {"first": "mod_jitprov first", "returning": "mod_jitprov returning",
+                     "userinfo": "mod_jitprov first, JITProvUserInfo On"}
+            short = {"first": "first", "returning": "returning", "userinfo": "userinfo"}
+            add("| round | " + " | ".join(names[k] for k in kinds) + " | mod_auth_openidc | "
+                + " | ".join(f"{short[k]} / openidc" for k in kinds) + " |")
+            add("|---|" + "---:|" * (2 * len(kinds) + 1))
             for i, r in enumerate(pr["rounds"]):
-                add(f"| {i + 1} | {r['ms']['first']:.2f} ms | {r['ms']['returning']:.2f} ms | "
-                    f"{r['ms']['oidc']:.2f} ms | {r['first']:.2f} | {r['returning']:.2f} |")
-            add(f"| median | {pr['ms']['first']:.2f} ms | {pr['ms']['returning']:.2f} ms | "
-                f"{pr['ms']['oidc']:.2f} ms | **{pr['first']:.2f}** | **{pr['returning']:.2f}** |")
+                add(f"| {i + 1} | " + " | ".join(f"{r['ms'][k]:.2f} ms" for k in kinds)
+                    + f" | {r['ms']['oidc']:.2f} ms | "
+                    + " | ".join(f"{r[k]:.2f}" for k in kinds) + " |")
+            add("| median | " + " | ".join(f"{pr['ms'][k]:.2f} ms" for k in kinds)
+                + f" | {pr['ms']['oidc']:.2f} ms | "
+                + " | ".join(f"**{pr[k]:.2f}**" for k in kinds) + " |")
             add("")
             if pr.get("total"):
                 tt = pr["total"]
                 add("Over all rounds, per login: user and system time (clock ticks of all httpd "
                     f"processes, 10 ms steps: +-{10 / tt['oidc']['n']:.2f} ms per login over "
                     f"{tt['oidc']['n']} logins), what the idle server uses "
-                    "in the same time (measured with both servers started and no requests, "
+                    "in the same time (measured with the servers started and no requests, "
                     f"{pr['idle_ms_per_s']['jitprov']:.2f} ms/s mod_jitprov, "
-                    f"{pr['idle_ms_per_s']['oidc']:.2f} ms/s mod_auth_openidc), and the CPU net of "
+                    + (f"{pr['idle_ms_per_s']['userinfo']:.2f} ms/s with JITProvUserInfo On, "
+                       if "userinfo" in pr['idle_ms_per_s'] else "")
+                    + f"{pr['idle_ms_per_s']['oidc']:.2f} ms/s mod_auth_openidc), and the CPU net of "
                     f"it. Other work used {100 * pr['foreign_median']:.0f}% of the machine during "
                     f"the batches (median; max {100 * pr['foreign_max']:.0f}%).")
                 add("")
                 add("| | CPU | user | system | idle share | net | net / openidc |")
                 add("|---|---:|---:|---:|---:|---:|---:|")
                 for k, name in (("first", "mod_jitprov first"), ("returning", "mod_jitprov returning"),
+                                ("userinfo", "mod_jitprov first, JITProvUserInfo On"),
                                 ("oidc", "mod_auth_openidc")):
+                    if k not in tt:
+                        continue
                     x = tt[k]
                     add(f"| {name} | {x['cpu_ms']:.2f} ms | {x['user_ms']:.2f} ms | "
                         f"{x['sys_ms']:.2f} ms | {x['idle_ms']:.3f} ms | {x['net_ms']:.2f} ms | "
