@@ -313,6 +313,8 @@ class Variant:
         loads = "\n".join(f"LoadModule {n} {MODDIR}/{f}" for n, f in BASE_MODULES)
         if self.kind == "jitprov":
             loads += f'\nLoadModule jitprov_module "{hd.module}"'
+        elif self.kind == "floor":
+            loads += f"\nLoadModule alias_module {MODDIR}/mod_alias.so"
         elif self.kind == "oidc":
             loads += f"\nLoadModule auth_openidc_module {OIDC_SO}"
         alog = ""
@@ -348,6 +350,11 @@ DocumentRoot "{d}/htdocs"
     def auth_conf(self, bench):
         if self.kind == "plain":
             return ""
+        if self.kind == "floor":
+            # A login's three requests to httpd without any module at work:
+            # a redirect away, a redirect back from the "callback", the page.
+            return (f"RedirectMatch 302 ^/start$ {bench.idp.issuer}/auth?client_id=floor\n"
+                    f"RedirectMatch 302 ^/callback$ {PATH}")
         if self.kind == "jitprov":
             driver, params = self.db
             return f"""JITProvProviderMetadataURL {bench.idp.discovery_url}
@@ -399,9 +406,25 @@ OIDCCacheShmMax 4000
     def cookie_prefix(self):
         return {"jitprov": "jitprov_session", "oidc": "mod_auth_openidc_session"}.get(self.kind)
 
+    def floor_login(self, s):
+        """The requests of a login, to the floor variant: what any module's
+        login costs httpd before the module does anything. The pauses stand
+        for the IdP's pages and the browser (a login takes 15 ms)."""
+        base = self.httpd.origin
+        r = s.get(base + "/start", allow_redirects=False, timeout=10)
+        if r.status_code != 302:
+            raise RuntimeError(f"floor: /start answered {r.status_code}")
+        time.sleep(0.006)
+        r = s.get(base + "/callback", params={"code": "c" * 43, "state": "s" * 43},
+                  allow_redirects=False, timeout=10)
+        if r.status_code != 302:
+            raise RuntimeError(f"floor: /callback answered {r.status_code}")
+        time.sleep(0.002)
+        return s.get(self.url, timeout=10)
+
     def get_session(self, user="alice"):
         """A valid session by a scripted login; the cookie as a header value."""
-        if self.kind == "plain":
+        if self.kind in ("plain", "floor"):
             self.cookie = None
             return None
         with requests.Session() as s:
@@ -521,6 +544,7 @@ class Bench:
             "jitprov-ui": Variant("jitprov-ui", "mod_jitprov (shmcb, JITProvUserInfo On)",
                                   self.dir, "jitprov", module=self.module,
                                   extra="\nJITProvUserInfo On"),
+            "floor": Variant("floor", "httpd, no authentication module", self.dir, "floor"),
             "oidc-shm": Variant("oidc-shm", "mod_auth_openidc (server-cache, shm)", self.dir,
                                 "oidc", session_type="server-cache"),
             "oidc-cookie": Variant("oidc-cookie", "mod_auth_openidc (client-cookie)", self.dir,
@@ -874,12 +898,12 @@ class Bench:
         def one(user):
             with requests.Session() as s:
                 t = time.monotonic()
-                r = h.login(s, v.url, user)
+                r = v.floor_login(s) if v.kind == "floor" else h.login(s, v.url, user)
                 dt = time.monotonic() - t
             if r.status_code != 200 or r.text != BODY:
                 raise RuntimeError(f"login of {user} via {v.name}: {r.status_code} "
                                    f"{r.text[:300]}\n{h.tail(hd.error_log, 20)}")
-            if expect_idp_login and not r.logged_in_at_idp:
+            if expect_idp_login and v.kind != "floor" and not r.logged_in_at_idp:
                 raise RuntimeError(f"login of {user}: no IdP login form was posted")
             return dt
 
@@ -942,24 +966,27 @@ class Bench:
                 f"(callback {r['callback_ms']:.2f})  IdP CPU {r['idp_cpu_ms']:.2f} ms")
         return res
 
-    def paired_logins(self, v, o, pair_users, u=None):
+    def paired_logins(self, v, o, pair_users, u=None, floor=None):
         """mod_jitprov (SQLite) and mod_auth_openidc side by side, alternating:
         each round logs fresh users in through mod_jitprov (first: account
         created), again (returning: account updated), and through
         mod_auth_openidc. Machine noise hits both within a round. With u
         (mod_jitprov with JITProvUserInfo On, its own database), the round's
         users log in through it too, as first logins there: the same calls
-        to the IdP as mod_auth_openidc makes by default."""
+        to the IdP as mod_auth_openidc makes by default. With floor (httpd
+        without an authentication module), the same number of logins' worth
+        of its three requests: what both modules pay before doing anything."""
         p = self.p
         rounds = []
-        kinds = ["first", "returning"] + (["userinfo"] if u else []) + ["oidc"]
-        srv = {"first": v, "returning": v, "userinfo": u, "oidc": o}
+        kinds = (["first", "returning"] + (["userinfo"] if u else [])
+                 + (["floor"] if floor else []) + ["oidc"])
+        srv = {"first": v, "returning": v, "userinfo": u, "floor": floor, "oidc": o}
         # Every server idle (started, warm, no requests) over the same kind of
         # window: the CPU httpd burns by itself (timers, the listener, the
         # parent's maintenance) is counted in every batch; reported and taken
         # out below so that it does not flatter or hurt either module.
         idle = {}
-        for k, x in (("jitprov", v), ("userinfo", u), ("oidc", o)):
+        for k, x in (("jitprov", v), ("userinfo", u), ("floor", floor), ("oidc", o)):
             if not x:
                 continue
             pid = x.httpd.pid()
@@ -989,12 +1016,13 @@ class Bench:
                 f"{r['first']['httpd_cpu_ms']:.2f} ms, returning "
                 f"{r['returning']['httpd_cpu_ms']:.2f} ms, "
                 + (f"with userinfo {r['userinfo']['httpd_cpu_ms']:.2f} ms, " if u else "")
+                + (f"no module {r['floor']['httpd_cpu_ms']:.2f} ms, " if floor else "")
                 + f"mod_auth_openidc {r['oidc']['httpd_cpu_ms']:.2f} ms")
         # Per login over all rounds: user and system time (clock ticks), and
         # the CPU net of what the idle server would have used in the same time.
         tot = {}
         for k, sm in sums.items():
-            ik = k if k in ("oidc", "userinfo") else "jitprov"
+            ik = k if k in ("oidc", "userinfo", "floor") else "jitprov"
             tot[k] = {"n": sm["n"],
                       "user_ms": 1000 * sm["user"] / sm["n"], "sys_ms": 1000 * sm["sys"] / sm["n"],
                       "cpu_ms": 1000 * sm["cpu"] / sm["n"],
@@ -1008,6 +1036,12 @@ class Bench:
                "ms": {k: statistics.median(x["ms"][k] for x in rounds) for k in kinds}}
         for k in mine:
             out[k] = statistics.median(x[k] for x in rounds)
+        if floor:
+            # What each module adds to the floor, relative to each other.
+            out["module_only"] = {
+                k: statistics.median((x["ms"][k] - x["ms"]["floor"])
+                                     / (x["ms"]["oidc"] - x["ms"]["floor"]) for x in rounds)
+                for k in mine if k != "floor"}
         return out
 
     def part_logins(self):
@@ -1032,24 +1066,24 @@ class Bench:
         log("  side by side again with Debian's stock MPM values")
         # With them, mod_jitprov with JITProvUserInfo On (its own database):
         # the calls to the IdP mod_auth_openidc makes by default.
-        u = self.v["jitprov-ui"]
+        u, fl = self.v["jitprov-ui"], self.v["floor"]
         u.httpd.reset_database()
-        for x in (v, u, o):
+        for x in (v, u, fl, o):
             x.start(self, access_log=True, mpm=MPM_DEBIAN)
         u.get_session("benchwarm")
         # Warm like the first series, which follows the login batches above:
         # the same logins through each, twice (worker threads, connections
         # to the IdP and the database, allocator arenas), before measuring.
-        for x in (v, u, o):
+        for x in (v, u, fl, o):
             for _ in range(2):
                 self.login_batch(x, self.warm_users_deb, False)
-        out["paired_debian"] = self.paired_logins(v, o, self.pair_users_deb, u)
+        out["paired_debian"] = self.paired_logins(v, o, self.pair_users_deb, u, fl)
         out["jitprov-sqlite"]["rows"] = self.db_counts(*v.db)
         ui_rows = self.db_counts(*u.db)
         n_ui = 1 + len(self.warm_users_deb) + sum(len(x) for x in self.pair_users_deb)
         if ui_rows.get("jitprov_accounts") != n_ui:
             raise RuntimeError(f"JITProvUserInfo On: {ui_rows} accounts after {n_ui} users")
-        for x in (o, u, v):
+        for x in (o, fl, u, v):
             x.stop()
         # PostgreSQL
         try:
@@ -1300,6 +1334,13 @@ def report(res, started, elapsed):
             ui = (f"; with the same calls to the IdP as mod_auth_openidc makes by default "
                   f"(JITProvUserInfo On: token and userinfo endpoints), first "
                   f"**{pr['userinfo']:.2f}** ({pr['ms']['userinfo']:.2f} ms)")
+        if "module_only" in pr:
+            ui += (f"; what the module adds to httpd's own {pr['ms']['floor']:.2f} ms for the "
+                   f"same requests: first **{pr['module_only']['first']:.2f}**, returning "
+                   f"**{pr['module_only']['returning']:.2f}**"
+                   + (f", with userinfo **{pr['module_only']['userinfo']:.2f}**"
+                      if "userinfo" in pr["module_only"] else "")
+                   + " of mod_auth_openidc's")
         add(f"| httpd CPU per login <= 1/2 of mod_auth_openidc (CPU time incl. kernel, all "
             f"httpd processes; {len(pr['rounds'])} alternating rounds of {pr['logins']} "
             f"sequential logins, SQLite, {mpm_name}, same run; both modules with their "
@@ -1498,13 +1539,20 @@ def report(res, started, elapsed):
                 + ("and, as first logins in a database of its own, through mod_jitprov with "
                    "JITProvUserInfo On (the userinfo endpoint at every login, as "
                    "mod_auth_openidc does by default), " if ui else "")
+                + ("the same number of logins' worth of requests to an httpd without any "
+                   "authentication module (a redirect away, a redirect back from /callback, "
+                   "the page, on one connection, with pauses where the IdP and the browser "
+                   "work), " if "floor" in pr else "")
                 + f"and through mod_auth_openidc, in alternating order, with {mpm_name}. "
                 "httpd CPU per login:")
             add("")
-            kinds = ["first", "returning"] + (["userinfo"] if ui else [])
+            kinds = (["first", "returning"] + (["userinfo"] if ui else [])
+                     + (["floor"] if "floor" in pr else []))
             names = {"first": "mod_jitprov first", "returning": "mod_jitprov returning",
-                     "userinfo": "mod_jitprov first, JITProvUserInfo On"}
-            short = {"first": "first", "returning": "returning", "userinfo": "userinfo"}
+                     "userinfo": "mod_jitprov first, JITProvUserInfo On",
+                     "floor": "no module"}
+            short = {"first": "first", "returning": "returning", "userinfo": "userinfo",
+                     "floor": "no module"}
             add("| round | " + " | ".join(names[k] for k in kinds) + " | mod_auth_openidc | "
                 + " | ".join(f"{short[k]} / openidc" for k in kinds) + " |")
             add("|---|" + "---:|" * (2 * len(kinds) + 1))
@@ -1516,6 +1564,14 @@ def report(res, started, elapsed):
                 + f" | {pr['ms']['oidc']:.2f} ms | "
                 + " | ".join(f"**{pr[k]:.2f}**" for k in kinds) + " |")
             add("")
+            if "module_only" in pr:
+                mo = pr["module_only"]
+                add(f"httpd without a module spends {pr['ms']['floor']:.2f} ms on the same "
+                    f"requests ({pr['floor']:.2f} of mod_auth_openidc's login): both modules "
+                    "pay it, so it bounds the ratio of the totals from below. What each module "
+                    "adds to it, mod_jitprov's over mod_auth_openidc's (medians of the rounds): "
+                    + ", ".join(f"{short[k]} **{mo[k]:.2f}**" for k in kinds if k in mo) + ".")
+                add("")
             if pr.get("total"):
                 tt = pr["total"]
                 add("Over all rounds, per login: user and system time (clock ticks of all httpd "
@@ -1533,6 +1589,7 @@ def report(res, started, elapsed):
                 add("|---|---:|---:|---:|---:|---:|---:|")
                 for k, name in (("first", "mod_jitprov first"), ("returning", "mod_jitprov returning"),
                                 ("userinfo", "mod_jitprov first, JITProvUserInfo On"),
+                                ("floor", "no module (the same requests)"),
                                 ("oidc", "mod_auth_openidc")):
                     if k not in tt:
                         continue
