@@ -1533,12 +1533,12 @@ def report(res, started, elapsed):
             pr = lg.get(key)
             if not pr:
                 continue
-            ui = "userinfo" in pr
+            has_ui = "userinfo" in pr
             add(f"Side by side: {len(pr['rounds'])} rounds, each {pr['logins']} sequential logins "
                 "of fresh users through mod_jitprov (first), the same users again (returning) "
                 + ("and, as first logins in a database of its own, through mod_jitprov with "
                    "JITProvUserInfo On (the userinfo endpoint at every login, as "
-                   "mod_auth_openidc does by default), " if ui else "")
+                   "mod_auth_openidc does by default), " if has_ui else "")
                 + ("the same number of logins' worth of requests to an httpd without any "
                    "authentication module (a redirect away, a redirect back from /callback, "
                    "the page, on one connection, with pauses where the IdP and the browser "
@@ -1546,7 +1546,7 @@ def report(res, started, elapsed):
                 + f"and through mod_auth_openidc, in alternating order, with {mpm_name}. "
                 "httpd CPU per login:")
             add("")
-            kinds = (["first", "returning"] + (["userinfo"] if ui else [])
+            kinds = (["first", "returning"] + (["userinfo"] if has_ui else [])
                      + (["floor"] if "floor" in pr else []))
             names = {"first": "mod_jitprov first", "returning": "mod_jitprov returning",
                      "userinfo": "mod_jitprov first, JITProvUserInfo On",
