@@ -1551,10 +1551,10 @@ def report(res, started, elapsed):
             names = {"first": "mod_jitprov first", "returning": "mod_jitprov returning",
                      "userinfo": "mod_jitprov first, JITProvUserInfo On",
                      "floor": "no module"}
-            short = {"first": "first", "returning": "returning", "userinfo": "userinfo",
-                     "floor": "no module"}
+            abbrev = {"first": "first", "returning": "returning", "userinfo": "userinfo",
+                      "floor": "no module"}
             add("| round | " + " | ".join(names[k] for k in kinds) + " | mod_auth_openidc | "
-                + " | ".join(f"{short[k]} / openidc" for k in kinds) + " |")
+                + " | ".join(f"{abbrev[k]} / openidc" for k in kinds) + " |")
             add("|---|" + "---:|" * (2 * len(kinds) + 1))
             for i, r in enumerate(pr["rounds"]):
                 add(f"| {i + 1} | " + " | ".join(f"{r['ms'][k]:.2f} ms" for k in kinds)
@@ -1570,7 +1570,7 @@ def report(res, started, elapsed):
                     f"requests ({pr['floor']:.2f} of mod_auth_openidc's login): both modules "
                     "pay it, so it bounds the ratio of the totals from below. What each module "
                     "adds to it, mod_jitprov's over mod_auth_openidc's (medians of the rounds): "
-                    + ", ".join(f"{short[k]} **{mo[k]:.2f}**" for k in kinds if k in mo) + ".")
+                    + ", ".join(f"{abbrev[k]} **{mo[k]:.2f}**" for k in kinds if k in mo) + ".")
                 add("")
             if pr.get("total"):
                 tt = pr["total"]
@@ -1660,14 +1660,16 @@ def main():
     t0 = time.monotonic()
     b = Bench(args)
     b.run()
-    text, targets = report(b.results, started, time.monotonic() - t0)
+    elapsed = time.monotonic() - t0
     out = args.out or os.path.join(
         HERE, "results", f"{started:%Y-%m-%d}{'-quick' if args.quick else ''}.md")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        f.write(text)
+    # The measurements first: a report that fails must not lose the run.
     with open(os.path.splitext(out)[0] + ".json", "w") as f:
         json.dump(b.results, f, indent=1, default=str)
+    text, targets = report(b.results, started, elapsed)
+    with open(out, "w") as f:
+        f.write(text)
     print()
     print(text)
     print(f"written to {out}")
