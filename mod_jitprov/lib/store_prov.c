@@ -228,7 +228,6 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, json_t
      * JITProvAccountUpdate says; a row that JITProvLinkBy finds was filled by
      * SCIM, which keeps it up to date when JITProvAccountUpdate is Off. */
     int update = s->cfg->update || (link && json_object_get(link, "email"));
-    int apply = 0;
 
     if (!link && strcmp(status, "active")) {
         fill_account(s, row, v->out);
@@ -271,7 +270,6 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, json_t
         const char *ov = row[ci];
         if (pol == JP_SYNC_CREATE || pol == JP_SYNC_NEVER)
             continue; /* not in the statement at all: a local value stays */
-        apply = 1;
         /* always: an absent claim empties the column, unless the token says
          * the values exist elsewhere (Entra's overage, _claim_names): unknown
          * is not empty. Multi-valued claims are sets: a reordering is no
@@ -289,17 +287,18 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, json_t
             json_object_set_new(changed, sh->col[ci], ch);
             nchanged++;
         } else {
-            nv = NULL; /* unchanged: COALESCE keeps the column as it is */
+            /* Unchanged: left out of the statement. Assigning a column its
+             * own value still rewrites every index on it (SQLite deletes
+             * and reinserts the entry), a page in the WAL per login. */
+            continue;
         }
-        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", sh->col[ci], " = COALESCE(", NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", sh->col[ci], " = ", NULL));
         jp_q_str(&q, nv);
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", sh->col[ci], ")", NULL));
     }
-    if (HAS_ROLE(s, JP_COL_UPDATED_AT) && (apply || link)) {
+    if (HAS_ROLE(s, JP_COL_UPDATED_AT) && nchanged) {
         const char *c = ROLE_COL(s, JP_COL_UPDATED_AT);
-        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = COALESCE(", NULL));
-        jp_q_intp(&q, nchanged ? &v->now : NULL);
-        jp_q_sql(&q, apr_pstrcat(s->p, ", ", c, ")", NULL));
+        jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", c, " = ", NULL));
+        jp_q_int(&q, v->now);
     }
     if (HAS_ROLE(s, JP_COL_LAST_LOGIN_AT)) {
         jp_q_sql(&q, apr_pstrcat(s->p, nset++ ? ", " : "", ROLE_COL(s, JP_COL_LAST_LOGIN_AT), " = ",
