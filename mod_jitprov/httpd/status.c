@@ -6,6 +6,7 @@
 #include "apr_shm.h"
 #include "apr_atomic.h"
 #include "apr_strings.h"
+#include <unistd.h>
 
 static const char *const names[JP_M__COUNT] = {
     [JP_M_LOGIN_START] = "jitprov_login_redirects_total",
@@ -39,7 +40,22 @@ static const char *const help[JP_M__COUNT] = {
     [JP_M_FCL] = "Front-channel logout requests accepted.",
 };
 
-static apr_uint32_t *counters;
+/* Every authenticated request adds to a counter: one shared word would be a
+ * cache line that all cores take in turn at every request. Each thread adds
+ * to its own stripe (a row of counters on cache lines of its own, chosen
+ * when the thread first counts); the status page sums the stripes. 64-bit:
+ * a 32-bit request counter wraps after days at production rates. */
+#define JP_STRIPES 64
+#define JP_ROW ((sizeof(apr_uint64_t) * JP_M__COUNT + 127) / 128 * 128)
+
+static char *counters;
+static __thread unsigned my_stripe; /* stripe + 1; 0: not chosen yet */
+static apr_uint32_t next_stripe;
+
+static apr_uint64_t *row(unsigned stripe)
+{
+    return (apr_uint64_t *)(counters + (apr_size_t)stripe * JP_ROW);
+}
 
 apr_status_t jp_metrics_init(apr_pool_t *pconf)
 {
@@ -47,18 +63,35 @@ apr_status_t jp_metrics_init(apr_pool_t *pconf)
     apr_status_t rv;
     if (counters)
         return APR_SUCCESS;
-    rv = apr_shm_create(&shm, sizeof(apr_uint32_t) * JP_M__COUNT, NULL, pconf);
+    /* apr_shm_create's segment is page-aligned: the rows are on their own lines. */
+    rv = apr_shm_create(&shm, JP_ROW * JP_STRIPES, NULL, pconf);
     if (rv != APR_SUCCESS)
         return rv;
     counters = apr_shm_baseaddr_get(shm);
-    memset(counters, 0, sizeof(apr_uint32_t) * JP_M__COUNT);
+    memset(counters, 0, JP_ROW * JP_STRIPES);
     return APR_SUCCESS;
 }
 
 void jp_metric(jp_metric_id m)
 {
-    if (counters)
-        apr_atomic_inc32(&counters[m]);
+    if (!counters)
+        return;
+    if (!my_stripe) {
+        /* Children fork with the same next_stripe: the pid spreads their
+         * threads over the stripes. */
+        apr_uint32_t n = apr_atomic_inc32(&next_stripe);
+        my_stripe = (unsigned)(((apr_uint32_t)getpid() * 2654435761u + n) % JP_STRIPES) + 1;
+    }
+    apr_atomic_inc64(&row(my_stripe - 1)[m]);
+}
+
+static apr_uint64_t metric_total(int m)
+{
+    apr_uint64_t t = 0;
+    unsigned i;
+    for (i = 0; counters && i < JP_STRIPES; i++)
+        t += apr_atomic_read64(&row(i)[m]);
+    return t;
 }
 
 static apr_status_t metrics_reset(void *unused)
@@ -86,7 +119,7 @@ int jp_status_handler(request_rec *r)
     if (r->header_only)
         return OK;
     for (i = 0; i < JP_M__COUNT; i++)
-        ap_rprintf(r, "# HELP %s %s\n# TYPE %s counter\n%s %u\n", names[i], help[i], names[i],
-                   names[i], counters ? apr_atomic_read32(&counters[i]) : 0);
+        ap_rprintf(r, "# HELP %s %s\n# TYPE %s counter\n%s %" APR_UINT64_T_FMT "\n", names[i],
+                   help[i], names[i], names[i], metric_total(i));
     return OK;
 }

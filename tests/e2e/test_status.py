@@ -42,3 +42,25 @@ def test_counters_move(site, s):
     assert (after["jitprov_authenticated_requests_total"]
             >= before["jitprov_authenticated_requests_total"] + 6)
     assert after["jitprov_login_failures_total"] == before["jitprov_login_failures_total"] + 1
+
+
+def test_counts_are_exact_under_concurrency(site):
+    """Many clients at once, over threads of more than one child: no request
+    is lost from the totals (each thread counts into its own stripe)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with h.requests.Session() as s:
+        assert h.login(s, site.httpd.url("/app/"), "carol").status_code == 200
+        cookie = s.cookies.get(h.SESSION_COOKIE)
+    before = counters(site)["jitprov_authenticated_requests_total"]
+
+    def client(i):
+        with h.requests.Session() as c:
+            c.cookies.set(h.SESSION_COOKIE, cookie, domain="127.0.0.1", path="/")
+            for n in range(20):
+                r = c.get(site.httpd.url(f"/app/n{i}-{n}"), allow_redirects=False, timeout=30)
+                assert r.status_code == 200, r.status_code
+
+    with ThreadPoolExecutor(24) as pool:
+        list(pool.map(client, range(24)))
+    assert counters(site)["jitprov_authenticated_requests_total"] == before + 24 * 20
