@@ -58,9 +58,29 @@ def test_counts_are_exact_under_concurrency(site):
         with h.requests.Session() as c:
             c.cookies.set(h.SESSION_COOKIE, cookie, domain="127.0.0.1", path="/")
             for n in range(20):
-                r = c.get(site.httpd.url(f"/app/n{i}-{n}"), allow_redirects=False, timeout=30)
+                url = site.httpd.url(f"/app/n{i}-{n}")
+                try:
+                    r = c.get(url, allow_redirects=False, timeout=30)
+                except h.requests.ConnectionError:
+                    # The event MPM closes idle kept-alive connections when its
+                    # workers are short; one that goes as the request is sent is
+                    # retried, as browsers do (it was never read: not counted).
+                    r = c.get(url, allow_redirects=False, timeout=30)
                 assert r.status_code == 200, r.status_code
 
     with ThreadPoolExecutor(24) as pool:
         list(pool.map(client, range(24)))
     assert counters(site)["jitprov_authenticated_requests_total"] == before + 24 * 20
+
+
+def test_counters_start_again_at_a_graceful_restart(site):
+    """docs/operations.md: totals since the last start or graceful restart
+    (Prometheus reads the drop as a counter reset)."""
+    with h.requests.Session() as s:
+        assert h.login(s, site.httpd.url("/app/"), "dave").status_code == 200
+        assert s.get(site.httpd.url("/app/x")).status_code == 200
+    assert counters(site)["jitprov_logins_total"] >= 1
+    site.httpd.graceful()
+    after = counters(site)
+    assert after["jitprov_logins_total"] == 0
+    assert after["jitprov_authenticated_requests_total"] == 0
