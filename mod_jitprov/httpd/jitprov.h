@@ -398,7 +398,7 @@ typedef enum {
     JP_M_FCL,
     JP_M__COUNT
 } jp_metric_id;
-apr_status_t jp_metrics_init(apr_pool_t *pconf);
+apr_status_t jp_metrics_init(apr_pool_t *pconf, apr_pool_t *pproc);
 void jp_metrics_cleanup(apr_pool_t *pconf);
 void jp_metric(jp_metric_id m);
 int jp_status_handler(request_rec *r);

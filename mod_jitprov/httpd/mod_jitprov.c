@@ -149,7 +149,7 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     }
     if (jp_cache_post_config(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
-    if (jp_metrics_init(pconf) != APR_SUCCESS)
+    if (jp_metrics_init(pconf, s->process->pool) != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      JPLOG(0006) "no shared memory for counters: jitprov-status shows zeros");
     jp_metrics_cleanup(pconf);

@@ -57,18 +57,29 @@ static apr_uint64_t *row(unsigned stripe)
     return (apr_uint64_t *)(counters + (apr_size_t)stripe * JP_ROW);
 }
 
-apr_status_t jp_metrics_init(apr_pool_t *pconf)
+/* Made once in the parent's life, in its process pool, so the totals go on
+ * through graceful restarts like mod_status's. httpd unloads and loads the
+ * module again at a restart, so the address is kept in the pool, under a
+ * key that names the layout (a new build with other counters gets its own). */
+apr_status_t jp_metrics_init(apr_pool_t *pconf, apr_pool_t *pproc)
 {
+    const char *key =
+        apr_psprintf(pconf, "jitprov-metrics:%u:%u", (unsigned)JP_M__COUNT, (unsigned)JP_STRIPES);
+    void *base = NULL;
     apr_shm_t *shm;
     apr_status_t rv;
-    if (counters)
-        return APR_SUCCESS;
-    /* apr_shm_create's segment is page-aligned: the rows are on their own lines. */
-    rv = apr_shm_create(&shm, JP_ROW * JP_STRIPES, NULL, pconf);
-    if (rv != APR_SUCCESS)
-        return rv;
-    counters = apr_shm_baseaddr_get(shm);
-    memset(counters, 0, JP_ROW * JP_STRIPES);
+
+    apr_pool_userdata_get(&base, key, pproc);
+    if (!base) {
+        /* apr_shm_create's segment is page-aligned: the rows are on their own lines. */
+        rv = apr_shm_create(&shm, JP_ROW * JP_STRIPES, NULL, pproc);
+        if (rv != APR_SUCCESS)
+            return rv;
+        base = apr_shm_baseaddr_get(shm);
+        memset(base, 0, JP_ROW * JP_STRIPES);
+        apr_pool_userdata_set(base, key, apr_pool_cleanup_null, pproc);
+    }
+    counters = base;
     return APR_SUCCESS;
 }
 
