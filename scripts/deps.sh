@@ -15,7 +15,7 @@ pkgs=(
   dpkg-dev debhelper lintian fakeroot
   python3 python3-pytest python3-requests python3-selenium
   chromium chromium-driver
-  postgresql redis-server
+  postgresql redis-server memcached
 )
 if [ "${JITPROV_DEPS_BENCH:-0}" = 1 ]; then
   pkgs+=(wrk valgrind libapache2-mod-auth-openidc)
@@ -27,7 +27,7 @@ for p in "${pkgs[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
-  # policy-rc.d keeps the packaged services (apache2, postgresql, redis) from
+  # policy-rc.d keeps the packaged services (apache2, postgresql, redis, memcached) from
   # starting on their default ports; the tests start their own instances.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d

@@ -80,6 +80,17 @@ def redis(env):
         r.stop()
 
 
+@pytest.fixture(scope="session")
+def memcached(env):
+    """A memcached of the test session (started on first use)."""
+    m = h.Memcached(env.dir)
+    try:
+        m.start()
+        yield m
+    finally:
+        m.stop()
+
+
 @pytest.fixture(scope="module", params=["sqlite", "pgsql"])
 def db(request, env):
     """The account database: each test module runs once per backend."""

@@ -460,6 +460,7 @@ LOAD_MODULES = [
     ("dbd_module", "mod_dbd.so"),
     ("socache_shmcb_module", "mod_socache_shmcb.so"),
     ("socache_redis_module", "mod_socache_redis.so"),
+    ("socache_memcache_module", "mod_socache_memcache.so"),
     ("cgid_module", "mod_cgid.so"),
     ("alias_module", "mod_alias.so"),
     ("mime_module", "mod_mime.so"),
@@ -1568,6 +1569,65 @@ class Redis:
 
     def flush(self):
         self.command("FLUSHALL")
+
+
+class Memcached:
+    """memcached on 127.0.0.1:port (TCP only, 64 MB), and a text-protocol client
+    to list and read what the module stores (lru_crawler metadump)."""
+
+    def __init__(self, workdir, port=None):
+        self.dir = os.path.join(workdir, "memcached")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = port or free_port()
+        self.log_path = os.path.join(self.dir, "memcached.log")
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        cmd = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64"]
+        if os.getuid() == 0:
+            cmd += ["-u", "nobody"]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        if not wait_port(self.port, 15, self.proc):
+            raise RuntimeError("memcached did not start:\n" + tail(self.log_path))
+        return self
+
+    stop = Redis.stop
+
+    def _talk(self, line, until):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(line)
+            data = b""
+            while not any(data.endswith(u) for u in until):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+    def keys(self):
+        out = self._talk(b"lru_crawler metadump all\r\n", (b"END\r\n",))
+        keys = []
+        for line in out.split(b"\r\n"):
+            if line.startswith(b"key="):
+                keys.append(urllib.parse.unquote_to_bytes(line.split(b" ")[0][4:]))
+        return keys
+
+    def dump(self):
+        """{key: value bytes} of every live item."""
+        out = {}
+        for k in self.keys():
+            data = self._talk(b"get " + k + b"\r\n", (b"END\r\n",))
+            if data.startswith(b"VALUE "):
+                head, rest = data.split(b"\r\n", 1)
+                n = int(head.split(b" ")[3])
+                out[k] = rest[:n]
+        return out
+
+    def flush(self):
+        assert self._talk(b"flush_all\r\n", (b"OK\r\n",)) == b"OK\r\n"
 
 
 def _resp_read(f):

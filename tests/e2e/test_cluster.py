@@ -1,35 +1,58 @@
 """Two httpd nodes behind one (imaginary) load balancer: shared sessions in
-Redis (JITProvSessionCache redis:, mod_socache_redis) and shared accounts in
-PostgreSQL. Any node serves any request; a logout on one ends the session on
-the other; what Redis stores is sealed, not readable claims; a row disabled in
-SQL ends the user's sessions on both nodes within the re-check interval.
+Redis (JITProvSessionCache redis:, mod_socache_redis) or memcached
+(memcache:, mod_socache_memcache), every test once with each, and shared
+accounts in PostgreSQL. Any node serves any request; a logout on one ends the
+session on the other; a back-channel logout token posted to one ends the
+user's sessions on both, and its replay on the other is refused; a state
+used on one completes no callback on the other; what the cache stores is
+sealed, not readable claims; a row disabled in SQL ends the user's sessions
+on both nodes within the re-check interval.
 
 Cookies are per host, not per port, so one requests.Session sends the session
 cookie to both nodes (127.0.0.1:A and 127.0.0.1:B), as a browser would to two
 nodes behind one name."""
 import time
+import types
 import urllib.parse
 
 import pytest
 import requests
 
 import jitprov_harness as h
+import test_backchannel as bc
 from jitprov_harness import SESSION_COOKIE, USER_CLAIMS, lit
 
-SERVER = "JITProvAccountRecheckInterval 1"
+BCL = "/backchannel-logout"
+# The longest session memcached allows (the markers that end sessions live
+# JITProvSessionMaxDuration + JITProvClockSkew + 1 s, under its 30 days): the
+# logouts below hold across nodes at that limit too.
+SERVER = ("JITProvAccountRecheckInterval 1\nJITProvBackChannelLogoutURI " + BCL +
+          "\nJITProvSessionMaxDuration 2591000")
+
+
+@pytest.fixture(scope="module", params=["redis", "memcache"])
+def shared_cache(request):
+    """(the cache server, its JITProvSessionCache value)."""
+    server = request.getfixturevalue("redis" if request.param == "redis" else "memcached")
+    server.flush()
+    return server, f"{request.param}:127.0.0.1:{server.port}"
 
 
 @pytest.fixture(scope="module")
-def nodes(env, postgres, redis):
+def nodes(env, postgres, shared_cache):
     db = h.PgDb(postgres)
-    redis.flush()
-    cache = f"redis:127.0.0.1:{redis.port}"
+    cache = shared_cache[1]
     a = h.ProvSite(env, db).start(SERVER, session_cache=cache)
     b = h.ProvSite(env, db, httpd=env.second_httpd()).start(SERVER, session_cache=cache,
                                                            fresh=False)
     yield a, b
     b.httpd.stop()
     a.httpd.stop()
+
+
+def as_site(env, node):
+    """What test_backchannel's helpers take: the IdP, the client, one node."""
+    return types.SimpleNamespace(idp=env.idp, client_id=env.client_id, httpd=node.httpd)
 
 
 def replay(cookie, url):
@@ -82,14 +105,14 @@ def test_logout_on_b_ends_session_on_a(nodes, s):
     assert replay(old, b.url("/api401/")).status_code == 401
 
 
-def test_redis_records_are_not_plaintext(nodes, redis):
+def test_cached_records_are_not_plaintext(nodes, shared_cache):
     a, b = nodes
     for user, node in (("dave", a), ("grace", b)):
         with requests.Session() as sess:
             assert h.login(sess, node.url("/app/"), user).status_code == 200
             cookie = sess.cookies.get(SESSION_COOKIE)
-        stored = redis.dump()
-        assert stored, "nothing in Redis: the nodes do not use it"
+        stored = shared_cache[0].dump()
+        assert stored, "nothing in the cache: the nodes do not use it"
         claims = USER_CLAIMS[user]
         secrets_ = [claims["email"], claims["name"], claims["sub"],
                     claims["preferred_username"], claims["groups"][0], a.env.idp.issuer,
@@ -126,3 +149,47 @@ def test_disabled_in_sql_ends_sessions_on_both_nodes(nodes):
     finally:
         on_a.close()
         on_b.close()
+
+
+def test_backchannel_logout_on_a_ends_sessions_on_b_and_its_replay_is_refused(nodes, env):
+    a, b = nodes
+    cookies = []
+    for node in (a, b, b):
+        with requests.Session() as sess:
+            assert h.login(sess, node.url("/app/"), "ivan").status_code == 200
+            cookies.append(sess.cookies.get(SESSION_COOKIE))
+    for c in cookies:
+        for node in (a, b):
+            assert replay(c, node.url("/api401/")).status_code == 200
+    token = bc.signed(as_site(env, a), bc.good_claims(as_site(env, a), user="ivan"))
+    r = bc.post_token(as_site(env, a), token)
+    assert r.status_code == 200, r.text[:300]
+    for c in cookies:
+        for node in (a, b):
+            assert replay(c, node.url("/api401/")).status_code == 401
+    # A new session, then the same token at the other node: refused, ends nothing.
+    with requests.Session() as sess:
+        assert h.login(sess, b.url("/app/"), "ivan").status_code == 200
+        fresh = sess.cookies.get(SESSION_COOKIE)
+    r = bc.post_token(as_site(env, b), token)
+    assert r.status_code == 400, r.text[:300]
+    assert "already used" in r.text
+    assert replay(fresh, a.url("/api401/")).status_code == 200
+
+
+def test_a_state_used_on_a_completes_no_callback_on_b(nodes):
+    a, b = nodes
+    with requests.Session() as first, requests.Session() as second:
+        cb = h.callback_of(first, a.url("/app/copied"), "pat")
+        for cookie in first.cookies:
+            if cookie.name.startswith(h.STATE_PREFIX):
+                second.cookies.set(cookie.name, cookie.value, domain="127.0.0.1", path="/")
+        r = first.get(cb, allow_redirects=False)
+        assert r.status_code == 302 and first.cookies.get(SESSION_COOKIE)
+        parts = urllib.parse.urlsplit(cb)
+        on_b = urllib.parse.urlunsplit(parts._replace(netloc=urllib.parse.urlsplit(
+            b.url("/")).netloc))
+        r = second.get(on_b, allow_redirects=False)
+        assert r.status_code == 400, r.status_code
+        assert "already used" in r.text or "unknown, expired or already used" in r.text
+        assert second.cookies.get(SESSION_COOKIE) is None
