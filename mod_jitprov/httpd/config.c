@@ -1270,6 +1270,31 @@ static const char *check_cookies(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
     return NULL;
 }
 
+/* memcached reads an item lifetime over 30 days as a Unix date, so an item
+ * stored for longer is gone at once, and mod_socache_memcache passes the
+ * lifetime as it is. A marker that ends sessions must outlive every session
+ * it may end: with a longer JITProvSessionMaxDuration a logout would hold on
+ * the node that took it and nowhere else. */
+#define JP_MEMCACHE_TTL_MAX (30 * 86400)
+
+static const char *check_cache_lifetimes(apr_pool_t *p, jp_srv_cfg *c)
+{
+    apr_int64_t longest = c->max_duration > c->state_ttl ? c->max_duration : c->state_ttl;
+    const char *spec = c->cache_spec;
+    if (!spec || strncmp(spec, "memcache", 8) || (spec[8] && spec[8] != ':'))
+        return NULL;
+    longest += c->skew + 1;
+    if (longest < JP_MEMCACHE_TTL_MAX)
+        return NULL;
+    return apr_psprintf(p,
+                        "JITProvSessionCache %s: memcached keeps an item at most 30 days (it "
+                        "reads a longer lifetime as a date and drops the item at once), and the "
+                        "markers that end sessions must last JITProvSessionMaxDuration + "
+                        "JITProvClockSkew (%" APR_INT64_T_FMT " s here): set "
+                        "JITProvSessionMaxDuration below 30 days, or use Redis",
+                        spec, longest);
+}
+
 /* Checked for every vhost that uses the module, at configtest. */
 const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
 {
@@ -1295,6 +1320,8 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
                "JITProvLogoutURI and JITProvBackChannelLogoutURI";
     if (c->max_duration < c->inactivity)
         c->inactivity = c->max_duration;
+    if ((err = check_cache_lifetimes(p, c)) != NULL)
+        return err;
     if (jp_url_plain_remote(c->metadata_url))
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, s,
                      JPLOG(0081) "JITProvProviderMetadataURL %s is plain http to a host that is "

@@ -50,3 +50,21 @@ def test_bad_regex_in_require(env):
         "</Location>"))
     r = env.httpd.configtest(text)
     assert r.returncode != 0
+
+
+@pytest.mark.parametrize("max_duration,ok", [(2591000, True), (2592000, False),
+                                             (90 * 86400, False)])
+def test_memcache_refuses_lifetimes_it_would_drop(env, max_duration, ok):
+    """memcached reads a lifetime over 30 days as a date and drops the item at
+    once: the markers that end sessions (JITProvSessionMaxDuration +
+    JITProvClockSkew) would vanish, a logout would hold on one node only."""
+    text = env.standard_config(server_extra=(
+        "JITProvSessionCache memcache:127.0.0.1:11211\n"
+        f"JITProvSessionMaxDuration {max_duration}"))
+    r = env.httpd.configtest(text)
+    if ok:
+        assert r.returncode == 0, r.stderr
+    else:
+        assert r.returncode != 0, "configtest accepted a lifetime memcached drops"
+        assert "memcached keeps an item at most 30 days" in r.stderr + r.stdout, r.stderr
+        assert "JITProvSessionMaxDuration" in r.stderr + r.stdout
