@@ -1,8 +1,9 @@
 """Sessions survive what production does to httpd: `apachectl graceful` (Debian's
 logrotate, nightly) and a full restart, with the DEFAULT configuration (no
 JITProvSessionCache: the session record travels sealed in the cookie, revocations
-live in JITProvRevocationFile) and on two nodes sharing Redis. A revoked session
-stays revoked across both, and nothing needs the IdP again (no login storm)."""
+live in JITProvRevocationFile), under traffic, and on two nodes sharing Redis or
+memcached. A revoked session stays revoked across both, and nothing needs the
+IdP again (no login storm)."""
 import pytest
 import requests
 
@@ -92,40 +93,6 @@ def test_revoked_by_sub_stays_revoked_after_restart(site):
     with requests.Session() as sess:
         assert h.login(sess, env.httpd.url("/app/"), "erin").status_code == 200
         assert alive(env.httpd.url("/api401/"), sess.cookies.get(SESSION_COOKIE))
-
-
-def test_two_nodes_on_redis_survive_restarts(env, redis):
-    """Both nodes restart (one graceful, one full) and every session still works
-    on both; a logout on one, after the restarts, holds on the other."""
-    redis.flush()
-    cache = f"redis:127.0.0.1:{redis.port}"
-    locs = h.standard_locations().replace("{proxy}", env.proxy_backend.origin)
-    a = env.httpd
-    b = env.second_httpd()
-    a.start(a.render(h.jitprov_server_config(env, session_cache=cache), locs))
-    b.start(b.render(h.jitprov_server_config(env, session_cache=cache), locs))
-    try:
-        with requests.Session() as s1, requests.Session() as s2:
-            assert h.login(s1, a.url("/app/"), "alice").status_code == 200
-            assert h.login(s2, b.url("/app/"), "bob").status_code == 200
-            c1, c2 = s1.cookies.get(SESSION_COOKIE), s2.cookies.get(SESSION_COOKIE)
-            before = idp_calls(env)
-            a.graceful()
-            b.restart_full()
-            for node in (a, b):
-                assert alive(node.url("/api401/"), c1) and alive(node.url("/api401/"), c2)
-            assert idp_calls(env) == before
-            r = s1.get(a.url("/logout?return_to=/x"), allow_redirects=False)
-            assert r.status_code in (302, 303)
-            assert not alive(b.url("/api401/"), c1)
-            assert not alive(a.url("/api401/"), c1)
-            assert alive(b.url("/api401/"), c2)
-            b.restart_full()
-            assert not alive(b.url("/api401/"), c1)
-    finally:
-        b.stop()
-        a.stop()
-
 
 
 def served_as(r, user):
@@ -218,3 +185,39 @@ def test_graceful_restarts_under_traffic(site):
     with open(env.httpd.error_log) as f:
         log = f.read()
     assert "exit signal" not in log and "AH00052" not in log, h.tail(env.httpd.error_log)
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcache"])
+def test_two_nodes_on_a_shared_cache_survive_restarts(env, request, kind):
+    """Both nodes restart (one graceful, one full) and every session still works
+    on both; a logout on one, after the restarts, holds on the other. (It takes
+    over and stops the httpd the other tests share: it stays last.)"""
+    server = request.getfixturevalue("redis" if kind == "redis" else "memcached")
+    server.flush()
+    cache = f"{kind}:127.0.0.1:{server.port}"
+    locs = h.standard_locations().replace("{proxy}", env.proxy_backend.origin)
+    a = env.httpd
+    b = env.second_httpd()
+    a.start(a.render(h.jitprov_server_config(env, session_cache=cache), locs))
+    b.start(b.render(h.jitprov_server_config(env, session_cache=cache), locs))
+    try:
+        with requests.Session() as s1, requests.Session() as s2:
+            assert h.login(s1, a.url("/app/"), "alice").status_code == 200
+            assert h.login(s2, b.url("/app/"), "bob").status_code == 200
+            c1, c2 = s1.cookies.get(SESSION_COOKIE), s2.cookies.get(SESSION_COOKIE)
+            before = idp_calls(env)
+            a.graceful()
+            b.restart_full()
+            for node in (a, b):
+                assert alive(node.url("/api401/"), c1) and alive(node.url("/api401/"), c2)
+            assert idp_calls(env) == before
+            r = s1.get(a.url("/logout?return_to=/x"), allow_redirects=False)
+            assert r.status_code in (302, 303)
+            assert not alive(b.url("/api401/"), c1)
+            assert not alive(a.url("/api401/"), c1)
+            assert alive(b.url("/api401/"), c2)
+            b.restart_full()
+            assert not alive(b.url("/api401/"), c1)
+    finally:
+        b.stop()
+        a.stop()
