@@ -1322,6 +1322,13 @@ const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
         c->inactivity = c->max_duration;
     if ((err = check_cache_lifetimes(p, c)) != NULL)
         return err;
+    if (c->cache_encrypt && c->cache_spec && ap_strchr_c(c->cache_spec, ','))
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, s,
+                     JPLOG(0082) "JITProvSessionCache %s: a list of servers shards the "
+                                 "revocation markers: one that restarts empty or is down loses "
+                                 "or hides those it held, which the module cannot notice; give "
+                                 "one address (with the cache's own replication behind it)",
+                     c->cache_spec);
     if (jp_url_plain_remote(c->metadata_url))
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, s,
                      JPLOG(0081) "JITProvProviderMetadataURL %s is plain http to a host that is "
