@@ -83,6 +83,8 @@ typedef struct {
     const ap_socache_provider_t *cache_prov;
     ap_socache_instance_t *cache;
     int cache_encrypt; /* shared provider: encrypt records */
+    /* when this process last rewrote the networked cache's epoch (session.c) */
+    volatile apr_uint64_t epoch_written;
     int inactivity;
     int max_duration;
     int state_ttl;

@@ -256,7 +256,9 @@ static apr_status_t cache_put(request_rec *r, jp_srv_cfg *c, const char *key,
 }
 
 /* shmcb answers APR_NOTFOUND, not ENOMEM, when the buffer is too small: a miss
- * with the small buffer is retried once with room for the largest record. */
+ * with the small buffer is retried once with room for the largest record. Any
+ * other failure is final: asked again, apr_redis answers APR_NOTFOUND for the
+ * server it has just marked dead, which would read as "no such entry". */
 static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key, unsigned char **data,
                               unsigned int *len, unsigned int cap)
 {
@@ -276,7 +278,7 @@ static apr_status_t cache_get(request_rec *r, jp_srv_cfg *c, const char *key, un
             *len = n;
             return rv;
         }
-        if (cap >= JP_RETRIEVE_MAX)
+        if (rv != APR_NOTFOUND || cap >= JP_RETRIEVE_MAX)
             return rv;
         cap = JP_RETRIEVE_MAX;
     }
@@ -422,6 +424,47 @@ static int net_put(request_rec *r, jp_srv_cfg *c, const unsigned char k[JP_REV_K
                       JPLOG(0229) "JITProvSessionCache %s: marker store failed", c->cache_spec);
         return -1;
     }
+    return 0;
+}
+
+/* Neither networked socache tells a miss from an outage:
+ * mod_socache_memcache answers APR_NOTFOUND for every failure, and apr_redis,
+ * once it has marked its server dead, answers APR_NOTFOUND without asking it.
+ * A marker lookup alone would then read "not revoked" while the cache is down,
+ * or after a restart that lost what it held. So every check first reads an
+ * epoch of ours from the cache, sealed like a marker. Found: the cache
+ * answers and holds what was written since then. Not found: if writing a new
+ * one works, the cache is up but lost its contents (or is new), and its
+ * epoch is now: sessions made before it are refused, as the revocation file
+ * does after a reboot (everyone logs in once more). If the write fails too,
+ * the cache is down. Each process rewrites the epoch now and then, so it
+ * expires only after a whole session lifetime in which no process of any
+ * node served a session. 0 with *epoch (unix microseconds), or -1. */
+#define JP_EPOCH_REFRESH 600
+
+static int net_epoch(request_rec *r, jp_srv_cfg *c, int64_t now, int64_t *epoch)
+{
+    unsigned char k[JP_REV_KEYLEN];
+    int64_t until = now + c->max_duration + c->skew + 1;
+    marker_key(r, c, "e", NULL, NULL, k);
+    switch (net_get(r, c, k, epoch)) {
+    case 1:
+        if (now - (int64_t)apr_atomic_read64(&c->epoch_written) >= JP_EPOCH_REFRESH &&
+            net_put(r, c, k, until, *epoch) == 0)
+            apr_atomic_set64(&c->epoch_written, (apr_uint64_t)now);
+        return 0;
+    case -1:
+        return -1;
+    }
+    *epoch = apr_time_now();
+    if (net_put(r, c, k, until, *epoch) != 0)
+        return -1;
+    apr_atomic_set64(&c->epoch_written, (apr_uint64_t)now);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  JPLOG(0236) "JITProvSessionCache %s held no epoch of this client (first use, "
+                              "or the cache lost its contents): sessions issued before now are "
+                              "refused",
+                  c->cache_spec);
     return 0;
 }
 
@@ -784,6 +827,13 @@ static int revoked(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t n
      * caches keep their markers across a node's reboot. */
     if (!NETWORKED(c) && s->created < jp_rev_epoch(rev))
         return 1;
+    if (NETWORKED(c)) {
+        int64_t epoch;
+        if (net_epoch(r, c, now, &epoch) != 0)
+            return -1;
+        if (s->created < epoch)
+            return 1;
+    }
     /* The keys were derived when the record was decoded (decode_record), or
      * come with a remembered one: nothing is hashed here on a hit. */
     if ((rc = marker_get(r, c, s->marks[MK_SESSION], now, &v)) != 0)
@@ -1131,6 +1181,13 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s)
 
     if (!id)
         return -1;
+    /* A session is never older than the cache's epoch, which may be made
+     * right here (a cache that lost its contents since the last request). */
+    if (NETWORKED(c)) {
+        int64_t epoch;
+        if (net_epoch(r, c, apr_time_sec(apr_time_now()), &epoch) != 0)
+            return -1;
+    }
     s->id = id;
     s->created = apr_time_now();
     mark_keys(r, c, s);

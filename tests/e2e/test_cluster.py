@@ -193,3 +193,43 @@ def test_a_state_used_on_a_completes_no_callback_on_b(nodes):
         assert r.status_code == 400, r.status_code
         assert "already used" in r.text or "unknown, expired or already used" in r.text
         assert second.cookies.get(SESSION_COOKIE) is None
+
+
+def test_shared_cache_down_then_back_empty(nodes, shared_cache):
+    """docs/operations.md: while the cache is unreachable, requests with a
+    session answer 503 (neither socache client tells an outage from a miss:
+    the module's epoch in the cache does), and a logout answers 503 and still
+    clears the cookie. A cache that comes back empty has forgotten every
+    revocation: sessions from before are refused, new logins work. (Stops the
+    session's cache server: it stays last.)"""
+    a, b = nodes
+    server = shared_cache[0]
+    with requests.Session() as sess:
+        assert h.login(sess, a.url("/app/"), "henry").status_code == 200
+        cookie = sess.cookies.get(SESSION_COOKIE)
+        assert replay(cookie, b.url("/api401/")).status_code == 200
+        server.stop()
+        try:
+            for _ in range(3):  # the first failure, and the client's "dead server" after it
+                for node in (a, b):
+                    r = replay(cookie, node.url("/app/down"))
+                    assert r.status_code == 503, (r.status_code, r.text[:200])
+            r = sess.get(a.url("/logout?return_to=/x"), allow_redirects=False)
+            assert r.status_code == 503
+            assert sess.cookies.get(SESSION_COOKIE) is None
+        finally:
+            server.start()
+    # apr_redis and apr_memcache retry a dead server after a few seconds.
+    deadline = time.monotonic() + 30
+    while True:
+        codes = [replay(cookie, node.url("/api401/")).status_code for node in (a, b)]
+        if 503 not in codes or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert codes == [401, 401], codes
+    assert any("held no epoch of this client" in node.httpd.log_since_start()
+               for node in (a, b))
+    with requests.Session() as sess:
+        assert h.login(sess, b.url("/app/"), "henry").status_code == 200
+        fresh = sess.cookies.get(SESSION_COOKIE)
+    assert [replay(fresh, node.url("/api401/")).status_code for node in (a, b)] == [200, 200]
