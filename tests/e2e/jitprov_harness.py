@@ -1509,27 +1509,23 @@ def db_scalar(db, sql):
     return next(iter(rows[0].values()))
 
 
-class Redis:
-    """redis-server on 127.0.0.1:port, nothing persisted, and a tiny RESP client
-    (the tests look at the raw bytes the module stores)."""
+class _CacheServer:
+    """A cache server of the tests on 127.0.0.1:port, its files under workdir/name."""
 
-    def __init__(self, workdir, port=None):
-        self.dir = os.path.join(workdir, "redis")
+    def __init__(self, workdir, name, port=None):
+        self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
-        self.log_path = os.path.join(self.dir, "redis.log")
+        self.log_path = os.path.join(self.dir, name + ".log")
         self.proc = None
 
-    def start(self):
+    def _spawn(self, cmd):
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", self.dir,
-             "--protected-mode", "yes", "--loglevel", "warning"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
         log.close()
         if not wait_port(self.port, 15, self.proc):
-            raise RuntimeError("redis-server did not start:\n" + tail(self.log_path))
+            raise RuntimeError(f"{cmd[0]} did not start:\n" + tail(self.log_path))
         return self
 
     def stop(self):
@@ -1541,6 +1537,20 @@ class Redis:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+
+class Redis(_CacheServer):
+    """redis-server on 127.0.0.1:port, nothing persisted, and a tiny RESP client
+    (the tests look at the raw bytes the module stores)."""
+
+    def __init__(self, workdir, port=None):
+        super().__init__(workdir, "redis", port)
+
+    def start(self):
+        return self._spawn(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", self.dir,
+             "--protected-mode", "yes", "--loglevel", "warning"])
 
     def command(self, *args):
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
@@ -1571,30 +1581,16 @@ class Redis:
         self.command("FLUSHALL")
 
 
-class Memcached:
+class Memcached(_CacheServer):
     """memcached on 127.0.0.1:port (TCP only, 64 MB), and a text-protocol client
     to list and read what the module stores (lru_crawler metadump)."""
 
     def __init__(self, workdir, port=None):
-        self.dir = os.path.join(workdir, "memcached")
-        os.makedirs(self.dir, exist_ok=True)
-        self.port = port or free_port()
-        self.log_path = os.path.join(self.dir, "memcached.log")
-        self.proc = None
+        super().__init__(workdir, "memcached", port)
 
     def start(self):
-        log = open(self.log_path, "ab")
         cmd = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64"]
-        if os.getuid() == 0:
-            cmd += ["-u", "nobody"]
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        log.close()
-        if not wait_port(self.port, 15, self.proc):
-            raise RuntimeError("memcached did not start:\n" + tail(self.log_path))
-        return self
-
-    stop = Redis.stop
+        return self._spawn(cmd + (["-u", "nobody"] if os.getuid() == 0 else []))
 
     def _talk(self, line, until):
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
