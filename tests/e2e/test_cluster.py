@@ -195,6 +195,38 @@ def test_a_state_used_on_a_completes_no_callback_on_b(nodes):
         assert second.cookies.get(SESSION_COOKIE) is None
 
 
+def epoch_key(client_id):
+    """The Redis key of the module's epoch: session.c's marker_key ("e") and
+    net_key, as mod_socache_redis stores ids (its tag, then the id in hex)."""
+    import base64
+    import hashlib
+    h_ = hashlib.sha256(f"{client_id}\ne\n\n".encode()).digest()[:24]
+    return b"jitprov:" + (base64.urlsafe_b64encode(h_).rstrip(b"=") + b".m").hex().encode()
+
+
+def test_a_forged_epoch_ends_sessions_and_is_replaced(nodes, shared_cache, env):
+    """Whoever can write to the cache (docs/operations.md: no AUTH, no TLS) and
+    overwrites the epoch with something that is not sealed by the module gets
+    no session through: the epoch counts as lost, a new one is written, and
+    the sessions issued before are refused (fail closed)."""
+    server, spec = shared_cache
+    if not spec.startswith("redis"):
+        pytest.skip("Redis' keys are written as they are; the check needs one provider")
+    a, b = nodes
+    with requests.Session() as sess:
+        assert h.login(sess, a.url("/app/"), "ivan").status_code == 200
+        cookie = sess.cookies.get(SESSION_COOKIE)
+    key = epoch_key(env.client_id)
+    assert key in server.keys(), (key, server.keys()[:5])
+    sealed = server.command("GET", key)
+    server.command("SET", key, b"not-sealed-by-the-module")
+    assert replay(cookie, b.url("/api401/")).status_code == 401
+    assert server.command("GET", key) not in (sealed, b"not-sealed-by-the-module")
+    with requests.Session() as sess:
+        assert h.login(sess, a.url("/app/"), "ivan").status_code == 200
+        assert replay(sess.cookies.get(SESSION_COOKIE), b.url("/api401/")).status_code == 200
+
+
 def test_shared_cache_down_then_back_empty(nodes, shared_cache):
     """docs/operations.md: while the cache is unreachable, requests with a
     session answer 503 (neither socache client tells an outage from a miss:
