@@ -825,17 +825,20 @@ static int revoked(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t n
     /* A table made after the session (first start, or /run emptied by a reboot)
      * cannot know its revocations: refuse it rather than guess. Networked
      * caches keep their markers across a node's reboot. */
-    if (!NETWORKED(c) && s->created < jp_rev_epoch(rev))
-        return 1;
-    if (NETWORKED(c)) {
+    if (!NETWORKED(c)) {
+        if (s->created < jp_rev_epoch(rev))
+            return 1;
+    } else {
+        /* The cache's epoch: the one key hashed per request (SHA-256 of a
+         * few dozen bytes, beside a cache round trip). */
         int64_t epoch;
         if (net_epoch(r, c, now, &epoch) != 0)
             return -1;
         if (s->created < epoch)
             return 1;
     }
-    /* The keys were derived when the record was decoded (decode_record), or
-     * come with a remembered one: nothing is hashed here on a hit. */
+    /* The markers' keys were derived when the record was decoded
+     * (decode_record), or come with a remembered one: not hashed again. */
     if ((rc = marker_get(r, c, s->marks[MK_SESSION], now, &v)) != 0)
         return rc;
     if ((rc = marker_get(r, c, s->marks[MK_SUB], now, &v)) < 0)
