@@ -156,14 +156,14 @@ typedef struct {
     const char **made; /* the row the last insert created, as it returned it */
 } jp_prov;
 
-/* Runs the INSERT or UPDATE in q (without RETURNING) and reads back the row it
- * wrote into *row, NULL when it wrote none: by key (iss, sub) after an insert,
- * by id after an update. On PostgreSQL RETURNING does this in the statement.
- * SQLite runs RETURNING through a temporary table of its own, a b-tree with
- * its own page cache opened and freed at every statement: 20-35 us more per
- * first login's transaction than this lookup, in a microbenchmark. 0 or -1. */
-static int write_returning(jp_sql *s, jp_q *q, const char ***row, const char *iss, const char *sub,
-                           apr_int64_t id)
+/* Runs the INSERT or UPDATE in q and gives the row it wrote in *row, NULL when
+ * it wrote none. PostgreSQL returns it from the statement (RETURNING). SQLite
+ * runs RETURNING through a temporary table of its own, a b-tree with its own
+ * page cache opened and freed at every statement (20-35 us more per first
+ * login's transaction than a lookup, in a microbenchmark): there an insert's
+ * row is read back by its key (iss, sub), and an update's row is left NULL
+ * for login_done to read by id. 0 or -1. */
+static int write_returning(jp_sql *s, jp_q *q, const char ***row, const char *iss, const char *sub)
 {
     int n = 0;
     *row = NULL;
@@ -173,9 +173,7 @@ static int write_returning(jp_sql *s, jp_q *q, const char ***row, const char *is
     }
     if (jp_sql_exec(s, q, &n))
         return -1;
-    if (n != 1)
-        return 0;
-    return sub ? jp_sql_find_key(s, iss, sub, row) : jp_sql_find_id(s, id, row);
+    return n == 1 && sub ? jp_sql_find_key(s, iss, sub, row) : 0;
 }
 
 /* The audit row of a login, under its account key; detail is released. */
@@ -334,7 +332,7 @@ static jp_prov_rc login_existing(jp_sql *s, jp_prov *v, const char **row, json_t
     jp_q_sql(&q, apr_pstrcat(s->p, " WHERE ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
     jp_q_int(&q, id);
     row = NULL;
-    if (nset && write_returning(s, &q, &row, NULL, NULL, id)) {
+    if (nset && write_returning(s, &q, &row, NULL, NULL)) {
         json_decref(changed);
         json_decref(link);
         return JP_PROV_DB_ERROR;
@@ -391,7 +389,7 @@ static int insert_account(jp_sql *s, jp_prov *v, apr_int64_t *id, json_t *set, c
                  apr_pstrcat(s->p, "INSERT INTO ", s->cfg->table, " (", jp_sql_key_cols(s), NULL));
         jp_q_append(&q, &cols);
         jp_q_append(&q, &vals);
-        if (write_returning(s, &q, &row, v->kiss, v->ksub, 0))
+        if (write_returning(s, &q, &row, v->kiss, v->ksub))
             return -1;
     }
     v->made = row;
