@@ -436,6 +436,11 @@ static void add_account_cols(request_rec *r, jp_session *s, const jp_account *ac
     }
 }
 
+static double ms(apr_time_t t)
+{
+    return (double)t / 1000.0;
+}
+
 static apr_status_t json_release(void *j)
 {
     json_decref(j);
@@ -456,6 +461,9 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     apr_array_header_t *id_names;
     jp_origin o;
     int rc, userinfo_used = 0, groups_unknown;
+    /* Where the login's time went, for the log: the IdP and the database are
+     * what a slow login waits on. */
+    apr_time_t t0 = apr_time_now(), t, t_token, t_check, t_ui = 0, t_db = 0;
 
     if (r->method_number != M_GET) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
@@ -524,9 +532,11 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     if (jp_query_param(r->pool, q, "iss") && strcmp(jp_query_param(r->pool, q, "iss"), m.issuer))
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response came from the wrong issuer.",
                        "callback iss parameter differs from %s", m.issuer);
+    t = apr_time_now();
     rc = exchange_code(r, c, &m, code, &st, &tok);
     if (rc != OK)
         return rc;
+    t_token = apr_time_now() - t;
     apr_pool_cleanup_register(r->pool, tok, json_release, apr_pool_cleanup_null);
     idt = json_is_string(json_object_get(tok, "id_token"))
               ? json_string_value(json_object_get(tok, "id_token"))
@@ -543,6 +553,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     e.now = now;
     e.skew = c->skew;
     e.max_iat_age = c->state_ttl + c->skew;
+    t = apr_time_now();
     switch ((int)jp_provider_validate(r, c, idt, &e, JP_VAL_IDTOKEN, &claims, &err)) {
     case JP_TOK_OK:
         break;
@@ -554,14 +565,17 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_UNAUTHORIZED, "The identity token could not be verified.",
                        "ID token rejected: %s", err ? err : "invalid");
     }
+    t_check = apr_time_now() - t;
     iss = json_string_value(json_object_get(claims, "iss"));
     sub = json_string_value(json_object_get(claims, "sub"));
     at = json_object_get(tok, "access_token");
     id_names = jp_diag_names(r->pool, claims);
     if (c->userinfo && m.userinfo_endpoint && json_is_string(at)) {
+        t = apr_time_now();
         rc = fetch_userinfo(r, c, &m, json_string_value(at), claims);
         if (rc != OK)
             return rc;
+        t_ui = apr_time_now() - t;
         userinfo_used = 1;
     }
     jp_diag_login(r, c, iss, id_names, claims, userinfo_used);
@@ -596,9 +610,11 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     }
     memset(&acct, 0, sizeof(acct));
     if (c->provisioning) {
+        t = apr_time_now();
         rc = provision(r, c, claims, iss, sub, &acct);
         if (rc != OK)
             return rc;
+        t_db = apr_time_now() - t;
     }
     s = apr_pcalloc(r->pool, sizeof(*s));
     s->created = s->last_seen = s->checked_at = now;
@@ -623,8 +639,12 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Your session could not be created.",
                        "session cache store failed (record too large for %s?)",
                        c->cache_spec ? c->cache_spec : "the default shmcb cache");
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0311) "login of sub=%s complete [ref %s]",
-                  ap_escape_logitem(r->pool, sub), jp_ref(r));
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  JPLOG(0311) "login of sub=%s complete in %.1f ms: token endpoint %.1f ms, ID "
+                              "token check %.1f ms, userinfo %.1f ms, account database %.1f ms "
+                              "[ref %s]",
+                  ap_escape_logitem(r->pool, sub), ms(apr_time_now() - t0), ms(t_token),
+                  ms(t_check), ms(t_ui), ms(t_db), jp_ref(r));
     jp_origin_get(r, c, &o);
     dest = jp_safe_return_to(r->pool, st.return_to, o.scheme, o.host, o.port);
     if (dest && jp_post_resume(r, c, st.state, st.return_to, dest, now) == OK)

@@ -1,4 +1,5 @@
 """The whole login and what the backend then sees (tracker issue 2)."""
+import re
 import urllib.parse
 
 import requests
@@ -149,3 +150,23 @@ def test_large_groups_claim(site, s):
     assert r.status_code == 200
     v = r.json()["http"]["HTTP_X_USER_GROUPS"]
     assert [urllib.parse.unquote(x) for x in v.split(",")] == groups
+
+
+TIMING = re.compile(r"JITPROV0311: login of sub=(\S+) complete in ([\d.]+) ms: token endpoint "
+                    r"([\d.]+) ms, ID token check ([\d.]+) ms, userinfo ([\d.]+) ms, account "
+                    r"database ([\d.]+) ms \[ref \S+\]")
+
+
+def test_completed_login_logs_where_its_time_went(site, s):
+    # What a sysadmin reads when logins are slow: the IdP or the database.
+    sub = USER_CLAIMS["bob"]["sub"]
+    r = h.login(s, site.httpd.url("/app/timed"), "bob")
+    assert r.status_code == 200
+    assert h.wait_for_log(site.httpd, f"JITPROV0311: login of sub={sub} complete in ")
+    found = [m for m in TIMING.finditer(site.httpd.log_since_start()) if m.group(1) == sub]
+    assert found, site.httpd.log_since_start()[-2000:]
+    total, token, check, userinfo, db = (float(x) for x in found[-1].groups()[1:])
+    assert token > 0 and check > 0 and db > 0
+    assert userinfo == 0  # JITProvUserInfo is Off in this configuration
+    # The parts are measured inside the whole (each rounded to 0.1 ms).
+    assert token + check + db <= total + 0.2

@@ -5,6 +5,7 @@ endpoint answering every kind of bad response, each refused with 502, a
 precise log line, no session and no account."""
 import http.server
 import json
+import re
 import threading
 
 import pytest
@@ -45,6 +46,13 @@ def test_signed_userinfo_from_the_idp(site, s, idp_client):
         assert got["HTTP_X_USER_GROUPS"] == "contractors"
         assert h.wait_for_log(site.httpd,
                               "JITPROV0340: userinfo (application/jwt, signature verified) merged")
+        # The completed login's timing counts the userinfo call.
+        sub = USER_CLAIMS["dave"]["sub"]
+        assert h.wait_for_log(site.httpd, f"JITPROV0311: login of sub={sub} complete in ")
+        m = re.search(r"JITPROV0311: login of sub=" + re.escape(sub) + r" complete in [\d.]+ ms: "
+                      r"token endpoint [\d.]+ ms, ID token check [\d.]+ ms, userinfo ([\d.]+) ms",
+                      site.httpd.log_since_start())
+        assert m and float(m.group(1)) > 0
     finally:
         restart_httpd(site)
 
