@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs=(
-  ca-certificates curl git make gcc clang clang-format pkg-config autoconf automake libtool
+  ca-certificates openssl curl git make gcc clang clang-format pkg-config autoconf automake libtool
   apache2 apache2-dev libapr1-dev libaprutil1-dev
   libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql sqlite3
   libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev libpcre2-dev

@@ -196,14 +196,43 @@ def tail(path, lines=60):
 
 # --------------------------------------------------------------------- the IdP
 
-class IdP:
-    """tests/idp/idp.js in a child process; restart() swaps keys or clients."""
+def make_tls(d, ip="127.0.0.1", ca_name="jitprov test CA"):
+    """A CA of its own and a server certificate for ip signed by it, as a
+    real IdP has (RSA 2048): {ca, key, cert} file paths under d."""
+    os.makedirs(d, exist_ok=True)
+    f = {k: os.path.join(d, n) for k, n in
+         (("ca_key", "ca.key"), ("ca", "ca.pem"), ("key", "server.key"), ("csr", "server.csr"),
+          ("cert", "server.pem"), ("ext", "server.ext"))}
+    with open(f["ext"], "w") as x:
+        x.write(f"subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    for cmd in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f["ca_key"],
+             "-out", f["ca"], "-days", "3", "-subj", f"/CN={ca_name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f["key"], "-out", f["csr"],
+             "-subj", f"/CN={ip}"],
+            ["x509", "-req", "-in", f["csr"], "-CA", f["ca"], "-CAkey", f["ca_key"],
+             "-CAcreateserial", "-out", f["cert"], "-days", "3", "-extfile", f["ext"]]):
+        subprocess.run(["openssl", *cmd], check=True, capture_output=True, timeout=60)
+    # httpd's children (nobody) read the CA file.
+    os.chmod(f["ca"], 0o644)
+    return f
 
-    def __init__(self, workdir, port=None):
+
+class IdP:
+    """tests/idp/idp.js in a child process; restart() swaps keys or clients.
+    With tls (make_tls's files) it serves https, as real IdPs do; verify is
+    what a client of it passes to requests."""
+
+    def __init__(self, workdir, port=None, tls=None):
         self.dir = os.path.join(workdir, "idp")
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.verify = tls["ca"] if tls else True
+        self.issuer = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.discovery_url = self.issuer + "/.well-known/openid-configuration"
         self.clients = []
         self.users = {}
@@ -231,6 +260,8 @@ class IdP:
         cfg = {"port": self.port, "host": "127.0.0.1", "issuer": self.issuer,
                "jwks_file": jwks_file, "clients": self.clients, "users": self.users,
                **self.extra}
+        if self.tls:
+            cfg["tls"] = {"key_file": self.tls["key"], "cert_file": self.tls["cert"]}
         path = os.path.join(self.dir, "config.json")
         with open(path, "w") as f:
             json.dump(cfg, f, indent=1)
@@ -251,7 +282,8 @@ class IdP:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.discovery_url, timeout=2).status_code == 200:
+                r = requests.get(self.discovery_url, timeout=2, verify=self.verify)
+                if r.status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -277,14 +309,15 @@ class IdP:
         self.start()
 
     def stats(self):
-        return requests.get(self.issuer + "/_test/stats", timeout=5).json()
+        return requests.get(self.issuer + "/_test/stats", timeout=5, verify=self.verify).json()
 
     def discovery(self):
-        return requests.get(self.discovery_url, timeout=5).json()
+        return requests.get(self.discovery_url, timeout=5, verify=self.verify).json()
 
     def override_discovery(self, **fields):
         """Replace fields of the served discovery document (none: back to normal)."""
-        r = requests.put(self.issuer + "/_test/discovery", json=fields, timeout=5)
+        r = requests.put(self.issuer + "/_test/discovery", json=fields, timeout=5,
+                         verify=self.verify)
         r.raise_for_status()
 
 

@@ -19,12 +19,17 @@
 //     "users": { "name": { claims... } },       // optional: added to / replacing the defaults
 //     "id_token_ttl": 3600, "session_ttl": 86400, "pkce_required": true,
 //     "refresh_token_clients": [client ids], "access_token_ttl_by_client": {id: seconds},
-//     "discovery_overrides": { "token_endpoint": ... } }
-// Only issuer, port and jwks_file/clients matter for most uses.
+//     "discovery_overrides": { "token_endpoint": ... },
+//     "tls": { "key_file": ..., "cert_file": ... } }   // serve https (issuer https://...)
+// Only issuer, port and jwks_file/clients matter for most uses. /_test/stats
+// also counts the connections opened to the IdP ("_connections") and, for
+// the endpoints a relying party calls itself, the distinct connections their
+// requests came on ("_conns /token").
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import process from 'node:process';
 import { URL, fileURLToPath } from 'node:url';
 
@@ -429,9 +434,16 @@ ${error ? `<p class="error" id="error">${escapeHtml(error)}</p>` : ''}
     };
 
     const handler = provider.callback();
-    const server = http.createServer(async (req, res) => {
+    // The endpoints a relying party calls itself (not through the browser).
+    const connsByPath = new Map(['/token', '/me', '/jwks', '/.well-known/openid-configuration']
+        .map((path) => [path, new Set()]));
+    const onRequest = async (req, res) => {
         const url = new URL(req.url, issuer);
         stats[url.pathname] = (stats[url.pathname] || 0) + 1;
+        if (connsByPath.has(url.pathname)) {
+            connsByPath.get(url.pathname).add(req.socket.jpConn);
+            stats[`_conns ${url.pathname}`] = connsByPath.get(url.pathname).size;
+        }
         try {
             if (url.pathname === '/_test/stats') {
                 return send(res, 200, 'application/json', JSON.stringify(stats));
@@ -451,6 +463,16 @@ ${error ? `<p class="error" id="error">${escapeHtml(error)}</p>` : ''}
             if (!res.headersSent) send(res, 400, 'text/plain', `error: ${err.message}\n`);
             else res.end();
         }
+    };
+    const server = cfg.tls
+        ? https.createServer({ key: fs.readFileSync(cfg.tls.key_file),
+                               cert: fs.readFileSync(cfg.tls.cert_file) }, onRequest)
+        : http.createServer(onRequest);
+    // How many connections clients opened: a client that reuses its
+    // connections (and TLS sessions) opens few.
+    server.on(cfg.tls ? 'secureConnection' : 'connection', (socket) => {
+        stats._connections = (stats._connections || 0) + 1;
+        socket.jpConn = stats._connections;
     });
     server.listen(port, host, () => {
         process.stdout.write(`ready ${issuer}\n`);

@@ -1,0 +1,114 @@
+"""An IdP over https, as every IdP in production is: a CA of its own named by
+JITProvCAFile, the certificate's name checked, and the connection to the IdP
+kept and reused by each httpd process (issue 8, item 6) rather than a TCP and
+TLS handshake per login. A certificate the module does not trust, or one for
+another name, ends the login with 502 and a log line that says why, before
+anything is written."""
+import os
+
+import pytest
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import USER_CLAIMS
+
+
+@pytest.fixture(scope="module")
+def tls(env):
+    return h.make_tls(os.path.join(env.dir, "tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_idp(env, tls):
+    idp = h.IdP(os.path.join(env.dir, "tls-idp"), tls=tls)
+    idp.clients = [env.client()]
+    idp.users = dict(h.EXTRA_USERS)
+    idp.start()
+    yield idp
+    idp.stop()
+
+
+def start(env, metadata_url, ca=None):
+    env.httpd.start(env.standard_config(metadata_url=metadata_url,
+                                        server_extra=f'JITProvCAFile "{ca}"' if ca else ""),
+                    fresh_db=True)
+
+
+def browser(tls_idp):
+    s = requests.Session()
+    # The test's browser trusts the IdP's CA (and no REQUESTS_CA_BUNDLE).
+    s.trust_env = False
+    s.verify = tls_idp.verify
+    return s
+
+
+def accounts(env):
+    db = h.SqliteDb(env.httpd)
+    if not db.rows("SELECT name FROM sqlite_master WHERE name = 'jitprov_accounts'"):
+        return []
+    return db.rows("SELECT id FROM jitprov_accounts")
+
+
+@pytest.fixture
+def site(env, tls_idp, tls):
+    start(env, tls_idp.discovery_url, tls["ca"])
+    yield env
+    env.httpd.stop()
+
+
+def test_login_through_an_https_idp(site, tls_idp):
+    assert tls_idp.issuer.startswith("https://")
+    with browser(tls_idp) as s:
+        r = h.login(s, site.httpd.url("/app/tls"), "alice")
+        assert r.status_code == 200, r.text[:300]
+        assert r.json()["remote_user"] == "alice"
+    rows = h.SqliteDb(site.httpd).rows(
+        f"SELECT iss FROM jitprov_accounts WHERE sub = {h.lit(USER_CLAIMS['alice']['sub'])}")
+    assert [x["iss"] for x in rows] == [tls_idp.issuer]
+
+
+def test_connection_to_the_idp_is_reused_across_logins(site, tls_idp):
+    users = ("alice", "bob", "dave", "erin", "alice", "bob")
+    before = tls_idp.stats().get("_conns /token", 0)
+    for u in users:
+        with browser(tls_idp) as s:
+            assert h.login(s, site.httpd.url("/app/tls"), u).status_code == 200
+    st = tls_idp.stats()
+    # Every token request of these logins came on a connection httpd already
+    # had open: one per process at most (the test's httpd may start a second
+    # child), never one per login.
+    assert st["/token"] >= len(users)
+    assert st["_conns /token"] - before <= 2, st
+
+
+def test_untrusted_certificate_ends_the_login(env, tls_idp):
+    # Without JITProvCAFile only the system's CAs are trusted.
+    start(env, tls_idp.discovery_url)
+    try:
+        with browser(tls_idp) as s:
+            r = s.get(env.httpd.url("/app/tls"), allow_redirects=False)
+        assert r.status_code == 502
+        assert "cannot be reached" in r.text
+        assert h.wait_for_log(env.httpd, "provider metadata")
+        log = env.httpd.log_since_start()
+        assert "certificate" in log.lower(), log[-1500:]
+        assert accounts(env) == []
+    finally:
+        env.httpd.stop()
+
+
+def test_certificate_for_another_name_ends_the_login(env, tls_idp, tls):
+    # The certificate names 127.0.0.1; reached as localhost it must not pass,
+    # even from the trusted CA.
+    start(env, tls_idp.discovery_url.replace("127.0.0.1", "localhost"), tls["ca"])
+    try:
+        with browser(tls_idp) as s:
+            r = s.get(env.httpd.url("/app/tls"), allow_redirects=False)
+        assert r.status_code == 502
+        assert h.wait_for_log(env.httpd, "provider metadata")
+        log = env.httpd.log_since_start()
+        assert "localhost" in log and ("subject name" in log or "certificate" in log.lower()), \
+            log[-1500:]
+        assert accounts(env) == []
+    finally:
+        env.httpd.stop()
