@@ -280,6 +280,20 @@ def parse_callgrind(path):
 
 # ----------------------------------------------------------------- variants
 
+def ca_line(directive, bench):
+    """The directive naming the IdP's CA, when the IdP in use serves https."""
+    return f'\n{directive} "{bench.idp.tls["ca"]}"' if bench.idp.tls else ""
+
+
+def browser(bench):
+    """A fresh browser (cookie jar) that trusts the IdP in use, and nothing
+    from the environment (REQUESTS_CA_BUNDLE, proxies)."""
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = bench.idp.verify
+    return s
+
+
 class Variant:
     """One httpd (own port and ServerRoot) serving PATH one way."""
 
@@ -364,7 +378,7 @@ JITProvScope "openid email profile groups"
 JITProvRedirectURI /callback
 # As sites do: a logout link, so a login keeps the ID token for it.
 JITProvLogoutURI /logout
-JITProvCryptoPassphrase {bench.passphrase}{self.extra}
+JITProvCryptoPassphrase {bench.passphrase}{self.extra}{ca_line("JITProvCAFile", bench)}
 DBDriver {driver}
 DBDParams "{params}"
 <Location /p>
@@ -385,7 +399,7 @@ OIDCPKCEMethod S256
 OIDCRemoteUserClaim preferred_username
 OIDCSessionType {self.session_type}
 OIDCCacheType shm
-OIDCCacheShmMax 4000
+OIDCCacheShmMax 4000{ca_line("OIDCCABundlePath", bench)}
 <Location /callback>
     AuthType openid-connect
     Require valid-user
@@ -396,6 +410,7 @@ OIDCCacheShmMax 4000
 </Location>"""
 
     def start(self, bench, **kw):
+        self.bench = bench
         self.httpd.start(self.conf(bench, **kw))
         self.cookie = None
 
@@ -427,7 +442,7 @@ OIDCCacheShmMax 4000
         if self.kind in ("plain", "floor"):
             self.cookie = None
             return None
-        with requests.Session() as s:
+        with browser(self.bench) as s:
             r = h.login(s, self.url, user)
             if r.status_code != 200 or r.text != BODY:
                 raise RuntimeError(f"{self.name}: login ended with {r.status_code}: "
@@ -560,6 +575,10 @@ class Bench:
         self.pair_users_deb = [[f"pdeb{r}u{i:03d}" for i in range(self.p["pair_logins"])]
                                for r in range(self.p["pair_rounds"])]
         self.warm_users_deb = [f"pdebwarm{i:03d}" for i in range(self.p["pair_logins"])]
+        # And again with the IdP over https.
+        self.pair_users_tls = [[f"ptls{r}u{i:03d}" for i in range(self.p["pair_logins"])]
+                               for r in range(self.p["pair_rounds"])]
+        self.warm_users_tls = [f"ptlswarm{i:03d}" for i in range(self.p["pair_logins"])]
         self.pg = None
         with open("/proc/loadavg") as f:
             load = " ".join(f.read().split()[:3])
@@ -571,7 +590,8 @@ class Bench:
     def idp_users(self):
         users = {}
         everyone = (self.users + self.cg_users + sum(self.pair_users, [])
-                    + sum(self.pair_users_deb, []) + self.warm_users_deb + ["benchwarm"])
+                    + sum(self.pair_users_deb, []) + self.warm_users_deb
+                    + sum(self.pair_users_tls, []) + self.warm_users_tls + ["benchwarm"])
         for i, u in enumerate(everyone):
             users[u] = {
                 "sub": f"bench-{i:05d}-{secrets.token_hex(8)}",
@@ -773,7 +793,7 @@ class Bench:
             # Each login in a fresh cookie jar: the IdP asks for the password.
             hops = 0
             for u in users:
-                with requests.Session() as s:
+                with browser(self) as s:
                     r = h.login(s, v.url, u, timeout=120)
                 if r.status_code != 200 or r.text != BODY:
                     raise RuntimeError(f"{n}: login of {u} under valgrind: {r.status_code}")
@@ -891,12 +911,13 @@ class Bench:
         mark = os.path.getsize(hd.access_log) if os.path.exists(hd.access_log) else 0
         parent = hd.pid()
         pgpid = self.pg.pid() if (self.pg and v.db[0] == "pgsql") else None
+        conns0 = self.idp.stats().get("_connections", 0)
         cpu0, pg0 = cpu_snap(parent), cpu_snap(pgpid)
         idp0 = cpu_snap(self.idp.proc.pid, with_children=False)
         split0, mach0, me0 = cpu_split(parent), machine_cpu(), os.times()
 
         def one(user):
-            with requests.Session() as s:
+            with browser(self) as s:
                 t = time.monotonic()
                 r = v.floor_login(s) if v.kind == "floor" else h.login(s, v.url, user)
                 dt = time.monotonic() - t
@@ -939,7 +960,12 @@ class Bench:
             if req.split(" ")[1].startswith("/callback"):
                 d_cb += int(dus)
         k = len(users)
+        # Connections opened to the IdP, the browser's included (one per
+        # login): what a module opens beyond that, it opens per login. The
+        # second look at the counter opened one more itself.
+        conns = self.idp.stats().get("_connections", 0) - conns0 - 1
         return {"logins": k, "rate": k / wall, "wall_ms": 1000 * statistics.median(lat),
+                "idp_conns": conns / k,
                 "httpd_cpu_ms": 1000 * cpu / k,
                 "httpd_user_s": split1[0] - split0[0], "httpd_sys_s": split1[1] - split0[1],
                 "span_s": span, "foreign": foreign / (span * os.cpu_count()),
@@ -993,7 +1019,8 @@ class Bench:
             a = cpu_snap(pid)
             time.sleep(p["idle_secs"])
             idle[k] = cpu_delta(a, cpu_snap(pid)) / p["idle_secs"]
-        sums = {k: {"user": 0.0, "sys": 0.0, "cpu": 0.0, "span": 0.0, "n": 0} for k in kinds}
+        sums = {k: {"user": 0.0, "sys": 0.0, "cpu": 0.0, "span": 0.0, "n": 0, "conns": 0.0}
+                for k in kinds}
         foreign = []
         for rnd in range(p["pair_rounds"]):
             users = pair_users[rnd]
@@ -1008,6 +1035,7 @@ class Bench:
                 sm["cpu"] += x["httpd_cpu_ms"] * x["logins"] / 1000
                 sm["span"] += x["span_s"]
                 sm["n"] += x["logins"]
+                sm["conns"] += x["idp_conns"] * x["logins"]
                 foreign.append(x["foreign"])
             rounds.append({**{k: r[k]["httpd_cpu_ms"] / r["oidc"]["httpd_cpu_ms"]
                               for k in kinds if k != "oidc"},
@@ -1032,6 +1060,7 @@ class Bench:
         out = {"rounds": rounds, "logins": len(pair_users[0]),
                "idle_ms_per_s": {k: 1000 * x for k, x in idle.items()}, "total": tot,
                "net": {k: tot[k]["net_ms"] / tot["oidc"]["net_ms"] for k in mine},
+               "idp_conns": {k: sm["conns"] / sm["n"] for k, sm in sums.items()},
                "foreign_median": statistics.median(foreign), "foreign_max": max(foreign),
                "ms": {k: statistics.median(x["ms"][k] for x in rounds) for k in kinds}}
         for k in mine:
@@ -1043,6 +1072,31 @@ class Bench:
                                      / (x["ms"]["oidc"] - x["ms"]["floor"]) for x in rounds)
                 for k in mine if k != "floor"}
         return out
+
+    def paired_logins_tls(self, v, o, u):
+        """The Debian series again with the IdP over https, as every IdP in
+        production is (a CA of its own, an RSA 2048 certificate): a module
+        that opens a connection per call to the IdP pays a TLS handshake for
+        it, one that keeps its connections does not."""
+        log("  side by side again with the IdP over https (Debian's stock MPM values)")
+        plain = self.idp
+        tls = h.IdP(os.path.join(self.dir, "tls-idp"),
+                    tls=h.make_tls(os.path.join(self.dir, "tls")))
+        tls.clients, tls.users, tls.keys = plain.clients, plain.users, plain.keys
+        tls.start()
+        self.idp = tls
+        try:
+            for x in (v, u, o):
+                x.start(self, access_log=True, mpm=MPM_DEBIAN)
+            for x in (v, u, o):
+                for _ in range(2):
+                    self.login_batch(x, self.warm_users_tls, False)
+            return self.paired_logins(v, o, self.pair_users_tls, u)
+        finally:
+            for x in (o, u, v):
+                x.stop()
+            self.idp = plain
+            tls.stop()
 
     def part_logins(self):
         p = self.p
@@ -1085,6 +1139,7 @@ class Bench:
             raise RuntimeError(f"JITProvUserInfo On: {ui_rows} accounts after {n_ui} users")
         for x in (o, fl, u, v):
             x.stop()
+        out["paired_tls"] = self.paired_logins_tls(v, o, u)
         # PostgreSQL
         try:
             self.pg = Postgres(self.dir).start()
@@ -1308,7 +1363,8 @@ def report(res, started, elapsed):
                 f"SQLite provisioning included) | **{r:.2f}** ({worst / 1e6:.2f} M vs "
                 f"{ol['login']['ir_per_login'] / 1e6:.2f} M instructions) | {verdict(ok)} |")
     for key, mpm_name in (("paired", "the bench's MPM values"),
-                          ("paired_debian", "Debian's stock MPM values")):
+                          ("paired_debian", "Debian's stock MPM values"),
+                          ("paired_tls", "Debian's stock MPM values, the IdP over https")):
         pr = lg.get(key) if lg else None
         if not pr:
             continue
@@ -1529,7 +1585,9 @@ def report(res, started, elapsed):
                     f"{r['callback_ms']:.2f} ms | {r['wall_ms']:.1f} ms |")
         add("")
         for key, mpm_name in (("paired", "the bench's MPM values"),
-                              ("paired_debian", "Debian's stock MPM values")):
+                              ("paired_debian", "Debian's stock MPM values"),
+                              ("paired_tls", "Debian's stock MPM values and the IdP over "
+                                             "https (both modules trusting its CA)")):
             pr = lg.get(key)
             if not pr:
                 continue
@@ -1564,6 +1622,13 @@ def report(res, started, elapsed):
                 + f" | {pr['ms']['oidc']:.2f} ms | "
                 + " | ".join(f"**{pr[k]:.2f}**" for k in kinds) + " |")
             add("")
+            if "idp_conns" in pr:
+                ic = pr["idp_conns"]
+                add("Connections opened to the IdP per login, the browser's included (it opens one "
+                    "per login; none without a module): "
+                    + ", ".join(f"{names[k]} {ic[k]:.2f}" for k in kinds if k in ic)
+                    + f", mod_auth_openidc {ic['oidc']:.2f}.")
+                add("")
             if "module_only" in pr:
                 mo = pr["module_only"]
                 add(f"httpd without a module spends {pr['ms']['floor']:.2f} ms on the same "
