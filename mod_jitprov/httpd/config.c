@@ -375,6 +375,48 @@ static const char *set_private_key(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
+/* A system bundle is about 200 KB. */
+#define JP_CA_FILE_MAX (16 * 1024 * 1024)
+
+/* Read now, as httpd starts: a missing or empty bundle would otherwise show
+ * only as a 502 at the first login. libcurl reads the file itself at each
+ * new connection to the IdP. */
+static const char *set_ca_file(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_finfo_t fi;
+    apr_file_t *f;
+    apr_size_t n;
+    apr_status_t rv;
+    char *buf, eb[128];
+    (void)dummy;
+    if (!path)
+        return apr_psprintf(cmd->pool, "JITProvCAFile: bad path '%s'", arg);
+    rv = apr_file_open(&f, path, APR_READ, 0, cmd->temp_pool);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "JITProvCAFile: cannot read %s: %s", path,
+                            apr_strerror(rv, eb, sizeof(eb)));
+    if (fi.size <= 0 || fi.size > JP_CA_FILE_MAX)
+        return apr_psprintf(cmd->pool, "JITProvCAFile: %s must hold 1 byte to %d MB of PEM", path,
+                            JP_CA_FILE_MAX / (1024 * 1024));
+    n = (apr_size_t)fi.size;
+    buf = apr_palloc(cmd->temp_pool, n);
+    rv = apr_file_read_full(f, buf, n, &n);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "JITProvCAFile: cannot read %s", path);
+    if (jp_pem_cert_count(buf, n) < 1)
+        return apr_psprintf(cmd->pool,
+                            "JITProvCAFile: %s holds no PEM certificate (-----BEGIN "
+                            "CERTIFICATE-----)",
+                            path);
+    c->ca_file = path;
+    return NULL;
+}
+
 static const char *set_private_key_id(cmd_parms *cmd, void *dummy, const char *arg)
 {
     const unsigned char *q;
@@ -1160,8 +1202,7 @@ const command_rec jp_cmds[] = {
                     "X-Forwarded-* headers are believed"),
     SRV_INT("JITProvClockSkew", skew, "seconds of clock skew allowed"),
     SRV_INT("JITProvHTTPTimeout", http_timeout, "seconds to wait for the IdP"),
-    AP_INIT_TAKE1("JITProvCAFile", set_str, (void *)APR_OFFSETOF(jp_srv_cfg, ca_file), RSRC_CONF,
-                  "CA bundle to verify the IdP"),
+    AP_INIT_TAKE1("JITProvCAFile", set_ca_file, NULL, RSRC_CONF, "CA bundle to verify the IdP"),
     SRV_FLAG("JITProvUserInfo", userinfo, "merge userinfo claims"),
     SRV_FLAG("JITProvProvisioning", provisioning, "create/update accounts through mod_dbd"),
     SRV_FLAG("JITProvAccountCreate", store.create, "create accounts at first login"),

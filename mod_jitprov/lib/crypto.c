@@ -9,10 +9,14 @@
 #include <sys/random.h>
 #endif
 
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include <apr_strings.h>
 
@@ -572,4 +576,21 @@ unsigned char *jp_open(apr_pool_t *p, const jp_key *keys, int nkeys, const char 
         OPENSSL_cleanse(pt, ctlen + 1);
     }
     return NULL;
+}
+
+int jp_pem_cert_count(const char *pem, size_t len)
+{
+    BIO *b;
+    X509 *x;
+    int n = 0;
+    if (!pem || !len || len > INT_MAX || !(b = BIO_new_mem_buf(pem, (int)len)))
+        return 0;
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+        X509_free(x);
+        n++;
+    }
+    BIO_free(b);
+    /* The failed read that ends the loop leaves its error queued. */
+    ERR_clear_error();
+    return n;
 }

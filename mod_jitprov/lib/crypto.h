@@ -55,6 +55,10 @@ char *jp_sha256_b64url(apr_pool_t *p, const char *s);
 /* HKDF-SHA256(secret, salt = "mod_jitprov", info) -> 32 bytes. 0 on success. */
 int jp_hkdf(const unsigned char *secret, size_t slen, const char *info, jp_key *out);
 
+/* How many X.509 certificates a PEM text holds, read in order up to the
+ * first that does not parse (0: none; JITProvCAFile is checked with it). */
+int jp_pem_cert_count(const char *pem, size_t len);
+
 /* Constant-time comparisons; return 1 when equal. */
 int jp_ct_eq(const void *a, const void *b, size_t n);
 int jp_ct_eq_words(const void *a, const void *b, size_t n); /* the same, for long inputs */

@@ -16,6 +16,8 @@ def test_standard_config_is_valid(env):
     ("JITProvSCIMBearerToken", "JITProvSCIMBearerToken too-short"),
     ("JITProvSCIMBearerToken", "JITProvSCIMBearerToken env:JITPROV_NO_SUCH_VARIABLE"),
     ("JITProvClientSecret", "JITProvClientSecret file:/nonexistent/secret"),
+    ("JITProvCAFile", "JITProvCAFile /nonexistent/ca.pem"),
+    ("JITProvCAFile", "JITProvCAFile /etc/passwd"),
     ("JITProvSessionCache", "JITProvSessionCache nosuchcache:foo"),
     ("JITProvRevocationFile", "JITProvRevocationFile /tmp/jitprov-rev 10"),
     ("JITProvRevocationFile", "JITProvRevocationFile /tmp/jitprov-rev lots"),

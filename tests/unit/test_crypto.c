@@ -399,6 +399,37 @@ static void *seal_open_loop(void *arg)
     return NULL;
 }
 
+/* A self-signed EC certificate made for this test (openssl req -x509). */
+static const char TEST_CERT[] = "-----BEGIN CERTIFICATE-----\n"
+                                "MIIBjjCCATWgAwIBAgIUH8ZpimKnc0TQlFAUi9Svq0rRaukwCgYIKoZIzj0EAwIw\n"
+                                "HDEaMBgGA1UEAwwRaml0cHJvdiB1bml0IHRlc3QwIBcNMjYxMjAzMDYwNTU2WhgP\n"
+                                "MjEyNjExMDkwNjA1NTZaMBwxGjAYBgNVBAMMEWppdHByb3YgdW5pdCB0ZXN0MFkw\n"
+                                "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE+OiJ+ctVkR81WKCLJwwQBxN9O46HwEa0\n"
+                                "8DuC4eKJiYMCXwGIklONc7GqGWRS1bpHEVEEvWEUJMpyeeCKkXJq26NTMFEwHQYD\n"
+                                "VR0OBBYEFAiSzKEL8uuBnOkTZpKADNTH4y2jMB8GA1UdIwQYMBaAFAiSzKEL8uuB\n"
+                                "nOkTZpKADNTH4y2jMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIg\n"
+                                "W+eC8+Cp18WRP61UeGDF4omeSCnsh5txt9SsaGfaJx4CIHwdjZi3GjDDaPax+Tde\n"
+                                "INpobU/EQZ72nyaoi9GYJD73\n"
+                                "-----END CERTIFICATE-----\n";
+
+static void test_pem_cert_count(apr_pool_t *p)
+{
+    const char *two = apr_pstrcat(p, TEST_CERT, TEST_CERT, NULL);
+    const char *tail = apr_pstrcat(p, TEST_CERT, "-----BEGIN CERTIFICATE-----\nnot base64\n", NULL);
+    const char *key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE "
+                      "KEY-----\n";
+    char *cut = apr_pstrndup(p, TEST_CERT, sizeof(TEST_CERT) / 2);
+    CHECK(jp_pem_cert_count(TEST_CERT, strlen(TEST_CERT)) == 1);
+    CHECK(jp_pem_cert_count(two, strlen(two)) == 2);
+    /* Counted up to the first that does not parse. */
+    CHECK(jp_pem_cert_count(tail, strlen(tail)) == 1);
+    CHECK(jp_pem_cert_count(key, strlen(key)) == 0);
+    CHECK(jp_pem_cert_count(cut, strlen(cut)) == 0);
+    CHECK(jp_pem_cert_count("", 0) == 0);
+    CHECK(jp_pem_cert_count(NULL, 10) == 0);
+    CHECK(jp_pem_cert_count("plain text", 10) == 0);
+}
+
 static void test_ctx_threads(void)
 {
     pthread_t th[JP_TEST_THREADS];
@@ -428,6 +459,7 @@ int main(void)
     test_sha256(p);
     test_ctx_cache(p);
     test_ctx_threads();
+    test_pem_cert_count(p);
     jp_crypto_thread_done();
     /* As httpd's parent at each restart: undone, then made again. Between
      * the two, seal, open and digests work without the cache. */
