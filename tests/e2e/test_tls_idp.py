@@ -68,17 +68,17 @@ def test_login_through_an_https_idp(site, tls_idp):
 
 
 def test_connection_to_the_idp_is_reused_across_logins(site, tls_idp):
-    users = ("alice", "bob", "dave", "erin", "alice", "bob")
+    users = ("alice", "bob", "dave", "erin", "alice", "bob", "dave", "erin")
     before = tls_idp.stats().get("_conns /token", 0)
     for u in users:
         with browser(tls_idp) as s:
             assert h.login(s, site.httpd.url("/app/tls"), u).status_code == 200
     st = tls_idp.stats()
-    # Every token request of these logins came on a connection httpd already
-    # had open: one per process at most (the test's httpd may start a second
-    # child), never one per login.
+    # The token requests of these logins came on connections httpd kept
+    # open: one per child at most (the test's httpd runs 1 to 4), never one
+    # per login.
     assert st["/token"] >= len(users)
-    assert st["_conns /token"] - before <= 2, st
+    assert st["_conns /token"] - before <= 4, st
 
 
 def test_untrusted_certificate_ends_the_login(env, tls_idp):
