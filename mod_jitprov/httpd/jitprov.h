@@ -268,6 +268,12 @@ int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...
 /* session.c */
 apr_status_t jp_cache_post_config(apr_pool_t *pconf, server_rec *s);
 void jp_cache_child_init(apr_pool_t *p, server_rec *s);
+/* netgen.c: the networked cache's generation each session was last checked
+ * at, per process (keyed by the session's marker key). */
+#define JP_NETGEN_KEYLEN 16
+void jp_netgen_child_init(apr_pool_t *pchild);
+int jp_netgen_seen(const void *owner, const unsigned char key[JP_NETGEN_KEYLEN], int64_t gen);
+void jp_netgen_remember(const void *owner, const unsigned char key[JP_NETGEN_KEYLEN], int64_t gen);
 /* hot.c: plaintexts of recently opened session cookies, per process. */
 void jp_hot_child_init(apr_pool_t *pchild);
 /* What this process remembers of a cookie, copied into the request pool by

@@ -165,6 +165,7 @@ static void jp_child_init(apr_pool_t *p, server_rec *s)
 {
     jp_cache_child_init(p, s);
     jp_hot_child_init(p);
+    jp_netgen_child_init(p);
     jp_diag_child_init(p, s);
     jp_http_child_init(p);
 }

@@ -468,6 +468,38 @@ static int net_epoch(request_rec *r, jp_srv_cfg *c, int64_t now, int64_t *epoch)
     return 0;
 }
 
+/* The generation of the networked cache's revocations (netgen.c): a random
+ * value rewritten after every revocation marker, and whenever it is missing
+ * (the cache is new or lost its contents, or it expired). It expires in
+ * half the time after which a process rewrites the epoch, so that every
+ * process keeps checking its sessions in full, and the epoch alive, that
+ * often. */
+#define JP_GEN_TTL (JP_EPOCH_REFRESH / 2)
+
+static int net_gen_get(request_rec *r, jp_srv_cfg *c, int64_t *gen)
+{
+    unsigned char k[JP_REV_KEYLEN];
+    marker_key(r, c, "g", NULL, NULL, k);
+    return net_get(r, c, k, gen);
+}
+
+static int net_gen_new(request_rec *r, jp_srv_cfg *c, int64_t *gen)
+{
+    unsigned char k[JP_REV_KEYLEN], rnd[8];
+    int64_t v = 0;
+    int i;
+    if (jp_random(rnd, sizeof(rnd)) != 0)
+        return -1;
+    for (i = 0; i < 8; i++)
+        v = (v << 8) | rnd[i];
+    marker_key(r, c, "g", NULL, NULL, k);
+    if (net_put(r, c, k, apr_time_sec(apr_time_now()) + JP_GEN_TTL, v) != 0)
+        return -1;
+    if (gen)
+        *gen = v;
+    return 0;
+}
+
 /* 1 and *value when a live marker exists, 0 none, -1 the store failed. */
 static int marker_get(request_rec *r, jp_srv_cfg *c, const unsigned char k[JP_REV_KEYLEN],
                       int64_t now, int64_t *value)
@@ -516,7 +548,12 @@ static int marker_put(request_rec *r, jp_srv_cfg *c, const unsigned char k[JP_RE
             value = old;
         break;
     }
-    return net_put(r, c, k, expires, value);
+    if (net_put(r, c, k, expires, value) != 0)
+        return -1;
+    /* After the marker, never before: a process that then reads the new
+     * generation finds the marker (netgen.c). One-use markers (states,
+     * logout token ids) end no session and leave the generation alone. */
+    return mode == JP_REV_MAX ? net_gen_new(r, c, NULL) : 0;
 }
 
 int jp_session_once(request_rec *r, jp_srv_cfg *c, const char *kind, const char *iss,
@@ -817,7 +854,63 @@ static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
 }
 
 /* 1 when a marker ends s, 0 when none does, -1 when the store cannot tell. */
+/* Whether this node's revocation table ends s. */
+static int revoked_here(request_rec *r, const jp_session *s, int64_t now)
+{
+    int64_t v = 0;
+    int found, i;
+    for (i = 0; i < JP_SESSREC_NMARKS; i++) {
+        if ((i == MK_SID && (!s->sid || !*s->sid)) || (i == MK_ACCOUNT && !s->account_id))
+            continue;
+        found = jp_rev_get(rev, s->marks[i], now, &v);
+        if (found < 0) {
+            if (rev_lock(r) != 0)
+                return -1;
+            found = jp_rev_get_locked(rev, s->marks[i], now, &v);
+            rev_unlock();
+        }
+        /* A session or sid marker ends whatever it names; a sub or
+         * account marker the sessions made before it. */
+        if (found && (i == MK_SESSION || i == MK_SID || v >= s->created))
+            return 1;
+    }
+    return 0;
+}
+
+static int revoked_full(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t now);
+
+/* With a networked cache, one read instead of five when nothing was revoked
+ * anywhere since this process last checked s in full: the generation (read
+ * or written) before the full check, remembered only after it passed, and
+ * every revocation writes its marker before a new generation. So a
+ * remembered generation that is still current means no marker was written
+ * after that check began. This node's own table is read every time. */
 static int revoked(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t now)
+{
+    int64_t gen = 0;
+    int rc;
+    if (!NETWORKED(c))
+        return revoked_full(r, c, s, now);
+    if ((rc = revoked_here(r, s, now)) != 0)
+        return rc;
+    switch (net_gen_get(r, c, &gen)) {
+    case -1:
+        return -1;
+    case 0:
+        if (net_gen_new(r, c, &gen) != 0)
+            return -1;
+        break;
+    default:
+        if (jp_netgen_seen(c, s->marks[MK_SESSION], gen))
+            return 0;
+    }
+    rc = revoked_full(r, c, s, now);
+    if (rc == 0)
+        jp_netgen_remember(c, s->marks[MK_SESSION], gen);
+    return rc;
+}
+
+static int revoked_full(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t now)
 {
     int64_t v = 0;
     int rc;
@@ -829,8 +922,8 @@ static int revoked(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t n
         if (s->created < jp_rev_epoch(rev))
             return 1;
     } else {
-        /* The cache's epoch: the one key hashed per request (SHA-256 of a
-         * few dozen bytes, beside a cache round trip). */
+        /* The cache's epoch: the one key hashed per full check (SHA-256 of
+         * a few dozen bytes, beside a cache round trip). */
         int64_t epoch;
         if (net_epoch(r, c, now, &epoch) != 0)
             return -1;

@@ -195,13 +195,78 @@ def test_a_state_used_on_a_completes_no_callback_on_b(nodes):
         assert second.cookies.get(SESSION_COOKIE) is None
 
 
-def epoch_key(client_id):
-    """The Redis key of the module's epoch: session.c's marker_key ("e") and
-    net_key, as mod_socache_redis stores ids (its tag, then the id in hex)."""
+def epoch_key(client_id, kind="e"):
+    """The Redis key of the module's epoch ("e") or generation ("g"):
+    session.c's marker_key and net_key, as mod_socache_redis stores ids (its
+    tag, then the id in hex)."""
     import base64
     import hashlib
-    h_ = hashlib.sha256(f"{client_id}\ne\n\n".encode()).digest()[:24]
+    h_ = hashlib.sha256(f"{client_id}\n{kind}\n\n".encode()).digest()[:24]
     return b"jitprov:" + (base64.urlsafe_b64encode(h_).rstrip(b"=") + b".m").hex().encode()
+
+
+def redis_gets(server):
+    """How many GETs the Redis server has answered."""
+    info = server.command("INFO", "commandstats").decode()
+    for line in info.splitlines():
+        if line.startswith("cmdstat_get:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+def test_one_cache_read_per_request_while_nothing_is_revoked(nodes, shared_cache, env):
+    """docs/operations.md: a session this process checked at the cache's
+    current generation costs one read; a revocation anywhere changes the
+    generation and the next request reads the markers again."""
+    server, spec = shared_cache
+    if not spec.startswith("redis"):
+        pytest.skip("counts the Redis server's GETs")
+    a, b = nodes
+    with requests.Session() as sess:
+        assert h.login(sess, a.url("/app/"), "trudy").status_code == 200
+        cookie = sess.cookies.get(SESSION_COOKIE)
+    # The test httpd runs up to four children: let each check it once.
+    for _ in range(8):
+        assert replay(cookie, a.url("/api401/")).status_code == 200
+    before = redis_gets(server)
+    n = 20
+    for _ in range(n):
+        assert replay(cookie, a.url("/api401/")).status_code == 200
+    gets = redis_gets(server) - before
+    assert n <= gets <= n + 8, gets  # five per request before (epoch and four markers)
+    # Another user's logout on the other node: a new generation, after which
+    # this session is checked in full once more, and still served.
+    with requests.Session() as other:
+        assert h.login(other, b.url("/app/"), "bulk0900").status_code == 200
+        assert other.get(b.url("/logout?return_to=/x"), allow_redirects=False).status_code \
+            in (302, 303)
+    before = redis_gets(server)
+    assert replay(cookie, a.url("/api401/")).status_code == 200
+    assert redis_gets(server) - before >= 4
+
+
+def test_a_lost_generation_is_a_full_check(nodes, shared_cache, env):
+    """A generation that vanished (expired, evicted, or deleted) is written
+    anew and the markers and epoch are read again: a session this process
+    served before is refused at once when the epoch is gone too."""
+    server, spec = shared_cache
+    if not spec.startswith("redis"):
+        pytest.skip("Redis' keys are written as they are; the check needs one provider")
+    a, b = nodes
+    with requests.Session() as sess:
+        assert h.login(sess, a.url("/app/"), "gwen").status_code == 200
+        cookie = sess.cookies.get(SESSION_COOKIE)
+    for _ in range(4):
+        assert replay(cookie, a.url("/api401/")).status_code == 200
+    gen = epoch_key(env.client_id, "g")
+    old = server.command("GET", gen)
+    assert old
+    server.command("DEL", gen)
+    assert replay(cookie, a.url("/api401/")).status_code == 200
+    assert server.command("GET", gen) not in (None, old)
+    server.command("DEL", gen)
+    server.command("SET", epoch_key(env.client_id), b"not-sealed-by-the-module")
+    assert replay(cookie, a.url("/api401/")).status_code == 401
 
 
 def test_a_forged_epoch_ends_sessions_and_is_replaced(nodes, shared_cache, env):
