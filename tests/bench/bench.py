@@ -85,6 +85,7 @@ BASE_MODULES = [
     ("mime_module", "mod_mime.so"),
     ("dbd_module", "mod_dbd.so"),
     ("socache_shmcb_module", "mod_socache_shmcb.so"),
+    ("socache_redis_module", "mod_socache_redis.so"),
 ]
 
 # Fixed processes and threads: no child is started or stopped during a run, so
@@ -565,7 +566,14 @@ class Bench:
             "oidc-cookie": Variant("oidc-cookie", "mod_auth_openidc (client-cookie)", self.dir,
                                    "oidc", session_type="client-cookie"),
         }
+        # A cluster's configuration: sessions checked against Redis (the
+        # requests parts only).
+        self.redis = h.Redis(self.dir)
+        self.v["jitprov-redis"] = Variant(
+            "jitprov-redis", "mod_jitprov (Redis)", self.dir, "jitprov", module=self.module,
+            extra=f"\nJITProvSessionCache redis:127.0.0.1:{self.redis.port}")
         self.order = ["plain", "jitprov", "oidc-shm", "oidc-cookie"]
+        self.tp_order = self.order + ["jitprov-redis"]
         n = self.p["seq_logins"] + self.p["par_logins"]
         self.users = [f"bench{i:05d}" for i in range(n)]
         self.cg_users = [f"cg{i:03d}" for i in range(self.p["cg_logins"])]
@@ -608,7 +616,8 @@ class Bench:
                     "redirect_uris": [self.v[v].httpd.origin + "/callback" for v in variants],
                     "token_endpoint_auth_method": "client_secret_basic",
                     "id_token_signed_response_alg": "RS256"}
-        self.idp.clients = [client(self.jp_client_id, self.jp_secret, ["jitprov", "jitprov-ui"]),
+        self.idp.clients = [client(self.jp_client_id, self.jp_secret,
+                                   ["jitprov", "jitprov-ui", "jitprov-redis"]),
                             client(self.oidc_client_id, self.oidc_secret,
                                    ["oidc-shm", "oidc-cookie"])]
         self.idp.users = self.idp_users()
@@ -649,11 +658,18 @@ class Bench:
         """wrk against v, with the CPU that v's httpd, wrk and everything else
         on the machine used meanwhile (the rest is noise from other work)."""
         parent = v.httpd.pid()
+        # The Redis server a variant uses is part of what is measured.
+        rpid = self.redis.proc.pid if (v.name == "jitprov-redis" and self.redis.proc) else None
         c0, b0, t0 = cpu_snap(parent), machine_cpu(), os.times()
+        r0 = cpu_snap(rpid, with_children=False) if rpid else None
         j = wrk(v.url, v.cookie, secs, conns, threads=threads, sock_share=sock_share)
         c1, b1, t1 = cpu_snap(parent), machine_cpu(), os.times()
         mine = (t1.children_user + t1.children_system + t1.user + t1.system
                 - t0.children_user - t0.children_system - t0.user - t0.system)
+        if rpid:
+            j["cache_us"] = 1e6 * cpu_delta(r0, cpu_snap(rpid, with_children=False)) / \
+                j["requests"]
+            mine += j["cache_us"] * j["requests"] / 1e6
         httpd = cpu_delta(c0, c1)
         j["httpd_us"] = 1e6 * httpd / j["requests"]
         wall = j["duration_us"] / 1e6
@@ -668,19 +684,24 @@ class Bench:
         p = self.p
         rounds, secs = ((p["hl_rounds"], p["hl_secs"]) if key == "headline"
                         else (p["rounds"], p["wrk_secs"]))
-        log(f"part {key}: wrk -t{threads}, {rounds} rounds x {len(self.order)} variants x "
+        order = self.tp_order
+        log(f"part {key}: wrk -t{threads}, {rounds} rounds x {len(order)} variants x "
             f"{secs} s, {p['conns']} connections")
         with open("/proc/loadavg") as f:
             load_before = " ".join(f.read().split()[:3])
         share = 1 / 100 if mpm is MPM_DEBIAN else 1 / 1000
-        self.start_all(mpm=mpm)
-        for n in self.order:  # warm every server and session
+        if self.redis.proc is None:
+            self.redis.start()
+        v = self.v["jitprov-redis"]
+        v.httpd.reset_database()
+        v.db = ("sqlite3", v.httpd.db_path)
+        self.start_all(order, mpm=mpm)
+        for n in order:  # warm every server and session
             v = self.v[n]
             wrk(v.url, v.cookie, p["warm_secs"], p["conns"], threads=threads, sock_share=share)
-        runs = {n: [] for n in self.order}
+        runs = {n: [] for n in order}
         for rnd in range(rounds):
-            order = self.order[rnd % len(self.order):] + self.order[:rnd % len(self.order)]
-            for n in order:
+            for n in order[rnd % len(order):] + order[:rnd % len(order)]:
                 j = self.measured_wrk(self.v[n], secs, p["conns"], threads, share)
                 runs[n].append(j)
                 log(f"  round {rnd + 1} {n:12s} {j['rps']:9.0f} req/s  p50 {j['p50']} us  "
@@ -688,18 +709,22 @@ class Bench:
                     f"{j['httpd_cores']:.2f} cores  "
                     f"other load {100 * j['foreign']:.0f}%")
         out = {}
-        for n in self.order:
+        for n in order:
             rs = runs[n]
             out[n] = {k: statistics.median(j[k] for j in rs)
                       for k in ("rps", "p50", "p99", "httpd_us", "httpd_cores", "foreign",
                                "steal")}
             out[n]["rounds"] = [round(j["rps"]) for j in rs]
+            if "cache_us" in rs[0]:
+                out[n]["cache_us"] = statistics.median(j["cache_us"] for j in rs)
         # Paired per-round ratios: drift of the machine cancels within a round.
         for other in ("plain", "oidc-shm", "oidc-cookie"):
             out[f"ratio_{other}"] = statistics.median(
                 a["rps"] / b["rps"] for a, b in zip(runs["jitprov"], runs[other]))
         out["round_ratios"] = [a["rps"] / b["rps"] for a, b in zip(runs["jitprov"],
                                                                    runs["plain"])]
+        out["ratio_plain_redis"] = statistics.median(
+            a["rps"] / b["rps"] for a, b in zip(runs["jitprov-redis"], runs["plain"]))
         out["foreign_max"] = max(j["foreign"] for rs in runs.values() for j in rs)
         out["foreign_median"] = statistics.median(j["foreign"] for rs in runs.values()
                                                   for j in rs)
@@ -1244,6 +1269,7 @@ class Bench:
         finally:
             self.stop_all()
             self.idp.stop()
+            self.redis.stop()
             if self.pg:
                 self.pg.stop()
             for v in self.v.values():
@@ -1296,6 +1322,8 @@ def verdict(ok):
 
 
 VARIANTS = ("plain", "jitprov", "oidc-shm", "oidc-cookie")
+# The requests parts also measure mod_jitprov with Redis (results since 2026-12-03).
+REQ_VARIANTS = VARIANTS + ("jitprov-redis",)
 
 
 def report(res, started, elapsed):
@@ -1430,12 +1458,21 @@ def report(res, started, elapsed):
         add("| variant | requests/s | httpd CPU (cores) | p50 | p99 | ratio to unprotected | "
             "requests/s per round |")
         add("|---|---:|---:|---:|---:|---:|---|")
-        for n in VARIANTS:
+        for n in (n for n in REQ_VARIANTS if n in x):
             r = x[n]
             add(f"| {LABELS[n]} | {r['rps']:,.0f} | {r['httpd_cores']:.2f} | "
                 f"{r['p50'] / 1000:.2f} ms | {r['p99'] / 1000:.2f} ms | "
                 f"{r['rps'] / x['plain']['rps']:.3f} | {', '.join(str(v) for v in r['rounds'])} |")
         add("")
+        if "jitprov-redis" in x:
+            xr = x["jitprov-redis"]
+            add("With `JITProvSessionCache redis` (a cluster's configuration; Redis on the same "
+                f"machine): **{x['ratio_plain_redis']:.3f}** of the unprotected rate (median "
+                f"of the per-round ratios), httpd {xr['httpd_us']:.1f} us and Redis "
+                f"{xr.get('cache_us', 0):.1f} us of CPU per request, against "
+                f"{x['jitprov']['httpd_us']:.1f} us with the default shmcb and "
+                f"{x['plain']['httpd_us']:.1f} us unprotected.")
+            add("")
         rr = sorted(x["round_ratios"])
         if len(rr) >= 4:
             q = statistics.quantiles(rr, n=4)
@@ -1457,7 +1494,7 @@ def report(res, started, elapsed):
             "httpd CPU/request | httpd CPU (cores) | requests/s per round |")
         add("|---|---:|---:|---:|---:|---:|---:|---|")
         base = t["plain"]["rps"]
-        for n in VARIANTS:
+        for n in (n for n in REQ_VARIANTS if n in t):
             r = t[n]
             add(f"| {LABELS[n]} | {r['rps']:,.0f} | {r['p50'] / 1000:.2f} ms | "
                 f"{r['p99'] / 1000:.2f} ms | {r['rps'] / base:.3f} | {r['httpd_us']:.1f} us | "
@@ -1698,7 +1735,8 @@ def short(f):
 
 LABELS = {"plain": "unprotected", "jitprov": "mod_jitprov (shmcb)",
           "oidc-shm": "mod_auth_openidc (server-cache, shm)",
-          "oidc-cookie": "mod_auth_openidc (client-cookie)"}
+          "oidc-cookie": "mod_auth_openidc (client-cookie)",
+          "jitprov-redis": "mod_jitprov (JITProvSessionCache redis)"}
 
 
 def main():
