@@ -214,6 +214,16 @@ def redis_gets(server):
     return 0
 
 
+def served_session(node, user, requests_n):
+    """A new session of user, served requests_n times by node."""
+    with requests.Session() as sess:
+        assert h.login(sess, node.url("/app/"), user).status_code == 200
+        cookie = sess.cookies.get(SESSION_COOKIE)
+    for _ in range(requests_n):
+        assert replay(cookie, node.url("/api401/")).status_code == 200
+    return cookie
+
+
 def test_one_cache_read_per_request_while_nothing_is_revoked(nodes, shared_cache, env):
     """docs/operations.md: a session this process checked at the cache's
     current generation costs one read; a revocation anywhere changes the
@@ -222,12 +232,8 @@ def test_one_cache_read_per_request_while_nothing_is_revoked(nodes, shared_cache
     if not spec.startswith("redis"):
         pytest.skip("counts the Redis server's GETs")
     a, b = nodes
-    with requests.Session() as sess:
-        assert h.login(sess, a.url("/app/"), "trudy").status_code == 200
-        cookie = sess.cookies.get(SESSION_COOKIE)
     # The test httpd runs up to four children: let each check it once.
-    for _ in range(8):
-        assert replay(cookie, a.url("/api401/")).status_code == 200
+    cookie = served_session(a, "trudy", 8)
     before = redis_gets(server)
     n = 20
     for _ in range(n):
@@ -253,11 +259,7 @@ def test_a_lost_generation_is_a_full_check(nodes, shared_cache, env):
     if not spec.startswith("redis"):
         pytest.skip("Redis' keys are written as they are; the check needs one provider")
     a, b = nodes
-    with requests.Session() as sess:
-        assert h.login(sess, a.url("/app/"), "gwen").status_code == 200
-        cookie = sess.cookies.get(SESSION_COOKIE)
-    for _ in range(4):
-        assert replay(cookie, a.url("/api401/")).status_code == 200
+    cookie = served_session(a, "gwen", 4)
     gen = epoch_key(env.client_id, "g")
     old = server.command("GET", gen)
     assert old
