@@ -853,8 +853,8 @@ static int fetch_full(request_rec *r, jp_srv_cfg *c, jp_session *s)
     return 0;
 }
 
-/* 1 when a marker ends s, 0 when none does, -1 when the store cannot tell. */
-/* Whether this node's revocation table ends s. */
+/* Whether this node's revocation table ends s (1), not (0), or cannot tell
+ * (-1). */
 static int revoked_here(request_rec *r, const jp_session *s, int64_t now)
 {
     int64_t v = 0;
@@ -879,7 +879,8 @@ static int revoked_here(request_rec *r, const jp_session *s, int64_t now)
 
 static int revoked_full(request_rec *r, jp_srv_cfg *c, const jp_session *s, int64_t now);
 
-/* With a networked cache, one read instead of five when nothing was revoked
+/* 1 when a marker ends s, 0 when none does, -1 when the store cannot tell.
+ * With a networked cache, one read instead of five when nothing was revoked
  * anywhere since this process last checked s in full: the generation (read
  * or written) before the full check, remembered only after it passed, and
  * every revocation writes its marker before a new generation. So a
