@@ -36,6 +36,8 @@ APLOG_USE_MODULE(jitprov);
 #endif
 
 #define JP_UNSET -1
+/* A revocation-table key (JP_REV_KEYLEN; session.c asserts they agree). */
+#define JP_NET_KEYLEN JP_SESSREC_MARKLEN
 
 typedef enum { JP_AUTH_BASIC = 0, JP_AUTH_POST, JP_AUTH_PRIVATE_KEY_JWT } jp_token_auth;
 
@@ -85,6 +87,11 @@ typedef struct {
     int cache_encrypt; /* shared provider: encrypt records */
     /* when this process last rewrote the networked cache's epoch (session.c) */
     volatile apr_uint64_t epoch_written;
+    /* The networked cache's epoch and generation keys: fixed by the session
+     * namespace, so hashed once at startup (jp_session_net_keys), not per
+     * request. */
+    unsigned char net_epoch_key[JP_NET_KEYLEN];
+    unsigned char net_gen_key[JP_NET_KEYLEN];
     int inactivity;
     int max_duration;
     int state_ttl;
@@ -267,6 +274,7 @@ int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...
 
 /* session.c */
 apr_status_t jp_cache_post_config(apr_pool_t *pconf, server_rec *s);
+void jp_session_net_keys(apr_pool_t *p, jp_srv_cfg *c);
 void jp_cache_child_init(apr_pool_t *p, server_rec *s);
 /* netgen.c: the networked cache's generation each session was last checked
  * at, per process (keyed by the session's marker key). */

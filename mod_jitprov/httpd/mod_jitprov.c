@@ -136,6 +136,7 @@ static int jp_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             continue;
         if (derive_keys(pconf, v, c) != 0)
             return HTTP_INTERNAL_SERVER_ERROR;
+        jp_session_net_keys(ptemp, c);
         if (jp_provider_create(pconf, c) != APR_SUCCESS ||
             jp_providers_create(pconf, c) != APR_SUCCESS)
             return HTTP_INTERNAL_SERVER_ERROR;

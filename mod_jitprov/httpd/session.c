@@ -305,14 +305,29 @@ static void cache_del(request_rec *r, jp_srv_cfg *c, const char *key)
  * records and markers are the vhost's. */
 #define NS(c) ((c)->session_ns ? (c)->session_ns : (c)->client_id)
 
+static void key_of(apr_pool_t *p, const jp_srv_cfg *c, const char *kind, const char *a,
+                   const char *b, unsigned char out[JP_REV_KEYLEN])
+{
+    unsigned char h[32];
+    const char *in = apr_pstrcat(p, NS(c), "\n", kind, "\n", a ? a : "", "\n", b ? b : "", NULL);
+    jp_sha256(in, strlen(in), h);
+    memcpy(out, h, JP_REV_KEYLEN);
+}
+
 static void marker_key(request_rec *r, jp_srv_cfg *c, const char *kind, const char *a,
                        const char *b, unsigned char out[JP_REV_KEYLEN])
 {
-    unsigned char h[32];
-    const char *in =
-        apr_pstrcat(r->pool, NS(c), "\n", kind, "\n", a ? a : "", "\n", b ? b : "", NULL);
-    jp_sha256(in, strlen(in), h);
-    memcpy(out, h, JP_REV_KEYLEN);
+    key_of(r->pool, c, kind, a, b, out);
+}
+
+_Static_assert(JP_NET_KEYLEN == JP_REV_KEYLEN, "the configuration holds revocation-table keys");
+
+/* Before the configuration is copied for extra providers (multi.c), which
+ * share the vhost's namespace and so these keys. */
+void jp_session_net_keys(apr_pool_t *p, jp_srv_cfg *c)
+{
+    key_of(p, c, "e", NULL, NULL, c->net_epoch_key);
+    key_of(p, c, "g", NULL, NULL, c->net_gen_key);
 }
 
 /* The slots of a record's marker keys (jp_session.marks). */
@@ -444,9 +459,8 @@ static int net_put(request_rec *r, jp_srv_cfg *c, const unsigned char k[JP_REV_K
 
 static int net_epoch(request_rec *r, jp_srv_cfg *c, int64_t now, int64_t *epoch)
 {
-    unsigned char k[JP_REV_KEYLEN];
+    const unsigned char *k = c->net_epoch_key;
     int64_t until = now + c->max_duration + c->skew + 1;
-    marker_key(r, c, "e", NULL, NULL, k);
     switch (net_get(r, c, k, epoch)) {
     case 1:
         if (now - (int64_t)apr_atomic_read64(&c->epoch_written) >= JP_EPOCH_REFRESH &&
@@ -478,22 +492,19 @@ static int net_epoch(request_rec *r, jp_srv_cfg *c, int64_t now, int64_t *epoch)
 
 static int net_gen_get(request_rec *r, jp_srv_cfg *c, int64_t *gen)
 {
-    unsigned char k[JP_REV_KEYLEN];
-    marker_key(r, c, "g", NULL, NULL, k);
-    return net_get(r, c, k, gen);
+    return net_get(r, c, c->net_gen_key, gen);
 }
 
 static int net_gen_new(request_rec *r, jp_srv_cfg *c, int64_t *gen)
 {
-    unsigned char k[JP_REV_KEYLEN], rnd[8];
+    unsigned char rnd[8];
     int64_t v = 0;
     int i;
     if (jp_random(rnd, sizeof(rnd)) != 0)
         return -1;
     for (i = 0; i < 8; i++)
         v = (v << 8) | rnd[i];
-    marker_key(r, c, "g", NULL, NULL, k);
-    if (net_put(r, c, k, apr_time_sec(apr_time_now()) + JP_GEN_TTL, v) != 0)
+    if (net_put(r, c, c->net_gen_key, apr_time_sec(apr_time_now()) + JP_GEN_TTL, v) != 0)
         return -1;
     if (gen)
         *gen = v;
