@@ -373,7 +373,11 @@ static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq, cons
     const char *u = jp_kv_get(s->kv, d->remote_user ? d->remote_user : "c:sub");
     int i;
 
-    r->user = apr_pstrdup(r->pool, jp_hdr_value(r->pool, u && *u ? u : s->sub, delim, JP_ENC_NONE));
+    /* Empty also when nothing but control characters was left of it. */
+    u = u ? jp_hdr_value(r->pool, u, delim, JP_ENC_NONE) : NULL;
+    if (!u || !*u)
+        u = jp_hdr_value(r->pool, s->sub, delim, JP_ENC_NONE);
+    r->user = apr_pstrdup(r->pool, u);
     r->ap_auth_type = "jitprov";
     if (d->headers) {
         const jp_hdr_map *m = (const jp_hdr_map *)d->headers->elts;

@@ -162,3 +162,22 @@ def test_environment_follows_each_location_with_one_cookie(site, alice):
                 assert env["JITPROV_CLAIM_GROUPS"] == "c3RhZmY,YWRtaW5z"
                 assert env["JITPROV_CLAIM_NAME"] == "QWxpY2UgQW5kZXJzb24"
             assert seen.setdefault(path, got) == got, path
+
+
+CTRL = {"ctrlname": {"sub": "u-ctrl-0000-0000-000000000001", "email": "ctrlname@example.com",
+                     "email_verified": True, "name": "Control Name",
+                     "preferred_username": "\u0001\u0007\u001b", "groups": ["staff"]}}
+
+
+def test_remote_user_of_only_control_characters_is_the_sub(site):
+    """JITProvRemoteUser claim:preferred_username: a value that is nothing
+    but control characters is empty once they are removed, and an empty
+    source means the sub (docs/directives.md)."""
+    if site.idp.users.get("ctrlname") != CTRL["ctrlname"]:
+        site.idp.users.update(CTRL)
+        site.idp.restart()
+    USER_CLAIMS.update(CTRL)
+    with requests.Session() as sess:
+        r = h.login(sess, site.httpd.url("/app/"), "ctrlname")
+        assert r.status_code == 200
+        assert r.json()["remote_user"] == CTRL["ctrlname"]["sub"]
