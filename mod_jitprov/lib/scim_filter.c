@@ -15,6 +15,8 @@
 #include "json.h"
 
 #define URN_CORE_LEN (sizeof(JP_SCIM_SCHEMA_USER) - 1)
+/* Core schemas (User, Group, the messages' siblings) are never extensions. */
+#define URN_CORE_PREFIX "urn:ietf:params:scim:schemas:core:"
 
 /* ------------------------------------------------------------------------ */
 /* Attribute names                                                            */
@@ -220,10 +222,18 @@ int jp_scim_parse_path(apr_pool_t *p, const char *text, jp_path *out, jp_scim_er
                             jp_scim_excerpt(p, text));
     if (!strncasecmp(s, "urn:", 4)) {
         rest = jp_scim_strip_core_urn(s);
-        if (!rest || (*rest && *rest != ':')) {
+        if (!rest && strncasecmp(s, URN_CORE_PREFIX, sizeof(URN_CORE_PREFIX) - 1)) {
             out->kind = P_IGNORED; /* an extension schema, or an attribute in one */
             return 0;
         }
+        /* Anything else that looks like the core schema is a typo (User.active,
+         * Users:active, core:2.0:Usr:active): ignoring it would silently skip a
+         * deactivation, so it is refused like any unknown attribute. */
+        if (!rest || (*rest && *rest != ':'))
+            return jp_scim_fail(e, p, 400, JP_SCIM_E_PATH,
+                                "invalid path '%s': core attributes are written "
+                                "" JP_SCIM_SCHEMA_USER ":attribute",
+                                jp_scim_excerpt(p, text));
         if (!*rest || !rest[1]) {
             out->kind = P_ROOT;
             return 0;

@@ -330,6 +330,22 @@ def _bad_requests(existing_id):
         ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
             {"op": "replace", "path": 'emails[value eq "nobody@x"].value',
              "value": "n@x"}]}, None, 400, "noTarget", "email"),
+        # A misspelt core URN is no extension schema: refused, never dropped, so
+        # the account stays active (RFC 7644 3.5.2: invalidPath).
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": USER + ".active", "value": False}]}, None, 400,
+         "invalidPath", "User.active"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "value": {USER + ".active": False}}]}, None, 400,
+         "invalidPath", "User.active"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:Usr:active",
+             "value": False}]}, None, 400, "invalidPath", "Usr:active"),
+        ("PUT", f"/Users/{existing_id}", {"schemas": [USER], "userName": unique(),
+                                          USER + ".active": False}, None, 400,
+         "invalidSyntax", "User.active"),
+        ("POST", "/Users", {"schemas": [USER], "userName": unique(), USER + ".active": False},
+         None, 400, "invalidSyntax", "User.active"),
         ("GET", "/Users?filter=userName%20co%20%22a%22", None, None, 400, "invalidFilter", "co"),
         ("GET", "/Users?filter=title%20eq%20%22a%22", None, None, 400, "invalidFilter",
          "title"),

@@ -222,6 +222,7 @@ static void test_put(void)
 static void test_patch(void)
 {
     jp_scim_user cur = sample(), next;
+    jp_scim_input in;
     jp_scim_err e;
     int touched = -1;
     char *ops;
@@ -315,6 +316,28 @@ static void test_patch(void)
     CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[value eq \\\"a]b@x\\\"].value\"}"),
                 &cur, &next, &touched, &e) == 0);
 
+    /* A misspelt core URN is no extension: ignoring it would skip a deactivation. */
+    {
+        static const char *const typos[] = {JP_SCIM_SCHEMA_USER ".active",
+                                            JP_SCIM_SCHEMA_USER "s:active",
+                                            JP_SCIM_SCHEMA_USER "active",
+                                            "urn:ietf:params:scim:schemas:core:2.0:Usr:active",
+                                            "urn:ietf:params:scim:schemas:core:2.0:Group:active",
+                                            NULL};
+        for (i = 0; typos[i]; i++) {
+            ops = apr_psprintf(p, PATCH1("{\"op\":\"replace\",\"path\":\"%s\",\"value\":false}"),
+                               typos[i]);
+            CHECK(is_err(patch(ops, &cur, &next, &touched, &e), &e, 400, JP_SCIM_E_PATH));
+            ops =
+                apr_psprintf(p, PATCH1("{\"op\":\"replace\",\"value\":{\"%s\":false}}"), typos[i]);
+            CHECK(is_err(patch(ops, &cur, &next, &touched, &e), &e, 400, JP_SCIM_E_PATH));
+            ops = apr_psprintf(p,
+                               "{\"schemas\":[\"" JP_SCIM_SCHEMA_USER "\"],\"userName\":"
+                               "\"a\",\"%s\":false}",
+                               typos[i]);
+            CHECK(is_err(parse_user(ops, &in, &e), &e, 400, JP_SCIM_E_SYNTAX));
+        }
+    }
     /* Errors. */
     CHECK(is_err(patch(PATCH1("{\"op\":\"remove\"}"), &cur, &next, &touched, &e), &e, 400,
                  JP_SCIM_E_TARGET));
