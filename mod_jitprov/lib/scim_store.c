@@ -130,6 +130,23 @@ static int find_by_id(jp_sql *s, apr_int64_t id, int lock, const char ***row)
     return jp_sql_first(s, &q, row);
 }
 
+/* The userName a resource shows (scim_resource.c): the username column, or
+ * for JIT rows made without preferred_username the email, else the subject,
+ * else the id. Filters and the uniqueness check compare this, not the bare
+ * column, so that `userName eq` finds the resource GET showed and a POST of
+ * that name is a conflict rather than a second row the IdP would then manage
+ * while the person keeps logging in to the first. */
+static const char *shown_user_name(jp_sql *s)
+{
+    const char *e =
+        apr_pstrcat(s->p, "COALESCE(NULLIF(", ROLE_COL(s, JP_COL_USERNAME), ", ''), ", NULL);
+    if (HAS_ROLE(s, JP_COL_EMAIL))
+        e = apr_pstrcat(s->p, e, "NULLIF(", ROLE_COL(s, JP_COL_EMAIL), ", ''), ", NULL);
+    if (HAS_ROLE(s, JP_COL_SUB))
+        e = apr_pstrcat(s->p, e, "NULLIF(", ROLE_COL(s, JP_COL_SUB), ", ''), ", NULL);
+    return apr_pstrcat(s->p, e, "CAST(", ROLE_COL(s, JP_COL_ID), " AS TEXT))", NULL);
+}
+
 /* Ends q, "SELECT id ... WHERE ... lower(column) = lower(value": *taken when
  * an account other than `except` matches. */
 static int other_match(jp_sql *s, jp_q *q, apr_int64_t except, int *taken)
@@ -144,13 +161,13 @@ static int other_match(jp_sql *s, jp_q *q, apr_int64_t except, int *taken)
     return 0;
 }
 
-/* 1 when another account (not `except`) has this userName, case-insensitively. */
+/* 1 when another account (not `except`) shows this userName, case-insensitively. */
 static int user_name_taken(jp_sql *s, const char *name, apr_int64_t except, int *taken)
 {
     jp_q q;
     jp_q_init(&q, s->p);
     jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", ROLE_COL(s, JP_COL_ID), " FROM ", s->cfg->table,
-                             " WHERE lower(", ROLE_COL(s, JP_COL_USERNAME), ") = lower(", NULL));
+                             " WHERE lower(", shown_user_name(s), ") = lower(", NULL));
     jp_q_str(&q, name);
     return other_match(s, &q, except, taken);
 }
@@ -258,8 +275,13 @@ static int where(jp_sql *s, jp_q *q, const jp_scim_filter *f)
                                     ROLE_COL(s, JP_COL_STATUS), " <> 'active')", NULL));
         return 0;
     case JP_SCIM_FA_USER_NAME:
-        role = JP_COL_USERNAME;
-        break;
+        if (!f->value)
+            return 1;
+        /* caseExact false (RFC 7643 4.1), on what GET shows. */
+        jp_q_sql(q, apr_pstrcat(s->p, " AND lower(", shown_user_name(s), ") = lower(", NULL));
+        jp_q_str(q, f->value);
+        jp_q_sql(q, ")");
+        return 0;
     case JP_SCIM_FA_EMAIL:
         role = JP_COL_EMAIL;
         break;

@@ -424,6 +424,46 @@ def test_uniqueness(scim):
     assert r.status_code == 200 and r.json()["userName"] == name.upper()
 
 
+def test_jit_rows_without_username_are_found_by_the_username_get_shows(scim):
+    """A login without preferred_username leaves the username column empty and
+    GET shows the email, else the subject, as userName. The IdP looks that
+    name up before creating the user: it must find this row (case-insensitively)
+    and a POST of it must be a conflict, or the IdP would create an orphan whose
+    deactivation never reaches the account the person logs in with."""
+    iss = "https://idp.example/jit"
+    email = unique("Jit.Mail") + "@Example.org"
+    sub = unique("jit-sub")
+    for username, mail, subject in ((None, email, unique("s")), ("", None, sub)):
+        scim.db.execute(
+            "INSERT INTO jitprov_accounts (iss, sub, username, email, status, created_at, "
+            f"updated_at, login_count, source) VALUES ({lit(iss)}, {lit(subject)}, "
+            f"{lit(username)}, {lit(mail)}, 'active', 1, 1, 1, 'jit')")
+    by_mail = scim.db.rows(f"SELECT id FROM jitprov_accounts WHERE email = {lit(email)}")[0]["id"]
+    by_sub = scim.db.rows(f"SELECT id FROM jitprov_accounts WHERE sub = {lit(sub)}")[0]["id"]
+    for uid, shown in ((by_mail, email), (by_sub, sub)):
+        assert scim.req("GET", f"/Users/{uid}").json()["userName"] == shown
+        for value in (shown, shown.upper()):
+            lst = scim.req("GET", "/Users",
+                           params={"filter": f'userName eq "{value}"'}).json()
+            assert lst["totalResults"] == 1, (value, lst)
+            assert lst["Resources"][0]["id"] == str(uid)
+            assert lst["Resources"][0]["userName"] == shown
+    other = scim.create(unique("Other"))
+    before = scim.snapshot()
+    for value in (email.lower(), sub.upper()):
+        r = scim.req("POST", "/Users", {"schemas": [USER], "userName": value})
+        assert_scim_error(r, 409, "uniqueness", "userName")
+        r = scim.req("PUT", f"/Users/{other['id']}", {"schemas": [USER], "userName": value})
+        assert_scim_error(r, 409, "uniqueness", "userName")
+        r = scim.patch(other["id"], [{"op": "replace", "path": "userName", "value": value}])
+        assert_scim_error(r, 409, "uniqueness", "userName")
+    assert scim.snapshot() == before
+    # What the IdP does next: deactivate the row it found, the one used to log in.
+    r = scim.patch(by_mail, [{"op": "replace", "path": "active", "value": False}])
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert scim.row(by_mail)["status"] == "disabled"
+
+
 # ------------------------------------------------------------ updates
 
 def test_patch_as_entra_id_sends_it(scim):
