@@ -180,11 +180,15 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
 
     if (op == OP_REMOVE) {
         switch (path->kind) {
+        /* RFC 7644 3.5.2.2: removing a required attribute is mutability. */
         case P_USER_NAME:
-            return jp_scim_fail(a->e, p, 400, JP_SCIM_E_VALUE,
+            return jp_scim_fail(a->e, p, 400, JP_SCIM_E_MUTABILITY,
                                 "userName is required: it cannot be removed");
+        /* Not required, but every row has a status and "unassigned" is none
+         * of them; guessing false (or true) would change who may log in on
+         * a request that did not say so. */
         case P_ACTIVE:
-            return jp_scim_fail(a->e, p, 400, JP_SCIM_E_VALUE,
+            return jp_scim_fail(a->e, p, 400, JP_SCIM_E_MUTABILITY,
                                 "active cannot be removed: replace it with false");
         case P_NAME:
             u->given_name = u->family_name = NULL;
@@ -210,6 +214,9 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
         case P_EMAIL_ENTRY:
             if (email_selected(path, u->email))
                 u->email = NULL;
+            else if (path->sel == EF_VALUE) /* RFC 7644 3.12: a filter with no match */
+                return jp_scim_fail(a->e, p, 400, JP_SCIM_E_TARGET, "no email matches '%s'",
+                                    jp_scim_excerpt(p, path->text));
             return 0;
         case P_ID:
         case P_META:

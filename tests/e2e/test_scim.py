@@ -330,6 +330,19 @@ def _bad_requests(existing_id):
         ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
             {"op": "replace", "path": 'emails[value eq "nobody@x"].value',
              "value": "n@x"}]}, None, 400, "noTarget", "email"),
+        # RFC 7644 3.5.2.2: a required attribute cannot be removed (mutability);
+        # active is refused too rather than guessed (docs/scim.md, PATCH).
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "remove", "path": "userName"}]}, None, 400, "mutability", "userName"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "Remove", "path": "active"}]}, None, 400, "mutability", "active"),
+        # RFC 7644 3.12: a value filter that matches nothing is noTarget.
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "remove", "path": 'emails[value eq "nomatch@x"]'}]}, None, 400,
+         "noTarget", "nomatch"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "remove", "path": 'emails[value eq "nomatch@x"].value'}]}, None, 400,
+         "noTarget", "nomatch"),
         # A misspelt core URN is no extension schema: refused, never dropped, so
         # the account stays active (RFC 7644 3.5.2: invalidPath).
         ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [

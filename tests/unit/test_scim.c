@@ -301,9 +301,14 @@ static void test_patch(void)
                        "\"}"),
                 &cur, &next, &touched, &e) == 0);
     CHECK(next.email == NULL);
-    CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[value eq \\\"other@x\\\"]\"}"), &cur,
-                &next, &touched, &e) == 0);
-    CHECK_STR(next.email, "alice@example.com");
+    /* A value filter that matches nothing is noTarget (RFC 7644 3.12). */
+    CHECK(is_err(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[value eq \\\"other@x\\\"]\"}"),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_TARGET));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[value eq \\\"other@x\\\"]"
+                              ".value\"}"),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_TARGET));
     CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"displayName\"}"), &cur, &next, &touched,
                 &e) == 0);
     CHECK(next.display_name == NULL);
@@ -312,9 +317,11 @@ static void test_patch(void)
     CHECK(next.display_name == NULL);
     CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"externalId\"}"), &cur, &next, &touched, &e) ==
           0);
-    /* A ']' inside the filter's string does not end it. */
-    CHECK(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[value eq \\\"a]b@x\\\"].value\"}"),
-                &cur, &next, &touched, &e) == 0);
+    /* A ']' inside the filter's string does not end it (parsed, then no match). */
+    CHECK(is_err(
+        patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails[value eq \\\"a]b@x\\\"].value\"}"), &cur,
+              &next, &touched, &e),
+        &e, 400, JP_SCIM_E_TARGET));
 
     /* A misspelt core URN is no extension: ignoring it would skip a deactivation. */
     {
@@ -370,10 +377,13 @@ static void test_patch(void)
                &e, 400, JP_SCIM_E_VALUE));
     CHECK(
         is_err(patch(PATCH1("{\"op\":\"remove\",\"path\":\"active\"}"), &cur, &next, &touched, &e),
-               &e, 400, JP_SCIM_E_VALUE));
+               &e, 400, JP_SCIM_E_MUTABILITY));
     CHECK(is_err(
         patch(PATCH1("{\"op\":\"remove\",\"path\":\"userName\"}"), &cur, &next, &touched, &e), &e,
-        400, JP_SCIM_E_VALUE));
+        400, JP_SCIM_E_MUTABILITY));
+    CHECK(is_err(patch(PATCH1("{\"op\":\"remove\",\"path\":\"" JP_SCIM_SCHEMA_USER ":userName\"}"),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_MUTABILITY));
     CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"path\":\"userName\",\"value\":null}"), &cur,
                        &next, &touched, &e),
                  &e, 400, JP_SCIM_E_VALUE));
