@@ -29,6 +29,7 @@ typedef struct {
     const char *base;      /* absolute URL of the endpoint root (…/scim/v2) */
     const char *users_url; /* base + "/Users" */
     jp_actor who;
+    const jp_scim_attrs *sel; /* attributes / excludedAttributes of the answer */
 } scim_req;
 
 /* ---- answers ---- */
@@ -207,7 +208,7 @@ static int take_body(scim_req *x, char **body, apr_size_t *len, int *sent)
 
 /* Query parameters (case-insensitive names, each at most once). */
 typedef struct {
-    const char *filter, *start, *count;
+    const char *filter, *start, *count, *attributes, *excluded;
 } scim_query;
 
 static int parse_query(scim_req *x, scim_query *q, jp_scim_err *e)
@@ -235,8 +236,12 @@ static int parse_query(scim_req *x, scim_query *q, jp_scim_err *e)
             slot = &q->start;
         else if (!strcasecmp(tok, "count"))
             slot = &q->count;
+        else if (!strcasecmp(tok, "attributes"))
+            slot = &q->attributes;
+        else if (!strcasecmp(tok, "excludedAttributes"))
+            slot = &q->excluded;
         else
-            continue; /* attributes, excludedAttributes, sortBy: not supported, ignored */
+            continue; /* sortBy, sortOrder: sorting is not supported, ignored */
         if (*slot) {
             e->status = 400;
             e->type = slot == &q->filter ? JP_SCIM_E_FILTER : JP_SCIM_E_VALUE;
@@ -275,7 +280,8 @@ static int users_list(scim_req *x)
     jp_db db;
     int n, rc;
 
-    if (parse_query(x, &q, &e))
+    if (parse_query(x, &q, &e) ||
+        jp_scim_parse_attrs(x->r->pool, q.attributes, q.excluded, &x->sel, &e))
         return scim_err(x, &e);
     if (q.filter && jp_scim_parse_filter(x->r->pool, q.filter, &f, &e))
         return scim_err(x, &e);
@@ -296,9 +302,9 @@ static int users_list(scim_req *x)
                             &users, &n, &total, &err);
     if (rc != JP_STORE_OK)
         return store_fail(x, rc, err);
-    return send_json(
-        x->r, HTTP_OK,
-        jp_scim_render_list(x->r->pool, users, n, total, start, x->users_url, x->c->store.delim));
+    return send_json(x->r, HTTP_OK,
+                     jp_scim_render_list(x->r->pool, users, n, total, start, x->users_url,
+                                         x->c->store.delim, x->sel));
 }
 
 static int user_answer(scim_req *x, int status, const jp_scim_user *u)
@@ -307,7 +313,7 @@ static int user_answer(scim_req *x, int status, const jp_scim_user *u)
         apr_table_setn(x->r->headers_out, "Location",
                        apr_pstrcat(x->r->pool, x->users_url, "/", u->id, NULL));
     return send_json(x->r, status,
-                     jp_scim_render_user(x->r->pool, u, x->users_url, x->c->store.delim));
+                     jp_scim_render_user(x->r->pool, u, x->users_url, x->c->store.delim, x->sel));
 }
 
 /* Ends the live sessions of an account that is no longer active: at once on
@@ -366,7 +372,7 @@ static int users_get(scim_req *x, const char *id)
     if (rc != JP_STORE_OK)
         return store_fail(x, rc, err);
     return send_json(x->r, HTTP_OK,
-                     jp_scim_render_user(x->r->pool, &u, x->users_url, x->c->store.delim));
+                     jp_scim_render_user(x->r->pool, &u, x->users_url, x->c->store.delim, x->sel));
 }
 
 /* PUT and PATCH run their pure edit inside the store's transaction. */
@@ -570,6 +576,16 @@ int jp_scim_handler(request_rec *r)
 
     switch (k) {
     case R_USERS:
+        /* RFC 7644 3.9: every answer with a User honours the parameters, so a
+         * bad one is refused before anything is written. The list reads them
+         * with its other parameters. */
+        if ((id || r->method_number == M_POST) && r->method_number != M_DELETE) {
+            scim_query q;
+            jp_scim_err e;
+            if (parse_query(&x, &q, &e) ||
+                jp_scim_parse_attrs(r->pool, q.attributes, q.excluded, &x.sel, &e))
+                return scim_err(&x, &e);
+        }
         if (!id) {
             if (r->method_number == M_GET)
                 return users_list(&x);

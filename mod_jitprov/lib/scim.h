@@ -131,14 +131,28 @@ int jp_scim_parse_filter(apr_pool_t *p, const char *text, jp_scim_filter *f, jp_
 /* Unix seconds as RFC 3339 UTC ("2024-05-01T12:00:00Z"). */
 const char *jp_scim_time(apr_pool_t *p, int64_t t);
 
+/* Which attributes a User in an answer keeps (RFC 7644 3.4.2.5 and 3.9). */
+typedef struct jp_scim_attrs jp_scim_attrs;
+
+/* The `attributes` and `excludedAttributes` query parameters (either may be
+ * NULL): comma-separated names, case-insensitive, `attr` or `attr.subAttr`,
+ * optionally after the core User schema URN and ":". Names in an extension
+ * schema match nothing (none is returned). With attributes, only those are
+ * returned; excludedAttributes are left out; id and schemas always stay.
+ * *out NULL when neither narrows anything. 0, or -1 with *e (400
+ * invalidValue) for a name that is not one. */
+int jp_scim_parse_attrs(apr_pool_t *p, const char *attributes, const char *excluded,
+                        const jp_scim_attrs **out, jp_scim_err *e);
+
 /* Rendering. users_url is the absolute URL of the /Users collection (for
  * meta.location), delim the separator of the groups column (JSON array text
- * is read too). Each returns compact JSON text in p, or NULL on allocation
- * failure. */
+ * is read too), sel the attributes to return (NULL: all). Each returns
+ * compact JSON text in p, or NULL on allocation failure. */
 const char *jp_scim_render_user(apr_pool_t *p, const jp_scim_user *u, const char *users_url,
-                                const char *delim);
+                                const char *delim, const jp_scim_attrs *sel);
 const char *jp_scim_render_list(apr_pool_t *p, const jp_scim_user *users, int n, int64_t total,
-                                int64_t start, const char *users_url, const char *delim);
+                                int64_t start, const char *users_url, const char *delim,
+                                const jp_scim_attrs *sel);
 const char *jp_scim_render_error(apr_pool_t *p, const jp_scim_err *e);
 
 /* Discovery documents (RFC 7644 section 4), base = the endpoint's absolute URL

@@ -15,8 +15,6 @@
 #include "json.h"
 
 #define URN_CORE_LEN (sizeof(JP_SCIM_SCHEMA_USER) - 1)
-/* Core schemas (User, Group, the messages' siblings) are never extensions. */
-#define URN_CORE_PREFIX "urn:ietf:params:scim:schemas:core:"
 
 /* ------------------------------------------------------------------------ */
 /* Attribute names                                                            */
@@ -222,7 +220,7 @@ int jp_scim_parse_path(apr_pool_t *p, const char *text, jp_path *out, jp_scim_er
                             jp_scim_excerpt(p, text));
     if (!strncasecmp(s, "urn:", 4)) {
         rest = jp_scim_strip_core_urn(s);
-        if (!rest && strncasecmp(s, URN_CORE_PREFIX, sizeof(URN_CORE_PREFIX) - 1)) {
+        if (!rest && strncasecmp(s, JP_SCIM_CORE_PREFIX, sizeof(JP_SCIM_CORE_PREFIX) - 1)) {
             out->kind = P_IGNORED; /* an extension schema, or an attribute in one */
             return 0;
         }

@@ -12,6 +12,9 @@
 
 /* ---- attribute paths and comparisons (scim_filter.c) ---- */
 
+/* Core schemas (User, Group, ...) start so; they are never extensions. */
+#define JP_SCIM_CORE_PREFIX "urn:ietf:params:scim:schemas:core:"
+
 /* Kinds of attribute paths. */
 typedef enum {
     P_ROOT = 0, /* no path (or the core schema URN): value is an object */

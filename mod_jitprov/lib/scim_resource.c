@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <apr_strings.h>
+#include <apr_tables.h>
 #include <apr_time.h>
 
 #include "scim.h"
@@ -251,10 +252,186 @@ static json_t *user_json(apr_pool_t *p, const jp_scim_user *u, const char *users
     return o;
 }
 
-const char *jp_scim_render_user(apr_pool_t *p, const jp_scim_user *u, const char *users_url,
-                                const char *delim)
+/* ---- attributes and excludedAttributes ---- */
+
+typedef struct {
+    const char *name; /* top-level attribute */
+    const char *sub;  /* sub-attribute, NULL for the whole attribute */
+} attr_ref;
+
+struct jp_scim_attrs {
+    apr_array_header_t *incl; /* attr_ref; NULL: every attribute */
+    apr_array_header_t *excl; /* attr_ref; NULL: none */
+};
+
+static int parse_attr_list(apr_pool_t *p, const char *param, const char *text,
+                           apr_array_header_t **out, jp_scim_err *e)
 {
-    return jp_scim_dump(p, user_json(p, u, users_url, delim));
+    char *copy, *tok, *last;
+    *out = NULL;
+    if (!text)
+        return 0;
+    if (strlen(text) > JP_SCIM_FILTER_MAX)
+        return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "%s is longer than %d bytes", param,
+                            JP_SCIM_FILTER_MAX);
+    copy = apr_pstrdup(p, text);
+    for (tok = apr_strtok(copy, ",", &last); tok; tok = apr_strtok(NULL, ",", &last)) {
+        const char *s, *rest;
+        attr_ref *ref;
+        size_t n;
+        char *end;
+        while (*tok == ' ')
+            tok++;
+        for (end = tok + strlen(tok); end > tok && end[-1] == ' '; end--)
+            end[-1] = '\0';
+        if (!*tok)
+            continue;
+        if (!*out)
+            *out = apr_array_make(p, 8, sizeof(attr_ref));
+        s = tok;
+        if (!strncasecmp(s, "urn:", 4)) {
+            rest = jp_scim_strip_core_urn(s);
+            if (!rest && strncasecmp(s, JP_SCIM_CORE_PREFIX, sizeof(JP_SCIM_CORE_PREFIX) - 1))
+                continue; /* an extension: this service provider returns none */
+            if (!rest || *rest != ':')
+                goto bad;
+            s = rest + 1;
+        }
+        if (!(n = jp_scim_attr_len(s)))
+            goto bad;
+        ref = apr_array_push(*out);
+        ref->name = apr_pstrndup(p, s, n);
+        ref->sub = NULL;
+        s += n;
+        if (*s == '.') {
+            if (!(n = jp_scim_attr_len(s + 1)))
+                goto bad;
+            ref->sub = apr_pstrndup(p, s + 1, n);
+            s += 1 + n;
+        }
+        if (*s)
+            goto bad;
+        continue;
+    bad:
+        return jp_scim_fail(e, p, 400, JP_SCIM_E_VALUE, "%s: '%s' is not an attribute name", param,
+                            jp_scim_excerpt(p, tok));
+    }
+    return 0;
+}
+
+int jp_scim_parse_attrs(apr_pool_t *p, const char *attributes, const char *excluded,
+                        const jp_scim_attrs **out, jp_scim_err *e)
+{
+    jp_scim_attrs *a = apr_pcalloc(p, sizeof(*a));
+    *out = NULL;
+    if (parse_attr_list(p, "attributes", attributes, &a->incl, e) ||
+        parse_attr_list(p, "excludedAttributes", excluded, &a->excl, e))
+        return -1;
+    if (a->incl || a->excl)
+        *out = a;
+    return 0;
+}
+
+/* returned "always" (RFC 7643 7): no parameter removes them. */
+static int always_returned(const char *k)
+{
+    return !strcasecmp(k, "id") || !strcasecmp(k, "schemas");
+}
+
+/* What refs say of attribute k: *whole when k itself is named, *subs when a
+ * sub-attribute of k is. */
+static void refs_of(const apr_array_header_t *refs, const char *k, int *whole, int *subs)
+{
+    int i;
+    *whole = *subs = 0;
+    for (i = 0; i < refs->nelts; i++) {
+        const attr_ref *r = &((const attr_ref *)refs->elts)[i];
+        if (strcasecmp(r->name, k))
+            continue;
+        if (r->sub)
+            *subs = 1;
+        else
+            *whole = 1;
+    }
+}
+
+static int sub_named(const apr_array_header_t *refs, const char *k, const char *sub)
+{
+    int i;
+    for (i = 0; i < refs->nelts; i++) {
+        const attr_ref *r = &((const attr_ref *)refs->elts)[i];
+        if (r->sub && !strcasecmp(r->name, k) && !strcasecmp(r->sub, sub))
+            return 1;
+    }
+    return 0;
+}
+
+/* Keeps (keep) or drops (!keep) the named sub-attributes of one complex
+ * value; 1 when something is left. */
+static int project_members(json_t *o, const apr_array_header_t *refs, const char *k, int keep)
+{
+    const char *m;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(o, tmp, m, v)
+    {
+        if (sub_named(refs, k, m) != keep)
+            json_object_del(o, m);
+    }
+    return json_object_size(o) > 0;
+}
+
+/* The same over a complex attribute, single- or multi-valued; values left
+ * empty go. 1 when something is left. A simple value has no sub-attributes:
+ * naming one keeps nothing of it, excluding one leaves it. */
+static int project_complex(json_t *v, const apr_array_header_t *refs, const char *k, int keep)
+{
+    size_t i;
+    if (json_is_object(v))
+        return project_members(v, refs, k, keep);
+    if (json_is_array(v)) {
+        for (i = json_array_size(v); i-- > 0;) {
+            json_t *el = json_array_get(v, i);
+            if (json_is_object(el) && !project_members(el, refs, k, keep))
+                json_array_remove(v, i);
+        }
+        return json_array_size(v) > 0;
+    }
+    return !keep;
+}
+
+static json_t *project(json_t *o, const jp_scim_attrs *sel)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    int whole, subs;
+    if (!o || !sel)
+        return o;
+    json_object_foreach_safe(o, tmp, k, v)
+    {
+        if (always_returned(k))
+            continue;
+        if (sel->incl) {
+            refs_of(sel->incl, k, &whole, &subs);
+            if (!whole && (!subs || !project_complex(v, sel->incl, k, 1))) {
+                json_object_del(o, k);
+                continue;
+            }
+        }
+        if (sel->excl) {
+            refs_of(sel->excl, k, &whole, &subs);
+            if (whole || (subs && !project_complex(v, sel->excl, k, 0)))
+                json_object_del(o, k);
+        }
+    }
+    return o;
+}
+
+const char *jp_scim_render_user(apr_pool_t *p, const jp_scim_user *u, const char *users_url,
+                                const char *delim, const jp_scim_attrs *sel)
+{
+    return jp_scim_dump(p, project(user_json(p, u, users_url, delim), sel));
 }
 
 static json_t *list_json(json_t *resources, int64_t total, int64_t start)
@@ -269,12 +446,13 @@ static json_t *list_json(json_t *resources, int64_t total, int64_t start)
 }
 
 const char *jp_scim_render_list(apr_pool_t *p, const jp_scim_user *users, int n, int64_t total,
-                                int64_t start, const char *users_url, const char *delim)
+                                int64_t start, const char *users_url, const char *delim,
+                                const jp_scim_attrs *sel)
 {
     json_t *res = json_array();
     int i;
     for (i = 0; i < n; i++)
-        json_array_append_new(res, user_json(p, &users[i], users_url, delim));
+        json_array_append_new(res, project(user_json(p, &users[i], users_url, delim), sel));
     return jp_scim_dump(p, list_json(res, total, start < 1 ? 1 : start));
 }
 

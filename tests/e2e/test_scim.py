@@ -437,6 +437,65 @@ def test_uniqueness(scim):
     assert r.status_code == 200 and r.json()["userName"] == name.upper()
 
 
+def test_attributes_and_excluded_attributes(scim):
+    """RFC 7644 3.4.2.5 and 3.9: GET (one user and a list) and the answers to
+    POST, PUT and PATCH return only the attributes asked for, or leave out the
+    excluded ones; id and schemas always stay. A bad name is refused before
+    anything is written."""
+    name = unique("Attr")
+    r = scim.req("POST", "/Users", {"schemas": [USER], "userName": name,
+                                    "emails": [{"value": name + "@example.org"}],
+                                    "name": {"givenName": "At", "familyName": "Tr"}},
+                 params={"attributes": "userName,emails.value"})
+    assert r.status_code == 201, r.text
+    u = r.json()
+    assert set(u) == {"schemas", "id", "userName", "emails"}, u
+    assert u["emails"] == [{"value": name + "@example.org"}]
+    uid = u["id"]
+    assert r.headers["Location"].endswith("/Users/" + uid)
+
+    r = scim.req("GET", f"/Users/{uid}",
+                 params={"attributes": f"{USER}:name.givenName,ACTIVE,meta.location"})
+    assert r.json() == {"schemas": [USER], "id": uid, "name": {"givenName": "At"},
+                        "active": True,
+                        "meta": {"location": scim.base + "/Users/" + uid}}, r.text
+    r = scim.req("GET", f"/Users/{uid}",
+                 params={"excludedAttributes": "emails,meta,name.familyName,id,schemas"})
+    j = r.json()
+    assert "emails" not in j and "meta" not in j and j["name"] == {"formatted": "At Tr",
+                                                                   "givenName": "At"}, j
+    assert j["id"] == uid and j["schemas"] == [USER] and j["userName"] == name
+
+    lst = scim.req("GET", "/Users", params={"filter": f'userName eq "{name}"',
+                                            "attributes": "userName"}).json()
+    assert lst["schemas"] == [LIST] and lst["totalResults"] == 1, lst
+    assert lst["Resources"] == [{"schemas": [USER], "id": uid, "userName": name}]
+
+    r = scim.patch(uid, [{"op": "replace", "path": "displayName", "value": "Attr X"}],
+                   params={"attributes": "displayName"})
+    assert r.status_code == 200 and r.json() == {"schemas": [USER], "id": uid,
+                                                 "displayName": "Attr X"}, r.text
+    r = scim.req("PUT", f"/Users/{uid}", {"schemas": [USER], "userName": name,
+                                          "displayName": "Attr Y"},
+                 params={"excludedAttributes": "groups,meta,name,emails"})
+    assert r.status_code == 200 and r.json() == {"schemas": [USER], "id": uid,
+                                                 "userName": name, "displayName": "Attr Y",
+                                                 "active": True}, r.text
+
+    # A name that is none: 400, and the change is not made.
+    before = scim.snapshot()
+    r = scim.patch(uid, [{"op": "replace", "path": "active", "value": False}],
+                   params={"attributes": 'emails[type eq "work"]'})
+    assert_scim_error(r, 400, "invalidValue", "attributes")
+    r = scim.req("POST", "/Users", {"schemas": [USER], "userName": unique()},
+                 params={"excludedAttributes": USER + ".userName"})
+    assert_scim_error(r, 400, "invalidValue", "excludedAttributes")
+    r = scim.req("GET", "/Users", params={"attributes": "a..b"})
+    assert_scim_error(r, 400, "invalidValue", "attributes")
+    assert scim.snapshot() == before
+    assert scim.row(uid)["status"] == "active"
+
+
 def test_jit_rows_without_username_are_found_by_the_username_get_shows(scim):
     """A login without preferred_username leaves the username column empty and
     GET shows the email, else the subject, as userName. The IdP looks that

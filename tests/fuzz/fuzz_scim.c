@@ -65,7 +65,7 @@ static void check_user(apr_pool_t *p, const jp_scim_user *u)
     if (u->status && strcmp(u->status, "active") && strcmp(u->status, "disabled") &&
         strcmp(u->status, "pending"))
         abort();
-    must_parse(jp_scim_render_user(p, u, "https://h/scim/v2/Users", ","));
+    must_parse(jp_scim_render_user(p, u, "https://h/scim/v2/Users", ",", NULL));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -111,8 +111,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: {
         jp_scim_filter f;
         char *text = apr_pstrmemdup(p, body, n);
+        const jp_scim_attrs *sel = NULL;
+        jp_scim_err ae;
+        jp_scim_user u = sample(data[0] & 4);
         if (jp_scim_parse_filter(p, text, &f, &e) == 0 && f.attr != JP_SCIM_FA_ACTIVE && !f.value)
             abort();
+        /* The same text as attributes and as excludedAttributes. */
+        memset(&ae, 0, sizeof(ae));
+        if (jp_scim_parse_attrs(p, text, data[0] & 8 ? text : NULL, &sel, &ae) == 0) {
+            must_parse(jp_scim_render_user(p, &u, "https://h/Users", ",", sel));
+            must_parse(jp_scim_render_list(p, &u, 1, 1, 1, NULL, ",", sel));
+        } else if (ae.status != 400 || !ae.detail) {
+            abort();
+        }
         break;
     }
     default: {
@@ -128,8 +139,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         u.email = parts[1];
         u.display_name = parts[2];
         u.groups = parts[3];
-        must_parse(jp_scim_render_user(p, &u, "https://h/Users", data[0] & 8 ? "" : ","));
-        must_parse(jp_scim_render_list(p, &u, 1, 1, 1, NULL, "|"));
+        must_parse(jp_scim_render_user(p, &u, "https://h/Users", data[0] & 8 ? "" : ",", NULL));
+        must_parse(jp_scim_render_list(p, &u, 1, 1, 1, NULL, "|", NULL));
         break;
     }
     }

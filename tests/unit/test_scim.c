@@ -509,7 +509,7 @@ static void test_render(void)
     CHECK(jp_scim_time(p, 0) == NULL);
     CHECK(jp_scim_time(p, 253402300800LL) == NULL);
 
-    j = parse_json(jp_scim_render_user(p, &u, "https://h/scim/v2/Users", ","));
+    j = parse_json(jp_scim_render_user(p, &u, "https://h/scim/v2/Users", ",", NULL));
     CHECK(j != NULL);
     CHECK_STR(json_string_value(json_array_get(json_object_get(j, "schemas"), 0)),
               JP_SCIM_SCHEMA_USER);
@@ -541,7 +541,7 @@ static void test_render(void)
     u.user_name = NULL;
     u.display_name = "Zo\xeb";
     u.email = NULL;
-    j = parse_json(jp_scim_render_user(p, &u, NULL, ","));
+    j = parse_json(jp_scim_render_user(p, &u, NULL, ",", NULL));
     CHECK(j != NULL);
     CHECK(json_is_false(json_object_get(j, "active")));
     CHECK(json_array_size(json_object_get(j, "groups")) == 2);
@@ -557,7 +557,7 @@ static void test_render(void)
     /* No status column: every row is active. */
     u.status = NULL;
     u.groups = " x | y ||";
-    j = parse_json(jp_scim_render_user(p, &u, NULL, "|"));
+    j = parse_json(jp_scim_render_user(p, &u, NULL, "|", NULL));
     CHECK(json_is_true(json_object_get(j, "active")));
     CHECK(json_array_size(json_object_get(j, "groups")) == 2);
     json_decref(j);
@@ -565,7 +565,7 @@ static void test_render(void)
     list[0] = sample();
     list[1] = sample();
     list[1].id = "43";
-    j = parse_json(jp_scim_render_list(p, list, 2, 7, 3, "https://h/Users", ","));
+    j = parse_json(jp_scim_render_list(p, list, 2, 7, 3, "https://h/Users", ",", NULL));
     CHECK(j != NULL);
     CHECK_STR(json_string_value(json_array_get(json_object_get(j, "schemas"), 0)),
               JP_SCIM_MSG_LIST);
@@ -576,7 +576,7 @@ static void test_render(void)
                   json_object_get(json_array_get(json_object_get(j, "Resources"), 1), "id")),
               "43");
     json_decref(j);
-    j = parse_json(jp_scim_render_list(p, NULL, 0, 0, 1, NULL, ","));
+    j = parse_json(jp_scim_render_list(p, NULL, 0, 0, 1, NULL, ",", NULL));
     CHECK(j && json_array_size(json_object_get(j, "Resources")) == 0);
     json_decref(j);
 
@@ -620,6 +620,122 @@ static void test_render(void)
 }
 
 /* externalId and the name parts: parsed, replaced by PUT, patched, rendered. */
+/* The member names of object o, sorted and joined with ",". */
+static const char *keys_of(json_t *o)
+{
+    const char *k, *names[32];
+    json_t *v;
+    size_t n = 0, i, j;
+    char *out = "";
+    json_object_foreach(o, k, v)
+    {
+        if (n < 32)
+            names[n++] = k;
+    }
+    for (i = 1; i < n; i++)
+        for (j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            k = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = k;
+        }
+    for (i = 0; i < n; i++)
+        out = apr_pstrcat(p, out, i ? "," : "", names[i], NULL);
+    return out;
+}
+
+/* The user rendered with attributes a and excludedAttributes x. */
+static json_t *projected(const jp_scim_user *u, const char *a, const char *x)
+{
+    const jp_scim_attrs *sel = NULL;
+    jp_scim_err e;
+    memset(&e, 0, sizeof(e));
+    if (jp_scim_parse_attrs(p, a, x, &sel, &e))
+        return NULL;
+    return parse_json(jp_scim_render_user(p, u, "https://h/Users", ",", sel));
+}
+
+static void test_attributes(void)
+{
+    jp_scim_user u = sample(), list[2];
+    const jp_scim_attrs *sel;
+    jp_scim_err e;
+    json_t *j, *em;
+
+    u.given_name = "Alice";
+    u.family_name = "Anderson";
+    /* Nothing asked: everything, and no selection at all. */
+    CHECK(jp_scim_parse_attrs(p, NULL, NULL, &sel, &e) == 0 && sel == NULL);
+    CHECK(jp_scim_parse_attrs(p, "", " , ", &sel, &e) == 0 && sel == NULL);
+    j = projected(&u, NULL, NULL);
+    CHECK_STR(keys_of(j), "active,displayName,emails,groups,id,meta,name,schemas,userName");
+    json_decref(j);
+
+    /* attributes: only those, plus id and schemas (returned always). */
+    j = projected(&u, "userName", NULL);
+    CHECK_STR(keys_of(j), "id,schemas,userName");
+    json_decref(j);
+    j = projected(&u, "USERNAME, " JP_SCIM_SCHEMA_USER ":Active", NULL);
+    CHECK_STR(keys_of(j), "active,id,schemas,userName");
+    json_decref(j);
+    /* Sub-attributes of a single- and a multi-valued complex attribute. */
+    j = projected(&u, "name.givenName,emails.value,meta.location", NULL);
+    CHECK_STR(keys_of(j), "emails,id,meta,name,schemas");
+    CHECK_STR(keys_of(json_object_get(j, "name")), "givenName");
+    em = json_object_get(j, "emails");
+    CHECK(json_array_size(em) == 1);
+    CHECK_STR(keys_of(json_array_get(em, 0)), "value");
+    CHECK_STR(keys_of(json_object_get(j, "meta")), "location");
+    json_decref(j);
+    /* A whole attribute wins over its sub-attribute; a sub-attribute nothing
+     * has, or one of a simple attribute, leaves nothing of it. */
+    j = projected(&u, "name,name.givenName,emails.nope,userName.x", NULL);
+    CHECK_STR(keys_of(j), "id,name,schemas");
+    CHECK_STR(keys_of(json_object_get(j, "name")), "familyName,formatted,givenName");
+    json_decref(j);
+    /* Attributes of an extension schema: none is returned. */
+    j = projected(&u, JP_SCIM_SCHEMA_ENTERPRISE ":employeeNumber", NULL);
+    CHECK_STR(keys_of(j), "id,schemas");
+    json_decref(j);
+
+    /* excludedAttributes: those go, never id or schemas. */
+    j = projected(&u, NULL, "emails,Groups,name.familyName,meta.created,id,schemas");
+    CHECK_STR(keys_of(j), "active,displayName,id,meta,name,schemas,userName");
+    CHECK_STR(keys_of(json_object_get(j, "name")), "formatted,givenName");
+    CHECK_STR(keys_of(json_object_get(j, "meta")), "lastModified,location,resourceType");
+    json_decref(j);
+    j = projected(&u, NULL, "emails.value,emails.type,emails.primary");
+    CHECK(json_object_get(j, "emails") == NULL);
+    json_decref(j);
+    /* Both: the list first, then the exclusions. */
+    j = projected(&u, "userName,name", "name.formatted");
+    CHECK_STR(keys_of(j), "id,name,schemas,userName");
+    CHECK_STR(keys_of(json_object_get(j, "name")), "familyName,givenName");
+    json_decref(j);
+
+    /* Every resource of a list. */
+    list[0] = u;
+    list[1] = sample();
+    list[1].id = "43";
+    CHECK(jp_scim_parse_attrs(p, "emails.value", NULL, &sel, &e) == 0 && sel);
+    j = parse_json(jp_scim_render_list(p, list, 2, 2, 1, NULL, ",", sel));
+    CHECK(json_integer_value(json_object_get(j, "totalResults")) == 2);
+    CHECK_STR(keys_of(json_array_get(json_object_get(j, "Resources"), 0)), "emails,id,schemas");
+    CHECK_STR(keys_of(json_array_get(json_object_get(j, "Resources"), 1)), "emails,id,schemas");
+    json_decref(j);
+
+    /* Names that are none. */
+    CHECK(is_err(jp_scim_parse_attrs(p, "emails[type eq \"work\"]", NULL, &sel, &e), &e, 400,
+                 JP_SCIM_E_VALUE));
+    CHECK(is_err(jp_scim_parse_attrs(p, NULL, "name..givenName", &sel, &e), &e, 400,
+                 JP_SCIM_E_VALUE));
+    CHECK(is_err(jp_scim_parse_attrs(p, "name.givenName.x", NULL, &sel, &e), &e, 400,
+                 JP_SCIM_E_VALUE));
+    CHECK(is_err(jp_scim_parse_attrs(p, JP_SCIM_SCHEMA_USER ".userName", NULL, &sel, &e), &e, 400,
+                 JP_SCIM_E_VALUE));
+    CHECK(is_err(jp_scim_parse_attrs(p, JP_SCIM_SCHEMA_USER, NULL, &sel, &e), &e, 400,
+                 JP_SCIM_E_VALUE));
+}
+
 static void test_external_id_and_name(void)
 {
     jp_scim_input in;
@@ -708,7 +824,7 @@ static void test_external_id_and_name(void)
                  &e, 400, JP_SCIM_E_VALUE));
 
     /* Rendered back. */
-    j = parse_json(jp_scim_render_user(p, &cur, "https://h/scim/v2/Users", ","));
+    j = parse_json(jp_scim_render_user(p, &cur, "https://h/scim/v2/Users", ",", NULL));
     CHECK(j != NULL);
     CHECK_STR(json_string_value(json_object_get(j, "externalId")), "old");
     name = json_object_get(j, "name");
@@ -716,7 +832,7 @@ static void test_external_id_and_name(void)
     CHECK_STR(json_string_value(json_object_get(name, "familyName")), "Name");
     json_decref(j);
     cur.external_id = cur.given_name = cur.family_name = NULL;
-    j = parse_json(jp_scim_render_user(p, &cur, "https://h/scim/v2/Users", ","));
+    j = parse_json(jp_scim_render_user(p, &cur, "https://h/scim/v2/Users", ",", NULL));
     CHECK(j && !json_object_get(j, "externalId") && !json_object_get(j, "name"));
     json_decref(j);
 }
@@ -731,6 +847,7 @@ int main(void)
     test_filter();
     test_render();
     test_external_id_and_name();
+    test_attributes();
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
