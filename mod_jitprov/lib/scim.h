@@ -107,25 +107,49 @@ int jp_scim_apply_patch(apr_pool_t *p, const jp_scim_patch *patch, const jp_scim
 /* Number of operations (for logs). */
 int jp_scim_patch_count(const jp_scim_patch *patch);
 
-/* Filters: one comparison `ATTR eq VALUE`, attribute names case-insensitive,
- * optionally with the core User schema URN in front. */
+/* Filters (RFC 7644 3.4.2.2): comparisons joined with and, or, not (...) and
+ * parentheses. Attribute names are case-insensitive, optionally with the core
+ * User schema URN in front. */
 typedef enum {
     JP_SCIM_FA_ID = 0,
     JP_SCIM_FA_USER_NAME,
-    JP_SCIM_FA_EMAIL,        /* emails, emails.value, emails[...] */
+    JP_SCIM_FA_EMAIL,        /* emails, emails.value */
     JP_SCIM_FA_DISPLAY_NAME, /* displayName, name.formatted */
     JP_SCIM_FA_ACTIVE,
     JP_SCIM_FA_EXTERNAL_ID /* case-exact (RFC 7643 section 3.1) */
 } jp_scim_fattr;
 
-typedef struct {
-    jp_scim_fattr attr;
-    const char *value; /* string attributes */
-    int bval;          /* JP_SCIM_FA_ACTIVE */
-} jp_scim_filter;
+/* Operators: eq, ne, pr on every attribute; co, sw, ew on the string ones.
+ * gt/ge/lt/le are refused: SQLite and PostgreSQL order text differently. */
+typedef enum {
+    JP_SCIM_OP_EQ = 0,
+    JP_SCIM_OP_NE,
+    JP_SCIM_OP_CO,
+    JP_SCIM_OP_SW,
+    JP_SCIM_OP_EW,
+    JP_SCIM_OP_PR
+} jp_scim_fop;
 
-/* 0, or -1 with *e (400 invalidFilter) for anything else: other operators,
- * and/or/not, attributes that are not stored. */
+typedef enum { JP_SCIM_FN_CMP = 0, JP_SCIM_FN_AND, JP_SCIM_FN_OR, JP_SCIM_FN_NOT } jp_scim_fnode;
+
+/* Comparisons per filter: each binds at most 3 values in the SQL. */
+#define JP_SCIM_FILTER_TERMS_MAX 16
+/* Nesting of parentheses and not. */
+#define JP_SCIM_FILTER_DEPTH_MAX 16
+
+typedef struct jp_scim_filter jp_scim_filter;
+struct jp_scim_filter {
+    jp_scim_fnode node;
+    const jp_scim_filter *a, *b; /* AND, OR: both; NOT: a */
+    jp_scim_fattr attr;          /* JP_SCIM_FN_CMP: */
+    jp_scim_fop op;
+    const char *value; /* string attributes (not for pr) */
+    int bval;          /* JP_SCIM_FA_ACTIVE */
+};
+
+/* 0, or -1 with *e (400 invalidFilter, the detail says what) for anything
+ * else: gt/ge/lt/le, value paths (emails[...]), attributes that are not
+ * stored, more than JP_SCIM_FILTER_TERMS_MAX comparisons. */
 int jp_scim_parse_filter(apr_pool_t *p, const char *text, jp_scim_filter *f, jp_scim_err *e);
 
 /* Unix seconds as RFC 3339 UTC ("2024-05-01T12:00:00Z"). */

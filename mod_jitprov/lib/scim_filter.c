@@ -367,64 +367,279 @@ int jp_scim_parse_path(apr_pool_t *p, const char *text, jp_path *out, jp_scim_er
 /* ------------------------------------------------------------------------ */
 /* Filters                                                                    */
 
-int jp_scim_parse_filter(apr_pool_t *p, const char *text, jp_scim_filter *f, jp_scim_err *e)
-{
-    jp_cmp c;
-    const char *a, *rest;
-    int rc = -1;
+/* A recursive descent over RFC 7644's grammar: or binds looser than and,
+ * not needs parentheses. Depth and size are bounded, so neither the stack
+ * nor the SQL built from the tree grows with the input. */
+typedef struct {
+    apr_pool_t *p;
+    const char *s;
+    size_t n, i;
+    int terms;
+    jp_scim_err *e;
+} fparser;
 
-    memset(f, 0, sizeof(*f));
+static void fskip(fparser *f)
+{
+    while (f->i < f->n && is_space(f->s[f->i]))
+        f->i++;
+}
+
+/* The keyword kw (any case) is next, as a word of its own. */
+static int fword(fparser *f, const char *kw)
+{
+    size_t k = strlen(kw);
+    char c;
+    if (f->n - f->i < k || strncasecmp(f->s + f->i, kw, k))
+        return 0;
+    if (f->i + k == f->n)
+        return 1;
+    c = f->s[f->i + k];
+    return is_space(c) || c == '(' || c == ')';
+}
+
+static jp_scim_filter *fnode(fparser *f, jp_scim_fnode kind, const jp_scim_filter *a,
+                             const jp_scim_filter *b)
+{
+    jp_scim_filter *x = apr_pcalloc(f->p, sizeof(*x));
+    x->node = kind;
+    x->a = a;
+    x->b = b;
+    return x;
+}
+
+static jp_scim_filter *ffail(fparser *f, const char *detail)
+{
+    jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "%s", detail);
+    return NULL;
+}
+
+/* The attribute of a comparison and the operators it takes. */
+static int fattr(fparser *f, const char *name, jp_scim_filter *x)
+{
+    const char *a = name, *rest;
+    if ((rest = jp_scim_strip_core_urn(a)) && *rest == ':')
+        a = rest + 1;
+    if (!strcasecmp(a, "active"))
+        x->attr = JP_SCIM_FA_ACTIVE;
+    else if (!strcasecmp(a, "id"))
+        x->attr = JP_SCIM_FA_ID;
+    else if (!strcasecmp(a, "userName"))
+        x->attr = JP_SCIM_FA_USER_NAME;
+    else if (!strcasecmp(a, "emails") || !strcasecmp(a, "emails.value"))
+        x->attr = JP_SCIM_FA_EMAIL;
+    else if (!strcasecmp(a, "displayName") || !strcasecmp(a, "name.formatted"))
+        x->attr = JP_SCIM_FA_DISPLAY_NAME;
+    else if (!strcasecmp(a, "externalId"))
+        x->attr = JP_SCIM_FA_EXTERNAL_ID;
+    else
+        return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "filtering on '%s' is not supported",
+                            jp_scim_excerpt(f->p, a));
+    return 0;
+}
+
+/* attrPath SP compareOp SP compValue, or attrPath SP "pr". */
+static jp_scim_filter *compare_expr(fparser *f)
+{
+    static const struct {
+        const char *name;
+        jp_scim_fop op;
+    } ops[] = {{"eq", JP_SCIM_OP_EQ}, {"ne", JP_SCIM_OP_NE}, {"co", JP_SCIM_OP_CO},
+               {"sw", JP_SCIM_OP_SW}, {"ew", JP_SCIM_OP_EW}, {"pr", JP_SCIM_OP_PR}};
+    jp_scim_filter *x = fnode(f, JP_SCIM_FN_CMP, NULL, NULL);
+    size_t a0 = f->i, o0, v0, k;
+    const char *attr, *op;
+    json_t *v;
+    json_error_t jerr;
+    int found = 0;
+
+    while (f->i < f->n && !is_space(f->s[f->i]) && f->s[f->i] != '(' && f->s[f->i] != ')') {
+        char c = f->s[f->i];
+        if (c == '[' || c == ']' || c == '"')
+            return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER,
+                                "unsupported attribute path in filter near '%s'",
+                                jp_scim_excerpt(f->p, f->s + a0)),
+                   NULL;
+        f->i++;
+    }
+    if (f->i == a0)
+        return ffail(f, f->i < f->n ? "a comparison `attribute op value` is missing"
+                                    : "the filter is empty or ends too early");
+    attr = apr_pstrndup(f->p, f->s + a0, f->i - a0);
+    if (++f->terms > JP_SCIM_FILTER_TERMS_MAX)
+        return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "at most %d comparisons per filter",
+                            JP_SCIM_FILTER_TERMS_MAX),
+               NULL;
+    fskip(f);
+    o0 = f->i;
+    while (f->i < f->n && !is_space(f->s[f->i]) && f->s[f->i] != ')')
+        f->i++;
+    if (f->i == o0)
+        return ffail(f, "the filter has no operator");
+    op = apr_pstrndup(f->p, f->s + o0, f->i - o0);
+    for (k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
+        if (!strcasecmp(op, ops[k].name)) {
+            x->op = ops[k].op;
+            found = 1;
+        }
+    if (!found) {
+        if (!strcasecmp(op, "gt") || !strcasecmp(op, "ge") || !strcasecmp(op, "lt") ||
+            !strcasecmp(op, "le"))
+            return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER,
+                                "the operator '%s' is not supported (ordering comparisons)",
+                                jp_scim_excerpt(f->p, op)),
+                   NULL;
+        return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "'%s' is not a filter operator",
+                            jp_scim_excerpt(f->p, op)),
+               NULL;
+    }
+    if (fattr(f, attr, x))
+        return NULL;
+    if (x->op == JP_SCIM_OP_PR)
+        return x;
+    if ((x->attr == JP_SCIM_FA_ACTIVE || x->attr == JP_SCIM_FA_ID) && x->op != JP_SCIM_OP_EQ &&
+        x->op != JP_SCIM_OP_NE)
+        return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "'%s' takes eq, ne or pr, not '%s'",
+                            jp_scim_excerpt(f->p, attr), jp_scim_excerpt(f->p, op)),
+               NULL;
+    if (f->i >= f->n || !is_space(f->s[f->i]))
+        return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "%s needs a value",
+                            jp_scim_excerpt(f->p, op)),
+               NULL;
+    fskip(f);
+    v0 = f->i;
+    if (f->i < f->n && f->s[f->i] == '"') {
+        long q = quoted_end(f->s + f->i, f->n - f->i);
+        if (q < 0)
+            return ffail(f, "unterminated string in filter");
+        f->i += (size_t)q + 1;
+    } else {
+        while (f->i < f->n && !is_space(f->s[f->i]) && f->s[f->i] != ')')
+            f->i++;
+    }
+    if (f->i == v0)
+        return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "%s needs a value",
+                            jp_scim_excerpt(f->p, op)),
+               NULL;
+    /* The value is JSON: a string with JSON escapes, true, false, null or a number. */
+    v = jp_json_loadb(f->s + v0, f->i - v0, JSON_DECODE_ANY, &jerr);
+    if (!v || json_is_object(v) || json_is_array(v)) {
+        if (v)
+            json_decref(v);
+        return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "'%s' is not a valid filter value",
+                            jp_scim_excerpt(f->p, apr_pstrndup(f->p, f->s + v0, f->i - v0))),
+               NULL;
+    }
+    if (json_is_null(v)) {
+        json_decref(v);
+        return ffail(f, "comparing with null is not supported (use pr or not (... pr))");
+    }
+    if (x->attr == JP_SCIM_FA_ACTIVE) {
+        int bad = jp_scim_bool(v, &x->bval);
+        json_decref(v);
+        return bad ? ffail(f, "active compares with true or false") : x;
+    }
+    if (json_is_string(v)) {
+        x->value = apr_pstrdup(f->p, json_string_value(v));
+    } else if (json_is_integer(v) && x->attr == JP_SCIM_FA_ID) {
+        x->value = apr_psprintf(f->p, "%" APR_INT64_T_FMT, (apr_int64_t)json_integer_value(v));
+    } else {
+        json_decref(v);
+        return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "'%s' compares with a string",
+                            jp_scim_excerpt(f->p, attr)),
+               NULL;
+    }
+    json_decref(v);
+    if (strlen(x->value) > JP_SCIM_VALUE_MAX)
+        return ffail(f, "the filter value is too long");
+    return x;
+}
+
+static jp_scim_filter *or_expr(fparser *f, int depth);
+
+/* "(" filter ")", at f->s[f->i] == '('. */
+static jp_scim_filter *group_expr(fparser *f, int depth)
+{
+    jp_scim_filter *x;
+    if (depth > JP_SCIM_FILTER_DEPTH_MAX)
+        return ffail(f, "the filter is nested too deeply");
+    f->i++;
+    if (!(x = or_expr(f, depth)))
+        return NULL;
+    fskip(f);
+    if (f->i >= f->n || f->s[f->i] != ')')
+        return ffail(f, "a '(' in the filter is not closed");
+    f->i++;
+    return x;
+}
+
+static jp_scim_filter *unary_expr(fparser *f, int depth)
+{
+    jp_scim_filter *x;
+    fskip(f);
+    if (fword(f, "not")) {
+        f->i += 3;
+        fskip(f);
+        if (f->i >= f->n || f->s[f->i] != '(')
+            return ffail(f, "not needs a filter in parentheses: not (...)");
+        if (!(x = group_expr(f, depth + 1)))
+            return NULL;
+        return fnode(f, JP_SCIM_FN_NOT, x, NULL);
+    }
+    if (f->i < f->n && f->s[f->i] == '(')
+        return group_expr(f, depth + 1);
+    return compare_expr(f);
+}
+
+static jp_scim_filter *and_expr(fparser *f, int depth)
+{
+    jp_scim_filter *x = unary_expr(f, depth), *y;
+    while (x) {
+        fskip(f);
+        if (!fword(f, "and"))
+            break;
+        f->i += 3;
+        if (!(y = unary_expr(f, depth)))
+            return NULL;
+        x = fnode(f, JP_SCIM_FN_AND, x, y);
+    }
+    return x;
+}
+
+static jp_scim_filter *or_expr(fparser *f, int depth)
+{
+    jp_scim_filter *x = and_expr(f, depth), *y;
+    while (x) {
+        fskip(f);
+        if (!fword(f, "or"))
+            break;
+        f->i += 2;
+        if (!(y = and_expr(f, depth)))
+            return NULL;
+        x = fnode(f, JP_SCIM_FN_OR, x, y);
+    }
+    return x;
+}
+
+int jp_scim_parse_filter(apr_pool_t *p, const char *text, jp_scim_filter *out, jp_scim_err *e)
+{
+    fparser f;
+    jp_scim_filter *x;
+
+    memset(out, 0, sizeof(*out));
     if (!text || strlen(text) > JP_SCIM_FILTER_MAX)
         return jp_scim_fail(e, p, 400, JP_SCIM_E_FILTER, "the filter is longer than %d bytes",
                             JP_SCIM_FILTER_MAX);
-    if (jp_scim_parse_cmp(p, text, strlen(text), &c, e))
+    memset(&f, 0, sizeof(f));
+    f.p = p;
+    f.s = text;
+    f.n = strlen(text);
+    f.e = e;
+    if (!(x = or_expr(&f, 0)))
         return -1;
-    a = c.attr;
-    if ((rest = jp_scim_strip_core_urn(a)) && *rest == ':')
-        a = rest + 1;
-    if (json_is_null(c.value)) {
-        jp_scim_fail(e, p, 400, JP_SCIM_E_FILTER, "comparing with null is not supported");
-        goto out;
-    }
-    if (!strcasecmp(a, "active")) {
-        f->attr = JP_SCIM_FA_ACTIVE;
-        if (jp_scim_bool(c.value, &f->bval)) {
-            jp_scim_fail(e, p, 400, JP_SCIM_E_FILTER, "active compares with true or false");
-            goto out;
-        }
-        rc = 0;
-        goto out;
-    }
-    if (!strcasecmp(a, "id"))
-        f->attr = JP_SCIM_FA_ID;
-    else if (!strcasecmp(a, "userName"))
-        f->attr = JP_SCIM_FA_USER_NAME;
-    else if (!strcasecmp(a, "emails") || !strcasecmp(a, "emails.value"))
-        f->attr = JP_SCIM_FA_EMAIL;
-    else if (!strcasecmp(a, "displayName") || !strcasecmp(a, "name.formatted"))
-        f->attr = JP_SCIM_FA_DISPLAY_NAME;
-    else if (!strcasecmp(a, "externalId"))
-        f->attr = JP_SCIM_FA_EXTERNAL_ID;
-    else {
-        jp_scim_fail(e, p, 400, JP_SCIM_E_FILTER, "filtering on '%s' is not supported",
-                     jp_scim_excerpt(p, a));
-        goto out;
-    }
-    if (json_is_string(c.value)) {
-        f->value = apr_pstrdup(p, json_string_value(c.value));
-    } else if (json_is_integer(c.value) && f->attr == JP_SCIM_FA_ID) {
-        f->value = apr_psprintf(p, "%" APR_INT64_T_FMT, (apr_int64_t)json_integer_value(c.value));
-    } else {
-        jp_scim_fail(e, p, 400, JP_SCIM_E_FILTER, "'%s' compares with a string",
-                     jp_scim_excerpt(p, a));
-        goto out;
-    }
-    if (strlen(f->value) > JP_SCIM_VALUE_MAX) {
-        jp_scim_fail(e, p, 400, JP_SCIM_E_FILTER, "the filter value is too long");
-        goto out;
-    }
-    rc = 0;
-out:
-    json_decref(c.value);
-    return rc;
+    fskip(&f);
+    if (f.i < f.n)
+        return jp_scim_fail(e, p, 400, JP_SCIM_E_FILTER, "unexpected text in filter: '%s'",
+                            jp_scim_excerpt(p, text + f.i));
+    *out = *x;
+    return 0;
 }

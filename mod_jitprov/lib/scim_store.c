@@ -249,39 +249,94 @@ int jp_scim_store_get(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const c
     return run(p, db, cfg, op_get, &a, err);
 }
 
-/* WHERE clause of a filter; 1 when nothing can match (no query needed). */
-static int where(jp_sql *s, jp_q *q, const jp_scim_filter *f)
+/* A comparison on a string column, NULL-safe (a missing value is false, not
+ * NULL), so `not (...)` matches rows without the attribute as RFC 7644 3.4.2.2
+ * expects. ci: caseExact false, both sides lower()ed. No LIKE: SQLite's is
+ * case-insensitive and would not do for externalId, and instr/strpos with
+ * substr need no escaping of the value. */
+static void str_cond(jp_sql *s, jp_q *q, const char *col, int ci, jp_scim_fop op, const char *v)
 {
-    int role;
-    if (!f)
-        return 0;
+    apr_pool_t *p = s->p;
+    const char *c = ci ? apr_pstrcat(p, "lower(", col, ")", NULL) : col;
+    const char *val = ci ? "lower(" : "(";
+    switch (op) {
+    case JP_SCIM_OP_PR:
+        jp_q_sql(q, apr_pstrcat(p, "(", col, " IS NOT NULL AND ", col, " <> '')", NULL));
+        return;
+    case JP_SCIM_OP_NE:
+        jp_q_sql(q, apr_pstrcat(p, "(", col, " IS NULL OR ", c, " <> ", val, NULL));
+        jp_q_str(q, v);
+        jp_q_sql(q, "))");
+        return;
+    case JP_SCIM_OP_CO:
+        jp_q_sql(q, apr_pstrcat(p, "(", col, " IS NOT NULL AND ", s->pg ? "strpos(" : "instr(", c,
+                                ", ", val, NULL));
+        jp_q_str(q, v);
+        jp_q_sql(q, ")) > 0)");
+        return;
+    case JP_SCIM_OP_SW:
+        jp_q_sql(q, apr_pstrcat(p, "(", col, " IS NOT NULL AND substr(", c, ", 1, length(", NULL));
+        jp_q_str(q, v);
+        jp_q_sql(q, apr_pstrcat(p, ")) = ", val, NULL));
+        jp_q_str(q, v);
+        jp_q_sql(q, "))");
+        return;
+    case JP_SCIM_OP_EW:
+        jp_q_sql(q,
+                 apr_pstrcat(p, "(", col, " IS NOT NULL AND length(", col, ") >= length(", NULL));
+        jp_q_str(q, v);
+        jp_q_sql(q, apr_pstrcat(p, ") AND substr(", c, ", length(", col, ") - length(", NULL));
+        jp_q_str(q, v);
+        jp_q_sql(q, apr_pstrcat(p, ") + 1) = ", val, NULL));
+        jp_q_str(q, v);
+        jp_q_sql(q, "))");
+        return;
+    case JP_SCIM_OP_EQ:
+    default:
+        jp_q_sql(q, apr_pstrcat(p, "(", col, " IS NOT NULL AND ", c, " = ", val, NULL));
+        jp_q_str(q, v);
+        jp_q_sql(q, "))");
+        return;
+    }
+}
+
+/* One comparison. Attributes the table has no column for are absent from
+ * every row: only ne matches. */
+static void cmp_cond(jp_sql *s, jp_q *q, const jp_scim_filter *f)
+{
+    int role, want;
     switch (f->attr) {
     case JP_SCIM_FA_ID: {
         apr_int64_t id = decimal(f->value);
-        if (id <= 0)
-            return 1;
-        jp_q_sql(q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_ID), " = ", NULL));
-        jp_q_int(q, id);
-        return 0;
+        if (f->op == JP_SCIM_OP_PR) {
+            jp_q_sql(q, "1 = 1");
+        } else if (id <= 0) {
+            jp_q_sql(q, f->op == JP_SCIM_OP_NE ? "1 = 1" : "1 = 0");
+        } else {
+            jp_q_sql(q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_ID),
+                                    f->op == JP_SCIM_OP_NE ? " <> " : " = ", NULL));
+            jp_q_int(q, id);
+        }
+        return;
     }
     case JP_SCIM_FA_ACTIVE:
+        if (f->op == JP_SCIM_OP_PR) {
+            jp_q_sql(q, "1 = 1"); /* always returned */
+            return;
+        }
+        want = f->op == JP_SCIM_OP_NE ? !f->bval : f->bval;
         if (!HAS_ROLE(s, JP_COL_STATUS))
-            return !f->bval; /* every row is active */
-        if (f->bval)
-            jp_q_sql(q,
-                     apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_STATUS), " = 'active'", NULL));
+            jp_q_sql(q, want ? "1 = 1" : "1 = 0"); /* every row is active */
+        else if (want)
+            jp_q_sql(q, apr_pstrcat(s->p, "(", ROLE_COL(s, JP_COL_STATUS), " = 'active')", NULL));
         else
-            jp_q_sql(q, apr_pstrcat(s->p, " AND (", ROLE_COL(s, JP_COL_STATUS), " IS NULL OR ",
+            jp_q_sql(q, apr_pstrcat(s->p, "(", ROLE_COL(s, JP_COL_STATUS), " IS NULL OR ",
                                     ROLE_COL(s, JP_COL_STATUS), " <> 'active')", NULL));
-        return 0;
+        return;
     case JP_SCIM_FA_USER_NAME:
-        if (!f->value)
-            return 1;
         /* caseExact false (RFC 7643 4.1), on what GET shows. */
-        jp_q_sql(q, apr_pstrcat(s->p, " AND lower(", shown_user_name(s), ") = lower(", NULL));
-        jp_q_str(q, f->value);
-        jp_q_sql(q, ")");
-        return 0;
+        str_cond(s, q, shown_user_name(s), 1, f->op, f->value);
+        return;
     case JP_SCIM_FA_EMAIL:
         role = JP_COL_EMAIL;
         break;
@@ -289,22 +344,51 @@ static int where(jp_sql *s, jp_q *q, const jp_scim_filter *f)
         role = JP_COL_DISPLAY_NAME;
         break;
     case JP_SCIM_FA_EXTERNAL_ID:
-        /* caseExact true (RFC 7643 3.1): compared as stored. */
-        if (!HAS_ROLE(s, JP_COL_EXTERNAL_ID) || !f->value)
-            return 1;
-        jp_q_sql(q, apr_pstrcat(s->p, " AND ", ROLE_COL(s, JP_COL_EXTERNAL_ID), " = ", NULL));
-        jp_q_str(q, f->value);
-        return 0;
     default:
-        return 1;
+        role = JP_COL_EXTERNAL_ID;
+        break;
     }
-    if (!HAS_ROLE(s, role) || !f->value)
-        return 1;
-    /* userName, emails and displayName are caseExact false (RFC 7643 4.1). */
-    jp_q_sql(q, apr_pstrcat(s->p, " AND lower(", ROLE_COL(s, role), ") = lower(", NULL));
-    jp_q_str(q, f->value);
-    jp_q_sql(q, ")");
-    return 0;
+    if (!HAS_ROLE(s, role)) {
+        jp_q_sql(q, f->op == JP_SCIM_OP_NE ? "1 = 1" : "1 = 0");
+        return;
+    }
+    /* userName, emails and displayName are caseExact false, externalId true. */
+    str_cond(s, q, ROLE_COL(s, role), f->attr != JP_SCIM_FA_EXTERNAL_ID, f->op, f->value);
+}
+
+/* The filter tree as SQL; its depth and size are bounded by the parser. */
+static void cond(jp_sql *s, jp_q *q, const jp_scim_filter *f)
+{
+    switch (f->node) {
+    case JP_SCIM_FN_AND:
+    case JP_SCIM_FN_OR:
+        jp_q_sql(q, "(");
+        cond(s, q, f->a);
+        jp_q_sql(q, f->node == JP_SCIM_FN_AND ? " AND " : " OR ");
+        cond(s, q, f->b);
+        jp_q_sql(q, ")");
+        return;
+    case JP_SCIM_FN_NOT:
+        jp_q_sql(q, "NOT (");
+        cond(s, q, f->a);
+        jp_q_sql(q, ")");
+        return;
+    default:
+        cmp_cond(s, q, f);
+        return;
+    }
+}
+
+/* Each comparison binds at most 3 values, the list 2 more (LIMIT, OFFSET). */
+_Static_assert(3 * JP_SCIM_FILTER_TERMS_MAX + 2 <= JP_MAX_ARGS,
+               "a filter's values must fit in one jp_q");
+
+static void where(jp_sql *s, jp_q *q, const jp_scim_filter *f)
+{
+    if (!f)
+        return;
+    jp_q_sql(q, " AND ");
+    cond(s, q, f);
 }
 
 static int op_list(jp_sql *s, void *varg)
@@ -321,8 +405,7 @@ static int op_list(jp_sql *s, void *varg)
     jp_q_init(&q, s->p);
     jp_q_sql(&q,
              apr_pstrcat(s->p, "SELECT count(*) FROM ", s->cfg->table, " WHERE ", live(s), NULL));
-    if (where(s, &q, a->f))
-        return JP_STORE_OK;
+    where(s, &q, a->f);
     if (jp_sql_first(s, &q, &row))
         return JP_STORE_ERROR;
     if (row && row[0])

@@ -359,13 +359,13 @@ def _bad_requests(existing_id):
          "invalidSyntax", "User.active"),
         ("POST", "/Users", {"schemas": [USER], "userName": unique(), USER + ".active": False},
          None, 400, "invalidSyntax", "User.active"),
-        ("GET", "/Users?filter=userName%20co%20%22a%22", None, None, 400, "invalidFilter", "co"),
+        ("GET", "/Users?filter=userName%20gt%20%22a%22", None, None, 400, "invalidFilter", "gt"),
         ("GET", "/Users?filter=title%20eq%20%22a%22", None, None, 400, "invalidFilter",
          "title"),
         ("GET", "/Users?filter=userName%20eq%20%22a", None, None, 400, "invalidFilter",
          "unterminated"),
-        ("GET", "/Users?filter=userName%20eq%20%22a%22%20and%20active%20eq%20true", None, None,
-         400, "invalidFilter", "and"),
+        ("GET", "/Users?filter=userName%20eq%20%22a%22%20and%20(active%20eq%20true", None, None,
+         400, "invalidFilter", "("),
         ("GET", "/Users?filter=title%20eq%20%22a%22", None, None, 400, "invalidFilter", "title"),
         ("GET", "/Users?filter=a&filter=b", None, None, 400, "invalidFilter", "twice"),
     ]
@@ -494,6 +494,58 @@ def test_attributes_and_excluded_attributes(scim):
     assert_scim_error(r, 400, "invalidValue", "attributes")
     assert scim.snapshot() == before
     assert scim.row(uid)["status"] == "active"
+
+
+def test_filter_operators_and_logic(scim):
+    """RFC 7644 3.4.2.2 beyond `eq`: ne co sw ew pr, and/or/not, parentheses,
+    as prepared SQL on SQLite and PostgreSQL; case rules as for eq (userName,
+    emails, displayName case-insensitive; externalId case-exact). Values with
+    SQL's LIKE characters match literally."""
+    tag = uuid.uuid4().hex[:8]
+    a = scim.create(f"fa-{tag}-Alpha", f"alpha.{tag}@Example.com", "Ann A",
+                    externalId=f"Ext{tag}A")
+    b = scim.create(f"fb-{tag}-beta", None, "Bob_100%", externalId=f"ext{tag}b")
+    c = scim.create(f"fc-{tag}-gamma", f"gamma.{tag}@example.org")
+    scim.patch(c["id"], [{"op": "replace", "path": "active", "value": False}])
+    mine = {a["id"], b["id"], c["id"]}
+
+    def ids(flt):
+        r = scim.req("GET", "/Users", params={"filter": flt, "count": 200})
+        assert r.status_code == 200, (flt, r.text)
+        j = r.json()
+        got = {u["id"] for u in j["Resources"]}
+        assert j["totalResults"] == len(got), (flt, j["totalResults"])
+        return got & mine
+
+    assert ids(f'userName sw "FA-{tag}"') == {a["id"]}
+    assert ids(f'userName co "-{tag}-"') == mine
+    assert ids(f'userName ew "ALPHA"') == {a["id"]}
+    assert ids(f'userName ew "{tag}-alpha-longer-than-the-name-{tag}"') == set()
+    assert ids(f'userName co "-{tag}-" and not (emails pr)') == {b["id"]}
+    assert ids(f'emails ew "@EXAMPLE.com" and userName co "{tag}"') == {a["id"]}
+    assert ids(f'userName co "{tag}" and active eq false') == {c["id"]}
+    assert ids(f'userName co "{tag}" and active ne false') == {a["id"], b["id"]}
+    assert ids(f'(userName ew "beta" or userName ew "gamma") and emails pr') == {c["id"]}
+    assert ids(f'userName ew "alpha" or userName ew "beta" and active eq false') == {a["id"]}
+    assert ids(f'userName co "{tag}" and displayName ne "ann a"') == {b["id"], c["id"]}
+    # ne and not() match rows without the attribute (no NULL surprises).
+    assert ids(f'userName co "{tag}" and emails ne "x@y"') == mine
+    assert ids(f'userName co "{tag}" and not (externalId sw "ext")') == {a["id"], c["id"]}
+    # externalId is case-exact; LIKE's % and _ mean themselves.
+    assert ids(f'externalId sw "Ext{tag}"') == {a["id"]}
+    assert ids(f'externalId co "{tag}B"') == set()
+    assert ids('displayName co "_100%"') == {b["id"]}
+    assert ids('displayName co "%"') == {b["id"]}
+    assert ids(f'userName co "{tag}" and displayName co "_"') == {b["id"]}
+    assert ids(f'userName co "{tag}" and id ne "{a["id"]}"') == {b["id"], c["id"]}
+    assert ids(f'userName sw "fa-{tag}" and id pr and active pr') == {a["id"]}
+    # Refused, writing nothing: orderings, an unclosed group, a bare not.
+    before = scim.snapshot()
+    for flt, text in (('userName ge "a"', "ge"), (f'(userName co "{tag}"', "("),
+                      ('not userName eq "a"', "not"), ('active co "t"', "active")):
+        r = scim.req("GET", "/Users", params={"filter": flt})
+        assert_scim_error(r, 400, "invalidFilter", text)
+    assert scim.snapshot() == before
 
 
 def test_jit_rows_without_username_are_found_by_the_username_get_shows(scim):

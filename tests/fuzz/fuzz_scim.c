@@ -27,6 +27,31 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* A parsed filter is a well-formed tree within the documented bounds, and
+ * every comparison that needs a value has one. Returns its comparisons. */
+static int check_filter(const jp_scim_filter *f, int depth)
+{
+    if (depth > 3 * (JP_SCIM_FILTER_DEPTH_MAX + JP_SCIM_FILTER_TERMS_MAX))
+        abort();
+    switch (f->node) {
+    case JP_SCIM_FN_AND:
+    case JP_SCIM_FN_OR:
+        if (!f->a || !f->b)
+            abort();
+        return check_filter(f->a, depth + 1) + check_filter(f->b, depth + 1);
+    case JP_SCIM_FN_NOT:
+        if (!f->a)
+            abort();
+        return check_filter(f->a, depth + 1);
+    case JP_SCIM_FN_CMP:
+        if (f->op != JP_SCIM_OP_PR && f->attr != JP_SCIM_FA_ACTIVE && !f->value)
+            abort();
+        return 1;
+    default:
+        abort();
+    }
+}
+
 static jp_scim_user sample(int with_status)
 {
     jp_scim_user u;
@@ -114,8 +139,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const jp_scim_attrs *sel = NULL;
         jp_scim_err ae;
         jp_scim_user u = sample(data[0] & 4);
-        if (jp_scim_parse_filter(p, text, &f, &e) == 0 && f.attr != JP_SCIM_FA_ACTIVE && !f.value)
-            abort();
+        if (jp_scim_parse_filter(p, text, &f, &e) == 0)
+            if (check_filter(&f, 0) > JP_SCIM_FILTER_TERMS_MAX)
+                abort();
         /* The same text as attributes and as excludedAttributes. */
         memset(&ae, 0, sizeof(ae));
         if (jp_scim_parse_attrs(p, text, data[0] & 8 ? text : NULL, &sel, &ae) == 0) {

@@ -467,17 +467,63 @@ static void test_filter(void)
     CHECK(is_err(jp_scim_parse_filter(p, "externalId eq 7", &f, &e), &e, 400, JP_SCIM_E_FILTER));
     CHECK(is_err(jp_scim_parse_filter(p, "title eq \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
     CHECK(strstr(e.detail, "title") != NULL);
-    CHECK(is_err(jp_scim_parse_filter(p, "userName co \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
-    CHECK(strstr(e.detail, "co") != NULL);
-    CHECK(is_err(jp_scim_parse_filter(p, "userName pr", &f, &e), &e, 400, JP_SCIM_E_FILTER));
-    CHECK(is_err(jp_scim_parse_filter(p, "userName eq \"a\" and active eq true", &f, &e), &e, 400,
+    /* Operators, and/or/not and parentheses (RFC 7644 3.4.2.2). */
+    CHECK(jp_scim_parse_filter(p, "userName CO \"x\"", &f, &e) == 0);
+    CHECK(f.node == JP_SCIM_FN_CMP && f.op == JP_SCIM_OP_CO && !strcmp(f.value, "x"));
+    CHECK(jp_scim_parse_filter(p, "emails pr", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_EMAIL && f.op == JP_SCIM_OP_PR && f.value == NULL);
+    CHECK(jp_scim_parse_filter(p, "externalId sw \"00u\"", &f, &e) == 0 && f.op == JP_SCIM_OP_SW);
+    CHECK(jp_scim_parse_filter(p, "displayName ew \"son\"", &f, &e) == 0 && f.op == JP_SCIM_OP_EW);
+    CHECK(jp_scim_parse_filter(p, "active ne false", &f, &e) == 0);
+    CHECK(f.op == JP_SCIM_OP_NE && f.bval == 0);
+    /* and binds tighter than or. */
+    CHECK(jp_scim_parse_filter(p, "userName eq \"a\" or userName eq \"b\" and active eq true", &f,
+                               &e) == 0);
+    CHECK(f.node == JP_SCIM_FN_OR && f.a->node == JP_SCIM_FN_CMP && f.b->node == JP_SCIM_FN_AND);
+    CHECK(f.b->b->attr == JP_SCIM_FA_ACTIVE);
+    CHECK(jp_scim_parse_filter(p, "(userName eq \"a\" OR userName eq \"b\")AND active eq true", &f,
+                               &e) == 0);
+    CHECK(f.node == JP_SCIM_FN_AND && f.a->node == JP_SCIM_FN_OR);
+    CHECK(jp_scim_parse_filter(p, "not(emails pr) and NOT (userName sw \"x\" or id eq 3)", &f,
+                               &e) == 0);
+    CHECK(f.node == JP_SCIM_FN_AND && f.a->node == JP_SCIM_FN_NOT && f.b->node == JP_SCIM_FN_NOT);
+    CHECK(f.b->a->node == JP_SCIM_FN_OR && f.b->a->b->attr == JP_SCIM_FA_ID);
+    CHECK(jp_scim_parse_filter(p, "((((userName eq \"a\"))))", &f, &e) == 0);
+    CHECK(f.node == JP_SCIM_FN_CMP && !strcmp(f.value, "a"));
+    /* A string value may hold the grammar's own words and parentheses. */
+    CHECK(jp_scim_parse_filter(p, "userName eq \"x) or (id pr\"", &f, &e) == 0);
+    CHECK(f.node == JP_SCIM_FN_CMP && !strcmp(f.value, "x) or (id pr"));
+
+    /* Still refused, by name. */
+    CHECK(is_err(jp_scim_parse_filter(p, "userName gt \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(strstr(e.detail, "gt") != NULL);
+    CHECK(
+        is_err(jp_scim_parse_filter(p, "userName like \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "active co \"t\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "id sw \"1\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "not userName eq \"a\"", &f, &e), &e, 400,
                  JP_SCIM_E_FILTER));
-    CHECK(is_err(jp_scim_parse_filter(p, "userName eq \"a\" or userName eq \"b\"", &f, &e), &e, 400,
-                 JP_SCIM_E_FILTER));
-    CHECK(is_err(jp_scim_parse_filter(p, "not (userName eq \"a\")", &f, &e), &e, 400,
+    CHECK(is_err(jp_scim_parse_filter(p, "(userName eq \"a\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq \"a\")", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName eq \"a\" and", &f, &e), &e, 400,
                  JP_SCIM_E_FILTER));
     CHECK(
-        is_err(jp_scim_parse_filter(p, "(userName eq \"a\")", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+        is_err(jp_scim_parse_filter(p, "or userName eq \"a\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "()", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "userName pr \"x\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    {
+        /* Bounded: the nesting, and the comparisons (each binds SQL values). */
+        const char *deep = "userName eq \"a\"", *many = "id pr";
+        int i;
+        for (i = 0; i < JP_SCIM_FILTER_DEPTH_MAX + 1; i++)
+            deep = apr_pstrcat(p, "not (", deep, ")", NULL);
+        CHECK(is_err(jp_scim_parse_filter(p, deep, &f, &e), &e, 400, JP_SCIM_E_FILTER));
+        for (i = 1; i < JP_SCIM_FILTER_TERMS_MAX; i++)
+            many = apr_pstrcat(p, many, " or id pr", NULL);
+        CHECK(jp_scim_parse_filter(p, many, &f, &e) == 0);
+        CHECK(is_err(jp_scim_parse_filter(p, apr_pstrcat(p, many, " or id pr", NULL), &f, &e), &e,
+                     400, JP_SCIM_E_FILTER));
+    }
     CHECK(is_err(jp_scim_parse_filter(p, "userName eq \"a", &f, &e), &e, 400, JP_SCIM_E_FILTER));
     CHECK(
         is_err(jp_scim_parse_filter(p, "userName eq \"a\\\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
