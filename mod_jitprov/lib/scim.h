@@ -152,6 +152,10 @@ struct jp_scim_filter {
  * stored, more than JP_SCIM_FILTER_TERMS_MAX comparisons. */
 int jp_scim_parse_filter(apr_pool_t *p, const char *text, jp_scim_filter *f, jp_scim_err *e);
 
+/* The userName a User shows: the username column, else (JIT rows made
+ * without preferred_username) the email, else sub, else id. Never NULL. */
+const char *jp_scim_shown_user_name(const jp_scim_user *u);
+
 /* Unix seconds as RFC 3339 UTC ("2024-05-01T12:00:00Z"). */
 const char *jp_scim_time(apr_pool_t *p, int64_t t);
 

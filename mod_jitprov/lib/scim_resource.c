@@ -201,19 +201,30 @@ static json_t *groups_json(const char *text, const char *delim)
     return arr;
 }
 
+/* userName is required in a resource: rows made by JIT login without a
+ * preferred_username claim show their email or subject instead. scim_store.c
+ * filters and checks uniqueness on the same chain in SQL. */
+const char *jp_scim_shown_user_name(const jp_scim_user *u)
+{
+    if (u->user_name && *u->user_name)
+        return u->user_name;
+    if (u->email && *u->email)
+        return u->email;
+    if (u->sub && *u->sub)
+        return u->sub;
+    return u->id ? u->id : "";
+}
+
 static json_t *user_json(apr_pool_t *p, const jp_scim_user *u, const char *users_url,
                          const char *delim)
 {
     json_t *o = json_object(), *meta, *g;
-    const char *un = u->user_name, *t;
+    const char *un, *t;
 
     json_object_set_new(o, "schemas", json_pack("[s]", JP_SCIM_SCHEMA_USER));
     json_object_set_new(o, "id", jp_scim_jstr(u->id ? u->id : ""));
-    /* userName is required in a resource: rows made by JIT login without a
-     * preferred_username claim show their email or subject instead. */
-    if (!un || !*un)
-        un = u->email && *u->email ? u->email : u->sub && *u->sub ? u->sub : u->id;
-    json_object_set_new(o, "userName", jp_scim_jstr(un ? un : ""));
+    un = jp_scim_shown_user_name(u);
+    json_object_set_new(o, "userName", jp_scim_jstr(un));
     if (u->external_id && *u->external_id)
         json_object_set_new(o, "externalId", jp_scim_jstr(u->external_id));
     if (u->display_name)

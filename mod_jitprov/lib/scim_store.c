@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
 
@@ -619,6 +620,20 @@ static int op_modify(jp_sql *s, void *varg)
     if (a->fn(a->ctx, s->p, &cur, &next)) {
         jp_sql_rollback(s);
         return JP_SCIM_REJECTED;
+    }
+    /* A row without a username shows its email as userName (else sub, id):
+     * a new email renames it, so that name must be free as well. */
+    if (!next.user_name || !*next.user_name) {
+        const char *was = jp_scim_shown_user_name(&cur), *will = jp_scim_shown_user_name(&next);
+        if (strcasecmp(was, will)) {
+            if (user_name_taken(s, will, id, &taken))
+                goto fail;
+            if (taken) {
+                jp_sql_rollback(s);
+                a->why = "userName is already in use (this account shows its email as userName)";
+                return JP_STORE_CONFLICT;
+            }
+        }
     }
 
     changed = json_object();

@@ -582,6 +582,13 @@ def test_jit_rows_without_username_are_found_by_the_username_get_shows(scim):
         r = scim.patch(other["id"], [{"op": "replace", "path": "userName", "value": value}])
         assert_scim_error(r, 409, "uniqueness", "userName")
     assert scim.snapshot() == before
+    # A new email renames a row that shows its email: that name must be free too.
+    taken = scim.create(unique("taken") + "@example.org")
+    before = scim.snapshot()
+    r = scim.patch(by_mail, [{"op": "replace", "path": "emails",
+                              "value": [{"value": taken["userName"].upper()}]}])
+    assert_scim_error(r, 409, "uniqueness", "userName")
+    assert scim.snapshot() == before
     # What the IdP does next: deactivate the row it found, the one used to log in.
     r = scim.patch(by_mail, [{"op": "replace", "path": "active", "value": False}])
     assert r.status_code == 200 and r.json()["active"] is False

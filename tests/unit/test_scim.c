@@ -700,6 +700,21 @@ static json_t *projected(const jp_scim_user *u, const char *a, const char *x)
     return parse_json(jp_scim_render_user(p, u, "https://h/Users", ",", sel));
 }
 
+/* What GET shows as userName; scim_store.c's SQL follows the same chain. */
+static void test_shown_user_name(void)
+{
+    jp_scim_user u = sample();
+    CHECK_STR(jp_scim_shown_user_name(&u), "alice");
+    u.user_name = "";
+    CHECK_STR(jp_scim_shown_user_name(&u), "alice@example.com");
+    u.email = NULL;
+    CHECK_STR(jp_scim_shown_user_name(&u), "s-1");
+    u.sub = "";
+    CHECK_STR(jp_scim_shown_user_name(&u), "42");
+    u.id = NULL;
+    CHECK_STR(jp_scim_shown_user_name(&u), "");
+}
+
 static void test_attributes(void)
 {
     jp_scim_user u = sample(), list[2];
@@ -894,6 +909,7 @@ int main(void)
     test_render();
     test_external_id_and_name();
     test_attributes();
+    test_shown_user_name();
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
