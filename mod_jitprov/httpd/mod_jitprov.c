@@ -197,15 +197,28 @@ static int strip_one(void *data, const char *key, const char *val)
     return 1;
 }
 
-/* A client must never be able to send what the backend takes for our output:
- * runs on every path of the vhost, protected or not. Internal redirects share
- * headers_in with the request that already went through here. */
-static int jp_header_parser(request_rec *r)
+/* A client must never be able to send what the backend takes for our output,
+ * on any path of the vhost, protected or not. post_read_request runs before
+ * httpd unescapes the URL or walks the config: a request that fails there (an
+ * encoded slash, a %00) and goes on to an ErrorDocument is cleaned already.
+ * An internal redirect shares headers_in with the first request of its chain,
+ * which may carry the module's own headers by then: strip once per chain. A
+ * chain whose first request failed before this hook (a bad Host) is stripped
+ * at its redirect. Subrequests copy the main request's stripped table. */
+#define JP_STRIPPED_NOTE "jitprov-headers-stripped"
+
+static int jp_post_read_request(request_rec *r)
 {
     jp_srv_cfg *c = JP_SRV(r->server);
+    request_rec *first = r;
     strip_ctx x;
     int i;
-    if (r->prev || r->main || (!c->strip_names->nelts && !c->strip_prefix))
+    while (first->prev)
+        first = first->prev;
+    if (r->main || apr_table_get(first->notes, JP_STRIPPED_NOTE))
+        return DECLINED;
+    apr_table_setn(first->notes, JP_STRIPPED_NOTE, "1");
+    if (!c->strip_names->nelts && !c->strip_prefix)
         return DECLINED;
     x.r = r;
     x.c = c;
@@ -479,7 +492,7 @@ static void jp_register_hooks(apr_pool_t *p)
     ap_hook_post_config(jp_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(jp_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_optional_fn_retrieve(jp_glue_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_header_parser(jp_header_parser, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_post_read_request(jp_post_read_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_quick_handler(jp_quick_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(jp_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(jp_scim_handler, NULL, NULL, APR_HOOK_MIDDLE);
