@@ -380,6 +380,9 @@ int jp_session_revoke_account(request_rec *r, jp_srv_cfg *c, int64_t account_id)
  * use, 1 when already used, -1 when it could not be recorded. */
 int jp_session_once(request_rec *r, jp_srv_cfg *c, const char *kind, const char *iss,
                     const char *value, int64_t until);
+/* Removes that marker again (here and in the networked cache). */
+void jp_session_once_undo(request_rec *r, jp_srv_cfg *c, const char *kind, const char *iss,
+                          const char *value);
 
 /* flow.c */
 int jp_flow_start(request_rec *r, jp_srv_cfg *c);

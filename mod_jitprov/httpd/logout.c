@@ -164,7 +164,10 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     sub = json_string_value(json_object_get(claims, "sub"));
     jti = json_string_value(json_object_get(claims, "jti"));
     /* A replayed token ends nothing: remembered while its iat and exp can
-     * still pass validation (token.c requires both). */
+     * still pass validation (token.c requires both). Marked before the
+     * revocation so that two deliveries at once end the sessions once, and
+     * taken back when the revocation fails: the token counts as used only
+     * once its sessions are ended (revocation is idempotent). */
     until = (int64_t)json_number_value(json_object_get(claims, "exp")) + c->skew + 1;
     if (until > e.now + e.max_iat_age + 2 * c->skew + 1)
         until = e.now + e.max_iat_age + 2 * c->skew + 1;
@@ -174,11 +177,13 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
                        "logout token jti %s replayed", ap_escape_logitem(r->pool, jti));
     if (n == 0)
         n = jp_session_revoke_sid(r, c, iss, sid, sub);
-    if (n != 0)
+    if (n != 0) {
+        jp_session_once_undo(r, c, "j", iss, jti);
         return jp_fail(r, HTTP_SERVICE_UNAVAILABLE, "The logout could not be recorded.",
                        "back-channel logout (sid=%s sub=%s): revocation not recorded",
                        sid ? ap_escape_logitem(r->pool, sid) : "-",
                        sub ? ap_escape_logitem(r->pool, sub) : "-");
+    }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   JPLOG(0402) "back-channel logout: every session of %s=%s ended",
                   sid && *sid ? "sid" : "sub", ap_escape_logitem(r->pool, sid && *sid ? sid : sub));

@@ -576,6 +576,24 @@ int jp_session_once(request_rec *r, jp_srv_cfg *c, const char *kind, const char 
     return marker_put(r, c, k, now, until > now ? until : now + 1, 1, JP_REV_ONCE);
 }
 
+/* A one-use marker whose purpose failed (a back-channel logout whose
+ * revocation was not recorded) is taken back: the sender's retry of the same
+ * token must not be refused as a replay while the sessions live on. Best
+ * effort on the networked cache: if it fails here too, a marker written there
+ * a moment before stays until it expires. */
+void jp_session_once_undo(request_rec *r, jp_srv_cfg *c, const char *kind, const char *iss,
+                          const char *value)
+{
+    unsigned char k[JP_REV_KEYLEN];
+    marker_key(r, c, kind, iss, value, k);
+    if (rev_lock(r) == 0) {
+        jp_rev_del(rev, k, apr_time_sec(apr_time_now()));
+        rev_unlock();
+    }
+    if (NETWORKED(c))
+        cache_del(r, c, net_key(r, k));
+}
+
 /* ---- cookies ---- */
 
 /* The value of cookie name, and its length. */

@@ -177,6 +177,41 @@ def test_backchannel_logout_on_a_ends_sessions_on_b_and_its_replay_is_refused(no
     assert replay(fresh, a.url("/api401/")).status_code == 200
 
 
+def test_backchannel_logout_that_failed_once_succeeds_on_retry(nodes, shared_cache, env):
+    """The cache refuses writes while a logout token arrives: 503, and the
+    token does not count as used. The IdP's retry of the same token, once the
+    cache writes again, ends the sessions on both nodes; a replay after that
+    is still refused on the other node."""
+    a, b = nodes
+    server, spec = shared_cache
+    if not spec.startswith("redis"):
+        pytest.skip("write failures are injected with Redis' ACLs")
+    # erin: no other test here logs her out or disables her.
+    cookies = []
+    for node in (a, b):
+        with requests.Session() as sess:
+            assert h.login(sess, node.url("/app/"), "erin").status_code == 200
+            cookies.append(sess.cookies.get(SESSION_COOKIE))
+    token = bc.signed(as_site(env, a), bc.good_claims(as_site(env, a), user="erin"))
+    server.command("ACL", "SETUSER", "default", "-set", "-setex", "-psetex")
+    try:
+        r = bc.post_token(as_site(env, a), token)
+        assert r.status_code == 503, (r.status_code, r.text[:300])
+    finally:
+        server.command("ACL", "SETUSER", "default", "+@all")
+    for c in cookies:
+        for node in (a, b):
+            assert replay(c, node.url("/api401/")).status_code == 200
+    r = bc.post_token(as_site(env, a), token)
+    assert r.status_code == 200, r.text[:300]
+    for c in cookies:
+        for node in (a, b):
+            assert replay(c, node.url("/api401/")).status_code == 401
+    r = bc.post_token(as_site(env, b), token)
+    assert r.status_code == 400, r.text[:300]
+    assert "already used" in r.text
+
+
 def test_a_state_used_on_a_completes_no_callback_on_b(nodes):
     a, b = nodes
     with requests.Session() as first, requests.Session() as second:
