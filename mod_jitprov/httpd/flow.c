@@ -17,32 +17,6 @@
 #define JP_MAX_TOKEN_RESP (128 * 1024)
 #define JP_MAX_HINT (8 * 1024)
 
-/* Asymmetric algorithms are taken whatever the discovery document lists.
- * OIDC Core 10.1: HS* tokens are MACed with the client secret; taken only when
- * the IdP lists them for that kind of token (and, in token.c, when the secret
- * is as long as the hash). "none" never is. */
-static const char *const asym_algs[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
-                                        "PS512", "ES256", "ES384", "ES512", "EdDSA"};
-static const char *const hs_algs[] = {"HS256", "HS384", "HS512"};
-
-static const char *const *token_algs(apr_pool_t *p, const char *listed)
-{
-    const char **out = apr_pcalloc(p, sizeof(*out) * 14);
-    size_t i, n = 0;
-    for (i = 0; i < sizeof(asym_algs) / sizeof(*asym_algs); i++)
-        out[n++] = asym_algs[i];
-    for (i = 0; i < sizeof(hs_algs) / sizeof(*hs_algs); i++) {
-        char *copy = apr_pstrdup(p, listed ? listed : ""), *last, *w;
-        for (w = apr_strtok(copy, " ", &last); w; w = apr_strtok(NULL, " ", &last))
-            if (!strcmp(w, hs_algs[i])) {
-                out[n++] = hs_algs[i];
-                break;
-            }
-    }
-    out[n] = NULL;
-    return out;
-}
-
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c)
 {
     if (c->redirect_uri[0] != '/')
@@ -230,7 +204,7 @@ static json_t *userinfo_claims(request_rec *r, jp_srv_cfg *c, const jp_meta *m, 
         e.issuer = m->issuer;
         e.client_id = c->client_id;
         e.client_secret = c->client_secret;
-        e.algs = token_algs(r->pool, m->userinfo_algs);
+        e.algs = jp_token_algs(r->pool, m->userinfo_algs);
         e.now = apr_time_sec(apr_time_now());
         e.skew = c->skew;
         e.sub = sub;
@@ -549,7 +523,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     e.client_id = c->client_id;
     e.client_secret = c->client_secret;
     e.nonce = st.nonce;
-    e.algs = token_algs(r->pool, m.id_token_algs);
+    e.algs = jp_token_algs(r->pool, m.id_token_algs);
     e.now = now;
     e.skew = c->skew;
     e.max_iat_age = c->state_ttl + c->skew;

@@ -1,10 +1,12 @@
 /* Glue helpers the request handlers share (flow.c, session.c, logout.c,
- * scim_handler.c): the database handle from mod_dbd and a capped request body.
+ * scim_handler.c): the database handle from mod_dbd, a capped request body,
+ * the signing algorithms taken for tokens.
  * They live here, not in mod_jitprov.c, so that the hooks file stays on top
  * and nothing calls up into it. */
 #include "jitprov.h"
 #include "http_protocol.h"
 #include "apr_optional.h"
+#include "apr_strings.h"
 
 #include "apr_dbd.h"
 #include "mod_dbd.h"
@@ -64,4 +66,31 @@ int jp_read_body(request_rec *r, apr_size_t max, char **body)
 void jp_glue_optional_fn_retrieve(void)
 {
     dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+}
+
+/* Asymmetric algorithms are taken whatever the discovery document lists.
+ * OIDC Core 10.1: HS* tokens are MACed with the client secret; taken only when
+ * the IdP lists them for that kind of token (and, in token.c, when the secret
+ * is as long as the hash). "none" never is. ID and logout tokens share the
+ * list (Back-Channel Logout 1.0 2.6: validated as ID tokens are). */
+static const char *const asym_algs[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
+                                        "PS512", "ES256", "ES384", "ES512", "EdDSA"};
+static const char *const hs_algs[] = {"HS256", "HS384", "HS512"};
+
+const char *const *jp_token_algs(apr_pool_t *p, const char *listed)
+{
+    const char **out = apr_pcalloc(p, sizeof(*out) * 14);
+    size_t i, n = 0;
+    for (i = 0; i < sizeof(asym_algs) / sizeof(*asym_algs); i++)
+        out[n++] = asym_algs[i];
+    for (i = 0; i < sizeof(hs_algs) / sizeof(*hs_algs); i++) {
+        char *copy = apr_pstrdup(p, listed ? listed : ""), *last, *w;
+        for (w = apr_strtok(copy, " ", &last); w; w = apr_strtok(NULL, " ", &last))
+            if (!strcmp(w, hs_algs[i])) {
+                out[n++] = hs_algs[i];
+                break;
+            }
+    }
+    out[n] = NULL;
+    return out;
 }

@@ -469,5 +469,8 @@ int jp_dbd_available(void);
 int jp_db_acquire(request_rec *r, jp_db *db);
 int jp_read_body(request_rec *r, apr_size_t max, char **body);
 void jp_glue_optional_fn_retrieve(void);
+/* The algorithms a token may be signed with, given the discovery document's
+ * list for that kind of token (space-separated, NULL-terminated result). */
+const char *const *jp_token_algs(apr_pool_t *p, const char *listed);
 
 #endif

@@ -149,6 +149,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     e.issuer = m.issuer;
     e.client_id = c->client_id;
     e.client_secret = c->client_secret;
+    e.algs = jp_token_algs(r->pool, m.id_token_algs);
     e.now = apr_time_sec(apr_time_now());
     e.skew = c->skew;
     e.max_iat_age = 600;

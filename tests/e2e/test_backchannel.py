@@ -2,6 +2,9 @@
 client registration has backchannel_logout_uri = <httpd>/backchannel-logout.
 Logging out at the IdP makes it POST a logout token there and the module's
 session ends; forged or invalid tokens get 400 and end nothing; GET gets 405."""
+import hashlib
+import hmac
+import json
 import secrets
 import time
 import urllib.parse
@@ -200,4 +203,91 @@ def test_oversized_body_is_refused(site, s):
     cookie = s.cookies.get(SESSION_COOKIE)
     r = post_token(site, "x" * 40000)
     assert r.status_code in (400, 413), r.status_code
+    assert session_alive(site, cookie)
+
+
+# ---- HS* logout tokens (BCL 1.0 2.6: validated as ID tokens are) -----------
+
+# 64 bytes: long enough for HS512 (RFC 7518 3.2), so every HS* alg is usable.
+HS_SECRET = "hs-logout-" + "k" * 54
+
+
+def restart_httpd(site, server_extra=""):
+    site.httpd.stop()
+    site.httpd.start(site.standard_config(
+        server_extra=f"JITProvBackChannelLogoutURI {BCL_PATH}\n{server_extra}"))
+
+
+@pytest.fixture
+def hs_client(site):
+    """The client registered with HS256 ID tokens (and so logout tokens) at the
+    IdP, and the same long secret in httpd; restored afterwards."""
+    original = [dict(c) for c in site.idp.clients]
+    site.idp.clients = [site.client(id_token_signed_response_alg="HS256",
+                                    client_secret=HS_SECRET)]
+    site.idp.restart()
+    restart_httpd(site, "JITProvClientSecret " + HS_SECRET)
+    try:
+        yield
+    finally:
+        site.idp.clients = original
+        site.idp.restart()
+        restart_httpd(site)
+
+
+def hs_token(alg, secret, claims):
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    inp = (h.b64url(json.dumps({"alg": alg, "typ": "logout+jwt"}).encode()) + "."
+           + h.b64url(json.dumps(claims).encode()))
+    return inp + "." + h.b64url(hmac.new(secret.encode(), inp.encode(), digest).digest())
+
+
+def test_idp_hs256_logout_token_ends_the_session(site, s, hs_client):
+    r = h.login(s, site.httpd.url("/app/"), "bob")
+    assert r.status_code == 200, r.text[:300]
+    cookie = s.cookies.get(SESSION_COOKIE)
+    before = bcl_count(site)
+    end = site.idp.discovery()["end_session_endpoint"] + "?" + urllib.parse.urlencode(
+        {"client_id": site.client_id})
+    r = h.follow_idp_logout(s, end)
+    assert r.status_code in (200, 302, 303), r.status_code
+    wait_bcl(site, before)
+    deadline = time.monotonic() + 3
+    while f'"POST {BCL_PATH} HTTP/1.1" 200' not in h.tail(site.httpd.access_log, 50):
+        assert time.monotonic() < deadline, h.tail(site.httpd.access_log, 10)
+        time.sleep(0.1)
+    assert not session_alive(site, cookie)
+
+
+@pytest.fixture
+def all_hs_listed(site, hs_client):
+    """The IdP's discovery document lists every HS* alg for ID tokens."""
+    site.idp.override_discovery(
+        id_token_signing_alg_values_supported=["RS256", "HS256", "HS384", "HS512"])
+    restart_httpd(site, "JITProvClientSecret " + HS_SECRET)
+    try:
+        yield
+    finally:
+        site.idp.override_discovery()
+
+
+@pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
+def test_hs_logout_token_with_the_client_secret_ends_the_session(site, s, all_hs_listed, alg):
+    assert h.login(s, site.httpd.url("/app/"), "carol").status_code == 200
+    cookie = s.cookies.get(SESSION_COOKIE)
+    r = post_token(site, hs_token(alg, "not-" + HS_SECRET, good_claims(site, user="carol")))
+    assert r.status_code == 400, (r.status_code, r.text[:300])
+    assert session_alive(site, cookie)
+    r = post_token(site, hs_token(alg, HS_SECRET, good_claims(site, user="carol")))
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert not session_alive(site, cookie)
+
+
+def test_hs_logout_token_refused_when_the_idp_does_not_list_it(site, s, hs_client):
+    # The IdP (oidc-provider's defaults) lists HS256 but not HS512 for ID tokens.
+    assert "HS512" not in site.idp.discovery()["id_token_signing_alg_values_supported"]
+    assert h.login(s, site.httpd.url("/app/"), "carol").status_code == 200
+    cookie = s.cookies.get(SESSION_COOKIE)
+    r = post_token(site, hs_token("HS512", HS_SECRET, good_claims(site, user="carol")))
+    assert r.status_code == 400, (r.status_code, r.text[:300])
     assert session_alive(site, cookie)
