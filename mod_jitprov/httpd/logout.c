@@ -77,7 +77,7 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
 
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     jp_origin_get(r, c, &o);
-    if (r->args && !ret && strstr(r->args, "return_to="))
+    if (!ret && jp_query_has(r->pool, r->args, "return_to"))
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout return address is malformed.",
                        "bad return_to encoding");
     dest = jp_safe_return_to(r->pool, ret ? ret : "/", o.scheme, o.host, o.port);
@@ -229,7 +229,7 @@ int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
     }
     iss = fcl_param(r, "iss");
     sid = fcl_param(r, "sid");
-    if (!sid || (!iss && r->args && strstr(r->args, "iss=")))
+    if (!sid || (!iss && jp_query_has(r->pool, r->args, "iss")))
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout request does not name a session.",
                        "front-channel logout without a usable sid (and iss) parameter: register "
                        "frontchannel_logout_session_required=true at the IdP");

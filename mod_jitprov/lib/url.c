@@ -241,6 +241,25 @@ char *jp_query_param(apr_pool_t *p, const char *query, const char *name)
     return found;
 }
 
+int jp_query_has(apr_pool_t *p, const char *query, const char *name)
+{
+    const char *seg, *amp;
+
+    if (!query || !name || !*name)
+        return 0;
+    for (seg = query; *seg; seg = *amp ? amp + 1 : amp) {
+        size_t nlen;
+        char *n;
+
+        amp = seg + strcspn(seg, "&");
+        nlen = strcspn(seg, "=&");
+        n = decode_n(p, seg, nlen);
+        if (n && !strcmp(n, name))
+            return 1;
+    }
+    return 0;
+}
+
 int jp_url_plain_remote(const char *url)
 {
     const char *h, *e;

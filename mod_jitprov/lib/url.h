@@ -25,6 +25,9 @@ char *jp_url_decode(apr_pool_t *p, const char *s);
  * ("a=1&b=2"); returns the decoded value, NULL when absent or malformed.
  * A parameter present twice is treated as malformed (NULL) to avoid confusion. */
 char *jp_query_param(apr_pool_t *p, const char *query, const char *name);
+/* 1 when a parameter named `name` (after decoding) is there at all, whatever its
+ * value: tells a malformed parameter (jp_query_param NULL) from an absent one. */
+int jp_query_has(apr_pool_t *p, const char *query, const char *name);
 
 /* 1 when url is plain http:// to a host other than loopback (127.0.0.0/8, ::1,
  * localhost): tokens and keys would cross the network unprotected. 0 for

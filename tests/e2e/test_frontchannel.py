@@ -140,6 +140,21 @@ def test_sid_without_iss_as_entra_sends_it(site, s):
     assert not session_alive(site, cookie)
 
 
+def test_iss_is_a_whole_parameter_name(site, s):
+    # "xiss=" is another parameter, not a malformed iss: the sid alone counts.
+    cookie, sid = login_sid(site, s, "ivan", "/app/fcl-xiss")
+    r = requests.get(site.httpd.url(FCL + "?xiss=junk&sid=" + urllib.parse.quote(sid)))
+    assert r.status_code == 200, r.text[:300]
+    assert not session_alive(site, cookie)
+    # A real iss parameter that does not decode (NUL) is refused, however its name is spelled.
+    with requests.Session() as other:  # a new IdP session: another sid
+        cookie, sid = login_sid(site, other, "ivan", "/app/fcl-bad-iss")
+    for q in ("iss=%00", "i%73s=%00"):
+        r = requests.get(site.httpd.url(FCL + "?" + q + "&sid=" + urllib.parse.quote(sid)))
+        assert r.status_code == 400, (q, r.status_code)
+        assert session_alive(site, cookie)
+
+
 def test_session_cookie_sent_along_ends_that_session_too(site, s):
     # Same-site embeddings (an IdP on a sibling host) do send the cookie: the
     # session behind it ends even when the IdP names another sid for it.

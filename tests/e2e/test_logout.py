@@ -63,6 +63,20 @@ def test_logout_absolute_same_origin_return_to(site, s):
     assert logout_params(site, r)["post_logout_redirect_uri"] == target
 
 
+def test_logout_return_to_is_a_whole_parameter_name(site, s):
+    # "xreturn_to" is some other parameter: ignored, the default return applies.
+    h.login(s, site.httpd.url("/app/"), "bob")
+    r = s.get(site.httpd.url("/logout?xreturn_to=/x"), allow_redirects=False)
+    assert logout_params(site, r)["post_logout_redirect_uri"] == site.httpd.url("/")
+
+
+def test_logout_malformed_return_to_is_400(site, s):
+    for q in ("return_to=%00", "return%5Fto=%00", "return_to=/a&return_to=/b"):
+        r = s.get(site.httpd.url("/logout?" + q), allow_redirects=False)
+        assert r.status_code == 400, (q, r.status_code)
+        assert "is malformed" in r.text, q
+
+
 def test_logout_without_session(site, s):
     r = s.get(site.httpd.url("/logout?return_to=/x"), allow_redirects=False)
     assert r.status_code < 500

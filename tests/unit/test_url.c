@@ -165,6 +165,24 @@ static void test_encode_decode(void)
               "x=\"1\" & y=<2>; z=\xff");
 }
 
+static void test_query_has(void)
+{
+    /* Names match whole and decoded; the value's validity does not matter. */
+    CHECK(jp_query_has(p, "return_to=/x", "return_to") == 1);
+    CHECK(jp_query_has(p, "a=1&return_to=%zz", "return_to") == 1);
+    CHECK(jp_query_has(p, "return_to", "return_to") == 1);
+    CHECK(jp_query_has(p, "return%5Fto=/x", "return_to") == 1);
+    CHECK(jp_query_has(p, "return_to=a&return_to=b", "return_to") == 1);
+    CHECK(jp_query_has(p, "xreturn_to=/x", "return_to") == 0);
+    CHECK(jp_query_has(p, "sid=1&xiss=a", "iss") == 0);
+    CHECK(jp_query_has(p, "sid=1&a=iss=b", "iss") == 0);
+    CHECK(jp_query_has(p, "iss2=a", "iss") == 0);
+    CHECK(jp_query_has(p, "i%zzss=a", "iss") == 0);
+    CHECK(jp_query_has(p, "", "iss") == 0);
+    CHECK(jp_query_has(p, NULL, "iss") == 0);
+    CHECK(jp_query_has(p, "iss=a", "") == 0);
+}
+
 static void test_query_param(void)
 {
     const char *q = "code=abc%2Fdef&state=ST_1-x&empty=&flag&sp=a+b";
@@ -236,6 +254,7 @@ int main(void)
     test_return_to();
     test_encode_decode();
     test_query_param();
+    test_query_has();
     test_plain_remote();
     apr_pool_destroy(p);
     apr_terminate();
