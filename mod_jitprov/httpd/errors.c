@@ -47,7 +47,7 @@ void jp_error_page(request_rec *r, int status, int shown, const char *reason)
 
 int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...)
 {
-    const char *ref = jp_ref(r);
+    const char *ref = jp_ref(r), *cc;
     char *detail;
     va_list ap;
 
@@ -58,7 +58,10 @@ int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...
                   JPLOG(0001) "%s [ref %s] (shown: %s)", detail, ref, reason);
     apr_table_setn(r->notes, "jitprov-reason", reason);
     apr_table_setn(r->subprocess_env, "JITPROV_ERROR", reason);
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    /* A stricter value set by the handler (front-channel logout's) stays. */
+    cc = apr_table_get(r->err_headers_out, "Cache-Control");
+    if (!cc || !ap_strstr_c(cc, "no-store"))
+        apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     jp_error_page(r, status, status, reason);
     return status;
 }

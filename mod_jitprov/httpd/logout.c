@@ -221,7 +221,9 @@ int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
     jp_meta m;
     int rc, own = 0;
 
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    /* Front-Channel Logout 1.0 2: a cached answer would end no session. */
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-cache, no-store");
+    apr_table_setn(r->err_headers_out, "Pragma", "no-cache");
     if (r->method_number != M_GET) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "Front-channel logout accepts GET only.",

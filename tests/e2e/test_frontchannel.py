@@ -87,7 +87,9 @@ def test_iss_and_sid_end_every_session_of_that_idp_session(site, s):
     r = requests.get(fcl_url(site, iss=site.idp.issuer, sid=sid), allow_redirects=False)
     assert r.status_code == 200, r.text[:300]
     assert r.headers["Content-Type"].startswith("text/html")
-    assert r.headers["Cache-Control"] == "no-store"
+    # Front-Channel Logout 1.0 2: the answer must not be cached.
+    assert r.headers["Cache-Control"] == "no-cache, no-store"
+    assert r.headers["Pragma"] == "no-cache"
     assert "X-Frame-Options" not in r.headers
     assert "frame-ancestors" not in r.headers.get("Content-Security-Policy", "")
     assert 'id="jitprov-signed-out"' in r.text and len(r.text) < 1024
@@ -119,7 +121,8 @@ def test_without_iss_and_sid_nothing_is_ended(site, s):
         r = s.get(fcl_url(site, **params), allow_redirects=False)
         assert r.status_code == status, (params, r.status_code)
         assert h.error_ref(r), params
-        assert r.headers["Cache-Control"] == "no-store"
+        assert r.headers["Cache-Control"] == "no-cache, no-store"
+        assert r.headers["Pragma"] == "no-cache"
         assert session_alive(site, cookie), params
     r = requests.post(fcl_url(site, iss=site.idp.issuer, sid=sid), allow_redirects=False)
     assert r.status_code == 405 and "GET" in r.headers["Allow"]
