@@ -51,7 +51,7 @@ typedef struct {
 
 typedef struct jp_provider jp_provider;
 
-typedef struct {
+typedef struct jp_srv_cfg {
     server_rec *s;
     /* provider and client */
     const char *metadata_url;
@@ -127,6 +127,7 @@ typedef struct {
     const char *provider_label;          /* JITProvProviderLabel: the default's */
     const char *provider_name;           /* in an extra provider's copy: its name */
     const char *session_ns;              /* in a copy: the vhost's client id */
+    struct jp_srv_cfg *home;             /* in a copy: the vhost's own configuration */
     /* runtime */
     jp_provider *provider;
     int set_flags;

@@ -171,6 +171,18 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
                "jwks_uri";
         return HTTP_BAD_GATEWAY;
     }
+    /* OIDC Discovery 4.3, RFC 8414 3: a document that names another issuer
+     * than its URL's is refused, or any IdP could speak for another. Other
+     * URL shapes carry no issuer to compare with (docs/directives.md). */
+    if (!jp_issuer_fits_metadata_url(m->issuer, c->metadata_url)) {
+        *err = apr_psprintf(r->pool,
+                            "the discovery document names issuer %s, which is not the issuer "
+                            "its URL %s stands for; refused",
+                            ap_escape_logitem(r->pool, m->issuer), c->metadata_url);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, JPLOG(0900) "%s", *err);
+        apr_pool_destroy(np);
+        return HTTP_BAD_GATEWAY;
+    }
     if (m->userinfo_endpoint && !url_ok(m->userinfo_endpoint))
         m->userinfo_endpoint = NULL;
     if (m->end_session_endpoint && !url_ok(m->end_session_endpoint))
@@ -203,7 +215,7 @@ static void copy_meta(apr_pool_t *p, jp_meta *out, const jp_meta *in)
     out->userinfo_algs = apr_pstrdup(p, in->userinfo_algs);
 }
 
-int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **err)
+static int meta_get(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **err)
 {
     jp_provider *pv = c->provider;
     apr_time_t now = apr_time_now();
@@ -255,6 +267,34 @@ int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **e
         copy_meta(r->pool, out, &pv->meta);
     apr_thread_mutex_unlock(pv->mu);
     return rc;
+}
+
+int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **err)
+{
+    jp_srv_cfg *home = c->extra_providers ? c : c->home;
+    jp_meta om;
+    const char *oerr = NULL;
+    int i, rc = meta_get(r, c, out, err);
+
+    if (rc != OK || !home || !home->extra_providers)
+        return rc;
+    /* RFC 9207 4: two providers of one vhost must not share an issuer, or a
+     * token of one would be taken for the other's (accounts are keyed by iss).
+     * Both are refused: which one is genuine is not ours to guess. */
+    for (i = -1; i < home->extra_providers->nelts; i++) {
+        jp_srv_cfg *o = i < 0 ? home : ((jp_provider_def *)home->extra_providers->elts)[i].cfg;
+        if (!o || o == c || meta_get(r, o, &om, &oerr) != OK || strcmp(om.issuer, out->issuer))
+            continue;
+        *err = apr_psprintf(r->pool,
+                            "providers %s and %s of this virtual host both name issuer %s; "
+                            "both refused",
+                            c->provider_name ? c->provider_name : "default",
+                            o->provider_name ? o->provider_name : "default",
+                            ap_escape_logitem(r->pool, out->issuer));
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, JPLOG(0901) "%s", *err);
+        return HTTP_BAD_GATEWAY;
+    }
+    return OK;
 }
 
 static int jwks_failed(request_rec *r, jp_provider *pv, apr_time_t now, const char *uri, int rc)

@@ -301,3 +301,33 @@ int jp_url_plain_remote(const char *url)
     }
     return dots != 2;
 }
+
+#define JP_WK_OIDC "/.well-known/openid-configuration"
+#define JP_WK_OAUTH "/.well-known/oauth-authorization-server"
+
+/* The issuer with one terminating "/" removed equals prefix + rest. */
+static int issuer_is(const char *issuer, const char *prefix, size_t np, const char *rest)
+{
+    size_t ni = strlen(issuer), nr = strlen(rest);
+    if (ni && issuer[ni - 1] == '/')
+        ni--;
+    return ni == np + nr && !strncmp(issuer, prefix, np) && !strncmp(issuer + np, rest, nr);
+}
+
+int jp_issuer_fits_metadata_url(const char *issuer, const char *url)
+{
+    size_t n, no = sizeof(JP_WK_OIDC) - 1, na = sizeof(JP_WK_OAUTH) - 1;
+    const char *auth, *path;
+    if (!url || !issuer || strpbrk(url, "?#"))
+        return -1;
+    if (strncmp(url, "https://", 8) && strncmp(url, "http://", 7))
+        return -1;
+    n = strlen(url);
+    if (n > no && !strcmp(url + n - no, JP_WK_OIDC))
+        return issuer_is(issuer, url, n - no, "");
+    auth = strstr(url, "://") + 3;
+    path = auth + strcspn(auth, "/");
+    if (!strncmp(path, JP_WK_OAUTH, na) && (path[na] == '\0' || path[na] == '/'))
+        return issuer_is(issuer, url, (size_t)(path - url), path + na);
+    return -1;
+}

@@ -34,4 +34,12 @@ int jp_query_has(apr_pool_t *p, const char *query, const char *name);
  * https, for loopback, and for anything that is not an http URL. */
 int jp_url_plain_remote(const char *url);
 
+/* Whether a discovery document's issuer belongs at the URL it was fetched
+ * from. 1: it does; 0: it does not; -1: the URL has no well-known shape, so
+ * nothing can be checked. Shapes: OIDC Discovery 4.1/4.3 (issuer +
+ * "/.well-known/openid-configuration") and RFC 8414 3 ("/.well-known/
+ * oauth-authorization-server" between the authority and the issuer's path);
+ * in both a terminating "/" of the issuer is removed first. */
+int jp_issuer_fits_metadata_url(const char *issuer, const char *url);
+
 #endif

@@ -797,7 +797,8 @@ ErrorDocument 404 /public/not-found
 class FaultServer:
     """A misbehaving stand-in for IdP endpoints, in the test process.
 
-    GET /.well-known/openid-configuration answers per mode_discovery, GET /jwks
+    GET /discovery (discovery_url; a well-known URL here would stand for this
+    server's own issuer, not the IdP's) answers per mode_discovery, GET /jwks
     per mode_jwks, POST /token per mode_token (point the real IdP's token_endpoint here with
     IdP.override_discovery(token_endpoint=fault.origin + "/token"), so the issuer
     stays the IdP's own). Modes: "proxy" (forward to the real IdP; for discovery,
@@ -810,7 +811,7 @@ class FaultServer:
         self.idp = idp
         self.port = port or free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
-        self.discovery_url = self.origin + "/.well-known/openid-configuration"
+        self.discovery_url = self.origin + "/discovery"
         self.mode_discovery = "proxy"
         self.mode_token = "proxy"
         self.mode_jwks = "proxy"
@@ -854,7 +855,7 @@ class FaultServer:
             def do_GET(self):
                 path = self.path.split("?")[0]
                 outer.hits[path] = outer.hits.get(path, 0) + 1
-                if path == "/.well-known/openid-configuration":
+                if path == "/discovery":
                     if self._misbehave(outer.mode_discovery):
                         return
                     doc = requests.get(outer.idp.discovery_url, timeout=5).json()
@@ -1344,6 +1345,17 @@ def lit(value):
     if isinstance(value, int):
         return str(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def written_rows(httpd):
+    """Every account and audit row in httpd's default SQLite database (none
+    when the tables were never made): what a refused login must not leave."""
+    db = SqliteDb(httpd)
+    out = []
+    for table in ("jitprov_accounts", "jitprov_audit"):
+        if db.rows(f"SELECT name FROM sqlite_master WHERE name = '{table}'"):
+            out += db.rows(f"SELECT * FROM {table}")
+    return out
 
 
 class SqliteDb:

@@ -78,7 +78,7 @@ def test_discovery_back_off_then_recover(env, fault, s):
     env.idp.override_discovery()
     fault.mode_discovery = "reset"
     start(env, fault.discovery_url)
-    before = fault.hits.get("/.well-known/openid-configuration", 0)
+    before = fault.hits.get("/discovery", 0)
     codes = []
     for _ in range(N):
         r = s.get(env.httpd.url("/app/d"), allow_redirects=False, timeout=10)
@@ -88,7 +88,7 @@ def test_discovery_back_off_then_recover(env, fault, s):
         assert SESSION_COOKIE not in h.set_cookies(r)
         if r.status_code == 503:
             assert int(r.headers["Retry-After"]) >= 1
-    fetches = fault.hits.get("/.well-known/openid-configuration", 0) - before
+    fetches = fault.hits.get("/discovery", 0) - before
     assert 1 <= fetches <= 4, (fetches, codes)
     assert 503 in codes
     assert "JITPROV0182" in env.httpd.log_since_start()

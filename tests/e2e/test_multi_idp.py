@@ -184,3 +184,25 @@ def test_bad_multi_provider_config(env, extra, needle):
     out = r.stderr + r.stdout
     assert r.returncode != 0, out
     assert needle in out, out
+
+
+def test_two_providers_naming_one_issuer_are_both_refused(env, idp2, s):
+    # A metadata URL with a query (Azure AD B2C's ?p=policy) stands for no
+    # issuer, so idp2 can name the default's: neither provider may be used,
+    # or idp2's users would log in as the default IdP's (RFC 9207, 4).
+    idp2.override_discovery(issuer=env.idp.issuer)
+    try:
+        env.httpd.start(env.standard_config(server_extra=f"""
+JITProvProvider idp2 {idp2.discovery_url}?p=x {IDP2_CLIENT} {idp2.secret}
+JITProvProviderSelect path /app/partner idp2"""), fresh_db=True)
+        for path in ("/app/partner/x", "/app/home"):
+            r = s.get(env.httpd.url(path), allow_redirects=False)
+            assert r.status_code == 502, (path, r.status_code, r.text[:300])
+            assert h.error_ref(r)
+        assert h.wait_for_log(env.httpd, "JITPROV0901")
+        log = env.httpd.log_since_start()
+        assert "idp2" in log and env.idp.issuer in log, log[-1500:]
+        assert h.written_rows(env.httpd) == []
+    finally:
+        idp2.override_discovery()
+        env.httpd.stop()

@@ -12,7 +12,8 @@ from jitprov_harness import SESSION_COOKIE
 
 
 class Redirector:
-    """Answers every request with a 302 to the same path at `target`."""
+    """Answers every request with a 302 to the same path at `target`; /discovery
+    goes to target's discovery document."""
 
     def __init__(self, target):
         self.hits = 0
@@ -29,7 +30,9 @@ class Redirector:
             def do_GET(self):
                 outer.hits += 1
                 self.send_response(302)
-                self.send_header("Location", target + self.path)
+                path = ("/.well-known/openid-configuration" if self.path == "/discovery"
+                        else self.path)
+                self.send_header("Location", target + path)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -74,9 +77,9 @@ def test_userinfo_direct_still_works(env, redirector, s):
 
 def test_discovery_redirect_on_http_still_followed(env, redirector, s):
     # http -> http redirects of the discovery document stay allowed (only a
-    # downgrade from https is refused).
-    env.httpd.start(env.standard_config(
-        metadata_url=redirector.origin + "/.well-known/openid-configuration"))
+    # downgrade from https is refused). A well-known URL on the redirector
+    # would stand for the redirector's own issuer, hence a path of no shape.
+    env.httpd.start(env.standard_config(metadata_url=redirector.origin + "/discovery"))
     r = s.get(env.httpd.url("/app/r"), allow_redirects=False, timeout=15)
     assert r.status_code == 302, (r.status_code, r.text[:300])
 

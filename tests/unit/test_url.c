@@ -247,6 +247,43 @@ static void test_plain_remote(void)
     CHECK(!jp_url_plain_remote(NULL));
 }
 
+static void test_issuer_fits(void)
+{
+    const char *wk = "https://idp.example.com/.well-known/openid-configuration";
+    const char *kc = "https://kc.example.com/realms/a/.well-known/openid-configuration";
+    const char *oa = "https://as.example.com/.well-known/oauth-authorization-server/t1";
+    /* OIDC Discovery 4.3: the issuer is the prefix, a terminating "/" aside */
+    CHECK(jp_issuer_fits_metadata_url("https://idp.example.com", wk) == 1);
+    CHECK(jp_issuer_fits_metadata_url("https://idp.example.com/", wk) == 1);
+    CHECK(jp_issuer_fits_metadata_url("https://kc.example.com/realms/a", kc) == 1);
+    CHECK(jp_issuer_fits_metadata_url("https://kc.example.com/realms/a/", kc) == 1);
+    CHECK(jp_issuer_fits_metadata_url("https://kc.example.com/realms/b", kc) == 0);
+    CHECK(jp_issuer_fits_metadata_url("https://kc.example.com/realms/a//", kc) == 0);
+    CHECK(jp_issuer_fits_metadata_url("https://kc.example.com/realms", kc) == 0);
+    CHECK(jp_issuer_fits_metadata_url("https://kc.example.com/realms/ab", kc) == 0);
+    CHECK(jp_issuer_fits_metadata_url("https://evil.example.com", wk) == 0);
+    CHECK(jp_issuer_fits_metadata_url("http://idp.example.com", wk) == 0);
+    CHECK(jp_issuer_fits_metadata_url("https://IDP.example.com", wk) == 0);
+    CHECK(jp_issuer_fits_metadata_url("", wk) == 0);
+    /* RFC 8414 3: the well-known part sits between the authority and the path */
+    CHECK(jp_issuer_fits_metadata_url("https://as.example.com/t1", oa) == 1);
+    CHECK(jp_issuer_fits_metadata_url("https://as.example.com/t2", oa) == 0);
+    CHECK(jp_issuer_fits_metadata_url("https://as.example.com", oa) == 0);
+    CHECK(jp_issuer_fits_metadata_url(
+              "https://as.example.com",
+              "https://as.example.com/.well-known/oauth-authorization-server") == 1);
+    CHECK(jp_issuer_fits_metadata_url(
+              "https://as.example.com",
+              "https://as.example.com/.well-known/oauth-authorization-serverX") == -1);
+    /* other shapes: nothing to compare with */
+    CHECK(jp_issuer_fits_metadata_url("https://a", "https://a/metadata.json") == -1);
+    CHECK(jp_issuer_fits_metadata_url("https://a",
+                                      "https://a/.well-known/openid-configuration?x=1") == -1);
+    CHECK(jp_issuer_fits_metadata_url("https://a", "ftp://a/.well-known/openid-configuration") ==
+          -1);
+    CHECK(jp_issuer_fits_metadata_url(NULL, wk) == -1);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -256,6 +293,7 @@ int main(void)
     test_query_param();
     test_query_has();
     test_plain_remote();
+    test_issuer_fits();
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
