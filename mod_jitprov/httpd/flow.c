@@ -486,6 +486,29 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_SERVICE_UNAVAILABLE, "The session store is unavailable.",
                        "cannot record the state as used");
     }
+    rc = jp_provider_meta(r, c, &m, &err);
+    if (rc != OK)
+        return meta_fail(r, rc, err);
+    /* RFC 9207: the IdP that answered, error responses included, must be
+     * the one we asked; an iss that cannot be read is no answer to that. */
+    iss = jp_query_param(r->pool, q, "iss");
+    switch (jp_query_count(r->pool, q, "iss")) {
+    case 0:
+        if (m.iss_param)
+            return jp_fail(r, HTTP_BAD_REQUEST, "The login response does not name its issuer.",
+                           "callback without the iss parameter, which the discovery document "
+                           "of %s promises (authorization_response_iss_parameter_supported)",
+                           m.issuer);
+        break;
+    case 1:
+        if (iss && !strcmp(iss, m.issuer))
+            break;
+        /* fall through */
+    default:
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login response came from the wrong issuer.",
+                       "callback iss parameter %s is not %s",
+                       iss ? ap_escape_logitem(r->pool, iss) : "(repeated or malformed)", m.issuer);
+    }
     error = jp_query_param(r->pool, q, "error");
     if (error)
         return jp_fail(
@@ -499,13 +522,6 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     if (!code || !*code || strlen(code) > 2048)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response has no code.",
                        "callback without code");
-    rc = jp_provider_meta(r, c, &m, &err);
-    if (rc != OK)
-        return meta_fail(r, rc, err);
-    /* RFC 9207: when the IdP names itself, it must be the one we asked. */
-    if (jp_query_param(r->pool, q, "iss") && strcmp(jp_query_param(r->pool, q, "iss"), m.issuer))
-        return jp_fail(r, HTTP_BAD_REQUEST, "The login response came from the wrong issuer.",
-                       "callback iss parameter differs from %s", m.issuer);
     t = apr_time_now();
     rc = exchange_code(r, c, &m, code, &st, &tok);
     if (rc != OK)

@@ -234,6 +234,7 @@ typedef struct {
      * HS* tokens are accepted only when listed there. */
     const char *id_token_algs;
     const char *userinfo_algs;
+    int iss_param; /* authorization_response_iss_parameter_supported (RFC 9207) */
 } jp_meta;
 apr_status_t jp_provider_create(apr_pool_t *p, jp_srv_cfg *c);
 /* Copies the provider metadata into r->pool, fetching it when needed. */

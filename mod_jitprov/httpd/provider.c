@@ -163,6 +163,8 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
     m->jwks_uri = apr_pstrdup(np, jstr(doc, "jwks_uri"));
     m->id_token_algs = jwords(np, doc, "id_token_signing_alg_values_supported");
     m->userinfo_algs = jwords(np, doc, "userinfo_signing_alg_values_supported");
+    m->iss_param =
+        json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
     json_decref(doc);
     if (!m->issuer || !*m->issuer || !url_ok(m->authorization_endpoint) ||
         !url_ok(m->token_endpoint) || !url_ok(m->jwks_uri)) {
@@ -213,6 +215,7 @@ static void copy_meta(apr_pool_t *p, jp_meta *out, const jp_meta *in)
     out->jwks_uri = apr_pstrdup(p, in->jwks_uri);
     out->id_token_algs = apr_pstrdup(p, in->id_token_algs);
     out->userinfo_algs = apr_pstrdup(p, in->userinfo_algs);
+    out->iss_param = in->iss_param;
 }
 
 static int meta_get(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **err)

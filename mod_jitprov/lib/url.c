@@ -241,23 +241,30 @@ char *jp_query_param(apr_pool_t *p, const char *query, const char *name)
     return found;
 }
 
-int jp_query_has(apr_pool_t *p, const char *query, const char *name)
+int jp_query_count(apr_pool_t *p, const char *query, const char *name)
 {
     const char *seg, *amp;
+    int seen = 0;
 
-    if (!query || !name || !*name)
+    if (!query || !name)
         return 0;
     for (seg = query; *seg; seg = *amp ? amp + 1 : amp) {
-        size_t nlen;
+        size_t seglen;
+        const char *eq;
         char *n;
-
         amp = seg + strcspn(seg, "&");
-        nlen = strcspn(seg, "=&");
-        n = decode_n(p, seg, nlen);
+        seglen = (size_t)(amp - seg);
+        eq = memchr(seg, '=', seglen);
+        n = seglen ? decode_n(p, seg, eq ? (size_t)(eq - seg) : seglen) : NULL;
         if (n && !strcmp(n, name))
-            return 1;
+            seen++;
     }
-    return 0;
+    return seen;
+}
+
+int jp_query_has(apr_pool_t *p, const char *query, const char *name)
+{
+    return name && *name && jp_query_count(p, query, name) > 0;
 }
 
 int jp_url_plain_remote(const char *url)

@@ -29,6 +29,11 @@ char *jp_query_param(apr_pool_t *p, const char *query, const char *name);
  * value: tells a malformed parameter (jp_query_param NULL) from an absent one. */
 int jp_query_has(apr_pool_t *p, const char *query, const char *name);
 
+/* How many times parameter `name` occurs in a query string (its value
+ * well-formed or not), so that a duplicated or malformed parameter can be
+ * told from an absent one; jp_query_param returns NULL for all three. */
+int jp_query_count(apr_pool_t *p, const char *query, const char *name);
+
 /* 1 when url is plain http:// to a host other than loopback (127.0.0.0/8, ::1,
  * localhost): tokens and keys would cross the network unprotected. 0 for
  * https, for loopback, and for anything that is not an http URL. */

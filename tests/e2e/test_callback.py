@@ -2,6 +2,7 @@
 correlation id that is also in the error log, and never a session."""
 import urllib.parse
 
+import pytest
 import requests
 
 import jitprov_harness as h
@@ -70,15 +71,47 @@ def test_duplicate_state_parameter(site, s):
 def test_idp_error_response(site, s):
     state, _ = start_attempt(site, s)
     r = s.get(site.httpd.url(f"/callback?error=access_denied&error_description=nope"
-                             f"&state={state}"), allow_redirects=False)
+                             f"&state={state}&{iss_param(site)}"), allow_redirects=False)
     assert 400 <= r.status_code < 500
     assert h.error_ref(r)
     assert SESSION_COOKIE not in h.set_cookies(r)
 
 
+def iss_param(site):
+    return "iss=" + urllib.parse.quote(site.idp.issuer, safe="")
+
+
+@pytest.mark.parametrize("iss,logged", [
+    ("iss={i}&iss={i}", "(repeated or malformed)"),   # RFC 9207: one iss, not two
+    ("iss=%00", "(repeated or malformed)"),           # present but unreadable (NUL)
+    ("iss=http%3A%2F%2Fevil.example", "http://evil.example is not"),
+    ("", "without the iss parameter"),  # the IdP's discovery document promises iss
+])
+def test_iss_parameter_refused(site, s, iss, logged):
+    before = h.written_rows(site.httpd)
+    state, _ = start_attempt(site, s)
+    iss = iss.format(i=urllib.parse.quote(site.idp.issuer, safe=""))
+    r = s.get(site.httpd.url(f"/callback?code=abc&state={state}&{iss}"), allow_redirects=False)
+    ref = assert_error_page(site, r)
+    assert "issuer" in r.text
+    assert any(ref in line and logged in line
+               for line in site.httpd.log_since_start().splitlines()), logged
+    assert h.written_rows(site.httpd) == before
+
+
+def test_iss_checked_before_an_error_response(site, s):
+    # RFC 9207 2 covers error responses: one from another issuer is not the
+    # IdP's answer, whatever it says.
+    state, _ = start_attempt(site, s)
+    r = s.get(site.httpd.url(f"/callback?error=access_denied&state={state}"
+                             f"&iss=http%3A%2F%2Fevil.example"), allow_redirects=False)
+    assert_error_page(site, r)
+    assert "wrong issuer" in r.text
+
+
 def test_wrong_code(site, s):
     state, _ = start_attempt(site, s)
-    r = s.get(site.httpd.url(f"/callback?code=not-a-real-code&state={state}"),
+    r = s.get(site.httpd.url(f"/callback?code=not-a-real-code&state={state}&{iss_param(site)}"),
               allow_redirects=False)
     assert 400 <= r.status_code < 600 and r.status_code != 500
     assert h.error_ref(r)

@@ -156,7 +156,8 @@ def stub_login(site, s, stub, alg, secret):
         "iss": site.idp.issuer, "aud": site.client_id, "sub": h.USER_CLAIMS["pat"]["sub"],
         "iat": now, "exp": now + 300, "nonce": q["nonce"][0]})
     return s.get(site.httpd.url("/callback?" + urllib.parse.urlencode(
-        {"state": q["state"][0], "code": "stub-code"})), allow_redirects=False)
+        {"state": q["state"][0], "code": "stub-code", "iss": site.idp.issuer})),
+        allow_redirects=False)
 
 
 def logged_reason(site, r):

@@ -225,6 +225,18 @@ static void test_query_param(void)
 }
 
 /* Plain http to anything but loopback draws a configtest warning (issue 9). */
+static void test_query_count(void)
+{
+    CHECK(jp_query_count(p, "a=1&iss=x&b=2", "iss") == 1);
+    CHECK(jp_query_count(p, "iss=x&iss=x", "iss") == 2);
+    CHECK(jp_query_count(p, "iss=%ZZ", "iss") == 1);
+    CHECK(jp_query_count(p, "i%73s=x", "iss") == 1);
+    CHECK(jp_query_count(p, "iss", "iss") == 1);
+    CHECK(jp_query_count(p, "issuer=x&&xiss=y", "iss") == 0);
+    CHECK(jp_query_count(p, "", "iss") == 0);
+    CHECK(jp_query_count(p, NULL, "iss") == 0);
+}
+
 static void test_plain_remote(void)
 {
     CHECK(jp_url_plain_remote("http://idp.example.com/.well-known/openid-configuration"));
@@ -293,6 +305,7 @@ int main(void)
     test_query_param();
     test_query_has();
     test_plain_remote();
+    test_query_count();
     test_issuer_fits();
     apr_pool_destroy(p);
     apr_terminate();
