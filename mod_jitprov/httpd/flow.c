@@ -9,6 +9,7 @@
 #include "state.h"
 #include "url.h"
 #include "json.h"
+#include "tokenset.h"
 
 /* Parallel tabs each get a state cookie (Path=/, so that a new attempt sees the
  * others); beyond this the oldest are dropped so
@@ -158,6 +159,19 @@ static int exchange_code(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const 
                              : "The identity provider refused to complete the login.",
                        "token endpoint answered HTTP %ld, error %s", resp.status,
                        ap_escape_logitem(r->pool, e));
+    }
+    /* RFC 6749 7.1: a token of a type we do not know is not sent anywhere
+     * (the access token goes to userinfo as Bearer). */
+    if (jp_token_type_check(j, &err)) {
+        const char *tt =
+            json_is_string(json_object_get(j, "token_type"))
+                ? ap_escape_logitem(r->pool, json_string_value(json_object_get(j, "token_type")))
+                : "(none)";
+        json_decref(j);
+        return jp_fail(r, HTTP_BAD_GATEWAY, "The identity provider returned an unusable token.",
+                       "token response refused: %s (token_type %s; RFC 6749 5.1 and OIDC Core "
+                       "3.1.3.3 require Bearer)",
+                       err, tt);
     }
     *tok = j;
     return OK;

@@ -22,11 +22,24 @@ static int token_ok(const char *s)
     return 1;
 }
 
+int jp_token_type_check(json_t *resp, const char **err)
+{
+    json_t *tt = json_object_get(resp, "token_type");
+    if (!tt) {
+        *err = "token_type is missing";
+        return -1;
+    }
+    if (!json_is_string(tt) || strcasecmp(json_string_value(tt), "Bearer")) {
+        *err = "token_type is not Bearer";
+        return -1;
+    }
+    return 0;
+}
+
 int jp_tokenset_from_response(apr_pool_t *p, json_t *resp, int64_t now, const jp_tokenset *old,
                               jp_tokenset *out, const char **err)
 {
     json_t *at = json_object_get(resp, "access_token");
-    json_t *tt = json_object_get(resp, "token_type");
     json_t *ei = json_object_get(resp, "expires_in");
     json_t *rt = json_object_get(resp, "refresh_token");
     memset(out, 0, sizeof(*out));
@@ -34,10 +47,8 @@ int jp_tokenset_from_response(apr_pool_t *p, json_t *resp, int64_t now, const jp
         *err = "no usable access_token";
         return -1;
     }
-    if (tt && (!json_is_string(tt) || strcasecmp(json_string_value(tt), "Bearer"))) {
-        *err = "token_type is not Bearer";
+    if (jp_token_type_check(resp, err))
         return -1;
-    }
     if (ei && (!json_is_integer(ei) || json_integer_value(ei) < 0 ||
                json_integer_value(ei) > 10 * 365 * 86400)) {
         *err = "expires_in is not a sensible number of seconds";

@@ -21,12 +21,18 @@ typedef struct {
 } jp_tokenset;
 
 /* From a token endpoint answer (RFC 6749 5.1): access_token (required, a
- * string of 1..JP_TOKEN_MAX printable ASCII bytes), token_type Bearer (any
- * case; absent tolerated), expires_in (a non-negative integer; absent: 0),
+ * string of 1..JP_TOKEN_MAX printable ASCII bytes), token_type as
+ * jp_token_type_check wants it, expires_in (a non-negative integer; absent: 0),
  * refresh_token (optional; when absent, old's is kept, as RFC 6749 6 allows).
  * 0 on success, -1 with *err otherwise. */
 int jp_tokenset_from_response(apr_pool_t *p, json_t *resp, int64_t now, const jp_tokenset *old,
                               jp_tokenset *out, const char **err);
+
+/* 0 when a token endpoint answer's token_type is Bearer (any case: RFC 6749
+ * 5.1 makes it REQUIRED and case-insensitive, OIDC Core 3.1.3.3 makes it
+ * Bearer); -1 with *err when it is missing or another type, which RFC 6749
+ * 7.1 forbids using. */
+int jp_token_type_check(json_t *resp, const char **err);
 
 /* AAD binds the blob to its session's user: "jitprov-tokens-v1:" iss "\n" sub. */
 const char *jp_tokenset_aad(apr_pool_t *p, const char *iss, const char *sub);

@@ -804,7 +804,8 @@ class FaultServer:
     stays the IdP's own). Modes: "proxy" (forward to the real IdP; for discovery,
     its document with token_endpoint pointed here), "blackhole" (accept, never
     answer until stop()), "reset" (close without answering), "slow:SECONDS",
-    "500".
+    "500"; for the token endpoint also "edit": forwarded, with the JSON answer
+    passed through edit_token(dict) -> dict before it is sent on.
     """
 
     def __init__(self, idp, port=None):
@@ -815,6 +816,7 @@ class FaultServer:
         self.mode_discovery = "proxy"
         self.mode_token = "proxy"
         self.mode_jwks = "proxy"
+        self.edit_token = lambda answer: answer
         self.hits = {}
         self._release = threading.Event()
         outer = self
@@ -884,6 +886,10 @@ class FaultServer:
                        if k.lower() in ("authorization", "content-type", "accept")}
                 r = requests.post(outer.idp.issuer + "/token", data=body, headers=fwd,
                                   timeout=10)
+                if outer.mode_token == "edit":
+                    self._send(r.status_code, json.dumps(outer.edit_token(r.json())).encode(),
+                               "application/json")
+                    return
                 self._send(r.status_code, r.content,
                            r.headers.get("Content-Type", "application/json"))
 

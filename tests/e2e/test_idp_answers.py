@@ -1,6 +1,8 @@
-"""What the IdP publishes is checked before it is used: a discovery document
-whose issuer is not the one its well-known URL stands for (OIDC Discovery 1.0
-4.3) is refused with 502, and nothing is written."""
+"""What the IdP publishes and answers is checked before it is used: a
+discovery document whose issuer is not the one its well-known URL stands for
+(OIDC Discovery 1.0 4.3), a token response whose token_type is missing or not
+Bearer (RFC 6749 5.1, 7.1; OIDC Core 3.1.3.3). Each is refused with 502 and
+nothing is written."""
 import pytest
 
 import jitprov_harness as h
@@ -33,3 +35,51 @@ def test_fitting_issuer_logs_in(fresh, s):
     r = h.login(s, env.httpd.url("/app/issuer"), "alice")
     assert r.status_code == 200 and r.json()["remote_user"] == "alice"
     assert "JITPROV0900" not in env.httpd.log_since_start()
+
+
+@pytest.fixture
+def fault(env):
+    f = h.FaultServer(env.idp).start()
+    f.mode_token = "edit"
+    yield f
+    f.stop()
+    env.httpd.stop()
+
+
+def edited(answer, token_type):
+    answer = dict(answer)
+    if token_type is None:
+        answer.pop("token_type", None)
+    else:
+        answer["token_type"] = token_type
+    return answer
+
+
+@pytest.mark.parametrize("token_type,logged", [
+    (None, "token_type is missing (token_type (none)"),
+    ("mac", "token_type is not Bearer (token_type mac"),
+    ("DPoP", "token_type is not Bearer (token_type DPoP"),
+    (7, "token_type is not Bearer (token_type (none)"),
+])
+def test_token_type_must_be_bearer(env, fault, s, token_type, logged):
+    fault.edit_token = lambda answer: edited(answer, token_type)
+    env.httpd.start(env.standard_config(metadata_url=fault.discovery_url,
+                                        server_extra="JITProvUserInfo On"), fresh_db=True)
+    before = env.idp.stats().get("/me", 0)
+    r = h.login(s, env.httpd.url("/app/token-type"), "alice")
+    assert r.status_code == 502, (r.status_code, r.text[:300])
+    ref = h.error_ref(r)
+    assert ref and SESSION_COOKIE not in h.set_cookies(r)
+    assert h.wait_for_log(env.httpd, f"[ref {ref}]")
+    assert logged in env.httpd.log_since_start()
+    # The access token went nowhere (userinfo not called), nothing was written.
+    assert env.idp.stats().get("/me", 0) == before
+    assert h.written_rows(env.httpd) == []
+
+
+def test_token_type_any_case_of_bearer(env, fault, s):
+    fault.edit_token = lambda answer: edited(answer, "bEARER")
+    env.httpd.start(env.standard_config(metadata_url=fault.discovery_url), fresh_db=True)
+    r = h.login(s, env.httpd.url("/app/token-type"), "alice")
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert fault.hits.get("/token", 0) == 1

@@ -42,9 +42,11 @@ int main(void)
     old.access_token = "AT1";
     old.refresh_token = "RT1";
     old.expires = 1;
-    CHECK(parse(p, "{\"access_token\":\"AT3\",\"expires_in\":60}", &old, &t) == 0);
+    CHECK(parse(p, "{\"access_token\":\"AT3\",\"token_type\":\"Bearer\",\"expires_in\":60}", &old,
+                &t) == 0);
     CHECK_STR(t.refresh_token, "RT1");
-    CHECK(parse(p, "{\"access_token\":\"AT3\",\"refresh_token\":\"RT2\"}", &old, &t) == 0);
+    CHECK(parse(p, "{\"access_token\":\"AT3\",\"token_type\":\"BEARER\",\"refresh_token\":\"RT2\"}",
+                &old, &t) == 0);
     CHECK_STR(t.refresh_token, "RT2");
 
     CHECK(parse(p, "{}", NULL, &t) == -1);
@@ -54,6 +56,21 @@ int main(void)
     CHECK(parse(p, "{\"access_token\":\"a b\"}", NULL, &t) == -1);
     CHECK(parse(p, "{\"access_token\":\"a\\r\\nX-Evil: 1\"}", NULL, &t) == -1);
     CHECK(parse(p, "{\"access_token\":\"a\",\"token_type\":\"DPoP\"}", NULL, &t) == -1);
+    /* RFC 6749 5.1: token_type is REQUIRED; 7.1: an unknown type is not used */
+    CHECK(parse(p, "{\"access_token\":\"a\"}", NULL, &t) == -1);
+    CHECK(parse(p, "{\"access_token\":\"a\",\"token_type\":null}", NULL, &t) == -1);
+    CHECK(parse(p, "{\"access_token\":\"a\",\"token_type\":\"mac\"}", NULL, &t) == -1);
+    CHECK(parse(p, "{\"access_token\":\"a\",\"token_type\":\"Bearer \"}", NULL, &t) == -1);
+    {
+        const char *e = NULL;
+        json_t *j = json_loads("{\"token_type\":\"bEaReR\"}", 0, NULL);
+        CHECK(jp_token_type_check(j, &e) == 0);
+        json_object_del(j, "token_type");
+        CHECK(jp_token_type_check(j, &e) == -1 && !strcmp(e, "token_type is missing"));
+        json_object_set_new(j, "token_type", json_string("N_A"));
+        CHECK(jp_token_type_check(j, &e) == -1 && !strcmp(e, "token_type is not Bearer"));
+        json_decref(j);
+    }
     CHECK(parse(p, "{\"access_token\":\"a\",\"expires_in\":\"300\"}", NULL, &t) == -1);
     CHECK(parse(p, "{\"access_token\":\"a\",\"expires_in\":-1}", NULL, &t) == -1);
     CHECK(parse(p, "{\"access_token\":\"a\",\"refresh_token\":\"x\\u0000y\"}", NULL, &t) == -1);
