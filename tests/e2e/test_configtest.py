@@ -38,6 +38,9 @@ def test_standard_config_is_valid(env):
     ("JITProvCookie", "JITProvCookie \"bad;name\""),
     ("JITProvTokenEndpointAuth", "JITProvTokenEndpointAuth client_secret_jwt"),
     ("JITProvRemoteUser", "<Location /bad>\n JITProvRemoteUser account:\"a b\"\n</Location>"),
+    ("JITProvScope", "JITProvScope \"email profile\""),
+    ("JITProvScope", "JITProvScope \"openidx email\""),
+    ("JITProvScope", "JITProvScope OpenID"),
 ])
 def test_bad_directive_named(env, directive, snippet):
     text = env.standard_config(locations_extra=snippet)
@@ -83,3 +86,15 @@ def test_a_list_of_cache_servers_is_warned_about(env):
     r = env.httpd.configtest(env.standard_config(server_extra=(
         "JITProvSessionCache redis:127.0.0.1:6379")))
     assert r.returncode == 0 and "JITPROV0082" not in r.stderr + r.stdout
+
+
+def test_scope_without_openid_is_named_with_the_reason(env):
+    r = env.httpd.configtest(env.standard_config(locations_extra='JITProvScope "email profile"'))
+    assert r.returncode != 0
+    assert "lacks the openid scope" in r.stderr + r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("scope", ["openid", "email  openid profile", "profile openid"])
+def test_scope_with_openid_anywhere_is_valid(env, scope):
+    r = env.httpd.configtest(env.standard_config(locations_extra=f'JITProvScope "{scope}"'))
+    assert r.returncode == 0, r.stderr
