@@ -524,14 +524,23 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
                        iss ? ap_escape_logitem(r->pool, iss) : "(repeated or malformed)", m.issuer);
     }
     error = jp_query_param(r->pool, q, "error");
-    if (error)
+    if (error || jp_query_count(r->pool, q, "error")) {
+        /* The code tells the user whether to retry (RFC 6749 4.1.2.1); the
+         * description is the IdP's free text and stays in the log. */
+        const char *desc = jp_query_param(r->pool, q, "error_description");
+        int status = !error                                      ? HTTP_BAD_REQUEST
+                     : !strcmp(error, "access_denied")           ? HTTP_FORBIDDEN
+                     : !strcmp(error, "temporarily_unavailable") ? HTTP_SERVICE_UNAVAILABLE
+                     : !strcmp(error, "server_error")            ? HTTP_BAD_GATEWAY
+                                                                 : HTTP_BAD_REQUEST;
         return jp_fail(
-            r, strcmp(error, "access_denied") ? HTTP_BAD_REQUEST : HTTP_FORBIDDEN,
-            "The identity provider did not complete the login.", "IdP error %s: %s",
-            ap_escape_logitem(r->pool, error),
-            ap_escape_logitem(r->pool, jp_query_param(r->pool, q, "error_description")
-                                           ? jp_query_param(r->pool, q, "error_description")
-                                           : ""));
+            r, status,
+            apr_pstrcat(r->pool, "The identity provider did not complete the login (error: ",
+                        error ? jp_error_code_shown(r->pool, error) : "repeated or malformed", ").",
+                        NULL),
+            "IdP error %s: %s", error ? ap_escape_logitem(r->pool, error) : "(unreadable)",
+            desc ? ap_escape_logitem(r->pool, desc) : "");
+    }
     code = jp_query_param(r->pool, q, "code");
     if (!code || !*code || strlen(code) > 2048)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response has no code.",

@@ -267,6 +267,18 @@ int jp_query_has(apr_pool_t *p, const char *query, const char *name)
     return name && *name && jp_query_count(p, query, name) > 0;
 }
 
+char *jp_error_code_shown(apr_pool_t *p, const char *code)
+{
+    size_t n = code ? strlen(code) : 0, i, keep = n > JP_ERROR_CODE_MAX ? JP_ERROR_CODE_MAX : n;
+    char *out = apr_palloc(p, keep + 4);
+    for (i = 0; i < keep; i++) {
+        unsigned char ch = (unsigned char)code[i];
+        out[i] = ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' ? '?' : (char)ch;
+    }
+    strcpy(out + keep, n > keep ? "..." : "");
+    return out;
+}
+
 int jp_url_plain_remote(const char *url)
 {
     const char *h, *e;

@@ -34,6 +34,13 @@ int jp_query_has(apr_pool_t *p, const char *query, const char *name);
  * told from an absent one; jp_query_param returns NULL for all three. */
 int jp_query_count(apr_pool_t *p, const char *query, const char *name);
 
+/* An OAuth 2.0 error code from a redirect (RFC 6749 4.1.2.1) fit to show:
+ * bytes outside its character set (%x20-21 / %x23-5B / %x5D-7E) become "?",
+ * and past JP_ERROR_CODE_MAX bytes it is cut and ends in "...". Still to be
+ * HTML-escaped. */
+#define JP_ERROR_CODE_MAX 64
+char *jp_error_code_shown(apr_pool_t *p, const char *code);
+
 /* 1 when url is plain http:// to a host other than loopback (127.0.0.0/8, ::1,
  * localhost): tokens and keys would cross the network unprotected. 0 for
  * https, for loopback, and for anything that is not an http URL. */

@@ -68,13 +68,26 @@ def test_duplicate_state_parameter(site, s):
     assert_error_page(site, r)
 
 
-def test_idp_error_response(site, s):
+@pytest.mark.parametrize("code,status,shown", [
+    ("access_denied", 403, "access_denied"),
+    ("temporarily_unavailable", 503, "temporarily_unavailable"),
+    ("server_error", 502, "server_error"),
+    ("invalid_scope", 400, "invalid_scope"),
+    ("%3Cscript%3Ealert(1)%3C%2Fscript%3E", 400, "&lt;script&gt;alert(1)&lt;/script&gt;"),
+    ("a%0D%0Ab%22c", 400, "a??b?c"),
+    ("x" * 300, 400, "x" * 64 + "..."),
+])
+def test_idp_error_response(site, s, code, status, shown):
+    # RFC 6749 4.1.2.1: the code is shown (sanitised, capped, escaped), the
+    # free-text description is not; the IdP's own trouble is a 502/503.
+    before = h.written_rows(site.httpd)
     state, _ = start_attempt(site, s)
-    r = s.get(site.httpd.url(f"/callback?error=access_denied&error_description=nope"
+    r = s.get(site.httpd.url(f"/callback?error={code}&error_description=%3Cb%3Enope"
                              f"&state={state}&{iss_param(site)}"), allow_redirects=False)
-    assert 400 <= r.status_code < 500
-    assert h.error_ref(r)
-    assert SESSION_COOKIE not in h.set_cookies(r)
+    assert_error_page(site, r, status)
+    assert f"(error: {shown})" in r.text, r.text[:600]
+    assert "x" * 65 not in r.text and "nope" not in r.text
+    assert h.written_rows(site.httpd) == before
 
 
 def iss_param(site):

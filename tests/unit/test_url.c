@@ -237,6 +237,22 @@ static void test_query_count(void)
     CHECK(jp_query_count(p, NULL, "iss") == 0);
 }
 
+static void test_error_code_shown(void)
+{
+    char big[200];
+    CHECK_STR(jp_error_code_shown(p, "access_denied"), "access_denied");
+    CHECK_STR(jp_error_code_shown(p, "a\r\nb\"c\\d\x7f\xc3\xa9"), "a??b?c?d???");
+    CHECK_STR(jp_error_code_shown(p, "<b> x"), "<b> x"); /* HTML escaping is the page's */
+    CHECK_STR(jp_error_code_shown(p, ""), "");
+    CHECK_STR(jp_error_code_shown(p, NULL), "");
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CHECK(strlen(jp_error_code_shown(p, big)) == JP_ERROR_CODE_MAX + 3);
+    CHECK(!strcmp(jp_error_code_shown(p, big) + JP_ERROR_CODE_MAX, "..."));
+    big[JP_ERROR_CODE_MAX] = '\0';
+    CHECK(strlen(jp_error_code_shown(p, big)) == JP_ERROR_CODE_MAX);
+}
+
 static void test_plain_remote(void)
 {
     CHECK(jp_url_plain_remote("http://idp.example.com/.well-known/openid-configuration"));
@@ -306,6 +322,7 @@ int main(void)
     test_query_has();
     test_plain_remote();
     test_query_count();
+    test_error_code_shown();
     test_issuer_fits();
     apr_pool_destroy(p);
     apr_terminate();
