@@ -92,6 +92,7 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     n->cookie_host_prefix =
         a->cookie_host_prefix != JP_UNSET ? a->cookie_host_prefix : b->cookie_host_prefix;
     PICK(trusted_proxies);
+    PICK(trusted_aud);
     PICK(extra_providers);
     PICK(provider_rules);
     PICK(discovery_path);
@@ -449,6 +450,24 @@ static const char *add_trusted_proxy(cmd_parms *cmd, void *dummy, const char *ar
     if (!c->trusted_proxies)
         c->trusted_proxies = apr_array_make(cmd->pool, 4, sizeof(apr_ipsubnet_t *));
     *(apr_ipsubnet_t **)apr_array_push(c->trusted_proxies) = sub;
+    return NULL;
+}
+
+/* Kept NULL-terminated, the shape jp_tok_expect.trusted_aud wants. */
+static const char *add_trusted_aud(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *err = need_server(cmd);
+    if (err)
+        return err;
+    if (!*arg)
+        return "JITProvTrustedAudience: an audience cannot be empty";
+    if (!c->trusted_aud)
+        c->trusted_aud = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    else
+        apr_array_pop(c->trusted_aud);
+    *(const char **)apr_array_push(c->trusted_aud) = arg;
+    *(const char **)apr_array_push(c->trusted_aud) = NULL;
     return NULL;
 }
 
@@ -1200,6 +1219,8 @@ const command_rec jp_cmds[] = {
     AP_INIT_ITERATE("JITProvTrustedProxy", add_trusted_proxy, NULL, RSRC_CONF,
                     "addresses (ip or ip/bits) of reverse proxies whose Forwarded and "
                     "X-Forwarded-* headers are believed"),
+    AP_INIT_ITERATE("JITProvTrustedAudience", add_trusted_aud, NULL, RSRC_CONF,
+                    "audiences besides the client id that an ID token's aud may name"),
     SRV_INT("JITProvClockSkew", skew, "seconds of clock skew allowed"),
     SRV_INT("JITProvHTTPTimeout", http_timeout, "seconds to wait for the IdP"),
     AP_INIT_TAKE1("JITProvCAFile", set_ca_file, NULL, RSRC_CONF, "CA bundle to verify the IdP"),

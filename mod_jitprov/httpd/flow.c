@@ -217,6 +217,7 @@ static json_t *userinfo_claims(request_rec *r, jp_srv_cfg *c, const jp_meta *m, 
         memset(&e, 0, sizeof(e));
         e.issuer = m->issuer;
         e.client_id = c->client_id;
+        e.trusted_aud = c->trusted_aud ? (const char *const *)c->trusted_aud->elts : NULL;
         e.client_secret = c->client_secret;
         e.algs = jp_token_algs(r->pool, m->userinfo_algs);
         e.now = apr_time_sec(apr_time_now());
@@ -560,6 +561,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     memset(&e, 0, sizeof(e));
     e.issuer = m.issuer;
     e.client_id = c->client_id;
+    e.trusted_aud = c->trusted_aud ? (const char *const *)c->trusted_aud->elts : NULL;
     e.client_secret = c->client_secret;
     e.nonce = st.nonce;
     e.algs = jp_token_algs(r->pool, m.id_token_algs);

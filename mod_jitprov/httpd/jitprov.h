@@ -117,6 +117,8 @@ typedef struct jp_srv_cfg {
     int refresh_fail; /* JITProvRefreshFailure: JP_UNSET, 0 end, 1 auth */
     /* JITProvTrustedProxy: apr_ipsubnet_t *; NULL = none trusted */
     apr_array_header_t *trusted_proxies;
+    /* JITProvTrustedAudience: const char *, NULL-terminated; NULL = none */
+    apr_array_header_t *trusted_aud;
     /* spoof stripping: every JITProvHeader name of this vhost */
     apr_array_header_t *strip_names;
     const char *strip_prefix;

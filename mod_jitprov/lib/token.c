@@ -657,6 +657,19 @@ static int nonempty_string(json_t *c, const char *name, size_t max)
 }
 
 /* iss, aud, azp: the token was issued by our provider, to us. */
+/* OIDC Core 3.1.3.7 step 3: an audience the client does not trust makes the
+ * token someone else's too; only JITProvTrustedAudience's list is. */
+static int aud_trusted(const char *a, const jp_tok_expect *e)
+{
+    const char *const *t;
+    if (!strcmp(a, e->client_id))
+        return 1;
+    for (t = e->trusted_aud; t && *t; t++)
+        if (!strcmp(a, *t))
+            return 1;
+    return 0;
+}
+
 static int check_audience(json_t *c, const jp_tok_expect *e, int logout, const char **err)
 {
     json_t *iss = json_object_get(c, "iss");
@@ -682,6 +695,12 @@ static int check_audience(json_t *c, const jp_tok_expect *e, int logout, const c
             }
             naud++;
             found |= strcmp(json_string_value(a), e->client_id) == 0;
+            /* BCL 2.6 asks no more of a logout token than our client id in aud. */
+            if (!logout && !aud_trusted(json_string_value(a), e)) {
+                set_err(err, "token aud names an audience that is not trusted "
+                             "(JITProvTrustedAudience)");
+                return 0;
+            }
         }
     }
     if (!found) {

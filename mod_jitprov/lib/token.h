@@ -24,27 +24,30 @@ typedef enum {
 } jp_tok_rc;
 
 typedef struct {
-    const char *issuer;        /* exact match with "iss" */
-    const char *client_id;     /* must be in "aud"; "azp" checked when several audiences */
-    const char *client_secret; /* key for HS256/384/512; NULL disables HS* */
-    const char *nonce;         /* ID token: must equal "nonce"; NULL skips (logout tokens) */
-    const char *const *algs;   /* NULL-terminated allow-list; NULL = all asymmetric algs
-                                  RS256..512 PS256..512 ES256..512 EdDSA */
-    int64_t now;               /* unix seconds */
-    int skew;                  /* seconds of slack for exp/iat/nbf */
-    int max_iat_age;           /* seconds: iat older than now - max_iat_age - skew refused;
-                                  0 = no limit */
-    const char *sub;           /* signed userinfo: must equal "sub" (the ID token's) */
+    const char *issuer;             /* exact match with "iss" */
+    const char *client_id;          /* must be in "aud"; "azp" checked when several audiences */
+    const char *client_secret;      /* key for HS256/384/512; NULL disables HS* */
+    const char *nonce;              /* ID token: must equal "nonce"; NULL skips (logout tokens) */
+    const char *const *algs;        /* NULL-terminated allow-list; NULL = all asymmetric algs
+                                       RS256..512 PS256..512 ES256..512 EdDSA */
+    int64_t now;                    /* unix seconds */
+    int skew;                       /* seconds of slack for exp/iat/nbf */
+    int max_iat_age;                /* seconds: iat older than now - max_iat_age - skew refused;
+                                       0 = no limit */
+    const char *sub;                /* signed userinfo: must equal "sub" (the ID token's) */
+    const char *const *trusted_aud; /* NULL-terminated audiences accepted in "aud" besides
+                                       client_id (ID tokens, userinfo); NULL = none */
 } jp_tok_expect;
 
 /* Validates an ID token (OIDC Core 3.1.3.7): JWS compact form only (no JWE),
  * alg on the allow-list and never "none", "crit" header refused, key type/curve
  * matching alg (ES256<->P-256, ES384<->P-384, ES512<->P-521, RS/PS<->RSA,
  * EdDSA<->Ed25519, HS<->client secret), signature verified BEFORE the payload
- * is parsed; then iss, aud, azp, exp (required), iat (required), nbf, nonce, sub
- * (required, non-empty string). When the header has no kid, every key of a
- * matching type is tried. On JP_TOK_OK *claims is the payload object (its
- * reference is released with pool p). *err gets a short reason on failure. */
+ * is parsed; then iss, aud (client_id in it, and no audience that is neither
+ * client_id nor in e->trusted_aud: OIDC Core 3.1.3.7 step 3), azp, exp (required), iat (required),
+ * nbf, nonce, sub (required, non-empty string). When the header has no kid, every key of a matching
+ * type is tried. On JP_TOK_OK *claims is the payload object (its reference is released with pool
+ * p). *err gets a short reason on failure. */
 jp_tok_rc jp_idtoken_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
                               const jp_tok_expect *e, json_t **claims, const char **err);
 

@@ -98,3 +98,12 @@ def test_scope_without_openid_is_named_with_the_reason(env):
 def test_scope_with_openid_anywhere_is_valid(env, scope):
     r = env.httpd.configtest(env.standard_config(locations_extra=f'JITProvScope "{scope}"'))
     assert r.returncode == 0, r.stderr
+
+
+def test_trusted_audience_is_a_server_directive(env):
+    ok = env.httpd.configtest(env.standard_config(
+        locations_extra="JITProvTrustedAudience https://api.example urn:x"))
+    assert ok.returncode == 0, ok.stderr
+    bad = env.httpd.configtest(env.standard_config(
+        locations_extra="<Location /x>\n JITProvTrustedAudience https://api.example\n</Location>"))
+    assert bad.returncode != 0 and "JITProvTrustedAudience" in bad.stderr + bad.stdout

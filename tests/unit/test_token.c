@@ -547,8 +547,27 @@ static void test_claims(void)
     BAD(WITH(json_object_set_new(c, "aud", json_pack("[s,s]", "a", "b"))));
     GOOD(WITH(json_object_set_new(c, "aud", json_pack("[s]", CLIENT))));
     BAD(WITH(json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other"))));
-    GOOD(WITH((json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other")),
-               json_object_set_new(c, "azp", json_string(CLIENT)))));
+    /* OIDC Core 3.1.3.7 step 3: an audience not trusted refuses the token,
+     * azp or not; JITProvTrustedAudience names the ones that are */
+    BAD(WITH(
+        (json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "https://untrusted.example")),
+         json_object_set_new(c, "azp", json_string(CLIENT)))));
+    CHECK(last_err && strstr(last_err, "not trusted"));
+    {
+        static const char *const trusted[] = {"https://api.example", "other", NULL};
+        ex.trusted_aud = trusted;
+        GOOD(WITH((json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other")),
+                   json_object_set_new(c, "azp", json_string(CLIENT)))));
+        GOOD(WITH((json_object_set_new(
+                       c, "aud", json_pack("[s,s,s]", "https://api.example", CLIENT, "other")),
+                   json_object_set_new(c, "azp", json_string(CLIENT)))));
+        BAD(WITH((json_object_set_new(c, "aud", json_pack("[s,s,s]", CLIENT, "other", "third")),
+                  json_object_set_new(c, "azp", json_string(CLIENT)))));
+        /* trusting other audiences does not make them enough on their own */
+        BAD(WITH(json_object_set_new(c, "aud", json_pack("[s]", "other"))));
+        BAD(WITH(json_object_set_new(c, "aud", json_string("https://api.example"))));
+        ex.trusted_aud = NULL;
+    }
     BAD(WITH((json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other")),
               json_object_set_new(c, "azp", json_string("other")))));
     BAD(WITH(json_object_set_new(c, "azp", json_string("other"))));
@@ -606,6 +625,8 @@ static void test_logout(void)
     BAD(LWITH(json_object_set_new(c, "exp", json_integer(NOW - 3600))));
     BAD(LWITH(json_object_set_new(c, "iss", json_string("https://evil.example"))));
     BAD(LWITH(json_object_set_new(c, "aud", json_string("other"))));
+    /* BCL 2.6: our client id among several audiences is enough for a logout token */
+    GOOD(LWITH(json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other"))));
     BAD(LWITH(json_object_set_new(c, "sid", json_string(""))));
     lpl = dump(logout_claims());
     GOOD(lot(sign_raw("RS256", rsa2048,
@@ -714,6 +735,9 @@ static void test_userinfo_jwt(void)
     BAD(UWITH(json_object_set_new(c, "aud", json_string("other-client"))));
     CHECK(last_err && strstr(last_err, "aud"));
     BAD(UWITH(json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other"))));
+    BAD(UWITH((json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other")),
+               json_object_set_new(c, "azp", json_string(CLIENT)))));
+    CHECK(last_err && strstr(last_err, "not trusted"));
     BAD(UWITH(json_object_set_new(c, "azp", json_string("other"))));
     /* signature rules */
     BAD(uij(sign("RS256", rsa_other, "rsa", userinfo_claims())));
