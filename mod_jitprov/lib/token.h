@@ -62,7 +62,8 @@ jp_tok_rc jp_logout_token_validate(apr_pool_t *p, const char *jwt, const jp_jwks
  * application/jwt) with the ID token's signature rules (alg allow-list, key
  * pairing, HS* keyed with the client secret, no crit, signature before
  * payload); then "iss" equal to e->issuer and "aud" containing e->client_id
- * (both required: an unsigned-for-us JWT proves nothing), "azp" as for ID
+ * when present (an absent one is taken as ours: some IdPs sign userinfo
+ * without them, and the answer comes from the userinfo endpoint itself), "azp" as for ID
  * tokens, "exp"/"nbf" when present, and "sub" equal to e->sub. An encrypted
  * response (JWE, five segments) is refused with its own reason. */
 jp_tok_rc jp_userinfo_jwt_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
