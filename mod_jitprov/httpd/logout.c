@@ -142,9 +142,12 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
         return jp_fail(r, HTTP_BAD_REQUEST, "logout_token is missing.",
                        "back-channel logout without logout_token");
     c = jp_provider_for_token(r, c, tok);
+    /* Back-Channel Logout 1.0 2.8: a logout that failed, for whatever
+     * reason, is answered 400 like an invalid one; the log line says why. */
     rc = jp_provider_meta(r, c, &m, &err);
     if (rc != OK)
-        return jp_fail(r, rc, "The identity provider cannot be reached.", "metadata: %s", err);
+        return jp_fail(r, HTTP_BAD_REQUEST, "The identity provider cannot be reached.",
+                       "back-channel logout: metadata: %s", err);
     memset(&e, 0, sizeof(e));
     e.issuer = m.issuer;
     e.client_id = c->client_id;
@@ -155,7 +158,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     e.max_iat_age = 600;
     rc = jp_provider_validate(r, c, tok, &e, JP_VAL_LOGOUT, &claims, &err);
     if (rc == JP_TOK_IDP_DOWN || rc == JP_TOK_IDP_TIMEOUT)
-        return jp_fail(r, HTTP_BAD_GATEWAY, "The identity provider cannot be reached.",
+        return jp_fail(r, HTTP_BAD_REQUEST, "The identity provider cannot be reached.",
                        "logout token: %s", err);
     if (rc != JP_TOK_OK)
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout token is invalid.",
@@ -180,7 +183,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
         n = jp_session_revoke_sid(r, c, iss, sid, sub);
     if (n != 0) {
         jp_session_once_undo(r, c, "j", iss, jti);
-        return jp_fail(r, HTTP_SERVICE_UNAVAILABLE, "The logout could not be recorded.",
+        return jp_fail(r, HTTP_BAD_REQUEST, "The logout could not be recorded.",
                        "back-channel logout (sid=%s sub=%s): revocation not recorded",
                        sid ? ap_escape_logitem(r->pool, sid) : "-",
                        sub ? ap_escape_logitem(r->pool, sub) : "-");
