@@ -93,15 +93,23 @@ def decode(value, enc, delim=","):
     return parts
 
 
+def logged_in(site, users, name):
+    """A session of `name`, one of `users` (claims), which the IdP gets first
+    when it does not know them yet."""
+    if site.idp.users.get(name) != users[name]:
+        site.idp.users.update(users)
+        site.idp.restart()
+    USER_CLAIMS.update(users)
+    sess = requests.Session()
+    r = h.login(sess, site.httpd.url("/app/"), name)
+    assert r.status_code == 200
+    return sess, r
+
+
 @pytest.fixture(scope="module")
 def comma(site):
-    if site.idp.users.get("commagroup") != COMMA["commagroup"]:
-        site.idp.users.update(COMMA)
-        site.idp.restart()
-    USER_CLAIMS.update(COMMA)
-    with requests.Session() as sess:
-        r = h.login(sess, site.httpd.url("/app/"), "commagroup")
-        assert r.status_code == 200
+    sess, _ = logged_in(site, COMMA, "commagroup")
+    with sess:
         yield sess
 
 
@@ -173,11 +181,6 @@ def test_remote_user_of_only_control_characters_is_the_sub(site):
     """JITProvRemoteUser claim:preferred_username: a value that is nothing
     but control characters is empty once they are removed, and an empty
     source means the sub (docs/directives.md)."""
-    if site.idp.users.get("ctrlname") != CTRL["ctrlname"]:
-        site.idp.users.update(CTRL)
-        site.idp.restart()
-    USER_CLAIMS.update(CTRL)
-    with requests.Session() as sess:
-        r = h.login(sess, site.httpd.url("/app/"), "ctrlname")
-        assert r.status_code == 200
+    sess, r = logged_in(site, CTRL, "ctrlname")
+    with sess:
         assert r.json()["remote_user"] == CTRL["ctrlname"]["sub"]

@@ -287,12 +287,13 @@ def test_bad_callbacks_write_nothing(prov, s):
             assert h.error_ref(r), (what, r.text[:300])
             assert _no_session(r), what
         assert prov.counts() == counts, what
-    # The IdP said no.
+    # The IdP said no (with its iss, which it promises: RFC 9207).
     with requests.Session() as other:
         cb2 = h.callback_of(other, prov.url("/app/denied"), "erin")
         st = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(cb2).query))["state"]
         r = other.get(base + "?" + urllib.parse.urlencode(
-            {"state": st, "error": "access_denied", "error_description": "no'; DROP--"}),
+            {"state": st, "error": "access_denied", "error_description": "no'; DROP--",
+             "iss": prov.env.idp.issuer}),
             allow_redirects=False)
         assert r.status_code == 403 and h.error_ref(r) and _no_session(r)
     assert prov.counts() == counts

@@ -224,7 +224,7 @@ static void test_query_param(void)
     CHECK_STR(jp_query_param(p, "logout_token=eyJ.eyJ.sig", "logout_token"), "eyJ.eyJ.sig");
 }
 
-/* Plain http to anything but loopback draws a configtest warning (issue 9). */
+/* A repeated or malformed parameter is there, unlike an absent one. */
 static void test_query_count(void)
 {
     CHECK(jp_query_count(p, "a=1&iss=x&b=2", "iss") == 1);
@@ -253,6 +253,7 @@ static void test_error_code_shown(void)
     CHECK(strlen(jp_error_code_shown(p, big)) == JP_ERROR_CODE_MAX);
 }
 
+/* Plain http to anything but loopback draws a configtest warning (issue 9). */
 static void test_plain_remote(void)
 {
     CHECK(jp_url_plain_remote("http://idp.example.com/.well-known/openid-configuration"));
