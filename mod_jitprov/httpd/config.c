@@ -1357,23 +1357,13 @@ static const char *check_cache_lifetimes(apr_pool_t *p, jp_srv_cfg *c)
                         spec, longest);
 }
 
-/* 1 when the space-separated list holds the word. */
-static int has_word(apr_pool_t *p, const char *list, const char *word)
-{
-    char *last, *w, *copy = apr_pstrdup(p, list ? list : "");
-    for (w = apr_strtok(copy, " ", &last); w; w = apr_strtok(NULL, " ", &last))
-        if (!strcmp(w, word))
-            return 1;
-    return 0;
-}
-
 /* Checked for every vhost that uses the module, at configtest. */
 const char *jp_check_srv_cfg(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
 {
     const char *err;
     /* OIDC Core 3.1.2.1: without openid the request is plain OAuth 2.0 and
      * no ID token comes back: every login would fail at the callback. */
-    if (!has_word(p, c->scope, "openid"))
+    if (!jp_word_listed(c->scope, "openid"))
         return apr_psprintf(p,
                             "JITProvScope \"%s\" lacks the openid scope, without which the IdP "
                             "answers with no ID token (OIDC Core 3.1.2.1)",

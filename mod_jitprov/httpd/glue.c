@@ -4,9 +4,9 @@
  * They live here, not in mod_jitprov.c, so that the hooks file stays on top
  * and nothing calls up into it. */
 #include "jitprov.h"
+#include "url.h"
 #include "http_protocol.h"
 #include "apr_optional.h"
-#include "apr_strings.h"
 
 #include "apr_dbd.h"
 #include "mod_dbd.h"
@@ -79,18 +79,15 @@ static const char *const hs_algs[] = {"HS256", "HS384", "HS512"};
 
 const char *const *jp_token_algs(apr_pool_t *p, const char *listed)
 {
-    const char **out = apr_pcalloc(p, sizeof(*out) * 14);
+    const size_t na = sizeof(asym_algs) / sizeof(*asym_algs),
+                 nh = sizeof(hs_algs) / sizeof(*hs_algs);
+    const char **out = apr_palloc(p, sizeof(*out) * (na + nh + 1));
     size_t i, n = 0;
-    for (i = 0; i < sizeof(asym_algs) / sizeof(*asym_algs); i++)
+    for (i = 0; i < na; i++)
         out[n++] = asym_algs[i];
-    for (i = 0; i < sizeof(hs_algs) / sizeof(*hs_algs); i++) {
-        char *copy = apr_pstrdup(p, listed ? listed : ""), *last, *w;
-        for (w = apr_strtok(copy, " ", &last); w; w = apr_strtok(NULL, " ", &last))
-            if (!strcmp(w, hs_algs[i])) {
-                out[n++] = hs_algs[i];
-                break;
-            }
-    }
+    for (i = 0; i < nh; i++)
+        if (jp_word_listed(listed, hs_algs[i]))
+            out[n++] = hs_algs[i];
     out[n] = NULL;
     return out;
 }

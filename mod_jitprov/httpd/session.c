@@ -952,8 +952,7 @@ static int revoked_full(request_rec *r, jp_srv_cfg *c, const jp_session *s, int6
         if (s->created < jp_rev_epoch(rev))
             return 1;
     } else {
-        /* The cache's epoch: the one key hashed per full check (SHA-256 of
-         * a few dozen bytes, beside a cache round trip). */
+        /* The cache's epoch (its key hashed once, at startup). */
         int64_t epoch;
         if (net_epoch(r, c, now, &epoch) != 0)
             return -1;

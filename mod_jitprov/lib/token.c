@@ -656,7 +656,6 @@ static int nonempty_string(json_t *c, const char *name, size_t max)
     return n > 0 && n <= max;
 }
 
-/* iss, aud, azp: the token was issued by our provider, to us. */
 /* OIDC Core 3.1.3.7 step 3: an audience the client does not trust makes the
  * token someone else's too; only JITProvTrustedAudience's list is. */
 static int aud_trusted(const char *a, const jp_tok_expect *e)
@@ -670,6 +669,7 @@ static int aud_trusted(const char *a, const jp_tok_expect *e)
     return 0;
 }
 
+/* iss, aud, azp: the token was issued by our provider, to us. */
 static int check_audience(json_t *c, const jp_tok_expect *e, int logout, const char **err)
 {
     json_t *iss = json_object_get(c, "iss");

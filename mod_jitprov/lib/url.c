@@ -279,6 +279,21 @@ char *jp_error_code_shown(apr_pool_t *p, const char *code)
     return out;
 }
 
+int jp_word_listed(const char *list, const char *word)
+{
+    size_t n = word ? strlen(word) : 0, k;
+    if (!list || !n)
+        return 0;
+    while (*list) {
+        list += strspn(list, " ");
+        k = strcspn(list, " ");
+        if (k == n && !strncmp(list, word, n))
+            return 1;
+        list += k;
+    }
+    return 0;
+}
+
 int jp_url_plain_remote(const char *url)
 {
     const char *h, *e;

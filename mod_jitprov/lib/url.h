@@ -41,6 +41,10 @@ int jp_query_count(apr_pool_t *p, const char *query, const char *name);
 #define JP_ERROR_CODE_MAX 64
 char *jp_error_code_shown(apr_pool_t *p, const char *code);
 
+/* 1 when the space-separated list (a scope, a discovery document's list of
+ * algorithms) holds word exactly; NULL lists hold nothing. */
+int jp_word_listed(const char *list, const char *word);
+
 /* 1 when url is plain http:// to a host other than loopback (127.0.0.0/8, ::1,
  * localhost): tokens and keys would cross the network unprotected. 0 for
  * https, for loopback, and for anything that is not an http URL. */

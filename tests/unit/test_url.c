@@ -224,6 +224,20 @@ static void test_query_param(void)
     CHECK_STR(jp_query_param(p, "logout_token=eyJ.eyJ.sig", "logout_token"), "eyJ.eyJ.sig");
 }
 
+/* Scopes and discovery lists: whole words only. */
+static void test_word_listed(void)
+{
+    CHECK(jp_word_listed("openid email profile", "openid"));
+    CHECK(jp_word_listed("  email   openid ", "openid"));
+    CHECK(jp_word_listed("RS256 HS256", "HS256"));
+    CHECK(!jp_word_listed("openidx email", "openid"));
+    CHECK(!jp_word_listed("xopenid", "openid"));
+    CHECK(!jp_word_listed("HS2560 HS25", "HS256"));
+    CHECK(!jp_word_listed("", "openid"));
+    CHECK(!jp_word_listed(NULL, "openid"));
+    CHECK(!jp_word_listed("openid", ""));
+}
+
 /* A repeated or malformed parameter is there, unlike an absent one. */
 static void test_query_count(void)
 {
@@ -323,6 +337,7 @@ int main(void)
     test_query_has();
     test_plain_remote();
     test_query_count();
+    test_word_listed();
     test_error_code_shown();
     test_issuer_fits();
     apr_pool_destroy(p);
