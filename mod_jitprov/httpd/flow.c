@@ -610,15 +610,19 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
         jp_db db;
         jp_metric(JP_M_ACCOUNT_REFUSED);
         if (c->provisioning && jp_db_acquire(r, &db) == OK) {
-            jp_audit_entry a;
-            memset(&a, 0, sizeof(a));
-            a.event = "refuse";
-            a.iss = iss;
-            a.sub = sub;
-            a.client_ip = r->useragent_ip;
-            a.corr_id = jp_ref(r);
-            a.detail = "{\"reason\":\"gate\"}";
-            jp_audit_ex(r->pool, &db, &c->store, &a, NULL);
+            jp_login in;
+            const char *aerr = NULL;
+            in.iss = iss;
+            in.sub = sub;
+            in.claims = claims;
+            in.client_ip = r->useragent_ip;
+            in.corr_id = jp_ref(r);
+            /* The refusal stands whatever the database says: it only loses
+             * its audit row, which the log line below names. */
+            if (jp_refuse_login(r->pool, &db, &c->store, &in, "gate", &aerr))
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                              JPLOG(0902) "audit row of a gate refusal not written: %s [ref %s]",
+                              aerr ? aerr : "database error", jp_ref(r));
         }
         return jp_fail(r, HTTP_FORBIDDEN, "Your account does not meet this site's access policy.",
                        "JITProvRequireClaim: %s (sub=%s)", why, ap_escape_logitem(r->pool, sub));

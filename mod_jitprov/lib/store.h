@@ -155,6 +155,14 @@ jp_prov_rc jp_provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const
 jp_prov_rc jp_provision_dry(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
                             jp_account *out, json_t *events, const char **err);
 
+/* A login refused before the account rules run (reason "gate": a
+ * JITProvRequireClaim): one audit row "refuse" under the account key, as
+ * jp_provision writes its refusals, that names the account when the user has
+ * one, so the refusal is in that account's history. Nothing else is written.
+ * 0 or -1 (*err set if err). */
+int jp_refuse_login(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
+                    const char *reason, const char **err);
+
 /* Status re-check for live sessions: "active"/"pending"/"disabled", or "gone" when
  * the row was deleted. Returns 0, or -1 on database error. Without a status column
  * an existing row is "active". */

@@ -810,6 +810,67 @@ static jp_prov_rc provision(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, c
 }
 
 /* ------------------------------------------------------------------------ */
+/* Refusals before the account rules                                          */
+
+typedef struct {
+    jp_audit_entry e;
+    const char *key; /* NULL: no usable key, no account to name */
+} jp_early_refusal;
+
+static int op_refuse(jp_sql *s, void *arg)
+{
+    jp_early_refusal *a = arg;
+    const char **row = NULL;
+    jp_q q;
+    a->e.account_id = 0;
+    if (!s->cfg->audit_table || !*s->cfg->audit_table)
+        return JP_STORE_OK;
+    if (a->key) {
+        /* A plain read, no lock: the row only gets named, never changed. */
+        jp_q_init(&q, s->p);
+        jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", ROLE_COL(s, JP_COL_ID), " FROM ", s->cfg->table,
+                                 " WHERE ", NULL));
+        if (HAS_ROLE(s, JP_COL_ISS)) {
+            jp_q_sql(&q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_ISS), " = ", NULL));
+            jp_q_str(&q, a->e.iss);
+            jp_q_sql(&q, " AND ");
+        }
+        jp_q_sql(&q, apr_pstrcat(s->p, ROLE_COL(s, JP_COL_SUB), " = ", NULL));
+        jp_q_str(&q, a->key);
+        if (jp_sql_first(s, &q, &row))
+            return JP_STORE_ERROR;
+        if (row && row[0])
+            a->e.account_id = apr_atoi64(row[0]);
+    }
+    return jp_sql_audit_alone(s, &a->e) ? JP_STORE_ERROR : JP_STORE_OK;
+}
+
+int jp_refuse_login(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_login *in,
+                    const char *reason, const char **err)
+{
+    jp_early_refusal a;
+    json_t *d = json_object();
+    const char *key = in->sub;
+    memset(&a, 0, sizeof(a));
+    if (cfg->account_key && strcmp(cfg->account_key, "sub"))
+        key = claim_text(p, in->claims, cfg->account_key, cfg->delim);
+    if (in->iss && *in->iss && key && *key && strlen(in->iss) <= JP_VALUE_MAX &&
+        strlen(key) <= JP_VALUE_MAX)
+        a.key = key;
+    json_object_set_new(d, "reason", json_string(reason));
+    a.e.event = "refuse";
+    a.e.iss = in->iss;
+    /* Under the account key, as every other audit row of a login; the
+     * token's sub when the key claim is missing. */
+    a.e.sub = a.key ? a.key : in->sub;
+    a.e.client_ip = in->client_ip;
+    a.e.corr_id = in->corr_id;
+    a.e.detail = jp_detail_text(p, d);
+    json_decref(d);
+    return jp_sql_run(p, db, cfg, JP_SQL_LABEL, op_refuse, &a, err) == JP_STORE_OK ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Status re-check                                                            */
 
 typedef struct {

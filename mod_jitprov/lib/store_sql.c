@@ -642,10 +642,14 @@ int jp_sql_audit_change(jp_sql *s, apr_int64_t at, const char *event, const char
     return jp_sql_audit(s, &e);
 }
 
-/* A row on its own, outside any transaction of ours: it commits by itself. */
+int jp_sql_audit_alone(jp_sql *s, const jp_audit_entry *e)
+{
+    return sync_level(s) || jp_sql_audit(s, e) ? -1 : 0;
+}
+
 static int op_audit(jp_sql *s, void *e)
 {
-    return sync_level(s) || jp_sql_audit(s, e) ? JP_STORE_ERROR : JP_STORE_OK;
+    return jp_sql_audit_alone(s, e) ? JP_STORE_ERROR : JP_STORE_OK;
 }
 
 int jp_audit_ex(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_audit_entry *e,

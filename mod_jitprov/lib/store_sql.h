@@ -155,6 +155,9 @@ const char *jp_detail_text(apr_pool_t *p, json_t *o);
 /* One audit row on this attempt's connection (inside its transaction, if
  * any). 0, or -1 with s->err set; 0 when there is no audit table. */
 int jp_sql_audit(jp_sql *s, const jp_audit_entry *e);
+/* The same as a row on its own, outside any transaction of ours: it commits
+ * by itself. 0 or -1. */
+int jp_sql_audit_alone(jp_sql *s, const jp_audit_entry *e);
 /* The audit row of a change made by who (an admin, a SCIM client): its
  * address and correlation id, detail (released) as text; at 0 means now. */
 int jp_sql_audit_change(jp_sql *s, apr_int64_t at, const char *event, const char *iss,

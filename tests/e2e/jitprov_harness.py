@@ -100,6 +100,10 @@ PROV_USERS = {
     "pat": {"sub": "u-9a7c0000-0000-4000-8000-0000000f0001", "email": "pat@example.com",
             "email_verified": True, "name": "Pat Pending", "preferred_username": "pat",
             "groups": ["staff"], "department": "sales"},
+    # An email but no email_verified claim at all: no email linking.
+    "una": {"sub": "u-0a0a0000-0000-4000-8000-0000000a0a01", "email": "una@example.com",
+            "name": "Una Unsaid", "preferred_username": "una", "groups": ["staff"],
+            "department": "sales"},
     # email_verified is the string "true", not the JSON boolean: no email linking.
     "trudy": {"sub": "u-7d0d0000-0000-4000-8000-0000000d0007", "email": "trudy@example.com",
               "email_verified": "true", "name": "Trudy Stringly", "preferred_username": "trudy",

@@ -17,8 +17,15 @@ def start_site(env, db, extra):
     return h.ProvSite(env, db).start(extra)
 
 
-def fresh_login(prov, user, path="/app/"):
+# What a client can say about its own address: the audit row must keep the
+# TCP peer (no mod_remoteip, no JITProvTrustedProxy here).
+FORGED_ADDRESS = {"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7",
+                  "X-Real-IP": "203.0.113.7", "Client-IP": "203.0.113.7"}
+
+
+def fresh_login(prov, user, path="/app/", headers=None):
     with requests.Session() as sess:
+        sess.headers.update(headers or {})
         r = h.login(sess, prov.url(path), user)
         return r, sess.cookies.get(SESSION_COOKIE)
 
@@ -30,7 +37,7 @@ def detail(row):
 def refused(prov, user, text, reason, status=403):
     """Logs user in, expects a refusal page; returns (ref, the audit row)."""
     n_acc, n_audit = prov.counts()
-    r, cookie = fresh_login(prov, user)
+    r, cookie = fresh_login(prov, user, headers=FORGED_ADDRESS)
     assert r.status_code == status, (r.status_code, r.text[:500])
     assert text in r.text, r.text[:500]
     ref = h.error_ref(r)
@@ -101,9 +108,10 @@ class TestCreateOffLinkByEmail:
         assert len(prov.accounts()) == len(prov.accounts("1=1"))  # sanity
         assert len(prov.accounts(f"lower(email) = {lit('alice@example.com')}")) == 1
 
-    @pytest.mark.parametrize("user", ["carol", "trudy"])
+    @pytest.mark.parametrize("user", ["carol", "trudy", "una"])
     def test_unverified_email_does_not_link(self, prov, user):
-        # carol: email_verified false; trudy: the string "true", not the boolean.
+        # carol: email_verified false; trudy: the string "true", not the
+        # boolean; una: no email_verified claim at all.
         email = USER_CLAIMS[user]["email"]
         admin_ok(prov.db, "add", "--email", email)
         before = prov.accounts(f"email = {lit(email)}")
@@ -111,6 +119,21 @@ class TestCreateOffLinkByEmail:
         after = prov.accounts(f"email = {lit(email)}")
         assert after == before and after[0]["iss"] is None and after[0]["sub"] is None
         assert prov.account(user) is None
+
+    def test_two_unlinked_rows_with_one_email_link_neither(self, prov):
+        # jitprov-admin add refuses a second row for one address, but SQL (or
+        # an application) can make two: the login must not pick one.
+        email = USER_CLAIMS["ivan"]["email"]
+        for spelling in (email, email.upper()):
+            prov.db.execute("INSERT INTO jitprov_accounts (email, status, created_at, "
+                            f"updated_at, source) VALUES ({lit(spelling)}, 'active', 1, 1, "
+                            "'admin')")
+        before = prov.accounts(f"lower(email) = {lit(email)}")
+        assert len(before) == 2
+        ref, row = refused(prov, "ivan", "You do not have an account", "email_ambiguous")
+        assert row["account_id"] is None
+        assert prov.accounts(f"lower(email) = {lit(email)}") == before
+        assert prov.account("ivan") is None
 
     def test_preprovisioned_by_iss_and_sub(self, prov):
         admin_ok(prov.db, "add", "--iss", prov.env.idp.issuer, "--sub",
@@ -203,6 +226,24 @@ class TestGates:
             r, cookie = fresh_login(prov, user)
             assert r.status_code == 200 and cookie, (user, r.status_code)
             assert prov.account(user)["status"] == "active"
+
+    def test_gate_holds_for_an_existing_account(self, prov):
+        # The gate is checked before an existing account is used, not only
+        # before one is created: a user who left the group is refused, and
+        # the refusal is recorded on that account.
+        before = dict(prov.env.idp.users["henry"])
+        r, cookie = fresh_login(prov, "henry")
+        assert r.status_code == 200 and cookie
+        row = prov.account("henry")
+        try:
+            h.change_idp_user(prov.env, "henry", groups=["ops"])
+            ref, audit = refused(prov, "henry", "access policy", "gate")
+            assert audit["account_id"] == row["id"], audit
+            assert audit["sub"] == USER_CLAIMS["henry"]["sub"]
+            # Nothing of the row changed: not the groups, not the counters.
+            assert prov.account("henry") == row
+        finally:
+            h.change_idp_user(prov.env, "henry", groups=before["groups"])
 
 
 class TestAccountKeyAndNoUpdate:

@@ -562,6 +562,43 @@ static void test_default(jp_db *db)
     CHECK(login(gp, db, &c, "no-oid", cl, &a) == JP_PROV_NOT_PROVISIONED);
     json_decref(cl);
 
+    /* A gate refusal (jp_refuse_login) names the account its key finds, under
+     * that key, and changes nothing else; without the key claim, no account. */
+    {
+        jp_login in;
+        long before = count(db, "SELECT count(*) FROM jitprov_accounts");
+        const char *cnt = sql1(db, "SELECT login_count FROM jitprov_accounts WHERE sub = "
+                                   "'0000-aaaa'");
+        cl = json_pack("{s:s}", "oid", "0000-aaaa");
+        in.iss = "https://idp.example.com";
+        in.sub = "rotating-sub-3";
+        in.claims = cl;
+        in.client_ip = "192.0.2.9";
+        in.corr_id = "corr-gate";
+        CHECK(jp_refuse_login(gp, db, &c, &in, "gate", &err) == 0);
+        CHECK(count(db, "SELECT count(*) FROM jitprov_audit WHERE corr_id = 'corr-gate'") == 1);
+        CHECK_STR(sql1(db, "SELECT CASE WHEN a.account_id = b.id THEN 1 ELSE 0 END FROM "
+                           "jitprov_audit a, jitprov_accounts b WHERE a.corr_id = 'corr-gate' "
+                           "AND b.sub = '0000-aaaa'"),
+                  "1");
+        CHECK_STR(sql1(db, "SELECT sub || ' ' || event || ' ' || detail || ' ' || client_ip FROM "
+                           "jitprov_audit WHERE corr_id = 'corr-gate'"),
+                  "0000-aaaa refuse {\"reason\":\"gate\"} 192.0.2.9");
+        CHECK_STR(sql1(db, "SELECT login_count FROM jitprov_accounts WHERE sub = '0000-aaaa'"),
+                  cnt);
+        json_decref(cl);
+        cl = json_pack("{s:s}", "email", "x@example.com");
+        in.claims = cl;
+        in.sub = "no-oid-2";
+        in.corr_id = "corr-gate-2";
+        CHECK(jp_refuse_login(gp, db, &c, &in, "gate", &err) == 0);
+        CHECK_STR(sql1(db, "SELECT coalesce(account_id, 0) || ' ' || sub FROM jitprov_audit "
+                           "WHERE corr_id = 'corr-gate-2'"),
+                  "0 no-oid-2");
+        CHECK(count(db, "SELECT count(*) FROM jitprov_accounts") == before);
+        json_decref(cl);
+    }
+
     /* admin queries */
     {
         jp_rowset rs;
