@@ -108,6 +108,19 @@ static int cmd_init(void)
     return EX_OK;
 }
 
+/* local@domain, both parts non-empty, no space or control character: the
+ * address a login's email claim is compared with. */
+static int email_ok(const char *e)
+{
+    const char *at = strrchr(e, '@'), *c;
+    if (!at || at == e || !at[1])
+        return 0;
+    for (c = e; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return 0;
+    return 1;
+}
+
 static int cmd_add(void)
 {
     jp_new_account a;
@@ -126,8 +139,12 @@ static int cmd_add(void)
         die(EX_USAGE, "add needs --email EMAIL, or --iss ISSUER --sub SUBJECT");
     if (!a.iss != !a.sub)
         die(EX_USAGE, "--iss and --sub go together");
-    if (a.email && (!*a.email || !strchr(a.email, '@')))
-        die(EX_USAGE, "--email '%s' is not an email address", a.email);
+    /* An empty issuer or subject is a key no ID token has: the row could
+     * never be logged into, nor linked by email (its iss/sub are not NULL). */
+    if ((a.iss && !*a.iss) || (a.sub && !*a.sub))
+        die(EX_USAGE, "--iss and --sub must not be empty");
+    if (a.email && !email_ok(a.email))
+        die(EX_USAGE, "--email '%s' is not an email address", safe(a.email));
     if (a.status && strcmp(a.status, "active") && strcmp(a.status, "pending") &&
         strcmp(a.status, "disabled"))
         die(EX_USAGE, "--status must be active, pending or disabled");
@@ -332,6 +349,13 @@ static int cmd_stale(void)
     return failed ? EX_FAIL : EX_OK;
 }
 
+static int month_days(int y, int mo)
+{
+    static const int n[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return mo == 2 && leap ? 29 : n[mo - 1];
+}
+
 /* --since: YYYY-MM-DD or "YYYY-MM-DD HH:MM[:SS]" (UTC), or unix seconds. */
 static apr_int64_t parse_since(const char *s)
 {
@@ -361,7 +385,9 @@ static apr_int64_t parse_since(const char *s)
         if (s[n])
             die(EX_USAGE, "--since '%s': unexpected '%s'", s, s + n);
     }
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    /* apr would roll 2024-02-31 over into March rather than refuse it. */
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 || mi > 59 ||
+        sec > 60)
         die(EX_USAGE, "--since '%s': no such date", s);
     t.tm_year = y - 1900;
     t.tm_mon = mo - 1;

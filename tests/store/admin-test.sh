@@ -87,6 +87,10 @@ suite_common() {
     expect 2 add --iss https://idp.example.com
     has "go together"
     expect 2 add --email not-an-email
+    for bad in "@" "jane@" "@example.com" "jane doe@example.com" $'jane@example.com\nx'; do
+        expect 2 add --email "$bad"
+        has "is not an email address"
+    done
     expect_raw 2 -d sqlite3 list
     has "no database"
     expect_raw 2 -d mysql -p x list
@@ -123,6 +127,11 @@ suite_common() {
     expect 0 add --iss https://idp.example.com --sub "o'neil\"; DROP TABLE jitprov_accounts; --" \
         --username "=HYPERLINK(\"http://evil\")"
     has "created account 3"
+    # an empty key could never be logged into nor linked: a usage error, nothing written
+    expect 2 add --iss https://idp.example.com --sub ""
+    has "must not be empty"
+    expect 2 add --email e@example.com --iss "" --sub s-empty
+    has "must not be empty"
     same "$(sql "SELECT count(*) FROM jitprov_accounts")" 3 "three accounts"
     same "$(sql "SELECT username FROM jitprov_accounts WHERE id = 3")" '=HYPERLINK("http://evil")' \
         "hostile value stored verbatim"
@@ -242,6 +251,11 @@ suite_common() {
     has ",2,,jitprov-admin"
     expect 2 audit --since yesterday
     expect 2 audit --since 2024-13-01
+    expect 2 audit --since 2023-02-29
+    has "no such date"
+    expect 2 audit --since "2024-04-31 10:00"
+    has "no such date"
+    expect 0 audit --since 2024-02-29
     expect 2 audit --format table
 }
 
