@@ -156,3 +156,34 @@ def test_pgsql_locked_table_gives_503_not_a_hung_worker(prov, s):
         f"{r.status_code if r is not None else 'none'}): the worker waited for the lock"
     assert_503(prov, r)
     assert prov.counts() == counts
+
+
+@pytest.mark.parametrize("db", ["pgsql"], indirect=True)
+def test_recheck_fail_open_keeps_sessions_but_not_logins(prov, s):
+    # JITProvAccountRecheckFailOpen On: a session whose re-check falls due
+    # while the database is down keeps working (logged); a login still needs
+    # the database and gets 503, nothing written.
+    prov.start(SERVER + "\nJITProvAccountRecheckFailOpen On", fresh=False)
+    try:
+        live = requests.Session()
+        assert h.login(live, prov.url("/app/"), "ivan").status_code == 200
+        row = prov.account("ivan")
+        cb = h.callback_of(s, prov.url("/app/judy"), "judy")
+        counts = prov.counts()
+        prov.db.make_unavailable()
+        try:
+            time.sleep(1.3)  # > JITProvAccountRecheckInterval 1
+            for _ in range(2):
+                r = live.get(prov.url("/app/during"), allow_redirects=False, timeout=30)
+                assert r.status_code == 200, (r.status_code, r.text[:300])
+                assert h.account_headers(r)["id"] == str(row["id"])
+            assert h.wait_for_log(prov.httpd, "JITPROV0202")
+            r = s.get(cb, allow_redirects=False, timeout=30)
+            assert_503(prov, r)
+        finally:
+            prov.db.make_available()
+        assert prov.counts() == counts
+        assert prov.account("judy") is None
+        live.close()
+    finally:
+        prov.start(SERVER, fresh=False)
