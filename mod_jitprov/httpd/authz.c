@@ -162,6 +162,9 @@ static int jp_note_auth_failure(request_rec *r, const char *type)
                       jp_ref(r));
         jp_error_page(r, HTTP_UNAUTHORIZED, HTTP_FORBIDDEN,
                       "You are logged in, but not allowed to see this page.");
+    } else {
+        /* No session (JITProvUnauthAction pass): httpd's 401 stays a 401. */
+        jp_challenge(r);
     }
     return OK;
 }

@@ -45,6 +45,16 @@ void jp_error_page(request_rec *r, int status, int shown, const char *reason)
                                     shown, title, title, ap_escape_html(r->pool, reason), ref));
 }
 
+/* RFC 9110 11.6.1 / 15.5.2: a 401 must carry a challenge. The scheme is the
+ * module's own, so no browser opens a password prompt, while clients and
+ * proxies that rely on the header get one. Kept when set already (the SCIM
+ * endpoint's Bearer). */
+void jp_challenge(request_rec *r)
+{
+    if (!apr_table_get(r->err_headers_out, "WWW-Authenticate"))
+        apr_table_setn(r->err_headers_out, "WWW-Authenticate", "jitprov");
+}
+
 int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...)
 {
     const char *ref = jp_ref(r), *cc;
@@ -62,6 +72,8 @@ int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...
     cc = apr_table_get(r->err_headers_out, "Cache-Control");
     if (!cc || !ap_strstr_c(cc, "no-store"))
         apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    if (status == HTTP_UNAUTHORIZED)
+        jp_challenge(r);
     jp_error_page(r, status, status, reason);
     return status;
 }

@@ -273,6 +273,7 @@ int jp_origin_https(request_rec *r, jp_srv_cfg *c);
 /* errors.c */
 const char *jp_ref(request_rec *r);
 void jp_error_page(request_rec *r, int status, int shown, const char *reason);
+void jp_challenge(request_rec *r);
 int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -121,7 +121,7 @@ int jp_sessinfo_handler(request_rec *r)
     apr_table_setn(r->notes, extend ? JP_NOTE_EXTEND : JP_NOTE_PASSIVE, "1");
     rc = jp_session_load(r, c, &rq);
     if (rc == DECLINED || (rc == OK && !rq)) {
-        apr_table_setn(r->err_headers_out, "WWW-Authenticate", "jitprov");
+        jp_challenge(r);
         return send_error(r, HTTP_UNAUTHORIZED, "no_session", "There is no valid session.");
     }
     if (rc != OK)

@@ -5,6 +5,52 @@ import requests
 import jitprov_harness as h
 
 
+def site_config(env):
+    # Under /x (an unprotected echo CGI): areas that combine the providers.
+    return env.standard_config(locations_extra=f"""
+<Location /x/passgrp>
+    AuthType jitprov
+    JITProvUnauthAction pass
+    Require jitprov-group admins
+</Location>
+<Location /x/anyof>
+    AuthType jitprov
+    <RequireAny>
+        Require jitprov-group admins
+        Require jitprov-claim department:sales
+    </RequireAny>
+</Location>
+<Location /x/notcontractor>
+    AuthType jitprov
+    <RequireAll>
+        Require valid-user
+        Require not jitprov-group contractors
+    </RequireAll>
+</Location>
+<Location /x/user>
+    AuthType jitprov
+    JITProvRemoteUser claim:preferred_username
+    Require user bob
+</Location>
+<Location /x/iss>
+    AuthType jitprov
+    Require jitprov-claim iss:{env.idp.issuer}
+</Location>
+<Location /x/issprefix>
+    AuthType jitprov
+    Require jitprov-claim iss:http://127.0.0.1
+</Location>
+<Location /x/finance>
+    AuthType jitprov
+    Require jitprov-claim groups:finance
+</Location>
+<Location /x/number>
+    AuthType jitprov
+    Require jitprov-claim exp~^[0-9]+$
+</Location>
+""")
+
+
 @pytest.fixture(scope="module")
 def users(site):
     jars = {}
@@ -29,6 +75,23 @@ def test_unauth_status(site, s, path, status):
     assert r.status_code == status
     assert "Location" not in r.headers
     assert not h.state_cookies(s)  # no login attempt started
+    # RFC 9110 15.5.2: a 401 carries a challenge; a 403 has no use for one.
+    assert r.headers.get("WWW-Authenticate") == ("jitprov" if status == 401 else None)
+
+
+@pytest.mark.parametrize("method,path,headers", [
+    ("GET", "/app/x", {"X-Requested-With": "XMLHttpRequest"}),
+    ("POST", "/app/x", {"X-Requested-With": "XMLHttpRequest"}),
+    ("POST", "/api401/x", {}),
+    ("GET", "/x/passgrp/", {}),  # pass, then a Require line needs a user: httpd's 401
+])
+def test_every_401_carries_a_challenge(site, s, method, path, headers):
+    r = s.request(method, site.httpd.url(path), headers=headers, data={"a": "1"},
+                  allow_redirects=False)
+    assert r.status_code == 401, (r.status_code, r.text[:200])
+    assert r.headers.get("WWW-Authenticate") == "jitprov", r.headers
+    assert "Location" not in r.headers
+    assert not h.state_cookies(s)
 
 
 def test_unauth_pass(site, s):
@@ -75,5 +138,37 @@ def test_require(site, users, user, path, status):
 def test_denied_without_session_logs_in_first(site, s):
     # No session: authz needs a user, so the module starts a login (not a 403).
     r = s.get(site.httpd.url("/admins/"), allow_redirects=False)
+    assert r.status_code == 302
+    assert r.headers["Location"].startswith(site.idp.discovery()["authorization_endpoint"])
+
+
+@pytest.mark.parametrize("user,path,status", [
+    ("alice", "/x/passgrp/", 200),
+    ("bob", "/x/passgrp/", 403),
+    ("alice", "/x/anyof/", 200),       # admins
+    ("bob", "/x/anyof/", 200),         # department sales
+    ("carol", "/x/anyof/", 403),
+    ("alice", "/x/notcontractor/", 200),
+    ("dave", "/x/notcontractor/", 403),
+    ("bob", "/x/user/", 200),          # mod_authz_user's provider on our REMOTE_USER
+    ("alice", "/x/user/", 403),
+    ("erin", "/x/iss/", 200),          # the value is everything after the first colon
+    ("erin", "/x/issprefix/", 403),    # exact, not a prefix
+    ("carol", "/x/finance/", 200),     # one element of an array
+    ("alice", "/x/finance/", 403),
+    ("bob", "/x/number/", 200),        # a number compares as its JSON text
+])
+def test_require_combined(site, users, user, path, status):
+    r = users[user].get(site.httpd.url(path), allow_redirects=False)
+    assert r.status_code == status, (user, path, r.status_code)
+    if status == 200:  # REMOTE_USER is the sub where JITProvRemoteUser is not set
+        assert r.json()["remote_user"] in (user, h.USER_CLAIMS[user]["sub"])
+    else:
+        assert "WWW-Authenticate" not in r.headers
+
+
+@pytest.mark.parametrize("path", ["/x/anyof/", "/x/notcontractor/", "/x/user/", "/x/iss/"])
+def test_combined_without_session_logs_in_first(site, s, path):
+    r = s.get(site.httpd.url(path), allow_redirects=False)
     assert r.status_code == 302
     assert r.headers["Location"].startswith(site.idp.discovery()["authorization_endpoint"])
