@@ -350,6 +350,7 @@ int jp_session_create(request_rec *r, jp_srv_cfg *c, jp_session *s);
 /* Ends one session on every node sharing the cache: 0, or -1 when the
  * revocation could not be recorded (the caller answers 503). */
 int jp_session_destroy(request_rec *r, jp_srv_cfg *c, jp_req *rq);
+int64_t jp_session_hard_end(const jp_srv_cfg *c, const jp_session *s);
 /* Expires the cookie that carries the ID token to the logout path. */
 void jp_session_clear_hint(request_rec *r, jp_srv_cfg *c);
 /* The session's ID token for id_token_hint (kept beside the record, not in the

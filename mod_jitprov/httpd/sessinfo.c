@@ -48,7 +48,7 @@ static json_t *claim_json(apr_pool_t *p, const char *v)
 
 static int send_info(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const jp_session *s)
 {
-    int64_t idle = s->last_seen + c->inactivity;
+    int64_t idle = s->last_seen + c->inactivity, end = jp_session_hard_end(c, s);
     json_t *claims = json_object(), *j;
     int i;
     if (d->info_claims) {
@@ -63,9 +63,8 @@ static int send_info(request_rec *r, jp_srv_cfg *c, jp_dir_cfg *d, const jp_sess
     }
     j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:i, s:o}", "sub", s->sub, "created",
                   (json_int_t)apr_time_sec(s->created), "last_activity", (json_int_t)s->last_seen,
-                  "expires", (json_int_t)s->expires, "idle_expires",
-                  (json_int_t)(idle < s->expires ? idle : s->expires), "inactivity_timeout",
-                  c->inactivity, "claims", claims);
+                  "expires", (json_int_t)end, "idle_expires", (json_int_t)(idle < end ? idle : end),
+                  "inactivity_timeout", c->inactivity, "claims", claims);
     if (!j)
         return send_error(r, HTTP_INTERNAL_SERVER_ERROR, "server_error",
                           "The session could not be shown.");

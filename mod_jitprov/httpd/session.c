@@ -1034,6 +1034,17 @@ static int recheck(request_rec *r, jp_srv_cfg *c, jp_session *s, int64_t now, in
     return OK;
 }
 
+/* When s ends however active: JITProvSessionMaxDuration after the login, by
+ * the limit in force now. The record's own end was fixed at the login under
+ * the limit of then: after the limit is lowered, that end would outlive the
+ * revocation markers (they last the present limit) and a session ended by a
+ * logout would open again once its marker expired. */
+int64_t jp_session_hard_end(const jp_srv_cfg *c, const jp_session *s)
+{
+    int64_t end = apr_time_sec(s->created) + c->max_duration;
+    return end < s->expires ? end : s->expires;
+}
+
 /* Activity is written back at most this often (seconds). */
 static int64_t writeback(const jp_srv_cfg *c)
 {
@@ -1080,7 +1091,7 @@ static int load(request_rec *r, jp_srv_cfg *c, const char *sig, size_t siglen, j
     }
     if (v == sent && open_cookie(r, c, sent, sentlen, &hv, s) != 0)
         return DECLINED;
-    if (now >= s->expires || now - s->last_seen >= c->inactivity)
+    if (now >= jp_session_hard_end(c, s) || now - s->last_seen >= c->inactivity)
         return DECLINED;
     rc = revoked(r, c, s, now);
     /* A logout still tries to record its marker when the store cannot be

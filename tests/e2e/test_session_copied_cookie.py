@@ -2,7 +2,8 @@
 that replaced it, is judged on its own times once the write-back interval
 has passed: it cannot outlive its own inactivity timeout by riding on its
 replacement (httpd/hot.c serves an old cookie by its replacement only within
-that interval, for requests in flight)."""
+that interval, for requests in flight). A lowered JITProvSessionMaxDuration
+ends the sessions older than it."""
 import time
 
 import requests
@@ -40,5 +41,16 @@ def test_a_copied_old_cookie_does_not_outlive_its_own_inactivity(env):
             for _ in range(8):  # every process, whatever it remembers
                 assert get(site, first, "/api401/").status_code == 401
             assert browser.get(site.url("/app/"), allow_redirects=False).status_code == 200
+            # Here because it needs a session over a minute old (the least
+            # JITProvSessionMaxDuration): the limit lowered below the age of
+            # the browser's session, active all along, ends it at once. A
+            # session ends that long after the login whatever the limit was
+            # when it began, or it would outlive the revocation markers,
+            # which last as long as the present limit.
+            now = browser.cookies.get(SESSION_COOKIE)
+            site.start("JITProvSessionInactivityTimeout 60\nJITProvSessionMaxDuration 60\n"
+                       "JITProvAccountRecheckInterval 1", fresh=False)
+            for _ in range(4):
+                assert get(site, now, "/api401/").status_code == 401
     finally:
         env.httpd.stop()
