@@ -1,11 +1,15 @@
 """Session cookies that the module did not issue, or that were altered, are no
 session at all."""
+import base64
 import os
 import secrets
 import urllib.parse
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import jitprov_harness as h
 from jitprov_harness import SESSION_COOKIE
@@ -192,3 +196,42 @@ def test_an_id_token_too_large_for_a_cookie_is_kept_beside_it(site):
         r, q = logout_query(sess, site)
         assert h.jwt_parts(q["id_token_hint"])[1]["sub"] == h.USER_CLAIMS["gwen"]["sub"]
         assert new[0] not in hint_files(site)
+
+
+# ---- cookies sealed by hand (lib/crypto.c jp_seal, session.c cookie_aad)
+
+def seal_key(passphrase):
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"mod_jitprov",
+                info=b"mod_jitprov session record v1").derive(passphrase.encode())
+
+
+def cookie_aad(client_id, name=SESSION_COOKIE):
+    return b"\x01" + f"jitprov-session-v2:{client_id}\n{name}".encode()
+
+
+def unseal(site, value):
+    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    return AESGCM(seal_key(site.passphrase)).decrypt(raw[1:13], raw[13:],
+                                                      cookie_aad(site.client_id))
+
+
+def reseal(record, passphrase, aad):
+    iv = os.urandom(12)
+    raw = b"\x01" + iv + AESGCM(seal_key(passphrase)).encrypt(iv, record, aad)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_cookie_of_another_passphrase_or_client(site, good):
+    rec = unseal(site, good)
+    # Same client, another passphrase: another site's key.
+    assert_no_session(site, reseal(rec, "another passphrase, 32 chars long",
+                                   cookie_aad(site.client_id)))
+    # Same passphrase, another client id (another virtual host) or cookie name.
+    assert_no_session(site, reseal(rec, site.passphrase, cookie_aad("another-client")))
+    assert_no_session(site, reseal(rec, site.passphrase,
+                                   cookie_aad(site.client_id, "other_session")))
+    # The control: sealed again as the site seals it, it opens.
+    with requests.Session() as sess:
+        sess.cookies.set(SESSION_COOKIE, reseal(rec, site.passphrase, cookie_aad(site.client_id)),
+                         domain="127.0.0.1", path="/")
+        assert sess.get(site.httpd.url("/app/"), allow_redirects=False).status_code == 200
