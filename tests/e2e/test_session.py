@@ -235,3 +235,46 @@ def test_cookie_of_another_passphrase_or_client(site, good):
         sess.cookies.set(SESSION_COOKIE, reseal(rec, site.passphrase, cookie_aad(site.client_id)),
                          domain="127.0.0.1", path="/")
         assert sess.get(site.httpd.url("/app/"), allow_redirects=False).status_code == 200
+
+
+def test_passphrase_rotation(site):
+    # docs/directives.md JITProvCryptoPassphrase: the first passphrase seals
+    # everything new, all of them open. Old sessions and logins in flight
+    # survive adding a new first passphrase; removing the old one ends them.
+    old, new = site.passphrase, "rotated-" + secrets.token_urlsafe(24)
+    line = f"JITProvCryptoPassphrase {old}"
+    base = site.standard_config()
+    assert line in base
+
+    def restart(passphrases):
+        site.httpd.stop()
+        site.httpd.start(base.replace(line, "JITProvCryptoPassphrase " + passphrases))
+
+    def works(cookie):
+        with requests.Session() as sess:
+            sess.cookies.set(SESSION_COOKIE, cookie, domain="127.0.0.1", path="/")
+            r = sess.get(site.httpd.url("/api401/"), allow_redirects=False)
+            assert r.status_code in (200, 401), r.status_code
+            return r.status_code == 200
+
+    try:
+        with requests.Session() as a, requests.Session() as b:
+            assert h.login(a, site.httpd.url("/app/"), "alice").status_code == 200
+            c_old = a.cookies.get(SESSION_COOKIE)
+            cb = h.login(b, site.httpd.url("/app/flight"), "bob", stop_at_callback=True)
+            restart(f"{new} {old}")
+            assert works(c_old)
+            # The login begun under the old passphrase completes.
+            r = b.get(cb, allow_redirects=False)
+            assert r.status_code == 302, r.text[:300]
+            c_new = b.cookies.get(SESSION_COOKIE)
+            assert works(c_new)
+            # Sealed with the first passphrase, not the old one.
+            raw = base64.urlsafe_b64decode(c_new + "=" * (-len(c_new) % 4))
+            AESGCM(seal_key(new)).decrypt(raw[1:13], raw[13:], cookie_aad(site.client_id))
+            restart(new)
+            assert works(c_new)
+            assert not works(c_old)
+    finally:
+        site.httpd.stop()
+        site.httpd.start(base)
