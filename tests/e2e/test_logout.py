@@ -96,3 +96,27 @@ def test_logout_only_ends_own_session(site):
         a.get(site.httpd.url("/logout"), allow_redirects=False)
         r = b.get(site.httpd.url("/app/"), allow_redirects=False)
         assert r.status_code == 200 and r.json()["remote_user"] == "bob"
+
+
+def test_logout_without_end_session_endpoint_still_ends_the_session(site):
+    # An IdP that publishes no end_session_endpoint (RP-Initiated Logout is
+    # optional for it): the session ends here all the same and the browser
+    # goes straight to return_to. A fresh httpd: the metadata is cached.
+    config = site.httpd.config_text
+    site.idp.override_discovery(end_session_endpoint=None)
+    site.httpd.stop()
+    site.httpd.start(config)
+    try:
+        with requests.Session() as sess:
+            assert h.login(sess, site.httpd.url("/app/"), "carol").status_code == 200
+            old = sess.cookies.get(SESSION_COOKIE)
+            r = sess.get(site.httpd.url("/logout?return_to=/x"), allow_redirects=False)
+            assert r.status_code == 302 and r.headers["Location"] == site.httpd.url("/x")
+            assert h.is_clearing(*h.set_cookies(r)[SESSION_COOKIE])
+        with requests.Session() as replay:
+            replay.cookies.set(SESSION_COOKIE, old, domain="127.0.0.1", path="/")
+            assert replay.get(site.httpd.url("/api401/"), allow_redirects=False).status_code == 401
+    finally:
+        site.idp.override_discovery()
+        site.httpd.stop()
+        site.httpd.start(config)
