@@ -78,6 +78,12 @@ const char *jp_cookie_attrs_check(apr_pool_t *p, const char *name, const char *a
             return "attributes must not contain control characters";
     if (jp_cookie_attr(p, attrs, "SameSite", &v) && !jp_samesite_parse(v))
         return apr_psprintf(p, "SameSite=%s is not Lax, Strict or None", v);
+    /* A lifetime would keep the cookie on disk past the browser session (a
+     * shared computer), and the logout's Max-Age=0 would then depend on
+     * browsers taking the last of two. The server ends sessions. */
+    if (jp_cookie_attr(p, attrs, "Max-Age", NULL) || jp_cookie_attr(p, attrs, "Expires", NULL))
+        return "no Max-Age or Expires: the session cookie lasts the browser session, and "
+               "JITProvSessionInactivityTimeout and JITProvSessionMaxDuration end the session";
     if (has_prefix(name, "__Host-")) {
         if (jp_cookie_attr(p, attrs, "Domain", NULL))
             return "a __Host- cookie must not have a Domain attribute";

@@ -123,6 +123,8 @@ def test_host_prefix(restore, s):
     ('JITProvCookie sso "SameSite=Lax"\nJITProvCookieSameSite session None',
      ["JITProvCookieSameSite", "contradicts"]),
     ("JITProvCookieHostPrefix Maybe", ["JITProvCookieHostPrefix"]),
+    ('JITProvCookie sso "Secure; Max-Age=86400"', ["JITProvCookie", "Max-Age"]),
+    ('JITProvCookie sso "Expires=Wed, 01 Jan 2031 00:00:00 GMT"', ["JITProvCookie", "Expires"]),
 ])
 def test_bad_cookie_settings_at_configtest(env, extra, needles):
     r = env.httpd.configtest(env.standard_config(server_extra=extra))

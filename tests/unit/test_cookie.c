@@ -80,6 +80,10 @@ int main(void)
     CHECK(jp_cookie_attrs_check(p, "__Host-s", "Domain=app.example.com") != NULL);
     CHECK(jp_cookie_attrs_check(p, "__Host-s", "Path=/app") != NULL);
     CHECK(jp_cookie_attrs_check(p, "__host-s", "Domain=x") != NULL);
+    /* The session cookie never gets a lifetime (docs/directives.md). */
+    CHECK(jp_cookie_attrs_check(p, "s", "Secure; Max-Age=86400") != NULL);
+    CHECK(jp_cookie_attrs_check(p, "s", "expires=Wed, 01 Jan 2031 00:00:00 GMT") != NULL);
+    CHECK(jp_cookie_attrs_check(p, "s", "Domain=max-age.example.com") == NULL);
 
     apr_pool_destroy(p);
     apr_terminate();
