@@ -253,8 +253,11 @@ static int jp_quick_handler(request_rec *r, int lookup)
     if (c->discovery_path && !strcmp(path, c->discovery_path))
         return jp_discovery_page(r, c);
     if (c->logout_path && !strcmp(path, c->logout_path)) {
-        jp_metric(JP_M_LOGOUT);
-        return jp_logout(r, c);
+        /* Not the confirmation page of a cross-site request, nor a refusal. */
+        int rc = jp_logout(r, c);
+        if (rc == HTTP_MOVED_TEMPORARILY)
+            jp_metric(JP_M_LOGOUT);
+        return rc;
     }
     if (c->bcl_path && !strcmp(path, c->bcl_path)) {
         int rc = jp_backchannel_logout(r, c);

@@ -13,17 +13,29 @@ def site_config(env):
 """)
 
 
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+
+
 def counters(site):
+    """The page, checked against the Prometheus text exposition format 0.0.4:
+    per metric a HELP line, a TYPE line, then its samples."""
     r = h.requests.get(site.httpd.url("/jitprov-status"))
     assert r.status_code == 200
-    assert r.headers["Content-Type"].startswith("text/plain")
-    out = {}
-    for line in r.text.splitlines():
-        if line.startswith("#"):
-            assert re.match(r"# (HELP|TYPE) jitprov_\w+ ", line), line
-            continue
-        name, value = line.split(" ")
+    assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert r.headers.get("Cache-Control") == "no-store"
+    assert r.text.endswith("\n") and "\r" not in r.text
+    out, lines = {}, r.text.splitlines()
+    assert len(lines) % 3 == 0, r.text
+    for i in range(0, len(lines), 3):
+        m = re.fullmatch(rf"# HELP ({NAME}) ([^\\\n]+)", lines[i])
+        assert m, lines[i]
+        name = m.group(1)
+        assert lines[i + 1] == f"# TYPE {name} counter", lines[i + 1]
+        assert name.startswith("jitprov_") and name.endswith("_total"), name
+        sample, value = lines[i + 2].split(" ")
+        assert sample == name and name not in out, lines[i + 2]
         out[name] = int(value)
+        assert out[name] >= 0
     return out
 
 
@@ -88,3 +100,32 @@ def test_counters_go_on_through_a_graceful_restart(site):
     assert after["jitprov_logins_total"] == before["jitprov_logins_total"]
     assert (after["jitprov_authenticated_requests_total"]
             == before["jitprov_authenticated_requests_total"] + 1)
+
+
+def test_logouts_count_only_logouts(site):
+    before = counters(site)["jitprov_logouts_total"]
+    with h.requests.Session() as s:
+        assert h.login(s, site.httpd.url("/app/"), "erin").status_code == 200
+        # A cross-site link only asks (confirmation page), a foreign return_to
+        # is refused: neither is a logout.
+        r = s.get(site.httpd.url("/logout"), headers={"Sec-Fetch-Site": "cross-site"},
+                  allow_redirects=False)
+        assert r.status_code == 200
+        r = s.get(site.httpd.url("/logout?return_to=//evil.example/"), allow_redirects=False)
+        assert r.status_code == 400
+        assert counters(site)["jitprov_logouts_total"] == before
+        assert s.get(site.httpd.url("/logout"), allow_redirects=False).status_code == 302
+    assert counters(site)["jitprov_logouts_total"] == before + 1
+
+
+def test_status_shows_no_secrets(site):
+    with h.requests.Session() as s:
+        assert h.login(s, site.httpd.url("/app/"), "alice").status_code == 200
+        cookie = s.cookies.get(h.SESSION_COOKIE)
+    for q in ("", "?claims"):
+        r = h.requests.get(site.httpd.url("/jitprov-status" + q))
+        assert r.status_code == 200
+        for secret in (site.passphrase, site.client_secret, cookie[:40], "alice@example.com",
+                       h.USER_CLAIMS["alice"]["sub"], "Alice Anderson"):
+            assert secret not in r.text, (q, secret)
+    assert "email:" in h.requests.get(site.httpd.url("/jitprov-status?claims")).text
