@@ -128,9 +128,13 @@ static authz_status group_check(request_rec *r, const char *line, const void *pa
     return AUTHZ_DENIED;
 }
 
-/* Only notes the use: the claim is JITProvGroupsClaim's, known at login. */
+/* Notes the use: the claim is JITProvGroupsClaim's, known at login. */
 static const char *group_parse(cmd_parms *cmd, const char *line, const void **parsed)
 {
+    const char *t = line;
+    /* A line without names would deny everyone, silently. */
+    if (!*ap_getword_conf(cmd->temp_pool, &t))
+        return "Require jitprov-group needs at least one group name";
     jp_note_claim_use(cmd, NULL, "Require jitprov-group (JITProvGroupsClaim)");
     *parsed = NULL;
     return NULL;

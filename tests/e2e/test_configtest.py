@@ -41,6 +41,19 @@ def test_standard_config_is_valid(env):
     ("JITProvScope", "JITProvScope \"email profile\""),
     ("JITProvScope", "JITProvScope \"openidx email\""),
     ("JITProvScope", "JITProvScope OpenID"),
+    ("Require jitprov-group", "<Location /bad>\n AuthType jitprov\n Require jitprov-group\n</Location>"),
+    ("Require jitprov-group", "<Location /bad>\n AuthType jitprov\n Require jitprov-group \"\"\n</Location>"),
+    ("Require jitprov-claim", "<Location /bad>\n AuthType jitprov\n Require jitprov-claim\n</Location>"),
+    ("Require jitprov-claim", "<Location /bad>\n AuthType jitprov\n Require jitprov-claim :x\n</Location>"),
+    ("JITProvSessionInactivityTimeout", "JITProvSessionInactivityTimeout 59"),
+    ("JITProvSessionInactivityTimeout", "JITProvSessionInactivityTimeout 1h"),
+    ("JITProvSessionMaxDuration", "JITProvSessionMaxDuration 59"),
+    ("JITProvSessionMaxDuration", "<Location /bad>\n JITProvSessionMaxDuration 600\n</Location>"),
+    ("JITProvLogoutURI", "JITProvLogoutURI logout"),
+    ("JITProvLogoutURI", "JITProvLogoutURI /logout?x=1"),
+    ("JITProvLogoutURI", "JITProvLogoutURI /callback"),
+    ("JITProvLogoutURI", "<Location /bad>\n JITProvLogoutURI /lo\n</Location>"),
+    ("JITProvCryptoPassphrase", "JITProvCryptoPassphrase env:JITPROV_NO_SUCH_VARIABLE"),
 ])
 def test_bad_directive_named(env, directive, snippet):
     text = env.standard_config(locations_extra=snippet)
