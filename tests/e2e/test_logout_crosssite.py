@@ -92,3 +92,28 @@ def test_confirmation_page_escapes_the_query(site, s):
               headers={"Sec-Fetch-Site": "cross-site"}, allow_redirects=False)
     assert r.status_code == 200
     assert "<script>" not in r.text
+
+
+@pytest.mark.parametrize("headers,ends", [
+    ({"Origin": EVIL}, False),
+    ({"Sec-Fetch-Site": "cross-site", "Origin": EVIL}, False),
+    ({"Origin": "REPLACED_BY_OWN_ORIGIN"}, True),
+], ids=["cross-origin", "cross-site", "own-origin"])
+def test_logout_by_post_is_guarded_alike(site, headers, ends):
+    # A form on another site posting to the logout path: the same guard as
+    # for links (a Lax session cookie stays behind on a cross-site POST, but
+    # JITProvCookieSameSite session None sends it).
+    own = site.httpd.url("").rstrip("/")
+    headers = {k: v.replace("REPLACED_BY_OWN_ORIGIN", own) for k, v in headers.items()}
+    sess = logged_in(site)
+    r = sess.post(site.httpd.url("/logout?return_to=/x"), headers=headers,
+                  data={"return_to": "http://evil.example/"}, allow_redirects=False)
+    if ends:
+        assert r.status_code == 302
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+        assert q["post_logout_redirect_uri"] == site.httpd.url("/x")  # the body is not read
+        assert not alive(site, sess)
+    else:
+        assert r.status_code == 200 and "Log out?" in r.text
+        assert alive(site, sess)
+    sess.close()

@@ -31,6 +31,15 @@ EVIL = [
     "http://127.0.0.1:{other}/",
     "https://127.0.0.1:{port}/",
     "http://[127.0.0.1]:{port}/",   # brackets belong to IPv6 only: browsers refuse it
+    "https:evil.example",
+    "http:///evil.example",
+    "%2F%2Fevil.example",           # still encoded after the query is decoded once
+    "\t//evil.example",
+    "/\x0b/evil.example",
+    "\uff0f\uff0fevil.example",       # fullwidth solidus: browsers map it to "/"
+    "http://127.0.0.1:{port}\\@evil.example/",
+    "http://127.0.0.1:{port}%40evil.example/",
+    "http://127.0.0.1:{port}:80/",
 ]
 
 
