@@ -422,10 +422,16 @@ static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq, cons
         apply_env(r, d, rq, delim, enc, sig, siglen);
 }
 
+/* A request a redirect to the IdP cannot serve: a script's (XMLHttpRequest,
+ * or fetch() and sub-resources, which browsers mark with a Sec-Fetch-Mode
+ * other than "navigate"). It would follow the redirect invisibly, fail on
+ * the IdP's origin, and its state cookie could push the browser's real login
+ * attempt out of the jar; a 401 lets the page decide. */
 static int wants_status(request_rec *r)
 {
     const char *xrw = apr_table_get(r->headers_in, "X-Requested-With");
-    return xrw && !strcasecmp(xrw, "XMLHttpRequest");
+    const char *mode = apr_table_get(r->headers_in, "Sec-Fetch-Mode");
+    return (xrw && !strcasecmp(xrw, "XMLHttpRequest")) || (mode && strcasecmp(mode, "navigate"));
 }
 
 static int jp_check_authn(request_rec *r)
@@ -483,7 +489,7 @@ static int jp_check_authn(request_rec *r)
     default:
         if (r->main || wants_status(r))
             return jp_fail(r, HTTP_UNAUTHORIZED, "You need to log in to see this page.",
-                           "no session (subrequest or XMLHttpRequest)");
+                           "no session (subrequest, script or sub-resource request)");
         return jp_login_start(r, c);
     }
 }

@@ -82,6 +82,11 @@ def test_unauth_status(site, s, path, status):
 @pytest.mark.parametrize("method,path,headers", [
     ("GET", "/app/x", {"X-Requested-With": "XMLHttpRequest"}),
     ("POST", "/app/x", {"X-Requested-With": "XMLHttpRequest"}),
+    # fetch() and sub-resources: a browser marks them as no navigation
+    ("GET", "/app/x", {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}),
+    ("GET", "/app/x.png", {"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}),
+    ("POST", "/app/x", {"Sec-Fetch-Mode": "same-origin", "Sec-Fetch-Dest": "empty"}),
+    ("GET", "/app/ws", {"Sec-Fetch-Mode": "websocket"}),
     ("POST", "/api401/x", {}),
     ("GET", "/x/passgrp/", {}),  # pass, then a Require line needs a user: httpd's 401
 ])
@@ -92,6 +97,18 @@ def test_every_401_carries_a_challenge(site, s, method, path, headers):
     assert r.headers.get("WWW-Authenticate") == "jitprov", r.headers
     assert "Location" not in r.headers
     assert not h.state_cookies(s)
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"},
+    {"Sec-Fetch-Mode": "NAVIGATE"},
+    {},  # no fetch metadata at all: an older browser or a plain client
+])
+def test_navigation_starts_a_login(site, s, headers):
+    r = s.get(site.httpd.url("/app/x"), headers=headers, allow_redirects=False)
+    assert r.status_code == 302
+    assert r.headers["Location"].startswith(site.idp.discovery()["authorization_endpoint"])
+    assert h.state_cookies(s)
 
 
 def test_unauth_pass(site, s):
