@@ -1323,6 +1323,16 @@ static const char *check_cookies(apr_pool_t *p, server_rec *s, jp_srv_cfg *c)
     if (why)
         return apr_psprintf(p, "JITProvCookie %s: %s%s", c->cookie_name, why,
                             c->cookie_host_prefix == 1 ? " (JITProvCookieHostPrefix On)" : "");
+    /* The logout finds the session by its cookie: one the browser does not
+     * send there leaves every logout with nothing to end. */
+    if (c->logout_path && jp_cookie_attr(p, c->cookie_attrs, "Path", &v) &&
+        !jp_cookie_path_match(v, c->logout_path))
+        return apr_psprintf(p,
+                            "JITProvCookie %s: Path=%s does not cover JITProvLogoutURI %s, so "
+                            "the browser would not send the session cookie there and no logout "
+                            "could end the session",
+                            c->cookie_name, v, c->logout_path);
+    v = NULL;
     if (c->sess_samesite && jp_cookie_attr(p, c->cookie_attrs, "SameSite", &v) &&
         (int)jp_samesite_parse(v) != c->sess_samesite)
         return apr_psprintf(p,

@@ -93,6 +93,14 @@ const char *jp_cookie_attrs_check(apr_pool_t *p, const char *name, const char *a
     return NULL;
 }
 
+int jp_cookie_path_match(const char *cookie_path, const char *path)
+{
+    size_t n = strlen(cookie_path);
+    if (strncmp(cookie_path, path, n))
+        return 0;
+    return path[n] == '\0' || (n && cookie_path[n - 1] == '/') || path[n] == '/';
+}
+
 char *jp_cookie_header(apr_pool_t *p, const char *name, const char *value,
                        const jp_cookie_policy *pol, const char *path, int max_age, int https)
 {

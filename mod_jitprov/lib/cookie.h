@@ -32,6 +32,10 @@ int jp_cookie_attr(apr_pool_t *p, const char *attrs, const char *name, const cha
  * Path other than "/". NULL when fine, else a reason. */
 const char *jp_cookie_attrs_check(apr_pool_t *p, const char *name, const char *attrs);
 
+/* 1 when a cookie with Path=cookie_path is sent with a request for path
+ * (RFC 6265 5.1.4 path-match). */
+int jp_cookie_path_match(const char *cookie_path, const char *path);
+
 /* The whole Set-Cookie value: "name=value; " + the policy's attributes (as
  * written) + Path, HttpOnly and SameSite where they do not set them +
  * Secure when https, SameSite=None or a "__Host-" / "__Secure-" name asks

@@ -125,6 +125,11 @@ def test_host_prefix(restore, s):
     ("JITProvCookieHostPrefix Maybe", ["JITProvCookieHostPrefix"]),
     ('JITProvCookie sso "Secure; Max-Age=86400"', ["JITProvCookie", "Max-Age"]),
     ('JITProvCookie sso "Expires=Wed, 01 Jan 2031 00:00:00 GMT"', ["JITProvCookie", "Expires"]),
+    # the logout would never see the session cookie
+    ('JITProvCookie sso "Path=/app"\nJITProvLogoutURI /logout',
+     ["JITProvCookie", "Path=/app", "JITProvLogoutURI"]),
+    ('JITProvCookie sso "Path=/app"\nJITProvLogoutURI /application/logout',
+     ["JITProvCookie", "JITProvLogoutURI"]),
 ])
 def test_bad_cookie_settings_at_configtest(env, extra, needles):
     r = env.httpd.configtest(env.standard_config(server_extra=extra))
@@ -132,6 +137,12 @@ def test_bad_cookie_settings_at_configtest(env, extra, needles):
     assert r.returncode != 0, out
     for n in needles:
         assert n in out, out
+
+
+def test_cookie_path_covering_the_logout_is_fine(env):
+    r = env.httpd.configtest(env.standard_config(
+        server_extra='JITProvCookie sso "Path=/app"\nJITProvLogoutURI /app/logout'))
+    assert r.returncode == 0, r.stderr
 
 
 def test_host_prefix_with_explicit_root_path_is_fine(env):

@@ -85,6 +85,15 @@ int main(void)
     CHECK(jp_cookie_attrs_check(p, "s", "expires=Wed, 01 Jan 2031 00:00:00 GMT") != NULL);
     CHECK(jp_cookie_attrs_check(p, "s", "Domain=max-age.example.com") == NULL);
 
+    /* RFC 6265 5.1.4 path-match */
+    CHECK(jp_cookie_path_match("/", "/logout"));
+    CHECK(jp_cookie_path_match("/app", "/app"));
+    CHECK(jp_cookie_path_match("/app", "/app/logout"));
+    CHECK(jp_cookie_path_match("/app/", "/app/logout"));
+    CHECK(!jp_cookie_path_match("/app", "/application/logout"));
+    CHECK(!jp_cookie_path_match("/app", "/logout"));
+    CHECK(!jp_cookie_path_match("/app/", "/app"));
+
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
