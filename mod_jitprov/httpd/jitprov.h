@@ -239,8 +239,15 @@ typedef struct {
     int iss_param; /* authorization_response_iss_parameter_supported (RFC 9207) */
 } jp_meta;
 apr_status_t jp_provider_create(apr_pool_t *p, jp_srv_cfg *c);
-/* Copies the provider metadata into r->pool, fetching it when needed. */
+/* After the extra providers of home (JITProvProvider) got theirs: the group
+ * in which no two may share an issuer. */
+apr_status_t jp_provider_group_create(apr_pool_t *p, jp_srv_cfg *home);
+/* Copies the provider metadata into r->pool, fetching it when needed; 502
+ * when another provider of the vhost names the same issuer (JITPROV0901). */
 int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *m, const char **err);
+/* The provider of home's group whose metadata names iss, fetching what is
+ * missing or expired when none does yet; NULL when none. */
+jp_srv_cfg *jp_provider_by_issuer(request_rec *r, jp_srv_cfg *home, const char *iss);
 /* Besides jp_tok_rc values, jp_provider_validate returns these when the JWKS
  * cannot be had at all (502/504 rather than a token verdict). */
 #define JP_TOK_IDP_DOWN ((jp_tok_rc)-10)

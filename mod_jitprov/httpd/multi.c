@@ -43,7 +43,7 @@ apr_status_t jp_providers_create(apr_pool_t *pconf, jp_srv_cfg *c)
             return APR_EGENERAL;
         d->cfg = pc;
     }
-    return APR_SUCCESS;
+    return jp_provider_group_create(pconf, c);
 }
 
 static jp_srv_cfg *by_name(jp_srv_cfg *c, const char *name)
@@ -112,17 +112,11 @@ jp_srv_cfg *jp_provider_for_callback(request_rec *r, jp_srv_cfg *c)
 
 jp_srv_cfg *jp_provider_for_iss(request_rec *r, jp_srv_cfg *c, const char *iss)
 {
-    int i;
-    jp_meta m;
-    const char *err = NULL;
+    jp_srv_cfg *pc;
     if (!c->extra_providers || !iss)
         return c;
-    for (i = 0; i < c->extra_providers->nelts; i++) {
-        jp_srv_cfg *pc = ((jp_provider_def *)c->extra_providers->elts)[i].cfg;
-        if (pc && jp_provider_meta(r, pc, &m, &err) == OK && !strcmp(m.issuer, iss))
-            return pc;
-    }
-    return c;
+    pc = jp_provider_by_issuer(r, c, iss);
+    return pc ? pc : c;
 }
 
 jp_srv_cfg *jp_provider_for_token(request_rec *r, jp_srv_cfg *c, const char *jwt)

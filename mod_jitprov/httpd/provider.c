@@ -10,7 +10,14 @@
  * reset by a success. Inside it every request that would fetch answers at once
  * (a stale copy when there is one, else 503 with Retry-After), so an IdP outage
  * or a stream of unauthenticated logout POSTs never ties up workers waiting for
- * JITProvHTTPTimeout. */
+ * JITProvHTTPTimeout.
+ *
+ * The providers of a vhost with JITProvProvider entries form a group: no two
+ * may name one issuer (RFC 9207 4). The check runs when a discovery document
+ * is installed (first fetch or refresh), against the issuers the group holds
+ * in this process, and leaves a mark on both providers of a clash; every
+ * later use reads the mark. Locks: a provider's, then the group's, never the
+ * other way round, and never two providers' at once. */
 #include "jitprov.h"
 #include "apr_strings.h"
 
@@ -28,7 +35,19 @@ typedef struct {
     int secs;         /* the current back-off; 0 after a success */
 } jp_backoff;
 
+/* Under mu. issuer[i] points into provider i's meta_pool, which is destroyed
+ * only while this lock is held too; clash[i] as jp_issuer_clashes sets it. */
+typedef struct {
+    apr_thread_mutex_t *mu;
+    int n, held;      /* providers; how many have an issuer here */
+    jp_srv_cfg **cfg; /* slot 0: the vhost's own, then the JITProvProvider ones */
+    const char **issuer;
+    int *clash;
+} jp_provider_group;
+
 struct jp_provider {
+    jp_provider_group *group; /* NULL: the vhost's only provider */
+    int slot;
     apr_thread_mutex_t *mu;
     apr_pool_t *pool; /* process lifetime parent of the pools below */
     apr_pool_t *meta_pool;
@@ -99,6 +118,44 @@ apr_status_t jp_provider_create(apr_pool_t *p, jp_srv_cfg *c)
         return rv;
     c->provider = pv;
     return APR_SUCCESS;
+}
+
+apr_status_t jp_provider_group_create(apr_pool_t *p, jp_srv_cfg *home)
+{
+    jp_provider_group *g;
+    int i;
+    apr_status_t rv;
+    if (!home->extra_providers)
+        return APR_SUCCESS;
+    g = apr_pcalloc(p, sizeof(*g));
+    rv = apr_thread_mutex_create(&g->mu, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv != APR_SUCCESS)
+        return rv;
+    g->n = 1 + home->extra_providers->nelts;
+    g->cfg = apr_pcalloc(p, g->n * sizeof(*g->cfg));
+    g->issuer = apr_pcalloc(p, g->n * sizeof(*g->issuer));
+    g->clash = apr_pcalloc(p, g->n * sizeof(*g->clash));
+    for (i = 0; i < g->n; i++) {
+        jp_srv_cfg *c = i ? ((jp_provider_def *)home->extra_providers->elts)[i - 1].cfg : home;
+        if (!c || !c->provider)
+            return APR_EGENERAL;
+        g->cfg[i] = c;
+        g->clash[i] = -1;
+        c->provider->group = g;
+        c->provider->slot = i;
+    }
+    return APR_SUCCESS;
+}
+
+static int glock(request_rec *r, jp_provider_group *g)
+{
+    apr_status_t rv = apr_thread_mutex_lock(g->mu);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      JPLOG(0902) "cannot lock the providers' issuer table: metadata not used");
+        return -1;
+    }
+    return 0;
 }
 
 static int http_fail_status(apr_status_t st)
@@ -218,6 +275,32 @@ static void copy_meta(apr_pool_t *p, jp_meta *out, const jp_meta *in)
     out->iss_param = in->iss_param;
 }
 
+/* Under the provider's lock: the new document replaces the old one, and the
+ * group's issuer table follows in the same step, so nobody reads a document
+ * whose clash has not been looked for yet. */
+static int meta_install(request_rec *r, jp_provider *pv, apr_pool_t *np, const jp_meta *m,
+                        apr_time_t now)
+{
+    jp_provider_group *g = pv->group;
+    if (g && glock(r, g))
+        return -1;
+    if (pv->meta_pool)
+        apr_pool_destroy(pv->meta_pool);
+    pv->meta_pool = np;
+    pv->meta = *m;
+    pv->meta_at = now;
+    if (g) {
+        if (!g->issuer[pv->slot])
+            g->held++;
+        g->issuer[pv->slot] = pv->meta.issuer;
+        jp_issuer_clashes(g->issuer, g->n, g->clash);
+        apr_thread_mutex_unlock(g->mu);
+    }
+    return 0;
+}
+
+/* The cached document (fetched when missing or older than JP_META_TTL),
+ * copied into out unless out is NULL (the caller only wants it cached). */
 static int meta_get(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **err)
 {
     jp_provider *pv = c->provider;
@@ -231,14 +314,16 @@ static int meta_get(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **er
     if (plock(r, pv))
         return HTTP_SERVICE_UNAVAILABLE;
     if (pv->meta_pool && now - pv->meta_at < apr_time_from_sec(JP_META_TTL)) {
-        copy_meta(r->pool, out, &pv->meta);
+        if (out)
+            copy_meta(r->pool, out, &pv->meta);
         apr_thread_mutex_unlock(pv->mu);
         return OK;
     }
     left = backoff_left(&pv->meta_bo, now);
     if (left) {
         if (pv->meta_pool) {
-            copy_meta(r->pool, out, &pv->meta);
+            if (out)
+                copy_meta(r->pool, out, &pv->meta);
             apr_thread_mutex_unlock(pv->mu);
             return OK;
         }
@@ -255,49 +340,116 @@ static int meta_get(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **er
     }
     backoff_note(r, &pv->meta_bo, now, rc == OK, "discovery document", c->metadata_url);
     if (rc == OK) {
-        if (pv->meta_pool)
-            apr_pool_destroy(pv->meta_pool);
-        pv->meta_pool = np;
-        pv->meta = m;
-        pv->meta_at = now;
+        if (meta_install(r, pv, np, &m, now)) {
+            apr_thread_mutex_unlock(pv->mu);
+            apr_pool_destroy(np);
+            *err = "provider cache lock failed";
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
     } else if (pv->meta_pool) {
         /* A stale document beats none while the IdP is briefly unreachable;
          * try again in a minute rather than make every login wait. */
         pv->meta_at = now - apr_time_from_sec(JP_META_TTL - 60);
         rc = OK;
     }
-    if (rc == OK)
+    if (rc == OK && out)
         copy_meta(r->pool, out, &pv->meta);
     apr_thread_mutex_unlock(pv->mu);
     return rc;
 }
 
+/* Every provider of the group whose document this process does not hold yet
+ * is fetched, so that the clash check covers them all (docs/directives.md).
+ * A failed fetch is skipped, as before: that provider is checked when its
+ * document arrives. */
+static void group_fill(request_rec *r, jp_provider_group *g)
+{
+    int i, n = 0, *missing;
+    const char *err = NULL;
+    if (glock(r, g))
+        return;
+    missing = apr_palloc(r->pool, g->n * sizeof(*missing));
+    for (i = 0; i < g->n; i++)
+        if (!g->issuer[i])
+            missing[n++] = i;
+    apr_thread_mutex_unlock(g->mu);
+    for (i = 0; i < n; i++)
+        meta_get(r, g->cfg[missing[i]], NULL, &err);
+}
+
+/* *other: the slot of another provider naming pv's issuer, or -1. Read after
+ * pv's document was copied, so a clash installed with it is seen. Once every
+ * document of the group is held, one look at the table. */
+static int group_clash(request_rec *r, jp_provider *pv, int *other)
+{
+    jp_provider_group *g = pv->group;
+    int all;
+    if (glock(r, g))
+        return -1;
+    all = g->held == g->n;
+    *other = g->clash[pv->slot];
+    apr_thread_mutex_unlock(g->mu);
+    if (all)
+        return 0;
+    group_fill(r, g);
+    if (glock(r, g))
+        return -1;
+    *other = g->clash[pv->slot];
+    apr_thread_mutex_unlock(g->mu);
+    return 0;
+}
+
 int jp_provider_meta(request_rec *r, jp_srv_cfg *c, jp_meta *out, const char **err)
 {
-    jp_srv_cfg *home = c->extra_providers ? c : c->home;
-    jp_meta om;
-    const char *oerr = NULL;
-    int i, rc = meta_get(r, c, out, err);
+    jp_provider *pv = c->provider;
+    int other, rc = meta_get(r, c, out, err);
 
-    if (rc != OK || !home || !home->extra_providers)
+    if (rc != OK || !pv->group)
         return rc;
+    if (group_clash(r, pv, &other)) {
+        *err = "provider cache lock failed";
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (other < 0)
+        return OK;
     /* RFC 9207 4: two providers of one vhost must not share an issuer, or a
      * token of one would be taken for the other's (accounts are keyed by iss).
      * Both are refused: which one is genuine is not ours to guess. */
-    for (i = -1; i < home->extra_providers->nelts; i++) {
-        jp_srv_cfg *o = i < 0 ? home : ((jp_provider_def *)home->extra_providers->elts)[i].cfg;
-        if (!o || o == c || meta_get(r, o, &om, &oerr) != OK || strcmp(om.issuer, out->issuer))
-            continue;
+    {
+        jp_srv_cfg *o = pv->group->cfg[other];
         *err = apr_psprintf(r->pool,
                             "providers %s and %s of this virtual host both name issuer %s; "
                             "both refused",
                             c->provider_name ? c->provider_name : "default",
                             o->provider_name ? o->provider_name : "default",
                             ap_escape_logitem(r->pool, out->issuer));
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, JPLOG(0901) "%s", *err);
-        return HTTP_BAD_GATEWAY;
     }
-    return OK;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, JPLOG(0901) "%s", *err);
+    return HTTP_BAD_GATEWAY;
+}
+
+jp_srv_cfg *jp_provider_by_issuer(request_rec *r, jp_srv_cfg *home, const char *iss)
+{
+    jp_provider_group *g = home->provider->group;
+    jp_srv_cfg *found = NULL;
+    int i, pass;
+    const char *err = NULL;
+    if (!g || !iss)
+        return NULL;
+    for (pass = 0; pass < 2 && !found; pass++) {
+        /* Not held or not matched: fetch what is missing or expired, and look
+         * once more (a provider whose IdP moved to a new issuer is found). */
+        for (i = 0; pass && i < g->n; i++)
+            meta_get(r, g->cfg[i], NULL, &err);
+        if (glock(r, g))
+            return NULL;
+        /* The JITProvProvider ones first, the vhost's own last. */
+        for (i = 1; i <= g->n && !found; i++)
+            if (g->issuer[i % g->n] && !strcmp(g->issuer[i % g->n], iss))
+                found = g->cfg[i % g->n];
+        apr_thread_mutex_unlock(g->mu);
+    }
+    return found;
 }
 
 static int jwks_failed(request_rec *r, jp_provider *pv, apr_time_t now, const char *uri, int rc)

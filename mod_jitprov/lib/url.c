@@ -365,3 +365,18 @@ int jp_issuer_fits_metadata_url(const char *issuer, const char *url)
         return issuer_is(issuer, url, (size_t)(path - url), path + na);
     return -1;
 }
+
+void jp_issuer_clashes(const char *const *issuer, int n, int *clash)
+{
+    int i, j;
+    for (i = 0; i < n; i++)
+        clash[i] = -1;
+    for (i = 0; i < n; i++)
+        for (j = i + 1; issuer[i] && j < n; j++)
+            if (issuer[j] && !strcmp(issuer[i], issuer[j])) {
+                if (clash[i] < 0)
+                    clash[i] = j;
+                if (clash[j] < 0)
+                    clash[j] = i;
+            }
+}

@@ -58,4 +58,10 @@ int jp_url_plain_remote(const char *url);
  * in both a terminating "/" of the issuer is removed first. */
 int jp_issuer_fits_metadata_url(const char *issuer, const char *url);
 
+/* RFC 9207 4 among the n providers of one virtual host: clash[i] becomes the
+ * index of another provider whose issuer equals issuer[i] (exact string
+ * comparison, as tokens are matched), or -1. A NULL issuer (metadata not
+ * fetched yet) clashes with nothing. */
+void jp_issuer_clashes(const char *const *issuer, int n, int *clash);
+
 #endif

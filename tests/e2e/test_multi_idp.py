@@ -206,3 +206,41 @@ JITProvProviderSelect path /app/partner idp2"""), fresh_db=True)
     finally:
         idp2.override_discovery()
         env.httpd.stop()
+
+
+def test_a_clash_that_appears_later_refuses_both(env, idp2, s):
+    # The issuers are compared when a discovery document arrives, not at each
+    # use: a provider whose document comes late (here idp2's, unusable at
+    # first) is compared then, and a login already under way with the other
+    # provider is refused at its callback.
+    import time
+    idp2.override_discovery(issuer="")
+    try:
+        env.httpd.start(env.standard_config(server_extra=f"""
+JITProvProvider idp2 {idp2.discovery_url}?p=x {IDP2_CLIENT} {idp2.secret}
+JITProvProviderSelect path /app/partner idp2
+JITProvFrontChannelLogoutURI /frontchannel-logout"""), fresh_db=True)
+        cb = h.login(s, env.httpd.url("/app/home/late"), "alice", stop_at_callback=True)
+        idp2.override_discovery(issuer=env.idp.issuer)
+        # idp2's failed fetch backs off for a second or two first.
+        deadline = time.monotonic() + 10
+        while True:
+            # Not with s: a new login would replace the state cookie of cb.
+            r = h.requests.get(env.httpd.url("/app/home"), allow_redirects=False)
+            if r.status_code == 502 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 502, (r.status_code, r.text[:300])
+        r = s.get(cb, allow_redirects=False)
+        assert r.status_code == 502, (r.status_code, r.text[:300])
+        assert h.SESSION_COOKIE not in h.set_cookies(r)
+        fcl = env.httpd.url("/frontchannel-logout?" + urllib.parse.urlencode(
+            {"iss": env.idp.issuer, "sid": "x"}))
+        assert h.requests.get(fcl, allow_redirects=False).status_code == 502
+        assert s.get(env.httpd.url("/app/partner/x"), allow_redirects=False).status_code == 502
+        log = env.httpd.log_since_start()
+        assert "JITPROV0901" in log and "idp2" in log, log[-1500:]
+        assert h.written_rows(env.httpd) == []
+    finally:
+        idp2.override_discovery()
+        env.httpd.stop()

@@ -327,6 +327,33 @@ static void test_issuer_fits(void)
     CHECK(jp_issuer_fits_metadata_url(NULL, wk) == -1);
 }
 
+/* The flags a metadata fetch or refresh leaves: a shared issuer marks both
+ * providers, and a refresh that ends the sharing clears both. */
+static void test_issuer_clashes(void)
+{
+    const char *iss[4] = {"https://a", NULL, "https://b", NULL};
+    int clash[4];
+    jp_issuer_clashes(iss, 4, clash);
+    CHECK(clash[0] == -1 && clash[1] == -1 && clash[2] == -1 && clash[3] == -1);
+    iss[1] = "https://b"; /* provider 1's first fetch names 2's issuer */
+    jp_issuer_clashes(iss, 4, clash);
+    CHECK(clash[0] == -1 && clash[1] == 2 && clash[2] == 1 && clash[3] == -1);
+    iss[3] = "https://b"; /* a third one: each points at another */
+    jp_issuer_clashes(iss, 4, clash);
+    CHECK(clash[0] == -1 && clash[1] == 2 && clash[2] == 1 && clash[3] == 1);
+    iss[1] = "https://c"; /* 1 refreshed to its own issuer: 2 and 3 still share */
+    jp_issuer_clashes(iss, 4, clash);
+    CHECK(clash[0] == -1 && clash[1] == -1 && clash[2] == 3 && clash[3] == 2);
+    iss[3] = "https://b/"; /* another string is another issuer */
+    jp_issuer_clashes(iss, 4, clash);
+    CHECK(clash[0] == -1 && clash[1] == -1 && clash[2] == -1 && clash[3] == -1);
+    iss[0] = "https://c"; /* the default provider counts like the others */
+    jp_issuer_clashes(iss, 4, clash);
+    CHECK(clash[0] == 1 && clash[1] == 0 && clash[2] == -1 && clash[3] == -1);
+    jp_issuer_clashes(iss, 1, clash);
+    CHECK(clash[0] == -1);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -340,6 +367,7 @@ int main(void)
     test_word_listed();
     test_error_code_shown();
     test_issuer_fits();
+    test_issuer_clashes();
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
