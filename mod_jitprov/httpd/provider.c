@@ -152,7 +152,7 @@ static int glock(request_rec *r, jp_provider_group *g)
     apr_status_t rv = apr_thread_mutex_lock(g->mu);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
-                      JPLOG(0902) "cannot lock the providers' issuer table: metadata not used");
+                      JPLOG(0904) "cannot lock the providers' issuer table: metadata not used");
         return -1;
     }
     return 0;
