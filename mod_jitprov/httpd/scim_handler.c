@@ -106,6 +106,22 @@ static int store_fail(scim_req *x, int rc, const char *err)
         return scim_fail(x, HTTP_NOT_IMPLEMENTED, NULL, err ? err : "not supported here", NULL);
     case JP_STORE_BAD_STATE:
         return scim_fail(x, HTTP_BAD_REQUEST, JP_SCIM_E_VALUE, err ? err : "invalid value", NULL);
+    case JP_STORE_LIMIT:
+        /* invalidFilter, not tooMany: the form is refused, not the number of
+         * results, and a narrower filter would be one more new form. */
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, x->r,
+                      JPLOG(0903) "SCIM: a database connection holds statements for %d "
+                                  "filter forms, its limit: a filter of another form refused",
+                      JP_SCIM_FILTER_FORMS_MAX);
+        return scim_fail(
+            x, HTTP_BAD_REQUEST, JP_SCIM_E_FILTER,
+            apr_psprintf(x->r->pool,
+                         "this server prepares at most %d distinct filter forms (which "
+                         "attributes, operators, and, or, not) per database connection and "
+                         "has that many: use a form it has answered before, such as "
+                         "userName eq \"...\"",
+                         JP_SCIM_FILTER_FORMS_MAX),
+            NULL);
     default:
         return db_fail(x, rc, err);
     }

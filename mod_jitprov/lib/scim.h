@@ -22,6 +22,10 @@
 #define JP_SCIM_FILTER_MAX 1024 /* longest filter expression */
 #define JP_SCIM_PAGE_MAX 200    /* largest page of a list (count above is cut) */
 #define JP_SCIM_GROUPS_MAX 1000 /* group values rendered per user */
+/* Distinct filter forms (the filter with its values taken out) one database
+ * connection prepares statements for; another form is refused with 400
+ * invalidFilter (docs/scim.md). */
+#define JP_SCIM_FILTER_FORMS_MAX 32
 
 /* scimType values of RFC 7644 section 3.12. */
 #define JP_SCIM_E_FILTER "invalidFilter"

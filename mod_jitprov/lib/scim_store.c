@@ -407,6 +407,9 @@ static int op_list(jp_sql *s, void *varg)
     jp_q_sql(&q,
              apr_pstrcat(s->p, "SELECT count(*) FROM ", s->cfg->table, " WHERE ", live(s), NULL));
     where(s, &q, a->f);
+    /* The count's text names the form (the page's follows from it). */
+    if (a->f && jp_sql_admit_form(s, jp_q_text(&q), JP_SCIM_FILTER_FORMS_MAX))
+        return JP_STORE_LIMIT;
     if (jp_sql_first(s, &q, &row))
         return JP_STORE_ERROR;
     if (row && row[0])

@@ -22,7 +22,9 @@ int jp_scim_store_get(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const c
                       jp_scim_user *out, const char **err);
 
 /* A page of accounts by id: f NULL for all, start 1-based, at most count rows
- * (0 = only the total). *total counts every match. */
+ * (0 = only the total). *total counts every match. JP_STORE_LIMIT, with
+ * nothing run, when f is of a form the connection has not prepared and it
+ * holds JP_SCIM_FILTER_FORMS_MAX others. */
 int jp_scim_store_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_scim_filter *f,
                        int64_t start, int64_t count, jp_scim_user **users, int *n, int64_t *total,
                        const char **err);

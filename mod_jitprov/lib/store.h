@@ -192,6 +192,7 @@ int jp_audit(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const char *even
 #define JP_STORE_BAD_STATE 3   /* status change not allowed from the current status */
 #define JP_STORE_BUSY 4        /* locked/busy after one jittered retry */
 #define JP_STORE_UNSUPPORTED 5 /* the table lacks the column this needs */
+#define JP_STORE_LIMIT 6       /* the connection holds its limit of client-chosen forms */
 
 /* Rows as text: names[i] is the configured column name; each row is an array of
  * ncols strings, NULL for SQL NULL. */

@@ -335,6 +335,27 @@ const char *jp_sql_label(apr_pool_t *p, const char *prefix, const char *sql)
     return l;
 }
 
+/* The forms a connection took (jp_sql_admit_form), beside its statements.
+ * forget_stale keeps it: the forms stay admitted when their statements are
+ * prepared again after a schema change. */
+#define JP_FORMS_KEY "jitprov:client_forms" /* an apr_hash_t, not a statement */
+
+int jp_sql_admit_form(jp_sql *s, const char *key, int max)
+{
+    apr_hash_t *forms = apr_hash_get(s->db->prepared, JP_FORMS_KEY, APR_HASH_KEY_STRING);
+    if (!forms) {
+        forms = apr_hash_make(s->db->pool);
+        apr_hash_set(s->db->prepared, JP_FORMS_KEY, APR_HASH_KEY_STRING, forms);
+    }
+    if (apr_hash_get(forms, key, APR_HASH_KEY_STRING))
+        return 0;
+    if ((int)apr_hash_count(forms) >= max)
+        return 1;
+    key = apr_pstrdup(s->db->pool, key);
+    apr_hash_set(forms, key, APR_HASH_KEY_STRING, key);
+    return 0;
+}
+
 /* A statement is found by its text behind the caller's prefix (the prefix
  * lets forget_stale tell ours from other modules' entries); the label, a
  * digest, is computed only to prepare it, not at every execution. */

@@ -124,6 +124,15 @@ int jp_sql_probe(jp_sql *s, const char *sql);
  * (PRAGMAs) in *v, NULL when there is none. 0, or -1; the error goes into
  * s->err only when record is set. */
 int jp_sql_value(jp_sql *s, const char *sql, int record, const char **v);
+/* Statements whose form a client chooses (SCIM filters: each combination of
+ * attributes, operators, and/or/not is another SQL text) are prepared on the
+ * connection and kept with it like the others, and apr_dbd frees prepared
+ * statements only when it closes the connection. So a connection takes at
+ * most max distinct forms, each named by key (the text of one of the form's
+ * statements): 0 when key is one of them (known, or admitted now), 1 when the
+ * connection already holds max others. */
+int jp_sql_admit_form(jp_sql *s, const char *key, int max);
+
 /* prefix + 16 hex digits of a hash of sql: a statement label, or an index name
  * that stays short. */
 const char *jp_sql_label(apr_pool_t *p, const char *prefix, const char *sql);

@@ -813,3 +813,39 @@ def test_table_without_status_column(scim):
         assert_scim_error(scim.req("GET", f"/Users/{u['id']}"), 404, None, "no such user")
     finally:
         scim.start()
+
+
+def test_filter_forms_per_connection_are_capped(scim):
+    """Each distinct filter form (attributes, operators, and/or/not) is a
+    statement prepared on the database connection and kept as long as the
+    connection lives: a connection takes 32 forms and refuses new ones with a
+    clear 400, while the forms it holds (any values) keep answering. Last in
+    this module: the connection stays full."""
+    # One database connection: with more, a request may start before the
+    # previous one has handed its connection back, and take another.
+    scim.start(SERVER + "\nDBDMin 1\nDBDKeep 1\nDBDMax 1")
+    first = 'userName eq "cap-probe"'
+    assert scim.req("GET", "/Users", params={"filter": first}).status_code == 200
+    before = scim.snapshot()
+    ops = ("eq", "ne", "co", "sw", "ew")
+    forms = [f'{attr} {op} "x"' + " and userName pr" * k
+             for k in range(8) for attr in ("userName", "emails", "displayName", "externalId")
+             for op in ops]
+    refused = None
+    for i, flt in enumerate(forms):
+        r = scim.req("GET", "/Users", params={"filter": flt})
+        if r.status_code != 200:
+            refused = i
+            break
+    # forms[0] is first's form: forms[1:32] fill the connection's 32.
+    assert refused == 32, refused
+    j = assert_scim_error(r, 400, "invalidFilter", "at most 32 distinct filter forms")
+    assert "userName eq" in j["detail"], j
+    assert_scim_error(scim.req("GET", "/Users", params={"filter": forms[refused]}), 400,
+                      "invalidFilter")
+    for flt in (first, 'userName eq "another value"', forms[0], forms[refused - 1]):
+        assert scim.req("GET", "/Users", params={"filter": flt}).status_code == 200, flt
+    # No filter, or one user by id, is no filter form.
+    assert scim.req("GET", "/Users").status_code == 200
+    assert scim.snapshot() == before
+    assert "JITPROV0903" in scim.env.httpd.log_since_start()

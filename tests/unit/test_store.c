@@ -12,6 +12,8 @@
 #include <apr_time.h>
 
 #include "store.h"
+#include "scim.h"
+#include "scim_store.h"
 #include "jtest.h"
 
 static apr_pool_t *gp;
@@ -1203,6 +1205,86 @@ static void test_upgrade(jp_db *db)
     drop_all(db);
 }
 
+/* Our prepared statements on a connection whose labels start with prefix. */
+static int statements(jp_db *db, const char *prefix)
+{
+    apr_hash_index_t *hi;
+    int n = 0;
+    for (hi = apr_hash_first(gp, db->prepared); hi; hi = apr_hash_next(hi)) {
+        const void *key;
+        apr_hash_this(hi, &key, NULL, NULL);
+        n += !strncmp((const char *)key, prefix, strlen(prefix));
+    }
+    return n;
+}
+
+static int scim_list(apr_pool_t *p, jp_db *db, const jp_store_cfg *c, const char *filter)
+{
+    jp_scim_filter f;
+    jp_scim_err e;
+    jp_scim_user *users;
+    int n;
+    int64_t total;
+    const char *err = NULL;
+    if (filter && jp_scim_parse_filter(p, filter, &f, &e))
+        return -100;
+    return jp_scim_store_list(p, db, c, filter ? &f : NULL, 1, 10, &users, &n, &total, &err);
+}
+
+/* SCIM filter form i: userName with one of six operators, then i / 6 more
+ * "and userName pr": distinct SQL texts, 96 of them. */
+static const char *form(apr_pool_t *p, int i)
+{
+    static const char *const ops[] = {"eq", "ne", "co", "sw", "ew", "pr"};
+    const char *f = apr_psprintf(p, "userName %s%s", ops[i % 6], i % 6 == 5 ? "" : " \"v\"");
+    int k;
+    for (k = 0; k < i / 6; k++)
+        f = apr_pstrcat(p, f, " and userName pr", NULL);
+    return f;
+}
+
+/* Each SCIM filter form is prepared on the connection and kept until it
+ * closes (apr_dbd frees statements only then): a connection takes
+ * JP_SCIM_FILTER_FORMS_MAX forms, refuses another without preparing or
+ * running anything, and keeps answering the ones it took. */
+static void test_scim_filter_forms(void)
+{
+    jp_store_cfg c;
+    jp_db fresh, other;
+    apr_pool_t *p;
+    const char *err = NULL;
+    int i, ok = 1, held;
+    jp_store_cfg_init(gp, &c);
+    apr_pool_create(&p, gp);
+    if (db_open(p, &fresh)) {
+        CHECK(0);
+        return;
+    }
+    CHECK(jp_store_init_schema(p, &fresh, &c, &err) == 0);
+    for (i = 0; i < JP_SCIM_FILTER_FORMS_MAX; i++)
+        ok &= scim_list(p, &fresh, &c, form(p, i)) == JP_STORE_OK;
+    CHECK(ok);
+    /* The same forms with other values and other spellings are no new ones. */
+    CHECK(scim_list(p, &fresh, &c, "USERNAME EQ \"other\"") == JP_STORE_OK);
+    CHECK(scim_list(p, &fresh, &c, "urn:ietf:params:scim:schemas:core:2.0:User:userName co "
+                                   "\"x\" and userName pr") == JP_STORE_OK);
+    held = statements(&fresh, "jitprov_scim_");
+    CHECK(held <= 2 * JP_SCIM_FILTER_FORMS_MAX + 4);
+    CHECK(scim_list(p, &fresh, &c, form(p, JP_SCIM_FILTER_FORMS_MAX)) == JP_STORE_LIMIT);
+    CHECK(scim_list(p, &fresh, &c, "displayName pr") == JP_STORE_LIMIT);
+    CHECK(statements(&fresh, "jitprov_scim_") == held);
+    CHECK(scim_list(p, &fresh, &c, form(p, 0)) == JP_STORE_OK);
+    CHECK(scim_list(p, &fresh, &c, form(p, JP_SCIM_FILTER_FORMS_MAX - 1)) == JP_STORE_OK);
+    CHECK(scim_list(p, &fresh, &c, NULL) == JP_STORE_OK); /* no filter: no form */
+    /* Another connection has its own. */
+    if (db_open(p, &other) == 0) {
+        CHECK(scim_list(p, &other, &c, form(p, JP_SCIM_FILTER_FORMS_MAX)) == JP_STORE_OK);
+        apr_dbd_close(other.driver, other.handle);
+    }
+    apr_dbd_close(fresh.driver, fresh.handle);
+    apr_pool_destroy(p);
+}
+
 static void suite(const char *drv, const char *params)
 {
     jp_db db;
@@ -1232,6 +1314,7 @@ static void suite(const char *drv, const char *params)
     }
     test_link_by(&db);
     test_upgrade(&db);
+    test_scim_filter_forms();
     drop_all(&db);
     apr_dbd_close(db.driver, db.handle);
 }
