@@ -129,7 +129,6 @@ typedef struct jp_srv_cfg {
     const char *provider_label;          /* JITProvProviderLabel: the default's */
     const char *provider_name;           /* in an extra provider's copy: its name */
     const char *session_ns;              /* in a copy: the vhost's client id */
-    struct jp_srv_cfg *home;             /* in a copy: the vhost's own configuration */
     /* runtime */
     jp_provider *provider;
     int set_flags;

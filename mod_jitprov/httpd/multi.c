@@ -36,7 +36,6 @@ apr_status_t jp_providers_create(apr_pool_t *pconf, jp_srv_cfg *c)
         pc->client_secret = d->client_secret;
         pc->provider_name = d->name;
         pc->session_ns = c->client_id;
-        pc->home = c;
         pc->extra_providers = NULL;
         pc->provider = NULL;
         if (jp_provider_create(pconf, pc) != APR_SUCCESS)
