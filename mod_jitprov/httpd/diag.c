@@ -44,11 +44,19 @@ static apr_thread_mutex_t *warned_mu;
 
 void jp_note_claim_use(cmd_parms *cmd, const char *claim, const char *what)
 {
-    jp_srv_cfg *c = JP_SRV(cmd->server);
+    jp_srv_cfg *c;
     jp_claim_use *u;
     /* .htaccess is parsed per request: the server config is not ours to change then. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_RUN_MPM)
         return;
+    c = JP_SRV(cmd->server);
+    /* httpd makes a virtual host's config of a module when the first directive
+     * of that module is read there. A Require line is mod_authz_core's: in a
+     * virtual host that inherits every JITProv directive it comes first. */
+    if (!c) {
+        c = jp_create_srv_cfg(cmd->pool, cmd->server);
+        ap_set_module_config(cmd->server->module_config, &jitprov_module, c);
+    }
     u = apr_array_push(c->claim_uses);
     u->claim = claim ? apr_pstrdup(cmd->pool, claim) : NULL;
     u->what = apr_pstrdup(cmd->pool, what);

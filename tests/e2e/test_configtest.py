@@ -120,3 +120,18 @@ def test_trusted_audience_is_a_server_directive(env):
     bad = env.httpd.configtest(env.standard_config(
         locations_extra="<Location /x>\n JITProvTrustedAudience https://api.example\n</Location>"))
     assert bad.returncode != 0 and "JITProvTrustedAudience" in bad.stderr + bad.stdout
+
+
+@pytest.mark.parametrize("require", ["Require jitprov-group admins",
+                                     "Require jitprov-claim email_verified:true",
+                                     "Require jitprov-claim email~@example\\.com$"])
+def test_require_first_in_a_virtual_host_that_inherits_everything(env, require):
+    """httpd makes a virtual host's config of a module at that module's first
+    directive there; a Require line is mod_authz_core's. A virtual host whose
+    only mod_jitprov lines are in a <Location> starting with Require crashed
+    configtest (and every start) with a segfault."""
+    vhost = (f"<VirtualHost 127.0.0.1:{env.httpd.port}>\n ServerName other.test\n"
+             f" <Location /admin>\n  {require}\n  AuthType jitprov\n </Location>\n"
+             "</VirtualHost>")
+    r = env.httpd.configtest(env.standard_config(locations_extra=vhost))
+    assert r.returncode == 0, f"rc={r.returncode} {r.stderr}"
