@@ -711,12 +711,16 @@ ErrorDocument 404 /public/not-found
         self.start(self.config_text, init_db=False)
         assert self.pid() != pid
 
-    def configtest(self, config_text):
-        path = os.path.join(self.dir, "conf", "configtest.conf")
+    def configtest(self, config_text, name="configtest", extra_env=None):
+        """`apache2 -t` on config_text. Several may run at once, each with its
+        own name (the file it is written to); extra_env adds to the environment
+        (for env: secrets)."""
+        path = os.path.join(self.dir, "conf", name + ".conf")
         with open(path, "w") as f:
             f.write(config_text)
+        run_env = dict(os.environ, **extra_env) if extra_env else None
         return subprocess.run([APACHE, "-f", path, "-t"], capture_output=True, text=True,
-                              timeout=60, stdin=subprocess.DEVNULL)
+                              timeout=60, stdin=subprocess.DEVNULL, env=run_env)
 
     def pid(self):
         try:
