@@ -171,9 +171,13 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         *err = apr_psprintf(p, "timeout after %d s: %s", c->http_timeout, errbuf);
         st = APR_TIMEUP;
+    } else if (k.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+        /* Content-Length over the cap stops curl before any byte is read. */
+        *err = apr_psprintf(p, "response larger than %d MiB from %s: refused",
+                            JP_HTTP_MAX_BODY / (1024 * 1024), url);
+        st = APR_EGENERAL;
     } else {
-        *err = apr_psprintf(p, "%s: %s", k.overflow ? "response too large" : curl_easy_strerror(rc),
-                            errbuf);
+        *err = apr_psprintf(p, "%s: %s", curl_easy_strerror(rc), errbuf);
         st = APR_EGENERAL;
     }
     if (st != APR_SUCCESS || out->status >= 500)

@@ -154,6 +154,13 @@ def bad_answers(site):
          "is neither a JSON object nor application/jwt"),
         ("HTTP 401", (401, "application/json", '{"error":"invalid_token"}'),
          "userinfo endpoint answered HTTP 401"),
+        ("over 128 KiB", (200, "application/json",
+                          json.dumps(ui_claims(site, USER, pad="p" * (130 * 1024)))),
+         "bytes is over 131072"),
+        ("over 1 MiB", (200, "application/json",
+                        json.dumps(ui_claims(site, USER, pad="p" * (1100 * 1024)))),
+         "userinfo: response larger than 1 MiB from " + site.idp.discovery().get(
+             "userinfo_endpoint", "")),
     ]
 
 
