@@ -482,10 +482,10 @@ static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int
         return backoff_refuse(r, left, "JWKS", err);
     }
     /* A new kid from the token endpoint is a rotation: fetch at once. The same
-     * unknown kid again within the second, or any logout token within
-     * JP_JWKS_MIN_REFETCH, waits. */
+     * unknown kid (or again none) within the second, or any logout token
+     * within JP_JWKS_MIN_REFETCH, waits. */
     if (force && pv->jwks &&
-        ((force == 1 && pv->forced_at && kid && !strcmp(kid, pv->forced_kid) &&
+        ((force == 1 && pv->forced_at && !strcmp(kid ? kid : "", pv->forced_kid) &&
           now - pv->forced_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH_ID)) ||
          (force == 2 && pv->forced_lt_at &&
           now - pv->forced_lt_at < apr_time_from_sec(JP_JWKS_MIN_REFETCH)))) {
@@ -599,6 +599,9 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
         }
     }
     if (rc == JP_TOK_UNKNOWN_KID)
-        *err = "token signed with a key the IdP does not publish";
+        *err = apr_psprintf(r->pool,
+                            "token signed with a key the IdP does not publish: %s, "
+                            "also after refetching the JWKS",
+                            *err ? *err : "no key fits");
     return rc == JP_TOK_OK ? rc : JP_TOK_BAD;
 }

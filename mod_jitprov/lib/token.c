@@ -601,6 +601,16 @@ static jp_tok_rc verify_signature(apr_pool_t *p, const jws_parts *j, const jp_jw
         set_err(err, apr_psprintf(p, "no key with kid \"%s\" in the JWKS", loggable(p, j->kid)));
         return JP_TOK_UNKNOWN_KID;
     }
+    /* OIDC Core 10.1: an IdP with one key may leave kid out; when it rotates
+     * that key nothing but a failed check tells, so the caller may refetch
+     * the set as for an unknown kid. A token naming a known kid does not. */
+    if (!j->kid) {
+        set_err(err, candidates ? "token signature does not verify with any key in the JWKS "
+                                  "(the token names no kid)"
+                                : "no key in the JWKS matches the token alg (the token names "
+                                  "no kid)");
+        return JP_TOK_UNKNOWN_KID;
+    }
     set_err(err, candidates ? "token signature does not verify"
                             : "no key in the JWKS matches the token alg");
     return JP_TOK_BAD;

@@ -20,7 +20,8 @@ int jp_jwks_count(const jp_jwks *ks);
 typedef enum {
     JP_TOK_OK = 0,
     JP_TOK_BAD = -1,        /* malformed, forged, expired, wrong claims... */
-    JP_TOK_UNKNOWN_KID = -2 /* header kid not in the set: caller may refetch JWKS once */
+    JP_TOK_UNKNOWN_KID = -2 /* no key of the set fits (kid not in it, or no kid and no key
+                               verifies): caller may refetch JWKS once */
 } jp_tok_rc;
 
 typedef struct {

@@ -311,7 +311,22 @@ static void test_jwks(void)
     CHECK(jp_jwks_count(ks) == 1);
     GOOD(idt(sign("RS256", rsa2048, "pinned", claims())));
     BAD(idt(sign("RS384", rsa2048, "pinned", claims())));
-    BAD(idt(sign("PS256", rsa2048, NULL, claims())));
+    /* no kid, no key fits: the caller may refetch (a rotation it cannot see) */
+    CHECK(idt(sign("PS256", rsa2048, NULL, claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "names no kid") != NULL);
+
+    /* duplicate kids (RFC 7517 4.5 wants them distinct; IdPs reuse one for an
+     * RSA and an EC key): every key of that kid whose type fits is tried */
+    ks = jwks_of(apr_psprintf(pool, "{\"keys\":[%s,%s,%s]}", jwk(rsa_other, "dup", NULL),
+                              jwk(p256, "dup", NULL), jwk(rsa2048, "dup", NULL)),
+                 &err);
+    CHECK(jp_jwks_count(ks) == 3);
+    GOOD(idt(sign("RS256", rsa2048, "dup", claims())));
+    GOOD(idt(sign("ES256", p256, "dup", claims())));
+    GOOD(idt(sign("RS256", rsa_other, "dup", claims())));
+    /* a known kid whose keys do not verify is a forgery, not a rotation */
+    CHECK(idt(sign("RS256", rsa1024, "dup", claims())) == JP_TOK_BAD);
+    CHECK(idt(sign("ES256", EVP_EC_gen("P-256"), "dup", claims())) == JP_TOK_BAD);
     ks = NULL;
 
     CHECK(jwks_of("not json", &err) == NULL && err);
@@ -435,8 +450,9 @@ static void test_forgeries(void)
     GOOD(idt(sign("RS256", rsa2048, NULL, claims()))); /* no kid: every RSA key is tried */
     GOOD(idt(sign("ES384", p384, NULL, claims())));
     GOOD(idt(sign("EdDSA", ed, NULL, claims())));
-    BAD(idt(sign("RS256", rsa_other, NULL, claims()))); /* no kid, no key fits */
-    BAD(idt(sign("EdDSA", ed_other, NULL, claims())));
+    /* no kid, no key fits: refused, the caller may refetch once */
+    CHECK(idt(sign("RS256", rsa_other, NULL, claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(idt(sign("EdDSA", ed_other, NULL, claims())) == JP_TOK_UNKNOWN_KID);
     BAD(idt(sign_raw("RS256", rsa2048, "{\"alg\":\"RS256\",\"kid\":5}", pl)));
 
     /* crit, typ, duplicate header members */

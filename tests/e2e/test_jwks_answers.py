@@ -1,0 +1,162 @@
+"""The JWKS as the module fetches it (RFC 7517, OIDC Core 10.1.1), from a
+stand-in that serves the key set and the token endpoint the test sets, the
+discovery document staying the real IdP's: a key rotation at an IdP whose
+tokens name no kid (allowed with one key), and key sets that are not JSON or
+too large, each refused with 502, its reason in the log, nothing written."""
+import base64
+import http.server
+import json
+import threading
+import time
+import urllib.parse
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+import jitprov_harness as h
+from jitprov_harness import SESSION_COOKIE, USER_CLAIMS
+
+
+def _b64(n):
+    return base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")) \
+        .rstrip(b"=").decode()
+
+
+class Key:
+    def __init__(self, kid=None):
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pub = self.key.public_key().public_numbers()
+        self.jwk = {"kty": "RSA", "use": "sig", "n": _b64(pub.n), "e": _b64(pub.e)}
+        self.kid = kid
+        if kid:
+            self.jwk["kid"] = kid
+
+    def sign(self, payload):
+        hdr = {"alg": "RS256", "typ": "JWT", **({"kid": self.kid} if self.kid else {})}
+        inp = h.b64url(json.dumps(hdr).encode()) + "." + h.b64url(json.dumps(payload).encode())
+        sig = self.key.sign(inp.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return inp + "." + h.b64url(sig)
+
+
+class KeyStub:
+    """GET /jwks answers `jwks` (bytes as they are, else JSON); POST /token
+    answers `id_token`."""
+
+    def __init__(self):
+        self.port = h.free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.jwks = {"keys": []}
+        self.id_token = None
+        self.hits = {}
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _send(self, body):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                outer.hits["/jwks"] = outer.hits.get("/jwks", 0) + 1
+                j = outer.jwks
+                self._send(j if isinstance(j, bytes) else json.dumps(j).encode())
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.hits["/token"] = outer.hits.get("/token", 0) + 1
+                self._send(json.dumps({"access_token": "stub-at", "token_type": "Bearer",
+                                       "expires_in": 60, "id_token": outer.id_token}).encode())
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def stub(site):
+    st = KeyStub()
+    site.idp.override_discovery(token_endpoint=st.origin + "/token",
+                                jwks_uri=st.origin + "/jwks")
+    yield st
+    site.idp.override_discovery()
+    st.stop()
+
+
+def stub_login(site, s, stub, key, user="pat"):
+    """Starts a login, then answers the callback with an ID token `key` signs."""
+    r = s.get(site.httpd.url("/app/jwks-stub"), allow_redirects=False)
+    assert r.status_code == 302, r.status_code
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["Location"]).query)
+    now = int(time.time())
+    stub.id_token = key.sign({
+        "iss": site.idp.issuer, "aud": site.client_id, "sub": USER_CLAIMS[user]["sub"],
+        "iat": now, "exp": now + 300, "nonce": q["nonce"][0]})
+    return s.get(site.httpd.url("/callback?" + urllib.parse.urlencode(
+        {"state": q["state"][0], "code": "stub-code", "iss": site.idp.issuer})),
+        allow_redirects=False)
+
+
+def logged_reason(site, r):
+    ref = h.error_ref(r)
+    assert ref and h.wait_for_log(site.httpd, f"[ref {ref}]")
+    return [l for l in site.httpd.log_since_start().splitlines() if f"[ref {ref}]" in l][0]
+
+
+def test_rotation_without_kid(site, stub):
+    # One key, no kid (OIDC Core 10.1: a kid is needed only with several keys).
+    old, new = Key(), Key()
+    stub.jwks = {"keys": [old.jwk]}
+    site.httpd.start(site.standard_config(), fresh_db=True)
+    with h.requests.Session() as s:
+        r = stub_login(site, s, stub, old)
+        assert r.status_code == 302 and SESSION_COOKIE in h.set_cookies(r), r.text[:300]
+    fetched = stub.hits.get("/jwks", 0)
+    # The IdP rotates: the cached set no longer holds the signing key, and the
+    # token names no kid to say so. The module must look again, as for a new kid.
+    stub.jwks = {"keys": [new.jwk]}
+    with h.requests.Session() as s:
+        r = stub_login(site, s, stub, new)
+        assert r.status_code == 302, (r.status_code, r.text[:300])
+        assert SESSION_COOKIE in h.set_cookies(r)
+    assert stub.hits.get("/jwks", 0) == fetched + 1
+    # A token no published key signed is still refused, after that one look.
+    with h.requests.Session() as s:
+        r = stub_login(site, s, stub, Key())
+        assert r.status_code == 401, (r.status_code, r.text[:300])
+        assert SESSION_COOKIE not in h.set_cookies(r)
+        assert "ID token rejected" in logged_reason(site, r)
+
+
+UNUSABLE = {
+    "html": (b"<html>maintenance</html>", "JWKS is not a JSON object"),
+    "300k": (b'{"keys": []}' + b" " * (300 * 1024), "larger than 256 KiB"),
+    "over 1M": (b'{"keys": [' + b'{"kty":"oct","k":"AAAA"},' * 50000 + b'{}]}',
+                "response larger than 1 MiB"),
+    "keys not an array": (b'{"keys": {}}', 'no "keys" array'),
+}
+
+
+@pytest.mark.parametrize("case", list(UNUSABLE))
+def test_unusable_jwks_is_a_clear_502(site, stub, case):
+    body, reason = UNUSABLE[case]
+    stub.jwks = body
+    site.httpd.start(site.standard_config(), fresh_db=True)
+    with h.requests.Session() as s:
+        r = stub_login(site, s, stub, Key())
+        assert r.status_code == 502, (r.status_code, r.text[:300])
+        assert SESSION_COOKIE not in h.set_cookies(r)
+        line = logged_reason(site, r)
+        assert reason in line, line
+    assert h.written_rows(site.httpd) == []
