@@ -592,9 +592,13 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
                 *err = apr_psprintf(r->pool, "cannot fetch JWKS: %s", ferr);
                 return frc == HTTP_GATEWAY_TIME_OUT ? JP_TOK_IDP_TIMEOUT : JP_TOK_IDP_DOWN;
             }
-            *err = apr_psprintf(
-                r->pool, "unknown signing key (kid %s); %s",
-                jp_jwt_peek_kid(r->pool, jwt) ? jp_jwt_peek_kid(r->pool, jwt) : "none", ferr);
+            /* The kid of a logout token is anyone's to choose: short and
+             * escaped in the log, as token.c keeps its own. */
+            const char *kid = jp_jwt_peek_kid(r->pool, jwt);
+            *err = apr_psprintf(r->pool, "unknown signing key (kid %s%s); %s",
+                                kid ? ap_escape_logitem(r->pool, apr_pstrndup(r->pool, kid, 40))
+                                    : "none",
+                                kid && strlen(kid) > 40 ? "..." : "", ferr);
             return JP_TOK_BAD;
         }
     }

@@ -36,3 +36,21 @@ def test_forged_kids_do_not_hammer_the_idp(site, s):
     assert jwks_fetches(site) - before <= 4
     # The session is untouched.
     assert s.get(site.httpd.url("/app/still"), allow_redirects=False).status_code == 200
+
+
+def test_forged_kid_is_cut_short_in_the_log(site, s):
+    # The kid of an unauthenticated logout token reaches the error log (the
+    # second one within 30 s is the rate-limited path): escaped and cut to
+    # 40 characters, as token.c keeps what it logs of a token, so it neither
+    # starts a line of its own nor fills the log.
+    assert h.login(s, site.httpd.url("/app/"), "alice").status_code == 200
+    kid = "k\n[Thu Jan 01 00:00:00.000000 2026] [jitprov:notice] FORGED-LINE " + "z" * 2000
+    for _ in range(3):
+        r = h.requests.post(site.httpd.url("/backchannel-logout"),
+                            data={"logout_token": forged(kid)})
+        assert r.status_code == 400
+        ref = h.error_ref(r)
+        assert ref and h.wait_for_log(site.httpd, f"[ref {ref}]")
+    log = site.httpd.log_since_start()
+    assert not [l for l in log.splitlines() if "FORGED-LINE" in l and "JITPROV" not in l], log[-2000:]
+    assert "z" * 200 not in log
