@@ -249,7 +249,24 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
     {
         const char *ep[] = {m->authorization_endpoint, m->token_endpoint, m->jwks_uri,
                             m->userinfo_endpoint, m->end_session_endpoint};
+        static const char *const names[] = {"authorization_endpoint", "token_endpoint", "jwks_uri",
+                                            "userinfo_endpoint", "end_session_endpoint"};
         int i;
+        /* OIDC Discovery 1.0, 3: these URLs MUST use https. From an https
+         * issuer a plain http one is a downgrade (the code and the client
+         * secret, or the signing keys, would travel in the clear), which a
+         * warning would not stop: refused, loopback included. */
+        for (i = 0; i < 5 && !strncmp(m->issuer, "https://", 8); i++)
+            if (ep[i] && strncmp(ep[i], "https://", 8)) {
+                *err = apr_psprintf(r->pool,
+                                    "the discovery document of https issuer %s names %s %s, "
+                                    "which is not https (OIDC Discovery 1.0, 3); refused",
+                                    ap_escape_logitem(r->pool, m->issuer), names[i],
+                                    ap_escape_logitem(r->pool, ep[i]));
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, JPLOG(0905) "%s", *err);
+                apr_pool_destroy(np);
+                return HTTP_BAD_GATEWAY;
+            }
         for (i = 0; i < 5; i++)
             if (jp_url_plain_remote(ep[i]))
                 ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,

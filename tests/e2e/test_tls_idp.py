@@ -112,3 +112,26 @@ def test_certificate_for_another_name_ends_the_login(env, tls_idp, tls):
         assert accounts(env) == []
     finally:
         env.httpd.stop()
+
+
+@pytest.mark.parametrize("field", ["jwks_uri", "token_endpoint", "end_session_endpoint"])
+def test_plain_http_endpoint_of_an_https_issuer_is_refused(env, tls_idp, tls, field):
+    # OIDC Discovery 1.0, 3: the endpoints use https. The document came over
+    # TLS, but the keys or the code and secret would not: refused, even on
+    # loopback, before any login starts.
+    url = tls_idp.discovery()[field]
+    assert url.startswith("https://")
+    tls_idp.override_discovery(**{field: "http://" + url[len("https://"):]})
+    start(env, tls_idp.discovery_url, tls["ca"])
+    try:
+        with browser(tls_idp) as s:
+            r = s.get(env.httpd.url("/app/tls"), allow_redirects=False)
+        assert r.status_code == 502, (r.status_code, r.text[:300])
+        assert h.error_ref(r)
+        assert h.wait_for_log(env.httpd, "JITPROV0905")
+        line = [l for l in env.httpd.log_since_start().splitlines() if "JITPROV0905" in l][0]
+        assert field in line and "http://" + url[len("https://"):] in line, line
+        assert accounts(env) == []
+    finally:
+        tls_idp.override_discovery()
+        env.httpd.stop()
