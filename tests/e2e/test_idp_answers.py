@@ -83,3 +83,27 @@ def test_token_type_any_case_of_bearer(env, fault, s):
     r = h.login(s, env.httpd.url("/app/token-type"), "alice")
     assert r.status_code == 200, (r.status_code, r.text[:300])
     assert fault.hits.get("/token", 0) == 1
+
+
+@pytest.mark.parametrize("field,value", [
+    ("issuer", None),
+    ("authorization_endpoint", None),
+    ("token_endpoint", None),
+    ("jwks_uri", None),
+    ("token_endpoint", "ftp://127.0.0.1/token"),
+])
+def test_discovery_without_required_metadata(fresh, s, field, value):
+    # OIDC Discovery 1.0, 3: issuer, authorization_endpoint, token_endpoint
+    # (code flow) and jwks_uri are required, as http(s) URLs.
+    env = fresh
+    env.idp.override_discovery(**{field: value})
+    env.httpd.start(env.standard_config(), fresh_db=True)
+    r = s.get(env.httpd.url("/app/meta"), allow_redirects=False)
+    assert r.status_code == 502, (r.status_code, r.text[:300])
+    ref = h.error_ref(r)
+    assert ref and SESSION_COOKIE not in h.set_cookies(r)
+    assert "Location" not in r.headers
+    assert h.wait_for_log(env.httpd, f"[ref {ref}]")
+    assert "discovery document lacks issuer, authorization_endpoint, token_endpoint or " \
+           "jwks_uri" in env.httpd.log_since_start()
+    assert h.written_rows(env.httpd) == []
