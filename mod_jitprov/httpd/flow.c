@@ -200,8 +200,11 @@ static json_t *userinfo_claims(request_rec *r, jp_srv_cfg *c, const jp_meta *m, 
     json_t *ui;
 
     if (resp->status != 200) {
-        *rc =
-            jp_fail(r, HTTP_BAD_GATEWAY, bad, "userinfo endpoint answered HTTP %ld", resp->status);
+        *rc = jp_fail(r, HTTP_BAD_GATEWAY, bad, "userinfo endpoint answered HTTP %ld%s%s%s",
+                      resp->status, resp->www_authenticate ? " (WWW-Authenticate: " : "",
+                      resp->www_authenticate ? ap_escape_logitem(r->pool, resp->www_authenticate)
+                                             : "",
+                      resp->www_authenticate ? ")" : "");
         return NULL;
     }
     if (resp->len > JP_MAX_TOKEN_RESP) {

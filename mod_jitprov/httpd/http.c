@@ -67,7 +67,31 @@ typedef struct {
     char *buf;
     size_t len, cap;
     int overflow;
+    const char *www_auth;
 } sink;
+
+#define JP_HTTP_MAX_WWW_AUTH 512
+
+/* RFC 6750 3: a refused bearer token is explained in WWW-Authenticate only.
+ * Kept for the log; a redirect's own headers do not count. */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    static const char name[] = "WWW-Authenticate:";
+    sink *k = ud;
+    size_t n = size * nmemb, v;
+    if (n >= 5 && !strncmp(ptr, "HTTP/", 5))
+        k->www_auth = NULL;
+    else if (n > sizeof(name) - 1 && !strncasecmp(ptr, name, sizeof(name) - 1)) {
+        v = sizeof(name) - 1;
+        while (v < n && (ptr[v] == ' ' || ptr[v] == '\t'))
+            v++;
+        while (n > v && (ptr[n - 1] == '\r' || ptr[n - 1] == '\n' || ptr[n - 1] == ' '))
+            n--;
+        k->www_auth = apr_pstrmemdup(k->p, ptr + v,
+                                     n - v > JP_HTTP_MAX_WWW_AUTH ? JP_HTTP_MAX_WWW_AUTH : n - v);
+    }
+    return size * nmemb;
+}
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -105,7 +129,7 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
 {
     CURL *h = handle_get();
     struct curl_slist *hdrs = NULL;
-    sink k = {p, NULL, 0, 0, 0};
+    sink k = {p, NULL, 0, 0, 0, NULL};
     char errbuf[CURL_ERROR_SIZE] = "";
     CURLcode rc;
     char *ct = NULL;
@@ -142,6 +166,8 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE, (long)JP_HTTP_MAX_BODY);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &k);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "mod_jitprov/" JITPROV_VERSION);
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
@@ -168,6 +194,7 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
             out->content_type = apr_pstrdup(p, ct);
         out->body = k.buf ? k.buf : apr_pstrdup(p, "");
         out->len = k.len;
+        out->www_authenticate = k.www_auth;
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         *err = apr_psprintf(p, "timeout after %d s: %s", c->http_timeout, errbuf);
         st = APR_TIMEUP;

@@ -215,6 +215,7 @@ typedef struct {
     char *body;
     size_t len;
     const char *content_type;
+    const char *www_authenticate; /* of the final answer, at most 512 bytes; NULL: none */
 } jp_http_resp;
 apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const char *url,
                      const char *form_body, const char *basic_user, const char *basic_pass,

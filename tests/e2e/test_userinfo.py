@@ -73,9 +73,11 @@ class UserinfoStub:
                 pass
 
             def do_GET(self):
-                status, ctype, body = outer.answer
+                status, ctype, body, *extra = outer.answer
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -154,6 +156,11 @@ def bad_answers(site):
          "is neither a JSON object nor application/jwt"),
         ("HTTP 401", (401, "application/json", '{"error":"invalid_token"}'),
          "userinfo endpoint answered HTTP 401"),
+        # RFC 6750 3: the reason is in the header; a body may be empty.
+        ("HTTP 401 with WWW-Authenticate", (401, "text/plain", "", {
+            "WWW-Authenticate": 'Bearer error=invalid_token, realm="idp", '
+                                'error_description="The access token expired\x01"'}),
+         "answered HTTP 401 (WWW-Authenticate: Bearer error=invalid_token, realm="),
         ("over 128 KiB", (200, "application/json",
                           json.dumps(ui_claims(site, USER, pad="p" * (130 * 1024)))),
          "bytes is over 131072"),
@@ -166,8 +173,8 @@ def bad_answers(site):
 
 def test_bad_userinfo_is_refused_precisely(site, stub):
     before = accounts_of(site, USER)
-    for what, (status, ctype, body), needle in bad_answers(site):
-        stub.answer = (status, ctype, body.encode() if isinstance(body, str) else body)
+    for what, (status, ctype, body, *extra), needle in bad_answers(site):
+        stub.answer = (status, ctype, body.encode() if isinstance(body, str) else body, *extra)
         with h.requests.Session() as s:
             cb = h.login(s, site.httpd.url("/app/bad-userinfo"), USER, stop_at_callback=True)
             r = s.get(cb, allow_redirects=False)
