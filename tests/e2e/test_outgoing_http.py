@@ -27,6 +27,15 @@ class Redirector:
             def log_message(self, *a):
                 pass
 
+            def do_POST(self):
+                # 307 keeps the method and the body: the code and the secret.
+                outer.hits += 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(307)
+                self.send_header("Location", target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_GET(self):
                 outer.hits += 1
                 self.send_response(302)
@@ -66,6 +75,20 @@ def test_userinfo_redirect_not_followed(env, redirector, s):
     assert redirector.hits >= 1
     # The bearer token never reached the redirect's target.
     assert env.idp.stats().get("/me", 0) == before
+
+
+def test_token_endpoint_redirect_not_followed(env, redirector, s):
+    env.idp.override_discovery(token_endpoint=redirector.origin + "/token")
+    env.httpd.start(env.standard_config())
+    before, hits = env.idp.stats().get("/token", 0), redirector.hits
+    cb = h.login(s, env.httpd.url("/app/tok"), "bob", stop_at_callback=True)
+    r = s.get(cb, allow_redirects=False, timeout=15)
+    assert r.status_code == 502, (r.status_code, r.text[:300])
+    assert h.error_ref(r) and SESSION_COOKIE not in h.set_cookies(r)
+    assert redirector.hits == hits + 1
+    assert h.wait_for_log(env.httpd, "token endpoint answered HTTP 307")
+    # Neither the code nor the client secret reached the redirect's target.
+    assert env.idp.stats().get("/token", 0) == before
 
 
 def test_userinfo_direct_still_works(env, redirector, s):
