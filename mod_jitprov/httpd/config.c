@@ -215,6 +215,10 @@ static const char *read_secret(cmd_parms *cmd, const char *arg, const char **out
         if (apr_file_read_full(f, buf, n, &n) != APR_SUCCESS)
             return apr_psprintf(cmd->pool, "%s: cannot read %s", name, arg + 5);
         apr_file_close(f);
+        /* The secret is used as a C string: a NUL would cut it short
+         * silently, and show only as invalid_client at the first login. */
+        if (memchr(buf, '\0', n))
+            return apr_psprintf(cmd->pool, "%s: %s holds a NUL byte", name, arg + 5);
         while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
             buf[--n] = '\0';
         arg = buf;

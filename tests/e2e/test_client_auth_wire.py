@@ -230,13 +230,15 @@ def test_private_key_jwt_assertion(wire, site, kind):
     ("empty", "must hold 1 to 4096 bytes"),
     ("newline only", "must not be empty"),
     ("too big", "must hold 1 to 4096 bytes"),
+    ("NUL byte", "holds a NUL byte"),
     ("unset env", "JITPROV_E2E_NO_SUCH_SECRET is not set"),
     ("empty env", "JITPROV_E2E_EMPTY_SECRET is not set"),
 ])
 def test_bad_secret_source_named_at_configtest(env, monkeypatch, case, needle):
     d = os.path.join(env.dir, "secrets")
     os.makedirs(d, exist_ok=True)
-    content = {"empty": b"", "newline only": b"\r\n", "too big": b"s" * 4097}.get(case)
+    content = {"empty": b"", "newline only": b"\r\n", "too big": b"s" * 4097,
+               "NUL byte": b"short\0" + b"s" * 40}.get(case)
     path = os.path.join(d, case.replace(" ", "-"))
     if content is not None:
         with open(path, "wb") as f:
