@@ -151,14 +151,20 @@ static int exchange_code(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const 
         const char *e = json_is_object(j) && json_is_string(json_object_get(j, "error"))
                             ? json_string_value(json_object_get(j, "error"))
                             : "(no error code)";
+        /* RFC 6749 5.2: what the IdP says about a refused client (a wrong
+         * secret, an unknown assertion key) is often only here. */
+        const char *d = json_is_object(j) && json_is_string(json_object_get(j, "error_description"))
+                            ? json_string_value(json_object_get(j, "error_description"))
+                            : NULL;
         int grant = !strcmp(e, "invalid_grant");
-        e = apr_pstrdup(r->pool, e);
+        e = ap_escape_logitem(r->pool, e);
+        d = d ? ap_escape_logitem(r->pool, apr_pstrndup(r->pool, d, 300)) : NULL;
         json_decref(j);
         return jp_fail(r, grant ? HTTP_BAD_REQUEST : HTTP_BAD_GATEWAY,
                        grant ? "The login code was rejected: it expired or was already used."
                              : "The identity provider refused to complete the login.",
-                       "token endpoint answered HTTP %ld, error %s", resp.status,
-                       ap_escape_logitem(r->pool, e));
+                       "token endpoint answered HTTP %ld, error %s%s%s%s", resp.status, e,
+                       d ? " (" : "", d ? d : "", d ? ")" : "");
     }
     /* RFC 6749 7.1: a token of a type we do not know is not sent anywhere
      * (the access token goes to userinfo as Bearer). */

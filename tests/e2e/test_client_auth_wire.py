@@ -185,7 +185,8 @@ def test_private_key_jwt_assertion(wire, site, kind):
     tap.seen.clear()
     # Two logins: each assertion must be new. The IdP is not asked (the
     # audience is the tap's URL), the tap answers invalid_client: a 502.
-    tap.answer = (401, {"error": "invalid_client"})
+    tap.answer = (401, {"error": "invalid_client",
+                        "error_description": "unknown assertion key\nFORGED"})
     try:
         for n in range(2):
             with requests.Session() as sess:
@@ -196,6 +197,9 @@ def test_private_key_jwt_assertion(wire, site, kind):
                 assert h.SESSION_COOKIE not in h.set_cookies(r)
     finally:
         tap.answer = None
+    # RFC 6749 5.2: the IdP's description of the refusal is logged, escaped.
+    assert h.wait_for_log(site.httpd, "token endpoint answered HTTP 401, error invalid_client "
+                                      "(unknown assertion key\\\\nFORGED)")
     assert len(tap.seen) == 2
     jtis = set()
     for req in tap.seen:
