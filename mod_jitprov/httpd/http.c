@@ -161,8 +161,12 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file)
+    if (c->ca_file) {
+        /* The file is the whole trust: libcurl's built-in CA directory
+         * (/etc/ssl/certs on Debian) would otherwise still vouch as well. */
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, (char *)NULL);
+    }
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE, (long)JP_HTTP_MAX_BODY);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);

@@ -666,7 +666,8 @@ ErrorDocument 404 /public/not-found
         for name in os.listdir(dbdir):
             os.unlink(os.path.join(dbdir, name))
 
-    def start(self, config_text, timeout=20, fresh_db=False, init_db=True):
+    def start(self, config_text, timeout=20, fresh_db=False, init_db=True, wrap=()):
+        """wrap: a command line put before httpd's own (a namespace, say)."""
         self.stop()
         with open(self.conf_path, "w") as f:
             f.write(config_text)
@@ -676,7 +677,7 @@ ErrorDocument 404 /public/not-found
         if init_db:
             self.init_database()
         self._log_mark = os.path.getsize(self.error_log) if os.path.exists(self.error_log) else 0
-        r = subprocess.run([APACHE, "-f", self.conf_path, "-k", "start"],
+        r = subprocess.run([*wrap, APACHE, "-f", self.conf_path, "-k", "start"],
                            capture_output=True, text=True, timeout=60,
                            stdin=subprocess.DEVNULL)
         if r.returncode != 0 or not wait_port(self.port, timeout):

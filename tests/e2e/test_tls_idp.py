@@ -5,6 +5,8 @@ TLS handshake per login. A certificate the module does not trust, or one for
 another name, ends the login with 502 and a log line that says why, before
 anything is written."""
 import os
+import shutil
+import subprocess
 
 import pytest
 import requests
@@ -134,4 +136,48 @@ def test_plain_http_endpoint_of_an_https_issuer_is_refused(env, tls_idp, tls, fi
         assert accounts(env) == []
     finally:
         tls_idp.override_discovery()
+        env.httpd.stop()
+
+
+def own_system_ca_dir(certdir):
+    """A prefix for httpd's command line: a mount namespace of its own in which
+    /etc/ssl/certs (libcurl's built-in CA directory on Debian) is certdir."""
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /etc/ssl/certs && exec "$@"', certdir]
+
+
+def test_ca_file_is_the_only_trust(env, tls_idp, tls):
+    # JITProvCAFile names the CAs the IdP is checked against, and only those:
+    # a CA the system store holds must not vouch for the IdP as well. Here,
+    # in httpd's own mount namespace, the system CA directory holds the IdP's
+    # CA while JITProvCAFile names another one.
+    d = os.path.join(env.dir, "tls-capath")
+    certdir = os.path.join(d, "certs")
+    os.makedirs(certdir, exist_ok=True)
+    shutil.copy(tls["ca"], os.path.join(certdir, "idp-ca.pem"))
+    subprocess.run(["openssl", "rehash", certdir], check=True, capture_output=True)
+    wrap = own_system_ca_dir(certdir)
+    if subprocess.run([*wrap, "true"], capture_output=True).returncode != 0:
+        pytest.skip("no mount namespaces here (unshare -m)")
+    other = h.make_tls(os.path.join(d, "other"), ca_name="another CA")
+    env.httpd.start(env.standard_config(metadata_url=tls_idp.discovery_url,
+                                        server_extra=f'JITProvCAFile "{other["ca"]}"'),
+                    fresh_db=True, wrap=wrap)
+    try:
+        with browser(tls_idp) as s:
+            r = s.get(env.httpd.url("/app/tls"), allow_redirects=False)
+        assert r.status_code == 502, (r.status_code, r.headers.get("Location"))
+        assert h.wait_for_log(env.httpd, "provider metadata")
+        assert "certificate" in env.httpd.log_since_start().lower()
+        assert accounts(env) == []
+    finally:
+        env.httpd.stop()
+    # The same namespace, the IdP's CA in the file: trusted.
+    env.httpd.start(env.standard_config(metadata_url=tls_idp.discovery_url,
+                                        server_extra=f'JITProvCAFile "{tls["ca"]}"'),
+                    wrap=wrap)
+    try:
+        with browser(tls_idp) as s:
+            assert h.login(s, env.httpd.url("/app/tls"), "alice").status_code == 200
+    finally:
         env.httpd.stop()
