@@ -621,8 +621,8 @@ jp_tok_rc jp_provider_validate(request_rec *r, jp_srv_cfg *c, const char *jwt,
     }
     if (rc == JP_TOK_UNKNOWN_KID)
         *err = apr_psprintf(r->pool,
-                            "token signed with a key the IdP does not publish: %s, "
-                            "also after refetching the JWKS",
+                            "no usable key for the token, also after refetching the "
+                            "JWKS: %s",
                             *err ? *err : "no key fits");
     return rc == JP_TOK_OK ? rc : JP_TOK_BAD;
 }

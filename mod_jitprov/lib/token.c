@@ -21,6 +21,7 @@
 #define JWKS_MAX_BYTES (256 * 1024)
 #define JWKS_MAX_KEYS 64     /* usable keys kept */
 #define JWKS_MAX_ENTRIES 256 /* entries looked at */
+#define JWKS_MAX_SKIPPED 16  /* unusable keys whose kid and reason are kept */
 #define JWT_MAX_BYTES (64 * 1024)
 #define RSA_MIN_BITS 2048
 #define RSA_MAX_BITS 16384
@@ -53,9 +54,18 @@ typedef struct {
     EVP_PKEY *ed;
 } jwk_entry;
 
+/* A key of the set that cannot verify anything, kept so that a token naming
+ * its kid is refused with the reason, not as if the IdP had no such key. */
+typedef struct {
+    const char *kid;
+    const char *why;
+} jwk_skipped;
+
 struct jp_jwks {
     jwk_entry *keys;
     int n;
+    jwk_skipped skipped[JWKS_MAX_SKIPPED];
+    int nskipped;
 };
 
 /* A compact JWS split in place (offsets into jwt), its segments decoded. */
@@ -194,17 +204,21 @@ done:
     return jwk;
 }
 
-/* Imports one RSA or EC JWK through cjose; 0 when unusable. */
-static int import_cjose_key(apr_pool_t *p, json_t *k, const char *kty, jwk_entry *ent)
+/* Imports one RSA or EC JWK through cjose; 0 with *why when unusable. */
+static int import_cjose_key(apr_pool_t *p, json_t *k, const char *kty, jwk_entry *ent,
+                            const char **why)
 {
     cjose_err cerr;
     cjose_jwk_t *jwk = cjose_import_public(p, k, kty);
 
+    *why = "malformed, or on a curve other than P-256, P-384, P-521";
     if (!jwk) /* secp256k1, malformed or off-curve points */
         return 0;
     switch (cjose_jwk_get_kty(jwk, &cerr)) {
     case CJOSE_JWK_KTY_RSA: {
         size_t bits = cjose_jwk_get_keysize(jwk, &cerr);
+        *why = apr_psprintf(p, "an RSA key of %lu bits (%d to %d are used)", (unsigned long)bits,
+                            RSA_MIN_BITS, RSA_MAX_BITS);
         if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS)
             goto unusable;
         ent->type = KT_RSA;
@@ -237,7 +251,7 @@ unusable:
     return 0;
 }
 
-static int import_ed25519(apr_pool_t *p, json_t *k, jwk_entry *ent)
+static int import_ed25519(apr_pool_t *p, json_t *k, jwk_entry *ent, const char **why)
 {
     int bad = 0;
     const char *crv = opt_string(k, "crv", &bad);
@@ -246,6 +260,7 @@ static int import_ed25519(apr_pool_t *p, json_t *k, jwk_entry *ent)
     size_t rawlen;
     EVP_PKEY *pk;
 
+    *why = "an OKP key that is malformed or not on Ed25519";
     if (bad || !crv || !x || strcmp(crv, "Ed25519") != 0) /* X25519, Ed448 */
         return 0;
     raw = b64url_decode(p, x, strlen(x), &rawlen);
@@ -260,27 +275,37 @@ static int import_ed25519(apr_pool_t *p, json_t *k, jwk_entry *ent)
     return 1;
 }
 
-static int usable_for_sig(json_t *k)
+static int usable_for_sig(json_t *k, const char **why)
 {
     json_t *ops = json_object_get(k, "key_ops");
     int bad = 0;
     const char *use = opt_string(k, "use", &bad);
 
-    if (bad || (use && strcmp(use, "sig") != 0))
+    if (bad || (use && strcmp(use, "sig") != 0)) {
+        *why = "its use is not sig";
         return 0;
+    }
     if (ops) {
         size_t i;
         json_t *op;
-        if (!json_is_array(ops))
-            return 0;
-        json_array_foreach(ops, i, op)
-        {
-            if (json_is_string(op) && strcmp(json_string_value(op), "verify") == 0)
-                return 1;
-        }
+        if (json_is_array(ops))
+            json_array_foreach(ops, i, op)
+            {
+                if (json_is_string(op) && strcmp(json_string_value(op), "verify") == 0)
+                    return 1;
+            }
+        *why = "its key_ops lack verify";
         return 0;
     }
     return 1;
+}
+
+static void note_skipped(apr_pool_t *p, jp_jwks *ks, const char *kid, const char *why)
+{
+    if (kid && ks->nskipped < JWKS_MAX_SKIPPED) {
+        ks->skipped[ks->nskipped].kid = apr_pstrdup(p, kid);
+        ks->skipped[ks->nskipped++].why = why;
+    }
 }
 
 jp_jwks *jp_jwks_parse(apr_pool_t *p, const char *json, size_t len, const char **err)
@@ -317,7 +342,7 @@ jp_jwks *jp_jwks_parse(apr_pool_t *p, const char *json, size_t len, const char *
     json_array_foreach(keys, i, k)
     {
         jwk_entry ent = {0};
-        const char *kty;
+        const char *kty, *why = NULL;
         int bad = 0, ok;
 
         if (ks->n == JWKS_MAX_KEYS || i == JWKS_MAX_ENTRIES)
@@ -327,19 +352,31 @@ jp_jwks *jp_jwks_parse(apr_pool_t *p, const char *json, size_t len, const char *
         kty = opt_string(k, "kty", &bad);
         ent.kid = opt_string(k, "kid", &bad);
         ent.alg = opt_string(k, "alg", &bad);
-        if (bad || !kty || !usable_for_sig(k))
+        if (bad || !kty) {
+            note_skipped(p, ks, ent.kid, "kty missing, or kty, kid or alg not a string");
             continue;
+        }
+        if (!usable_for_sig(k, &why)) {
+            note_skipped(p, ks, ent.kid, why);
+            continue;
+        }
         /* Private material has no business in a published set. */
-        if (json_object_get(k, "d"))
+        if (json_object_get(k, "d")) {
+            note_skipped(p, ks, ent.kid, "it holds private key material (d)");
             continue;
+        }
         if (strcmp(kty, "RSA") == 0 || strcmp(kty, "EC") == 0)
-            ok = import_cjose_key(p, k, kty, &ent);
+            ok = import_cjose_key(p, k, kty, &ent, &why);
         else if (strcmp(kty, "OKP") == 0)
-            ok = import_ed25519(p, k, &ent);
-        else
+            ok = import_ed25519(p, k, &ent, &why);
+        else {
             ok = 0; /* "oct" never comes from a JWKS: HS* uses the client secret */
-        if (!ok)
+            why = "its kty is neither RSA, EC nor OKP";
+        }
+        if (!ok) {
+            note_skipped(p, ks, ent.kid, why);
             continue;
+        }
         if (ent.kid)
             ent.kid = apr_pstrdup(p, ent.kid);
         if (ent.alg)
@@ -598,6 +635,12 @@ static jp_tok_rc verify_signature(apr_pool_t *p, const jws_parts *j, const jp_jw
             return JP_TOK_OK;
     }
     if (j->kid && !kid_seen) {
+        for (i = 0; ks && i < ks->nskipped; i++)
+            if (strcmp(ks->skipped[i].kid, j->kid) == 0) {
+                set_err(err, apr_psprintf(p, "the JWKS key with kid \"%s\" is not used: %s",
+                                          loggable(p, j->kid), ks->skipped[i].why));
+                return JP_TOK_UNKNOWN_KID;
+            }
         set_err(err, apr_psprintf(p, "no key with kid \"%s\" in the JWKS", loggable(p, j->kid)));
         return JP_TOK_UNKNOWN_KID;
     }

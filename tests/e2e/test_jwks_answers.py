@@ -1,8 +1,9 @@
 """The JWKS as the module fetches it (RFC 7517, OIDC Core 10.1.1), from a
 stand-in that serves the key set and the token endpoint the test sets, the
 discovery document staying the real IdP's: a key rotation at an IdP whose
-tokens name no kid (allowed with one key), and key sets that are not JSON or
-too large, each refused with 502, its reason in the log, nothing written."""
+tokens name no kid (allowed with one key), a key too weak to use, and key
+sets that are not JSON or too large, each refused with its reason in the log
+and nothing written."""
 import base64
 import http.server
 import json
@@ -24,8 +25,8 @@ def _b64(n):
 
 
 class Key:
-    def __init__(self, kid=None):
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    def __init__(self, kid=None, bits=2048):
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         pub = self.key.public_key().public_numbers()
         self.jwk = {"kty": "RSA", "use": "sig", "n": _b64(pub.n), "e": _b64(pub.e)}
         self.kid = kid
@@ -137,6 +138,21 @@ def test_rotation_without_kid(site, stub):
         assert r.status_code == 401, (r.status_code, r.text[:300])
         assert SESSION_COOKIE not in h.set_cookies(r)
         assert "ID token rejected" in logged_reason(site, r)
+
+
+def test_unusable_key_is_named_with_its_reason(site, stub):
+    # OIDC Core 10.1 leaves the key size to JWA: RSA under 2048 bits is not
+    # used (RFC 7518 3.3). The refusal says so, rather than "no such kid".
+    legacy = Key("legacy-1024", bits=1024)
+    stub.jwks = {"keys": [legacy.jwk]}
+    site.httpd.start(site.standard_config(), fresh_db=True)
+    with h.requests.Session() as s:
+        r = stub_login(site, s, stub, legacy)
+        assert r.status_code == 401, (r.status_code, r.text[:300])
+        assert SESSION_COOKIE not in h.set_cookies(r)
+        line = logged_reason(site, r)
+    assert "legacy-1024" in line and "is not used: an RSA key of 1024 bits" in line, line
+    assert h.written_rows(site.httpd) == []
 
 
 UNUSABLE = {

@@ -299,9 +299,23 @@ static void test_jwks(void)
     ks = s;
     GOOD(idt(sign("ES256", p256, "p256", claims())));
     GOOD(idt(sign("EdDSA", ed, "ed", claims())));
+    /* a key of the set that is not used says why, not "no such kid" */
     CHECK(idt(sign("RS256", rsa_other, "enc", claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "kid \"enc\" is not used: its use is not sig") != NULL);
     CHECK(idt(sign("RS256", rsa_other, "verify-op", claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "its key_ops lack verify") != NULL);
     CHECK(idt(sign("RS256", rsa1024, "rsa1024", claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "an RSA key of 1024 bits (2048 to 16384 are used)") != NULL);
+    CHECK(idt(sign("ES256", p256, "k1", claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "on a curve other than P-256") != NULL);
+    CHECK(idt(sign("EdDSA", ed, "x", claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "not on Ed25519") != NULL);
+    CHECK(idt(sign("RS256", rsa2048, "o", claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "neither RSA, EC nor OKP") != NULL);
+    CHECK(idt(sign("RS256", rsa2048, "nokty", claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "kty missing") != NULL);
+    CHECK(idt(sign("RS256", rsa2048, "absent", claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "no key with kid \"absent\" in the JWKS") != NULL);
 
     /* a JWK that pins its alg serves no other; private keys are not trusted */
     ks = jwks_of(apr_psprintf(pool, "{\"keys\":[%s,%s]}",
@@ -309,6 +323,8 @@ static void test_jwks(void)
                               jwk(p256, "priv", ",\"d\":\"AAAA\"")),
                  &err);
     CHECK(jp_jwks_count(ks) == 1);
+    CHECK(idt(sign("ES256", p256, "priv", claims())) == JP_TOK_UNKNOWN_KID);
+    CHECK(strstr(last_err, "private key material") != NULL);
     GOOD(idt(sign("RS256", rsa2048, "pinned", claims())));
     BAD(idt(sign("RS384", rsa2048, "pinned", claims())));
     /* no kid, no key fits: the caller may refetch (a rotation it cannot see) */
