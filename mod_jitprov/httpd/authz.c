@@ -23,11 +23,28 @@ static const jp_req *req_state(request_rec *r)
     return rq;
 }
 
+/* Where the separator is looked for. A claim named by a URL (Auth0 and
+ * others require custom claims to be namespaced so) has colons of its own:
+ * its scheme's, and a port's before the path. */
+static const char *name_rest(const char *line)
+{
+    const char *t, *slash;
+    if (!strncasecmp(line, "https://", 8))
+        t = line + 8;
+    else if (!strncasecmp(line, "http://", 7))
+        t = line + 7;
+    else
+        return line;
+    slash = ap_strchr_c(t, '/');
+    return slash ? slash : t;
+}
+
 /* "name:value" exact element match, "name~regex" regex on any element. */
 static const char *claim_parse(cmd_parms *cmd, const char *line, const void **parsed)
 {
     jp_claim_req *cr = apr_pcalloc(cmd->pool, sizeof(*cr));
-    const char *colon = ap_strchr_c(line, ':'), *tilde = ap_strchr_c(line, '~');
+    const char *rest = name_rest(line);
+    const char *colon = ap_strchr_c(rest, ':'), *tilde = ap_strchr_c(rest, '~');
     if (tilde && (!colon || tilde < colon)) {
         cr->claim = apr_pstrmemdup(cmd->pool, line, tilde - line);
         cr->re = ap_pregcomp(cmd->pool, tilde + 1, JP_ACCESS_REGEX_FLAGS);

@@ -70,6 +70,11 @@ EXTRA_USERS = {
              "email_verified": True, "name": "Gwen Groups", "preferred_username": "gwen",
              "groups": [f"grp-{i:04d}-cn=team,ou=groups,dc=example" for i in range(60)],
              "department": "many"},
+    # A custom claim namespaced by a URL, as Auth0 requires them.
+    "nora": {"sub": "u-0e0a0000-0000-4000-8000-0000000e0a01", "email": "nora@example.com",
+             "email_verified": True, "name": "Nora Namespaced", "preferred_username": "nora",
+             "groups": ["staff"], "department": "sales",
+             "https://example.com/roles": ["editor", "viewer"]},
 }
 
 # Users for the provisioning tests (tests/e2e/test_prov_*.py). Each test uses its

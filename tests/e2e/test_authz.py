@@ -48,13 +48,21 @@ def site_config(env):
     AuthType jitprov
     Require jitprov-claim exp~^[0-9]+$
 </Location>
+<Location /x/ns>
+    AuthType jitprov
+    Require jitprov-claim https://example.com/roles:editor
+</Location>
+<Location /x/nsre>
+    AuthType jitprov
+    Require jitprov-claim https://example.com/roles~^view
+</Location>
 """)
 
 
 @pytest.fixture(scope="module")
 def users(site):
     jars = {}
-    for u in ("alice", "bob", "carol", "dave", "erin"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "nora"):
         sess = requests.Session()
         assert h.login(sess, site.httpd.url("/app/"), u).status_code == 200
         jars[u] = sess
@@ -174,6 +182,11 @@ def test_denied_without_session_logs_in_first(site, s):
     ("carol", "/x/finance/", 200),     # one element of an array
     ("alice", "/x/finance/", 403),
     ("bob", "/x/number/", 200),        # a number compares as its JSON text
+    # a claim named by a URL: the separator comes after the host
+    ("nora", "/x/ns/", 200),
+    ("bob", "/x/ns/", 403),
+    ("nora", "/x/nsre/", 200),
+    ("bob", "/x/nsre/", 403),
 ])
 def test_require_combined(site, users, user, path, status):
     r = users[user].get(site.httpd.url(path), allow_redirects=False)

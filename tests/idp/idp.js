@@ -37,7 +37,9 @@ const SCOPES = ['openid', 'email', 'profile', 'groups', 'offline_access'];
 const CLAIMS = {
     openid: ['sub'],
     email: ['email', 'email_verified'],
-    profile: ['name', 'preferred_username', 'given_name', 'family_name', 'department'],
+    // A namespaced custom claim (a URL, as Auth0 requires of custom claims).
+    profile: ['name', 'preferred_username', 'given_name', 'family_name', 'department',
+        'https://example.com/roles'],
     groups: ['groups'],
 };
 
