@@ -80,6 +80,7 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     PICK(bcl_path);
     PICK(fcl_path);
     PICK(ca_file);
+    PICK(proxy);
     if (!a->cache) {
         n->cache = b->cache;
         n->cache_prov = b->cache_prov;
@@ -419,6 +420,17 @@ static const char *set_ca_file(cmd_parms *cmd, void *dummy, const char *arg)
                             "CERTIFICATE-----)",
                             path);
     c->ca_file = path;
+    return NULL;
+}
+
+static const char *set_proxy(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *why = jp_proxy_url_check(arg);
+    (void)dummy;
+    /* The value may hold the proxy's password: never repeated in a message. */
+    if (why)
+        return apr_pstrcat(cmd->pool, "JITProvOutgoingProxy: the value is ", why, NULL);
+    SC(cmd)->proxy = strcasecmp(arg, "none") ? arg : "";
     return NULL;
 }
 
@@ -1228,6 +1240,8 @@ const command_rec jp_cmds[] = {
     SRV_INT("JITProvClockSkew", skew, "seconds of clock skew allowed"),
     SRV_INT("JITProvHTTPTimeout", http_timeout, "seconds to wait for the IdP"),
     AP_INIT_TAKE1("JITProvCAFile", set_ca_file, NULL, RSRC_CONF, "CA bundle to verify the IdP"),
+    AP_INIT_TAKE1("JITProvOutgoingProxy", set_proxy, NULL, RSRC_CONF,
+                  "proxy for the calls to the IdP, or none (default: the environment's)"),
     SRV_FLAG("JITProvUserInfo", userinfo, "merge userinfo claims"),
     SRV_FLAG("JITProvProvisioning", provisioning, "create/update accounts through mod_dbd"),
     SRV_FLAG("JITProvAccountCreate", store.create, "create accounts at first login"),

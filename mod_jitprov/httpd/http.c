@@ -167,6 +167,13 @@ apr_status_t jp_http(apr_pool_t *p, jp_srv_cfg *c, const char *method, const cha
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
         curl_easy_setopt(h, CURLOPT_CAPATH, (char *)NULL);
     }
+    /* Unset, libcurl takes http_proxy, https_proxy and no_proxy from
+     * httpd's environment. Set, the proxy carries every call (no_proxy
+     * does not apply); none ("") turns the environment's off. */
+    if (c->proxy) {
+        curl_easy_setopt(h, CURLOPT_PROXY, c->proxy);
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+    }
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE, (long)JP_HTTP_MAX_BODY);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);

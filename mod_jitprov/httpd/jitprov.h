@@ -73,6 +73,7 @@ typedef struct jp_srv_cfg {
     int skew;
     int http_timeout;
     const char *ca_file;
+    const char *proxy; /* JITProvOutgoingProxy: NULL the environment's, "" none */
     int userinfo;
     /* keys */
     apr_array_header_t *passphrases; /* const char *, first seals */

@@ -294,6 +294,34 @@ int jp_word_listed(const char *list, const char *word)
     return 0;
 }
 
+const char *jp_proxy_url_check(const char *v)
+{
+    static const char *const schemes[] = {"http://",    "https://",  "socks4://",
+                                          "socks4a://", "socks5://", "socks5h://"};
+    const unsigned char *q;
+    size_t i, n = 0;
+    if (!strcasecmp(v, "none"))
+        return NULL;
+    if (strlen(v) > 2048)
+        return "longer than 2048 bytes";
+    for (q = (const unsigned char *)v; *q; q++)
+        if (*q <= 0x20 || *q == 0x7f)
+            return "contains a space or a control character";
+    for (i = 0; i < sizeof(schemes) / sizeof(*schemes) && !n; i++)
+        if (!strncasecmp(v, schemes[i], strlen(schemes[i])))
+            n = strlen(schemes[i]);
+    if (!n)
+        return "not none, nor an http://, https://, socks4://, socks4a://, socks5:// or "
+               "socks5h:// URL";
+    /* the host: after any user:password@, before a port or path */
+    v += n;
+    if (strchr(v, '@'))
+        v = strrchr(v, '@') + 1;
+    if (!*v || *v == ':' || *v == '/')
+        return "names no host";
+    return NULL;
+}
+
 int jp_url_plain_remote(const char *url)
 {
     const char *h, *e;

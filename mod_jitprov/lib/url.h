@@ -50,6 +50,11 @@ int jp_word_listed(const char *list, const char *word);
  * https, for loopback, and for anything that is not an http URL. */
 int jp_url_plain_remote(const char *url);
 
+/* JITProvOutgoingProxy's value: "none", or a proxy URL libcurl takes
+ * (http, https, socks4, socks4a, socks5, socks5h; a host; no space or
+ * control character). NULL when fine, else why not. */
+const char *jp_proxy_url_check(const char *v);
+
 /* Whether a discovery document's issuer belongs at the URL it was fetched
  * from. 1: it does; 0: it does not; -1: the URL has no well-known shape, so
  * nothing can be checked. Shapes: OIDC Discovery 4.1/4.3 (issuer +

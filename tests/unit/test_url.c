@@ -224,6 +224,25 @@ static void test_query_param(void)
     CHECK_STR(jp_query_param(p, "logout_token=eyJ.eyJ.sig", "logout_token"), "eyJ.eyJ.sig");
 }
 
+/* JITProvOutgoingProxy values. */
+static void test_proxy_url_check(void)
+{
+    CHECK(jp_proxy_url_check("none") == NULL);
+    CHECK(jp_proxy_url_check("None") == NULL);
+    CHECK(jp_proxy_url_check("http://proxy.example:3128") == NULL);
+    CHECK(jp_proxy_url_check("https://proxy.example") == NULL);
+    CHECK(jp_proxy_url_check("socks5h://127.0.0.1:1080") == NULL);
+    CHECK(jp_proxy_url_check("http://user:p%40ss@proxy.example:3128") == NULL);
+    CHECK(jp_proxy_url_check("proxy.example:3128") != NULL); /* no scheme */
+    CHECK(jp_proxy_url_check("ftp://proxy.example") != NULL);
+    CHECK(jp_proxy_url_check("http://") != NULL);
+    CHECK(jp_proxy_url_check("http://user:pw@") != NULL);
+    CHECK(jp_proxy_url_check("http://:3128") != NULL);
+    CHECK(jp_proxy_url_check("http://proxy example") != NULL);
+    CHECK(jp_proxy_url_check("http://proxy\r\n.example") != NULL);
+    CHECK(jp_proxy_url_check("") != NULL);
+}
+
 /* Scopes and discovery lists: whole words only. */
 static void test_word_listed(void)
 {
@@ -364,6 +383,7 @@ int main(void)
     test_query_has();
     test_plain_remote();
     test_query_count();
+    test_proxy_url_check();
     test_word_listed();
     test_error_code_shown();
     test_issuer_fits();
