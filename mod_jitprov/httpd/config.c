@@ -81,6 +81,11 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     PICK(fcl_path);
     PICK(ca_file);
     PICK(proxy);
+    if (!a->auth_params) {
+        n->auth_params = b->auth_params;
+        n->max_age_sent = b->max_age_sent;
+        n->max_age = b->max_age;
+    }
     if (!a->cache) {
         n->cache = b->cache;
         n->cache_prov = b->cache_prov;
@@ -431,6 +436,17 @@ static const char *set_proxy(cmd_parms *cmd, void *dummy, const char *arg)
     if (why)
         return apr_pstrcat(cmd->pool, "JITProvOutgoingProxy: the value is ", why, NULL);
     SC(cmd)->proxy = strcasecmp(arg, "none") ? arg : "";
+    return NULL;
+}
+
+static const char *set_auth_params(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    jp_srv_cfg *c = SC(cmd);
+    const char *why = jp_auth_params_check(cmd->temp_pool, arg, &c->max_age_sent, &c->max_age);
+    (void)dummy;
+    if (why)
+        return apr_psprintf(cmd->pool, "JITProvAuthRequestParams: %s", why);
+    c->auth_params = arg;
     return NULL;
 }
 
@@ -1240,6 +1256,8 @@ const command_rec jp_cmds[] = {
     SRV_INT("JITProvClockSkew", skew, "seconds of clock skew allowed"),
     SRV_INT("JITProvHTTPTimeout", http_timeout, "seconds to wait for the IdP"),
     AP_INIT_TAKE1("JITProvCAFile", set_ca_file, NULL, RSRC_CONF, "CA bundle to verify the IdP"),
+    AP_INIT_TAKE1("JITProvAuthRequestParams", set_auth_params, NULL, RSRC_CONF,
+                  "extra authorization request parameters, name=value&..."),
     AP_INIT_TAKE1("JITProvOutgoingProxy", set_proxy, NULL, RSRC_CONF,
                   "proxy for the calls to the IdP, or none (default: the environment's)"),
     SRV_FLAG("JITProvUserInfo", userinfo, "merge userinfo claims"),

@@ -119,7 +119,7 @@ int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to)
         "&redirect_uri=", jp_url_encode(r->pool, jp_redirect_uri(r, c)),
         "&scope=", jp_url_encode(r->pool, c->scope), "&state=", st.state, "&nonce=", st.nonce,
         "&code_challenge=", jp_sha256_b64url(r->pool, st.verifier), "&code_challenge_method=S256",
-        NULL);
+        c->auth_params ? "&" : "", c->auth_params ? c->auth_params : "", NULL);
     apr_table_setn(r->headers_out, "Location", url);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     jp_metric(JP_M_LOGIN_START);
@@ -577,6 +577,8 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     e.now = now;
     e.skew = c->skew;
     e.max_iat_age = c->state_ttl + c->skew;
+    e.max_age_sent = c->max_age_sent;
+    e.max_age = c->max_age;
     t = apr_time_now();
     switch ((int)jp_provider_validate(r, c, idt, &e, JP_VAL_IDTOKEN, &claims, &err)) {
     case JP_TOK_OK:

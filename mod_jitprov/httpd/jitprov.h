@@ -73,7 +73,10 @@ typedef struct jp_srv_cfg {
     int skew;
     int http_timeout;
     const char *ca_file;
-    const char *proxy; /* JITProvOutgoingProxy: NULL the environment's, "" none */
+    const char *proxy;       /* JITProvOutgoingProxy: NULL the environment's, "" none */
+    const char *auth_params; /* JITProvAuthRequestParams, checked and encoded */
+    int max_age_sent;        /* ... they carry max_age (auth_time checked) */
+    long max_age;
     int userinfo;
     /* keys */
     apr_array_header_t *passphrases; /* const char *, first seals */

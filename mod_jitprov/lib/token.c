@@ -813,6 +813,27 @@ static int check_times(json_t *c, const jp_tok_expect *e, int logout, const char
     return 1;
 }
 
+/* max_age asks the IdP for a sign-in at most that old: auth_time is then
+ * REQUIRED (OIDC Core 2) and the client checks it (3.1.3.7 step 13), since an
+ * IdP may ignore the parameter and hand back an old session. */
+static int auth_time_fresh(json_t *c, const jp_tok_expect *e, const char **err)
+{
+    double at, now = (double)e->now, skew = e->skew > 0 ? (double)e->skew : 0.0;
+    if (time_claim(c, "auth_time", &at) != 1) {
+        set_err(err, "token auth_time missing or not a number (max_age was requested)");
+        return 0;
+    }
+    if (at > now + skew) {
+        set_err(err, "token auth_time is in the future");
+        return 0;
+    }
+    if (now - at > (double)e->max_age + skew) {
+        set_err(err, "the sign-in (auth_time) is older than the requested max_age");
+        return 0;
+    }
+    return 1;
+}
+
 static int nonce_matches(json_t *c, const char *want)
 {
     json_t *v = json_object_get(c, "nonce");
@@ -847,6 +868,8 @@ jp_tok_rc jp_idtoken_validate(apr_pool_t *p, const char *jwt, const jp_jwks *ks,
         set_err(err, "token nonce missing or does not match");
         return JP_TOK_BAD;
     }
+    if (e->max_age_sent && !auth_time_fresh(c, e, err))
+        return JP_TOK_BAD;
     if (!nonempty_string(c, "sub", SUB_MAX_LEN)) {
         set_err(err, "token sub missing, empty or too long");
         return JP_TOK_BAD;

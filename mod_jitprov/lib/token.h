@@ -38,6 +38,9 @@ typedef struct {
     const char *sub;                /* signed userinfo: must equal "sub" (the ID token's) */
     const char *const *trusted_aud; /* NULL-terminated audiences accepted in "aud" besides
                                        client_id (ID tokens, userinfo); NULL = none */
+    int max_age_sent;               /* ID token: the authorization request carried max_age */
+    int64_t max_age;                /* its seconds: auth_time required (OIDC Core 2), and
+                                       now - auth_time <= max_age + skew (3.1.3.7 step 13) */
 } jp_tok_expect;
 
 /* Validates an ID token (OIDC Core 3.1.3.7): JWS compact form only (no JWE),

@@ -1,10 +1,12 @@
 /* Redirect targets and query strings. jp_safe_return_to decides where a browser
  * is sent after login or logout, so it accepts a narrow, browser-proof subset of
  * URLs rather than trying to parse every URL the way a browser would. */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <apr_strings.h>
+#include <apr_tables.h>
 
 #include "url.h"
 
@@ -319,6 +321,80 @@ const char *jp_proxy_url_check(const char *v)
         v = strrchr(v, '@') + 1;
     if (!*v || *v == ':' || *v == '/')
         return "names no host";
+    return NULL;
+}
+
+static int unreserved(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+static int hexdig(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+const char *jp_auth_params_check(apr_pool_t *p, const char *v, int *max_age_sent, long *max_age)
+{
+    static const char *const ours[] = {
+        "response_type", "client_id",   "redirect_uri",          "scope",
+        "state",         "nonce",       "code_challenge",        "response_mode",
+        "request",       "request_uri", "code_challenge_method", NULL};
+    apr_array_header_t *seen = apr_array_make(p, 4, sizeof(const char *));
+    const char *s = v;
+    int i;
+    *max_age_sent = 0;
+    *max_age = 0;
+    if (!*v)
+        return "empty";
+    if (strlen(v) > 2048)
+        return "longer than 2048 bytes";
+    while (*s) {
+        const char *name = s, *val, *e;
+        char *n;
+        while (unreserved((unsigned char)*s))
+            s++;
+        if (s == name || *s != '=')
+            return apr_psprintf(p, "'%.40s' is not name=value", name);
+        n = apr_pstrmemdup(p, name, (apr_size_t)(s - name));
+        val = ++s;
+        for (; *s && *s != '&'; s++) {
+            unsigned char ch = (unsigned char)*s;
+            if (ch == '%') {
+                if (!hexdig((unsigned char)s[1]) || !hexdig((unsigned char)s[2]))
+                    return apr_psprintf(p, "%s: a %% not followed by two hex digits", n);
+                s += 2;
+            } else if (!unreserved(ch) && !strchr("!$'()*+,;:@/?", ch)) {
+                return apr_psprintf(p,
+                                    "%s: the value holds a character to percent-encode "
+                                    "(space, #, =, control or non-ASCII)",
+                                    n);
+            }
+        }
+        e = s;
+        if (e == val)
+            return apr_psprintf(p, "%s has an empty value", n);
+        for (i = 0; ours[i]; i++)
+            if (!strcmp(n, ours[i]))
+                return apr_psprintf(p, "%s is sent by the module itself", n);
+        for (i = 0; i < seen->nelts; i++)
+            if (!strcmp(n, APR_ARRAY_IDX(seen, i, const char *)))
+                return apr_psprintf(p, "%s is given twice", n);
+        APR_ARRAY_PUSH(seen, const char *) = n;
+        if (!strcmp(n, "max_age")) {
+            const char *d;
+            if (e - val > 9)
+                return "max_age has more than 9 digits";
+            for (d = val; d < e; d++)
+                if (*d < '0' || *d > '9')
+                    return "max_age is not a number of seconds";
+            *max_age_sent = 1;
+            *max_age = strtol(val, NULL, 10);
+        }
+        if (*s == '&' && !*++s)
+            return "ends with &";
+    }
     return NULL;
 }
 

@@ -55,6 +55,15 @@ int jp_url_plain_remote(const char *url);
  * control character). NULL when fine, else why not. */
 const char *jp_proxy_url_check(const char *v);
 
+/* JITProvAuthRequestParams' value: name=value pairs joined by '&', already
+ * percent-encoded (names of RFC 3986 unreserved characters; values of those,
+ * %XX and !$'()*+,;:@/?; neither empty); no parameter the module sends
+ * itself (response_type, client_id, redirect_uri, scope, state, nonce,
+ * code_challenge, code_challenge_method, response_mode, request,
+ * request_uri), none twice, at most 2048 bytes. A max_age (digits, at most
+ * 9) sets *max_age_sent and *max_age. NULL when fine, else why not. */
+const char *jp_auth_params_check(apr_pool_t *p, const char *v, int *max_age_sent, long *max_age);
+
 /* Whether a discovery document's issuer belongs at the URL it was fetched
  * from. 1: it does; 0: it does not; -1: the URL has no well-known shape, so
  * nothing can be checked. Shapes: OIDC Discovery 4.1/4.3 (issuer +

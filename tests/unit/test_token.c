@@ -612,6 +612,24 @@ static void test_claims(void)
     GOOD(WITH(json_object_del(c, "nonce")));
     ex.nonce = NONCE;
 
+    /* max_age sent: auth_time required and fresh enough (OIDC Core 2,
+     * 3.1.3.7 step 13); without max_age, auth_time is not looked at. */
+    GOOD(WITH(json_object_set_new(c, "auth_time", json_integer(NOW - 86400))));
+    ex.max_age_sent = 1;
+    ex.max_age = 600;
+    BAD(WITH((void)0));
+    CHECK(last_err && strstr(last_err, "auth_time missing"));
+    GOOD(WITH(json_object_set_new(c, "auth_time", json_integer(NOW - 600))));
+    GOOD(WITH(json_object_set_new(c, "auth_time", json_integer(NOW - 600 - ex.skew))));
+    BAD(WITH(json_object_set_new(c, "auth_time", json_integer(NOW - 601 - ex.skew))));
+    CHECK(last_err && strstr(last_err, "older than the requested max_age"));
+    BAD(WITH(json_object_set_new(c, "auth_time", json_integer(NOW + 10 + ex.skew))));
+    BAD(WITH(json_object_set_new(c, "auth_time", json_string("1700000000"))));
+    ex.max_age = 0; /* max_age=0: a sign-in now */
+    GOOD(WITH(json_object_set_new(c, "auth_time", json_integer(NOW))));
+    BAD(WITH(json_object_set_new(c, "auth_time", json_integer(NOW - 1 - ex.skew))));
+    ex.max_age_sent = 0;
+
     BAD(WITH(json_object_del(c, "sub")));
     BAD(WITH(json_object_set_new(c, "sub", json_string(""))));
     BAD(WITH(json_object_set_new(c, "sub", json_integer(42))));

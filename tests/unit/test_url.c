@@ -224,6 +224,46 @@ static void test_query_param(void)
     CHECK_STR(jp_query_param(p, "logout_token=eyJ.eyJ.sig", "logout_token"), "eyJ.eyJ.sig");
 }
 
+/* JITProvAuthRequestParams values. */
+static void test_auth_params_check(void)
+{
+    apr_pool_t *p;
+    int sent;
+    long age;
+    apr_pool_create(&p, NULL);
+    CHECK(jp_auth_params_check(p, "prompt=login", &sent, &age) == NULL && !sent);
+    CHECK(jp_auth_params_check(p, "domain_hint=example.com&acr_values=urn%3Amfa", &sent, &age) ==
+          NULL);
+    CHECK(jp_auth_params_check(p, "kc_idp_hint=corp&max_age=3600", &sent, &age) == NULL && sent &&
+          age == 3600);
+    CHECK(jp_auth_params_check(p, "max_age=0", &sent, &age) == NULL && sent && age == 0);
+    CHECK(jp_auth_params_check(p, "claims=%7B%22id_token%22%3A%7B%7D%7D", &sent, &age) == NULL);
+    CHECK(jp_auth_params_check(p, "", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "=login", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=login&", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=login&&x=1", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=select account", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=a=b", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=x#y", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=%zz", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=%4", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=x\r\nSet-Cookie:a", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "prompt=login&prompt=none", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "redirect_uri=https%3A%2F%2Fevil", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "state=x", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "nonce=x", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "scope=openid", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "code_challenge_method=plain", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "response_mode=form_post", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "request_uri=https%3A%2F%2Fx", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "max_age=-1", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "max_age=1h", &sent, &age) != NULL);
+    CHECK(jp_auth_params_check(p, "max_age=1234567890", &sent, &age) != NULL);
+    apr_pool_destroy(p);
+}
+
 /* JITProvOutgoingProxy values. */
 static void test_proxy_url_check(void)
 {
@@ -383,6 +423,7 @@ int main(void)
     test_query_has();
     test_plain_remote();
     test_query_count();
+    test_auth_params_check();
     test_proxy_url_check();
     test_word_listed();
     test_error_code_shown();
