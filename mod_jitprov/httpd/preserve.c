@@ -66,7 +66,7 @@ static int read_body(request_rec *r, apr_size_t max, char **out, apr_size_t *out
 void jp_post_preserve(request_rec *r, jp_srv_cfg *c, const char *state, int64_t now)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length"), *text, *sealed;
-    apr_size_t len;
+    apr_size_t len, nfields;
     char *body;
     json_t *pairs, *rec;
 
@@ -93,6 +93,8 @@ void jp_post_preserve(request_rec *r, jp_srv_cfg *c, const char *state, int64_t 
         not_kept(r, "malformed form body (bad escapes, NUL, not UTF-8, too many fields)");
         return;
     }
+    /* Counted now: the record takes pairs over and frees it with itself. */
+    nfields = json_array_size(pairs);
     rec = json_pack("{s:s, s:o, s:I}", "u", r->unparsed_uri, "f", pairs, "t", (json_int_t)now);
     text = rec ? jp_json_text(r->pool, rec, JSON_COMPACT) : NULL;
     json_decref(rec);
@@ -110,8 +112,7 @@ void jp_post_preserve(request_rec *r, jp_srv_cfg *c, const char *state, int64_t 
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   JPLOG(0376) "POST to %s (%lu bytes, %lu fields) kept for the login",
-                  ap_escape_logitem(r->pool, r->uri), (unsigned long)len,
-                  (unsigned long)json_array_size(pairs));
+                  ap_escape_logitem(r->pool, r->uri), (unsigned long)len, (unsigned long)nfields);
 }
 
 int jp_post_resume(request_rec *r, jp_srv_cfg *c, const char *state, const char *return_to,
