@@ -153,6 +153,39 @@ def free_port():
     raise RuntimeError("no free port below 32768")
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """Base of the tests' fake endpoints: HTTP/1.1 keep-alive, no log lines."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def send_body(self, status, body, ctype="application/json", headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class LoopbackServer:
+    """A threaded server for handler_cls on a free loopback port, serving
+    until stop()."""
+
+    def __init__(self, handler_cls):
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler_cls)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def wait_port(port, timeout=15.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -1243,6 +1276,28 @@ def error_ref(r):
     """The correlation id shown on a module error page, or None."""
     m = _REF_RE.search(r.text)
     return m.group(1) if m else None
+
+
+def logged_line(httpd, r):
+    """The error log line of the module error page r (by its correlation id)."""
+    ref = error_ref(r)
+    assert ref and wait_for_log(httpd, f"[ref {ref}]")
+    return [l for l in httpd.log_since_start().splitlines() if f"[ref {ref}]" in l][0]
+
+
+def stub_callback(site, s, path, sign, user="pat"):
+    """Starts a login at path, then calls the callback with a made-up code, for
+    tests whose fake token endpoint answers with the ID token sign(claims)
+    returns (claims: the usual ones of user, with the login's nonce)."""
+    r = s.get(site.httpd.url(path), allow_redirects=False)
+    assert r.status_code == 302, r.status_code
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["Location"]).query)
+    now = int(time.time())
+    sign({"iss": site.idp.issuer, "aud": site.client_id, "sub": USER_CLAIMS[user]["sub"],
+          "iat": now, "exp": now + 300, "nonce": q["nonce"][0]})
+    return s.get(site.httpd.url("/callback?" + urllib.parse.urlencode(
+        {"state": q["state"][0], "code": "stub-code", "iss": site.idp.issuer})),
+        allow_redirects=False)
 
 
 def state_cookies(session):

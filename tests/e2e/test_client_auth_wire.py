@@ -6,10 +6,8 @@ endpoint URL, a fresh jti, a 60 s lifetime, alg and kid from the key). The
 secrets hold every character that form encoding changes (':', '%', '+',
 space, '&', '='), and the real IdP must accept them."""
 import base64
-import http.server
 import json
 import os
-import threading
 import time
 import urllib.parse
 
@@ -34,18 +32,11 @@ class TokenTap:
     `answer` is set, in which case that (status, dict) is sent instead."""
 
     def __init__(self, idp):
-        self.port = h.free_port()
-        self.origin = f"http://127.0.0.1:{self.port}"
         self.seen = []
         self.answer = None
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(h.QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.seen.append({"headers": dict(self.headers.items()), "body": body,
@@ -59,19 +50,10 @@ class TokenTap:
                     r = requests.post(idp.issuer + "/token", data=body, headers=fwd, timeout=10)
                     status, out = r.status_code, r.content
                     ctype = r.headers.get("Content-Type", "application/json")
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                self.send_body(status, out, ctype)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.http = h.LoopbackServer(Handler)
+        self.port, self.origin, self.stop = self.http.port, self.http.origin, self.http.stop
 
 
 def _b64(n, size):

@@ -146,24 +146,13 @@ def token_stub(site):
 
 def stub_login(site, s, stub, alg, secret):
     """Starts a login, then answers the callback with an HS* ID token from the stub."""
-    import time
-    import urllib.parse
-    r = s.get(site.httpd.url("/app/hs-stub"), allow_redirects=False)
-    assert r.status_code == 302, r.status_code
-    q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["Location"]).query)
-    now = int(time.time())
-    stub.id_token = hs_jwt(alg, secret, {
-        "iss": site.idp.issuer, "aud": site.client_id, "sub": h.USER_CLAIMS["pat"]["sub"],
-        "iat": now, "exp": now + 300, "nonce": q["nonce"][0]})
-    return s.get(site.httpd.url("/callback?" + urllib.parse.urlencode(
-        {"state": q["state"][0], "code": "stub-code", "iss": site.idp.issuer})),
-        allow_redirects=False)
+    def sign(claims):
+        stub.id_token = hs_jwt(alg, secret, claims)
+    return h.stub_callback(site, s, "/app/hs-stub", sign)
 
 
 def logged_reason(site, r):
-    ref = h.error_ref(r)
-    assert ref and h.wait_for_log(site.httpd, f"[ref {ref}]")
-    return [l for l in site.httpd.log_since_start().splitlines() if f"[ref {ref}]" in l][0]
+    return h.logged_line(site.httpd, r)
 
 
 @pytest.mark.parametrize("alg,secret_len,listed,ok,reason", [

@@ -5,18 +5,14 @@ tokens name no kid (allowed with one key), a key too weak to use, and key
 sets that are not JSON or too large, each refused with its reason in the log
 and nothing written."""
 import base64
-import http.server
 import json
-import threading
-import time
-import urllib.parse
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 import jitprov_harness as h
-from jitprov_harness import SESSION_COOKIE, USER_CLAIMS
+from jitprov_harness import SESSION_COOKIE
 
 
 def _b64(n):
@@ -45,25 +41,14 @@ class KeyStub:
     answers `id_token`."""
 
     def __init__(self):
-        self.port = h.free_port()
-        self.origin = f"http://127.0.0.1:{self.port}"
         self.jwks = {"keys": []}
         self.id_token = None
         self.hits = {}
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(h.QuietHandler):
             def _send(self, body):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_body(200, body)
 
             def do_GET(self):
                 outer.hits["/jwks"] = outer.hits.get("/jwks", 0) + 1
@@ -76,13 +61,8 @@ class KeyStub:
                 self._send(json.dumps({"access_token": "stub-at", "token_type": "Bearer",
                                        "expires_in": 60, "id_token": outer.id_token}).encode())
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.http = h.LoopbackServer(Handler)
+        self.port, self.origin, self.stop = self.http.port, self.http.origin, self.http.stop
 
 
 @pytest.fixture(scope="module")
@@ -97,22 +77,13 @@ def stub(site):
 
 def stub_login(site, s, stub, key, user="pat"):
     """Starts a login, then answers the callback with an ID token `key` signs."""
-    r = s.get(site.httpd.url("/app/jwks-stub"), allow_redirects=False)
-    assert r.status_code == 302, r.status_code
-    q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["Location"]).query)
-    now = int(time.time())
-    stub.id_token = key.sign({
-        "iss": site.idp.issuer, "aud": site.client_id, "sub": USER_CLAIMS[user]["sub"],
-        "iat": now, "exp": now + 300, "nonce": q["nonce"][0]})
-    return s.get(site.httpd.url("/callback?" + urllib.parse.urlencode(
-        {"state": q["state"][0], "code": "stub-code", "iss": site.idp.issuer})),
-        allow_redirects=False)
+    def sign(claims):
+        stub.id_token = key.sign(claims)
+    return h.stub_callback(site, s, "/app/jwks-stub", sign, user)
 
 
 def logged_reason(site, r):
-    ref = h.error_ref(r)
-    assert ref and h.wait_for_log(site.httpd, f"[ref {ref}]")
-    return [l for l in site.httpd.log_since_start().splitlines() if f"[ref {ref}]" in l][0]
+    return h.logged_line(site.httpd, r)
 
 
 def test_rotation_without_kid(site, stub):

@@ -2,8 +2,6 @@
 sites without a direct route out need; `none` ignores httpd's environment;
 unset, libcurl takes http_proxy from it."""
 import http.client
-import http.server
-import threading
 import urllib.parse
 
 import pytest
@@ -21,15 +19,9 @@ class ForwardProxy:
 
     def __init__(self):
         self.seen = []
-        self.port = h.free_port()
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(h.QuietHandler):
             def relay(self):
                 outer.seen.append((self.command, self.path))
                 u = urllib.parse.urlsplit(self.path)
@@ -46,23 +38,15 @@ class ForwardProxy:
                     data = r.read()
                 finally:
                     c.close()
-                self.send_response(r.status)
-                for k, v in r.getheaders():
-                    if k.lower() not in HOP and k.lower() != "content-length":
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                keep = [(k, v) for k, v in r.getheaders()
+                        if k.lower() not in HOP and k.lower() not in ("content-length",
+                                                                      "content-type")]
+                self.send_body(r.status, data, r.getheader("Content-Type") or "text/plain", keep)
 
             do_GET = do_POST = relay
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.http = h.LoopbackServer(Handler)
+        self.port, self.stop = self.http.port, self.http.stop
 
     def paths(self):
         return [urllib.parse.urlsplit(p).path for _, p in self.seen]
