@@ -865,8 +865,7 @@ int jp_refuse_login(apr_pool_t *p, jp_db *db, const jp_store_cfg *cfg, const jp_
     a.e.sub = a.key ? a.key : in->sub;
     a.e.client_ip = in->client_ip;
     a.e.corr_id = in->corr_id;
-    a.e.detail = jp_detail_text(p, d);
-    json_decref(d);
+    a.e.detail = jp_detail_text(p, d); /* releases d */
     return jp_sql_run(p, db, cfg, JP_SQL_LABEL, op_refuse, &a, err) == JP_STORE_OK ? 0 : -1;
 }
 
