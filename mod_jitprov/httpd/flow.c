@@ -623,6 +623,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
         if (c->provisioning && jp_db_acquire(r, &db) == OK) {
             jp_login in;
             const char *aerr = NULL;
+            memset(&in, 0, sizeof(in));
             in.iss = iss;
             in.sub = sub;
             in.claims = claims;
