@@ -147,3 +147,33 @@ def test_unusable_jwks_is_a_clear_502(site, stub, case):
         line = logged_reason(site, r)
         assert reason in line, line
     assert h.written_rows(site.httpd) == []
+
+
+@pytest.mark.parametrize("age,ok", [
+    (None, False),   # max_age sent, no auth_time: OIDC Core 2 makes it REQUIRED
+    (3600, False),   # the IdP answered from a sign-in older than max_age
+    (5, True),
+])
+def test_max_age_needs_a_fresh_auth_time(site, stub, age, ok):
+    # An IdP may ignore max_age; the module checks auth_time itself
+    # (OIDC Core 3.1.3.7 step 13).
+    key = Key("max-age")
+    stub.jwks = {"keys": [key.jwk]}
+    site.httpd.start(site.standard_config(server_extra="JITProvAuthRequestParams max_age=60"),
+                     fresh_db=True)
+
+    def sign(claims):
+        if age is not None:
+            claims["auth_time"] = claims["iat"] - age
+        stub.id_token = key.sign(claims)
+
+    with h.requests.Session() as s:
+        r = h.stub_callback(site, s, "/app/jwks-stub", sign)
+        if ok:
+            assert r.status_code == 302 and SESSION_COOKIE in h.set_cookies(r), r.text[:300]
+            return
+        assert r.status_code == 401, (r.status_code, r.text[:300])
+        assert SESSION_COOKIE not in h.set_cookies(r)
+        line = logged_reason(site, r)
+    assert ("auth_time missing" if age is None else "older than the requested max_age") in line
+    assert h.written_rows(site.httpd) == []
