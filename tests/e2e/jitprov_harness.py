@@ -1029,6 +1029,17 @@ def parse_form(html, form_id=None):
     return htmlmod.unescape(action), {k: htmlmod.unescape(v) for k, v in fields.items()}
 
 
+def form_post_to(html, action):
+    """True when html is a page whose first form posts to action (an IdP's
+    response_mode=form_post page)."""
+    m = re.search(r"<form\b[^>]*>", html, re.I)
+    if not m or not re.search(r'\bmethod="post"', m.group(0), re.I):
+        return False
+    a = _FORM_RE.search(m.group(0))
+    import html as htmlmod
+    return bool(a) and htmlmod.unescape(a.group(1)) == action
+
+
 def is_redirect(r):
     return r.status_code in (301, 302, 303, 307, 308) and "Location" in r.headers
 
@@ -1039,7 +1050,8 @@ def login(session, url, user="alice", password=None, *, stop_at_callback=False,
 
     GET url -> 302 to the IdP -> login form -> POST credentials -> 303s -> 302 to
     the module's callback -> 302 back to url -> final response (returned).
-    With stop_at_callback, returns the callback URL (absolute) without visiting it.
+    With stop_at_callback, returns the callback URL (absolute) without visiting it;
+    with response_mode=form_post, (callback URL, form fields) of the IdP's page.
     The returned response has .trace: [(status, url)] of every hop.
     """
     password = f"pass-{user}" if password is None else password
@@ -1077,6 +1089,16 @@ def login(session, url, user="alice", password=None, *, stop_at_callback=False,
             trace.append((r.status_code, target))
             hops.append(r)
             posted = True
+            continue
+        if r.status_code == 200 and form_post_to(r.text, origin + callback_path):
+            # response_mode=form_post: the IdP's page posts the answer to the
+            # callback (a script submits it in a browser).
+            action, fields = parse_form(r.text)
+            if stop_at_callback:
+                return action, fields
+            r = session.post(action, data=fields, allow_redirects=False, timeout=timeout)
+            trace.append((r.status_code, action))
+            hops.append(r)
             continue
         break
     else:
