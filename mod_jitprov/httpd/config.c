@@ -95,6 +95,7 @@ void *jp_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     PICK(cookie_attrs);
     PICK(sess_samesite);
     PICK(state_samesite);
+    PICK(response_mode);
     n->cookie_host_prefix =
         a->cookie_host_prefix != JP_UNSET ? a->cookie_host_prefix : b->cookie_host_prefix;
     PICK(trusted_proxies);
@@ -436,6 +437,21 @@ static const char *set_proxy(cmd_parms *cmd, void *dummy, const char *arg)
     if (why)
         return apr_pstrcat(cmd->pool, "JITProvOutgoingProxy: the value is ", why, NULL);
     SC(cmd)->proxy = strcasecmp(arg, "none") ? arg : "";
+    return NULL;
+}
+
+static const char *set_response_mode(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = need_server(cmd);
+    (void)dummy;
+    if (err)
+        return err;
+    if (!strcasecmp(arg, "query"))
+        SC(cmd)->response_mode = JP_RM_QUERY;
+    else if (!strcasecmp(arg, "form_post"))
+        SC(cmd)->response_mode = JP_RM_FORM_POST;
+    else
+        return apr_psprintf(cmd->pool, "JITProvResponseMode: '%s' is not query or form_post", arg);
     return NULL;
 }
 
@@ -1256,6 +1272,8 @@ const command_rec jp_cmds[] = {
     SRV_INT("JITProvClockSkew", skew, "seconds of clock skew allowed"),
     SRV_INT("JITProvHTTPTimeout", http_timeout, "seconds to wait for the IdP"),
     AP_INIT_TAKE1("JITProvCAFile", set_ca_file, NULL, RSRC_CONF, "CA bundle to verify the IdP"),
+    AP_INIT_TAKE1("JITProvResponseMode", set_response_mode, NULL, RSRC_CONF,
+                  "how the IdP sends its answer back: query (default) or form_post"),
     AP_INIT_TAKE1("JITProvAuthRequestParams", set_auth_params, NULL, RSRC_CONF,
                   "extra authorization request parameters, name=value&..."),
     AP_INIT_TAKE1("JITProvOutgoingProxy", set_proxy, NULL, RSRC_CONF,

@@ -10,6 +10,7 @@
 #include "url.h"
 #include "json.h"
 #include "tokenset.h"
+#include "formpost.h"
 
 /* Parallel tabs each get a state cookie (Path=/, so that a new attempt sees the
  * others); beyond this the oldest are dropped so
@@ -119,6 +120,7 @@ int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to)
         "&redirect_uri=", jp_url_encode(r->pool, jp_redirect_uri(r, c)),
         "&scope=", jp_url_encode(r->pool, c->scope), "&state=", st.state, "&nonce=", st.nonce,
         "&code_challenge=", jp_sha256_b64url(r->pool, st.verifier), "&code_challenge_method=S256",
+        c->response_mode == JP_RM_FORM_POST ? "&response_mode=form_post" : "",
         c->auth_params ? "&" : "", c->auth_params ? c->auth_params : "", NULL);
     apr_table_setn(r->headers_out, "Location", url);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
@@ -445,9 +447,60 @@ static apr_status_t json_release(void *j)
     return APR_SUCCESS;
 }
 
-int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
+/* The answer's size cap, whichever way it comes. */
+#define JP_CALLBACK_MAX 8192
+
+int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params)
 {
-    const char *q = r->args ? r->args : "", *state, *code, *error, *name, *val, *err = NULL;
+    char *body;
+    int rc;
+
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    if (c->response_mode != JP_RM_FORM_POST) {
+        if (r->method_number != M_GET) {
+            ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
+            return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback accepts GET only.",
+                           "callback with method %s", r->method);
+        }
+        *params = r->args ? r->args : "";
+        return OK;
+    }
+    /* OAuth 2.0 Form Post Response Mode: the answer is the body of a POST.
+     * One the IdP put in the address instead is not taken: the mode asked
+     * for is the only one accepted (its code travelled in a URL, into
+     * histories and logs); an error it carries goes to the log. */
+    if (r->method_number == M_GET) {
+        const char *e = r->args ? jp_query_param(r->pool, r->args, "error") : NULL;
+        return jp_fail(r, HTTP_BAD_REQUEST,
+                       "The login response came in the address, not as the form this site asked "
+                       "the identity provider for.",
+                       "callback by GET while JITProvResponseMode is form_post%s%s",
+                       e ? "; it carries IdP error " : "", e ? ap_escape_logitem(r->pool, e) : "");
+    }
+    if (r->method_number != M_POST) {
+        ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
+        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback accepts POST only.",
+                       "callback with method %s", r->method);
+    }
+    if (r->args && *r->args)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login response is malformed.",
+                       "form_post callback with a query string as well");
+    if (!jp_form_content_type_ok(apr_table_get(r->headers_in, "Content-Type")))
+        return jp_fail(r, HTTP_UNSUPPORTED_MEDIA_TYPE, "The login response is malformed.",
+                       "form_post callback of type %s, not application/x-www-form-urlencoded",
+                       ap_escape_logitem(r->pool, apr_table_get(r->headers_in, "Content-Type")
+                                                      ? apr_table_get(r->headers_in, "Content-Type")
+                                                      : "(none)"));
+    rc = jp_read_body(r, JP_CALLBACK_MAX, &body);
+    if (rc != OK)
+        return rc;
+    *params = body;
+    return OK;
+}
+
+int jp_flow_callback(request_rec *r, jp_srv_cfg *c, const char *params)
+{
+    const char *q = params, *state, *code, *error, *name, *val, *err = NULL;
     const char *iss, *sub, *idt, *dest, *why;
     int64_t now = apr_time_sec(apr_time_now());
     jp_authstate st;
@@ -463,13 +516,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
      * what a slow login waits on. */
     apr_time_t t0 = apr_time_now(), t, t_token, t_check, t_ui = 0, t_db = 0;
 
-    if (r->method_number != M_GET) {
-        ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
-        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback accepts GET only.",
-                       "callback with method %s", r->method);
-    }
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    if (strlen(q) > 8192)
+    if (strlen(q) > JP_CALLBACK_MAX)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response is malformed.",
                        "callback query of %lu bytes", (unsigned long)strlen(q));
     state = jp_query_param(r->pool, q, "state");
@@ -681,5 +728,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c)
     if (dest && jp_post_resume(r, c, st.state, st.return_to, dest, now) == OK)
         return OK;
     apr_table_setn(r->headers_out, "Location", dest ? dest : "/");
-    return HTTP_MOVED_TEMPORARILY;
+    /* After a form_post answer: the page is fetched with GET (RFC 9110
+     * 15.4.4), not posted again. */
+    return r->method_number == M_POST ? HTTP_SEE_OTHER : HTTP_MOVED_TEMPORARILY;
 }

@@ -36,6 +36,10 @@ APLOG_USE_MODULE(jitprov);
 #endif
 
 #define JP_UNSET -1
+
+/* How the IdP hands the browser back (JITProvResponseMode). */
+#define JP_RM_QUERY 1
+#define JP_RM_FORM_POST 2
 /* A revocation-table key (JP_REV_KEYLEN; session.c asserts they agree). */
 #define JP_NET_KEYLEN JP_SESSREC_MARKLEN
 
@@ -77,6 +81,7 @@ typedef struct jp_srv_cfg {
     const char *auth_params; /* JITProvAuthRequestParams, checked and encoded */
     int max_age_sent;        /* ... they carry max_age (auth_time checked) */
     long max_age;
+    int response_mode; /* JITProvResponseMode: JP_RM_* (0: not set, query) */
     int userinfo;
     /* keys */
     apr_array_header_t *passphrases; /* const char *, first seals */
@@ -405,7 +410,11 @@ void jp_session_once_undo(request_rec *r, jp_srv_cfg *c, const char *kind, const
 int jp_flow_start(request_rec *r, jp_srv_cfg *c);
 /* The same, returning to return_to (a checked same-origin URL) afterwards. */
 int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to);
-int jp_flow_callback(request_rec *r, jp_srv_cfg *c);
+/* The IdP's answer at JITProvRedirectURI: its parameters in *params (the
+ * query, or the body of a form_post answer). OK, or the status of the
+ * refusal already answered. */
+int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params);
+int jp_flow_callback(request_rec *r, jp_srv_cfg *c, const char *params);
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c);
 
 /* logout.c */
@@ -468,7 +477,7 @@ apr_status_t jp_providers_create(apr_pool_t *pconf, jp_srv_cfg *c);
 int jp_login_start(request_rec *r, jp_srv_cfg *c);
 /* The provider whose login this callback ends; NULL when the state names none
  * configured. */
-jp_srv_cfg *jp_provider_for_callback(request_rec *r, jp_srv_cfg *c);
+jp_srv_cfg *jp_provider_for_callback(request_rec *r, jp_srv_cfg *c, const char *params);
 /* The provider with this issuer (c when none or only one). */
 jp_srv_cfg *jp_provider_for_iss(request_rec *r, jp_srv_cfg *c, const char *iss);
 /* The provider named by a JWT's (unverified) iss. */

@@ -242,12 +242,19 @@ static int jp_quick_handler(request_rec *r, int lookup)
     if (lookup || r->main || !path || !c->redirect_path || !c->provider)
         return DECLINED;
     if (!strcmp(path, c->redirect_path)) {
-        jp_srv_cfg *pc = jp_provider_for_callback(r, c);
-        int rc = pc ? jp_flow_callback(r, pc)
+        const char *params = NULL;
+        jp_srv_cfg *pc = NULL;
+        int rc = jp_callback_params(r, c, &params);
+        if (rc == OK) {
+            pc = jp_provider_for_callback(r, c, params);
+            rc = pc ? jp_flow_callback(r, pc, params)
                     : jp_fail(r, HTTP_BAD_REQUEST, "The login response has a malformed state.",
                               "callback state names no configured provider");
+        }
         /* OK: the page re-posting a kept form was sent. */
-        jp_metric(rc == HTTP_MOVED_TEMPORARILY || rc == OK ? JP_M_LOGIN_OK : JP_M_LOGIN_FAIL);
+        jp_metric(rc == HTTP_MOVED_TEMPORARILY || rc == HTTP_SEE_OTHER || rc == OK
+                      ? JP_M_LOGIN_OK
+                      : JP_M_LOGIN_FAIL);
         return rc;
     }
     if (c->discovery_path && !strcmp(path, c->discovery_path))

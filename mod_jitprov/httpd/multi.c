@@ -101,9 +101,9 @@ int jp_login_start(request_rec *r, jp_srv_cfg *c)
     return jp_flow_start(r, c);
 }
 
-jp_srv_cfg *jp_provider_for_callback(request_rec *r, jp_srv_cfg *c)
+jp_srv_cfg *jp_provider_for_callback(request_rec *r, jp_srv_cfg *c, const char *params)
 {
-    const char *state = r->args ? jp_query_param(r->pool, r->args, "state") : NULL;
+    const char *state = params ? jp_query_param(r->pool, params, "state") : NULL;
     if (!c->extra_providers || !state || strlen(state) <= JP_STATE_RANDOM_LEN)
         return c;
     return by_name(c, state + JP_STATE_RANDOM_LEN);

@@ -222,6 +222,17 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
     m->userinfo_algs = jwords(np, doc, "userinfo_signing_alg_values_supported");
     m->iss_param =
         json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
+    /* Discovery 1.0 3: a list without form_post says the IdP will answer in
+     * the address, which JITProvResponseMode form_post then refuses. */
+    if (c->response_mode == JP_RM_FORM_POST &&
+        json_is_array(json_object_get(doc, "response_modes_supported"))) {
+        const char *modes = jwords(r->pool, doc, "response_modes_supported");
+        if (!strstr(apr_pstrcat(r->pool, " ", modes, " ", NULL), " form_post "))
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          JPLOG(0906) "JITProvResponseMode form_post: the discovery document "
+                                      "of %s lists response_modes_supported without form_post",
+                          c->metadata_url);
+    }
     json_decref(doc);
     if (!m->issuer || !*m->issuer || !url_ok(m->authorization_endpoint) ||
         !url_ok(m->token_endpoint) || !url_ok(m->jwks_uri)) {

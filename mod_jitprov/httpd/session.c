@@ -627,13 +627,17 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
 {
     /* JITProvCookie's attributes are the session cookie's; state cookies get
      * the defaults and their own SameSite. */
-    int sess = !strcmp(name, c->cookie_name);
+    int sess = !strcmp(name, c->cookie_name), https = jp_origin_https(r, c);
     jp_cookie_policy pol;
     pol.attrs = sess ? c->cookie_attrs : NULL;
     pol.samesite = sess ? c->sess_samesite : c->state_samesite;
-    apr_table_addn(
-        r->err_headers_out, "Set-Cookie",
-        jp_cookie_header(r->pool, name, value, &pol, path, max_age, jp_origin_https(r, c)));
+    /* A form_post answer is a cross-site POST, which carries only a None
+     * cookie; browsers take None only with Secure, so over http the state
+     * cookie stays Lax (it then works only with an IdP on the same site). */
+    if (!sess && !pol.samesite && c->response_mode == JP_RM_FORM_POST && https)
+        pol.samesite = JP_SAMESITE_NONE;
+    apr_table_addn(r->err_headers_out, "Set-Cookie",
+                   jp_cookie_header(r->pool, name, value, &pol, path, max_age, https));
 }
 
 /* ---- records ---- */

@@ -377,7 +377,9 @@ const char *jp_auth_params_check(apr_pool_t *p, const char *v, int *max_age_sent
             return apr_psprintf(p, "%s has an empty value", n);
         for (i = 0; ours[i]; i++)
             if (!strcmp(n, ours[i]))
-                return apr_psprintf(p, "%s is sent by the module itself", n);
+                return !strcmp(n, "response_mode")
+                           ? "response_mode is set by JITProvResponseMode"
+                           : apr_psprintf(p, "%s is sent by the module itself", n);
         for (i = 0; i < seen->nelts; i++)
             if (!strcmp(n, APR_ARRAY_IDX(seen, i, const char *)))
                 return apr_psprintf(p, "%s is given twice", n);

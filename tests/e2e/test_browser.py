@@ -72,3 +72,23 @@ def test_browser_login_and_logout(site, browser):
     browser.get(site.httpd.url("/app/again"))
     wait.until(EC.presence_of_element_located((By.ID, "submit")))
     assert browser.current_url.startswith(site.idp.issuer + "/interaction/")
+
+
+def test_browser_login_by_form_post(env, browser):
+    """JITProvResponseMode form_post: the IdP's page posts the answer to the
+    callback by a script, as with real IdPs; the browser lands on the page."""
+    env.httpd.stop()
+    env.httpd.start(env.standard_config(server_extra="JITProvResponseMode form_post"))
+    try:
+        wait = WebDriverWait(browser, 20)
+        start = env.httpd.url("/app/browser-fp")
+        browser.get(start)
+        wait.until(EC.presence_of_element_located((By.ID, "submit")))
+        browser.find_element(By.NAME, "login").send_keys("erin")
+        browser.find_element(By.NAME, "password").send_keys("pass-erin")
+        browser.find_element(By.ID, "submit").click()
+        wait.until(lambda d: d.current_url == start)
+        assert body_json(browser)["remote_user"] == "erin"
+        assert not [c for c in browser.get_cookies() if c["name"].startswith("jitprov_state_")]
+    finally:
+        env.httpd.stop()

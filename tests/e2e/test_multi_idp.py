@@ -162,6 +162,35 @@ def test_frontchannel_logout_from_the_second_idp(multi, idp2, s):
     assert r.status_code == 401
 
 
+def test_form_post_with_two_providers(env, idp2):
+    """JITProvResponseMode form_post: the state that names the provider comes
+    in the POST body, and each IdP's answer reaches its own provider."""
+    env.httpd.stop()
+    env.httpd.start(config(env, idp2, "JITProvResponseMode form_post"), fresh_db=True)
+    try:
+        for path, idp in (("/app/partner/fp", idp2), ("/app/home/fp", env.idp)):
+            s = h.requests.Session()
+            s.trust_env = False
+            r = s.get(env.httpd.url(path), allow_redirects=False)
+            loc = r.headers["Location"]
+            assert loc.startswith(idp.issuer + "/auth?") and "response_mode=form_post" in loc
+            r = h.login(s, env.httpd.url(path), "alice")
+            assert r.status_code == 200, r.text[:300]
+            assert r.json()["remote_user"] == "alice"
+            assert [st for st, u in r.trace if u.endswith("/callback")] == [303], r.trace
+        # An answer of the second IdP posted with the first's state name is
+        # still refused (the provider's name rides in the sealed state).
+        s = h.requests.Session()
+        s.trust_env = False
+        action, fields = h.login(s, env.httpd.url("/app/partner/fp2"), "bob",
+                                 stop_at_callback=True)
+        fields["state"] = fields["state"][:-len("idp2")]
+        r = s.post(action, data=fields, allow_redirects=False)
+        assert r.status_code == 400 and h.SESSION_COOKIE not in h.set_cookies(r)
+    finally:
+        env.httpd.stop()
+
+
 def test_single_provider_config_unchanged(env, idp2):
     r = env.httpd.configtest(env.standard_config())
     assert r.returncode == 0, r.stderr
