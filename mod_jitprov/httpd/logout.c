@@ -36,18 +36,13 @@ static int cross_site(request_rec *r, jp_srv_cfg *c)
  * SameSite=Lax session cookie, and it also ends the IdP session. From another
  * site it only shows a page whose link, followed from our own origin, logs
  * out: nothing ends without the user's click here. DECLINED = go ahead. */
-static int cross_site_guard(request_rec *r, jp_srv_cfg *c)
+static int cross_site_guard(request_rec *r, jp_srv_cfg *c);
+
+/* The page that asks before logging out, its link to this same URL. */
+static int confirm_page(request_rec *r)
 {
-    const char *href, *from;
-    if (!cross_site(r, c))
-        return DECLINED;
-    href = apr_pstrcat(r->pool, r->uri, r->args ? "?" : "", r->args ? r->args : "", NULL);
-    from = apr_table_get(r->headers_in, "Origin");
-    if (!from)
-        from = apr_table_get(r->headers_in, "Referer");
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  JPLOG(0480) "cross-site logout request (from %s): asking for confirmation",
-                  from ? ap_escape_logitem(r->pool, from) : "Sec-Fetch-Site");
+    const char *href =
+        apr_pstrcat(r->pool, r->uri, r->args ? "?" : "", r->args ? r->args : "", NULL);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "Referrer-Policy", "same-origin");
     apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
@@ -63,9 +58,34 @@ static int cross_site_guard(request_rec *r, jp_srv_cfg *c)
     return OK;
 }
 
+static int cross_site_guard(request_rec *r, jp_srv_cfg *c)
+{
+    const char *from;
+    if (!cross_site(r, c))
+        return DECLINED;
+    from = apr_table_get(r->headers_in, "Origin");
+    if (!from)
+        from = apr_table_get(r->headers_in, "Referer");
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  JPLOG(0480) "cross-site logout request (from %s): asking for confirmation",
+                  from ? ap_escape_logitem(r->pool, from) : "Sec-Fetch-Site");
+    return confirm_page(r);
+}
+
 int jp_logout(request_rec *r, jp_srv_cfg *c)
 {
-    int guard = cross_site_guard(r, c);
+    int guard;
+    /* A link (GET) or a form's button (POST). */
+    if (r->method_number != M_GET && r->method_number != M_POST) {
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
+        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "Log out with a link or a form.",
+                       "logout with method %s: nothing ended", r->method);
+    }
+    /* HEAD, which link checkers and previews send to see what a URL is,
+     * gets the confirmation page's headers and ends nothing. */
+    if (r->header_only)
+        return confirm_page(r);
+    guard = cross_site_guard(r, c);
     if (guard != DECLINED)
         return guard;
     const char *ret = r->args ? jp_query_param(r->pool, r->args, "return_to") : NULL;

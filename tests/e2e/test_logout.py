@@ -1,6 +1,7 @@
 """Local + RP-initiated logout (JITProvLogoutURI /logout)."""
 import urllib.parse
 
+import pytest
 import requests
 
 import jitprov_harness as h
@@ -120,3 +121,36 @@ def test_logout_without_end_session_endpoint_still_ends_the_session(site):
         site.idp.override_discovery()
         site.httpd.stop()
         site.httpd.start(config)
+
+
+def test_logout_by_form_post(site, s):
+    """A "Log out" button (a same-origin form POST) logs out as the link does."""
+    h.login(s, site.httpd.url("/app/"), "carol")
+    old = s.cookies.get(SESSION_COOKIE)
+    r = s.post(site.httpd.url("/logout?return_to=/x"), allow_redirects=False,
+               headers={"Origin": site.httpd.origin})
+    q = logout_params(site, r)
+    assert q["post_logout_redirect_uri"] == site.httpd.url("/x")
+    r = requests.get(site.httpd.url("/api401/"), cookies={SESSION_COOKIE: old},
+                     allow_redirects=False)
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize("method", ["HEAD", "PUT", "DELETE", "OPTIONS"])
+def test_logout_other_methods_end_nothing(site, s, method):
+    """A HEAD (link checkers, previews) gets the confirmation page's headers,
+    another method 405; either way the session lives on."""
+    h.login(s, site.httpd.url("/app/"), "dave")
+    cookie = s.cookies.get(SESSION_COOKIE)
+    r = s.request(method, site.httpd.url("/logout"), allow_redirects=False)
+    if method == "HEAD":
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+        assert r.headers["Cache-Control"] == "no-store"
+    else:
+        assert r.status_code == 405, (method, r.status_code)
+        allow = [m.strip() for m in r.headers.get("Allow", "").split(",")]
+        assert "GET" in allow and "POST" in allow and method not in allow, allow
+    assert SESSION_COOKIE not in h.set_cookies(r)
+    r = requests.get(site.httpd.url("/api401/"), cookies={SESSION_COOKIE: cookie},
+                     allow_redirects=False)
+    assert r.status_code == 200 and r.json()["remote_user"] == "dave"
