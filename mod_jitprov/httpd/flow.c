@@ -90,7 +90,16 @@ int jp_flow_start(request_rec *r, jp_srv_cfg *c)
     return jp_flow_start_to(r, c, r->unparsed_uri);
 }
 
+static int start_login(request_rec *r, jp_srv_cfg *c, const char *return_to,
+                       const char *login_hint);
+
 int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to)
+{
+    return start_login(r, c, return_to, NULL);
+}
+
+/* login_hint: given by a third party that started the login, or NULL. */
+static int start_login(request_rec *r, jp_srv_cfg *c, const char *return_to, const char *login_hint)
 {
     jp_meta m;
     jp_authstate st;
@@ -121,6 +130,7 @@ int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to)
         "&scope=", jp_url_encode(r->pool, c->scope), "&state=", st.state, "&nonce=", st.nonce,
         "&code_challenge=", jp_sha256_b64url(r->pool, st.verifier), "&code_challenge_method=S256",
         c->response_mode == JP_RM_FORM_POST ? "&response_mode=form_post" : "",
+        login_hint ? "&login_hint=" : "", login_hint ? jp_url_encode(r->pool, login_hint) : "",
         c->auth_params ? "&" : "", c->auth_params ? c->auth_params : "", NULL);
     apr_table_setn(r->headers_out, "Location", url);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
@@ -449,6 +459,74 @@ static apr_status_t json_release(void *j)
 
 /* The answer's size cap, whichever way it comes. */
 #define JP_CALLBACK_MAX 8192
+#define JP_LOGIN_HINT_MAX 256
+
+int jp_flow_is_initiation(request_rec *r)
+{
+    const char *q = r->args;
+    return r->method_number == M_GET && q && jp_query_count(r->pool, q, "iss") &&
+           !jp_query_count(r->pool, q, "state") && !jp_query_count(r->pool, q, "code") &&
+           !jp_query_count(r->pool, q, "error");
+}
+
+/* A login a third party started (OpenID Connect Core 4): an IdP's portal or
+ * app launcher sends the browser here with iss, and maybe login_hint and
+ * target_link_uri, but no state. It starts a login at that issuer, which
+ * must be a provider of this site, back to target_link_uri when that is on
+ * this site (Core 4: the RP MUST check it, or this is an open redirector). */
+int jp_flow_initiated(request_rec *r, jp_srv_cfg *c)
+{
+    const char *q = r->args, *iss, *target, *hint, *dest, *err = NULL;
+    jp_srv_cfg *pc = c;
+    jp_origin o;
+    jp_meta m;
+    int rc;
+
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    iss = jp_query_param(r->pool, q, "iss");
+    if (strlen(q) > JP_CALLBACK_MAX || jp_query_count(r->pool, q, "iss") != 1 || !iss || !*iss)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login request is malformed.",
+                       "third-party login: iss missing, repeated or malformed");
+    if (c->extra_providers)
+        pc = jp_provider_by_issuer(r, c, iss);
+    else {
+        rc = jp_provider_meta(r, c, &m, &err);
+        if (rc != OK)
+            return meta_fail(r, rc, err);
+        if (strcmp(m.issuer, iss))
+            pc = NULL;
+    }
+    if (!pc)
+        return jp_fail(r, HTTP_BAD_REQUEST,
+                       "The login was started by an identity provider this site does not use.",
+                       "third-party login from issuer %s, not a provider of this site",
+                       ap_escape_logitem(r->pool, iss));
+    target = jp_query_param(r->pool, q, "target_link_uri");
+    hint = jp_query_param(r->pool, q, "login_hint");
+    if ((!target && jp_query_count(r->pool, q, "target_link_uri")) ||
+        jp_query_count(r->pool, q, "target_link_uri") > 1 ||
+        (!hint && jp_query_count(r->pool, q, "login_hint")) ||
+        jp_query_count(r->pool, q, "login_hint") > 1 || (hint && strlen(hint) > JP_LOGIN_HINT_MAX))
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login request is malformed.",
+                       "third-party login: target_link_uri or login_hint repeated, malformed "
+                       "or over %d bytes",
+                       JP_LOGIN_HINT_MAX);
+    jp_origin_get(r, c, &o);
+    dest = jp_safe_return_to(r->pool, target ? target : "/", o.scheme, o.host, o.port);
+    if (!dest)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login target must be on this site.",
+                       "third-party login: target_link_uri %s refused",
+                       ap_escape_logitem(r->pool, target));
+    /* The site's own login_hint (JITProvAuthRequestParams) is not doubled. */
+    if (hint &&
+        (!*hint || (pc->auth_params &&
+                    ap_strstr_c(apr_pstrcat(r->pool, "&", pc->auth_params, NULL), "&login_hint="))))
+        hint = NULL;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  JPLOG(0302) "login started by a third party for issuer %s, target %s",
+                  ap_escape_logitem(r->pool, iss), ap_escape_logitem(r->pool, dest));
+    return start_login(r, pc, dest, hint);
+}
 
 int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params)
 {

@@ -162,6 +162,18 @@ def test_frontchannel_logout_from_the_second_idp(multi, idp2, s):
     assert r.status_code == 401
 
 
+def test_third_party_login_picks_the_provider_by_iss(multi, idp2, s):
+    """OpenID Connect Core 4: the issuer that started the login is the one
+    the login goes to, the second provider included."""
+    r = s.get(multi.httpd.url("/callback"), allow_redirects=False,
+              params={"iss": idp2.issuer, "target_link_uri": "/app/home/tp"})
+    assert r.status_code == 302 and r.headers["Location"].startswith(idp2.issuer + "/auth?")
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
+    assert q["client_id"] == IDP2_CLIENT and q["state"].endswith("idp2")
+    r = h.login(s, r.headers["Location"], "alice")
+    assert r.status_code == 200 and r.url == multi.httpd.url("/app/home/tp"), r.trace
+
+
 def test_form_post_with_two_providers(env, idp2):
     """JITProvResponseMode form_post: the state that names the provider comes
     in the POST body, and each IdP's answer reaches its own provider."""

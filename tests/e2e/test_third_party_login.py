@@ -1,0 +1,80 @@
+"""Logins started by a third party (OpenID Connect Core 4): an IdP's portal
+or app launcher sends the browser to the redirect URI with iss, and maybe
+login_hint and target_link_uri. The module starts a login at that issuer if
+it is one of the site's, back to target_link_uri if that is on the site."""
+import urllib.parse
+
+import pytest
+import requests
+
+import jitprov_harness as h
+from jitprov_harness import SESSION_COOKIE
+
+
+def fresh():
+    s = requests.Session()
+    s.trust_env = False
+    return s
+
+
+def initiate(site, s, **params):
+    return s.get(site.httpd.url("/callback"), params=params, allow_redirects=False)
+
+
+def auth_query(site, r):
+    assert r.status_code == 302, (r.status_code, r.text[:300])
+    loc = r.headers["Location"]
+    assert loc.startswith(site.idp.issuer + "/auth?"), loc
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)
+
+
+def test_third_party_login_lands_on_target(site):
+    s = fresh()
+    target = site.httpd.url("/app/from-portal?x=1")
+    r = initiate(site, s, iss=site.idp.issuer, target_link_uri=target, login_hint="bob")
+    q = auth_query(site, r)
+    assert q["login_hint"] == ["bob"] and q["response_type"] == ["code"]
+    assert [n for n in h.set_cookies(r) if n.startswith("jitprov_state_")]
+    # The rest is an ordinary login that ends on the target.
+    r = h.login(s, r.headers["Location"], "bob")
+    assert r.status_code == 200, r.text[:300]
+    assert r.url == target and r.json()["remote_user"] == "bob"
+    assert s.cookies.get(SESSION_COOKIE)
+
+
+def test_without_target_lands_on_site_root(site):
+    s = fresh()
+    r = initiate(site, s, iss=site.idp.issuer)
+    q = auth_query(site, r)
+    assert "login_hint" not in q
+    r = h.login(s, r.headers["Location"], "alice")
+    assert r.url == site.httpd.url("/"), r.trace
+
+
+@pytest.mark.parametrize("params,logged", [
+    ({"iss": "https://evil.example"}, "not a provider of this site"),
+    ({"iss": "ISSUER", "target_link_uri": "https://evil.example/phish"}, "refused"),
+    ({"iss": "ISSUER", "target_link_uri": "//evil.example/x"}, "refused"),
+    ({"iss": "ISSUER", "target_link_uri": "javascript:alert(1)"}, "refused"),
+    ({"iss": ["ISSUER", "ISSUER"]}, "iss missing, repeated or malformed"),
+    ({"iss": "ISSUER", "login_hint": "a" * 300}, "login_hint"),
+    ({"iss": "ISSUER", "target_link_uri": ["/a", "/b"]}, "target_link_uri"),
+])
+def test_bad_initiations_refused(site, params, logged):
+    def fix(v):
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return site.idp.issuer if v == "ISSUER" else v
+    s = fresh()
+    r = initiate(site, s, **{k: fix(v) for k, v in params.items()})
+    assert r.status_code == 400, (r.status_code, r.headers.get("Location"))
+    assert not [n for n in h.set_cookies(r) if n.startswith("jitprov_state_")]
+    assert logged in h.logged_line(site.httpd, r)
+
+
+def test_an_answer_is_not_an_initiation(site):
+    """A GET with iss and state is the IdP's answer (RFC 9207), not a new
+    login: with an unknown state it is refused as an answer."""
+    r = initiate(site, fresh(), iss=site.idp.issuer, state="s" * 43, code="c")
+    assert r.status_code == 400
+    assert "state cookie" in h.logged_line(site.httpd, r)
