@@ -1029,6 +1029,29 @@ def parse_form(html, form_id=None):
     return htmlmod.unescape(action), {k: htmlmod.unescape(v) for k, v in fields.items()}
 
 
+def client():
+    """A browser's cookie jar that takes nothing from the environment
+    (proxies, CA bundles)."""
+    s = requests.Session()
+    s.trust_env = False
+    return s
+
+
+def chromium_login(driver, start, user, timeout=20):
+    """Logs user in through the IdP's form in a Selenium-driven Chromium,
+    from the page start until the browser is back on it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+    wait = WebDriverWait(driver, timeout)
+    driver.get(start)
+    wait.until(EC.presence_of_element_located((By.ID, "submit")))
+    driver.find_element(By.NAME, "login").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(f"pass-{user}")
+    driver.find_element(By.ID, "submit").click()
+    wait.until(lambda d: d.current_url == start)
+
+
 def form_post_to(html, action):
     """True when html is a page whose first form posts to action (an IdP's
     response_mode=form_post page)."""

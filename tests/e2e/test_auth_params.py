@@ -4,7 +4,6 @@ required and checked (OIDC Core 2, 3.1.3.7 step 13)."""
 import urllib.parse
 
 import pytest
-import requests
 
 import jitprov_harness as h
 from jitprov_harness import SESSION_COOKIE
@@ -16,16 +15,10 @@ def site(env):
     env.httpd.stop()
 
 
-def fresh():
-    s = requests.Session()
-    s.trust_env = False
-    return s
-
-
 def test_params_reach_the_idp_and_login_works(site):
     site.httpd.start(site.standard_config(
         server_extra='JITProvAuthRequestParams "prompt=login&ui_locales=de%20en&max_age=600"'))
-    s = fresh()
+    s = h.client()
     r = s.get(site.httpd.url("/app/params"), allow_redirects=False)
     assert r.status_code == 302
     loc = r.headers["Location"]

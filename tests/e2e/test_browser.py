@@ -12,6 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+import jitprov_harness as h
 from jitprov_harness import SESSION_COOKIE
 
 CHROMIUM = os.environ.get("JITPROV_CHROMIUM", "/usr/bin/chromium")
@@ -80,14 +81,8 @@ def test_browser_login_by_form_post(env, browser):
     env.httpd.stop()
     env.httpd.start(env.standard_config(server_extra="JITProvResponseMode form_post"))
     try:
-        wait = WebDriverWait(browser, 20)
         start = env.httpd.url("/app/browser-fp")
-        browser.get(start)
-        wait.until(EC.presence_of_element_located((By.ID, "submit")))
-        browser.find_element(By.NAME, "login").send_keys("erin")
-        browser.find_element(By.NAME, "password").send_keys("pass-erin")
-        browser.find_element(By.ID, "submit").click()
-        wait.until(lambda d: d.current_url == start)
+        h.chromium_login(browser, start, "erin")
         assert body_json(browser)["remote_user"] == "erin"
         assert not [c for c in browser.get_cookies() if c["name"].startswith("jitprov_state_")]
     finally:

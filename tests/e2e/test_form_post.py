@@ -6,7 +6,6 @@ import sqlite3
 import urllib.parse
 
 import pytest
-import requests
 
 import jitprov_harness as h
 from jitprov_harness import SESSION_COOKIE
@@ -22,12 +21,6 @@ def fp(env):
     env.httpd.stop()
 
 
-def fresh():
-    s = requests.Session()
-    s.trust_env = False
-    return s
-
-
 def accounts(env, sub_like):
     db = sqlite3.connect(env.httpd.db_path)
     try:
@@ -40,7 +33,7 @@ def accounts(env, sub_like):
 def answer(env, user, path):
     """A browser's login up to the IdP's form_post page: (session, callback
     URL, the fields the page would post)."""
-    s = fresh()
+    s = h.client()
     got = h.login(s, env.httpd.url(path), user, stop_at_callback=True)
     assert isinstance(got, tuple), f"no form_post page, the flow stopped at {got}"
     action, fields = got
@@ -48,7 +41,7 @@ def answer(env, user, path):
 
 
 def test_login_by_form_post(fp):
-    s = fresh()
+    s = h.client()
     r = s.get(fp.httpd.url("/app/fp1"), allow_redirects=False)
     assert r.status_code == 302
     q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["Location"]).query)
@@ -78,7 +71,7 @@ def test_answer_in_the_address_is_refused(fp):
 
 
 def test_idp_error_in_the_address_is_logged(fp):
-    s = fresh()
+    s = h.client()
     r = s.get(fp.httpd.url("/callback"), params={"error": "access_denied", "state": "x" * 43},
               allow_redirects=False)
     assert r.status_code == 400
@@ -113,7 +106,7 @@ def test_malformed_posts_refused(fp, how, status):
 
 
 def test_other_methods_refused(fp):
-    s = fresh()
+    s = h.client()
     r = s.put(fp.httpd.url("/callback"), data=b"code=x&state=y", allow_redirects=False)
     allow = r.headers.get("Allow", "").split(",")
     assert r.status_code == 405 and "POST" in allow and "GET" not in allow, allow
@@ -125,7 +118,7 @@ def test_replayed_post_refused(fp):
     r = s.post(action, data=fields, allow_redirects=False)
     assert r.status_code == 303
     # A second browser with a copy of the state cookie posts the same answer.
-    other = fresh()
+    other = h.client()
     cookie = "; ".join(f"{k}={v}" for k, v in state_cookies.items())
     r = other.post(action, data=fields, headers={"Cookie": cookie}, allow_redirects=False)
     assert r.status_code == 400 and SESSION_COOKIE not in h.set_cookies(r)
@@ -139,7 +132,7 @@ def test_state_cookie_samesite_none_over_https(env):
         server_extra=FORM_POST + "\nJITProvTrustedProxy 127.0.0.1\n"
                      "JITProvRedirectURI /callback"))
     try:
-        s = fresh()
+        s = h.client()
         tls = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "127.0.0.1",
                "X-Forwarded-Port": str(env.httpd.port)}
         r = s.get(env.httpd.url("/app/fp4"), headers=tls, allow_redirects=False)
@@ -152,7 +145,7 @@ def test_state_cookie_samesite_none_over_https(env):
         env.httpd.start(env.standard_config(
             server_extra=FORM_POST + "\nJITProvTrustedProxy 127.0.0.1\n"
                          "JITProvCookieSameSite state Lax"))
-        r = fresh().get(env.httpd.url("/app/fp5"), headers=tls, allow_redirects=False)
+        r = h.client().get(env.httpd.url("/app/fp5"), headers=tls, allow_redirects=False)
         states = {n: v for n, v in h.set_cookies(r).items() if n.startswith("jitprov_state_")}
         (_, (_, attrs)), = states.items()
         assert attrs["samesite"] == "Lax" and attrs["secure"] is True, attrs
@@ -167,7 +160,7 @@ def test_idp_without_form_post_is_named_in_the_log(env):
     env.httpd.stop()
     env.httpd.start(env.standard_config(server_extra=FORM_POST))
     try:
-        r = fresh().get(env.httpd.url("/app/fp6"), allow_redirects=False)
+        r = h.client().get(env.httpd.url("/app/fp6"), allow_redirects=False)
         assert r.status_code == 302
         assert h.wait_for_log(env.httpd, "JITPROV0906")
         assert "response_modes_supported without form_post" in env.httpd.log_since_start()
@@ -180,7 +173,7 @@ def test_query_mode_refuses_post(env):
     env.httpd.stop()
     env.httpd.start(env.standard_config())
     try:
-        r = fresh().post(env.httpd.url("/callback"), data={"code": "x", "state": "y" * 43},
+        r = h.client().post(env.httpd.url("/callback"), data={"code": "x", "state": "y" * 43},
                          allow_redirects=False)
         assert r.status_code == 405 and "GET" in r.headers.get("Allow", "")
     finally:

@@ -175,12 +175,7 @@ def test_cross_site_iframe_in_chromium(site, browser):  # noqa: F811
     browser's session is over."""
     wait = WebDriverWait(browser, 20)
     start = site.httpd.url("/app/fcl-browser")
-    browser.get(start)
-    wait.until(EC.presence_of_element_located((By.ID, "submit")))
-    browser.find_element(By.NAME, "login").send_keys("erin")
-    browser.find_element(By.NAME, "password").send_keys("pass-erin")
-    browser.find_element(By.ID, "submit").click()
-    wait.until(lambda d: d.current_url == start)
+    h.chromium_login(browser, start, "erin")
     sid = json.loads(browser.find_element(By.TAG_NAME, "body").text)[
         "jitprov"]["JITPROV_CLAIM_SID"]
     cookie = browser.get_cookie(SESSION_COOKIE)["value"]
@@ -217,12 +212,7 @@ def test_logout_at_the_idp_loads_the_frame_in_chromium(site, browser):  # noqa: 
     registered frontchannel_logout_uri in an iframe with iss and sid."""
     wait = WebDriverWait(browser, 20)
     start = site.httpd.url("/app/fcl-idp")
-    browser.get(start)
-    wait.until(EC.presence_of_element_located((By.ID, "submit")))
-    browser.find_element(By.NAME, "login").send_keys("alice")
-    browser.find_element(By.NAME, "password").send_keys("pass-alice")
-    browser.find_element(By.ID, "submit").click()
-    wait.until(lambda d: d.current_url == start)
+    h.chromium_login(browser, start, "alice")
     sid = json.loads(browser.find_element(By.TAG_NAME, "body").text)[
         "jitprov"]["JITPROV_CLAIM_SID"]
     cookie = browser.get_cookie(SESSION_COOKIE)["value"]

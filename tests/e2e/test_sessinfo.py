@@ -120,9 +120,6 @@ def test_browser_fetch_passes_origin_check(site):
     import tempfile
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
 
     profile = tempfile.mkdtemp(prefix="jitprov-chromium-")
     opts = webdriver.ChromeOptions()
@@ -132,14 +129,8 @@ def test_browser_fetch_passes_origin_check(site):
         opts.add_argument(flag)
     d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     try:
-        wait = WebDriverWait(d, 20)
         start = site.httpd.url("/app/spa")
-        d.get(start)
-        wait.until(EC.presence_of_element_located((By.ID, "submit")))
-        d.find_element(By.NAME, "login").send_keys("erin")
-        d.find_element(By.NAME, "password").send_keys("pass-erin")
-        d.find_element(By.ID, "submit").click()
-        wait.until(lambda x: x.current_url == start)
+        h.chromium_login(d, start, "erin")
         out = d.execute_async_script("""
             const done = arguments[arguments.length - 1];
             Promise.all([

@@ -5,16 +5,9 @@ it is one of the site's, back to target_link_uri if that is on the site."""
 import urllib.parse
 
 import pytest
-import requests
 
 import jitprov_harness as h
 from jitprov_harness import SESSION_COOKIE
-
-
-def fresh():
-    s = requests.Session()
-    s.trust_env = False
-    return s
 
 
 def initiate(site, s, **params):
@@ -29,7 +22,7 @@ def auth_query(site, r):
 
 
 def test_third_party_login_lands_on_target(site):
-    s = fresh()
+    s = h.client()
     target = site.httpd.url("/app/from-portal?x=1")
     r = initiate(site, s, iss=site.idp.issuer, target_link_uri=target, login_hint="bob")
     q = auth_query(site, r)
@@ -43,7 +36,7 @@ def test_third_party_login_lands_on_target(site):
 
 
 def test_without_target_lands_on_site_root(site):
-    s = fresh()
+    s = h.client()
     r = initiate(site, s, iss=site.idp.issuer)
     q = auth_query(site, r)
     assert "login_hint" not in q
@@ -65,7 +58,7 @@ def test_bad_initiations_refused(site, params, logged):
         if isinstance(v, list):
             return [fix(x) for x in v]
         return site.idp.issuer if v == "ISSUER" else v
-    s = fresh()
+    s = h.client()
     r = initiate(site, s, **{k: fix(v) for k, v in params.items()})
     assert r.status_code == 400, (r.status_code, r.headers.get("Location"))
     assert not [n for n in h.set_cookies(r) if n.startswith("jitprov_state_")]
@@ -75,6 +68,6 @@ def test_bad_initiations_refused(site, params, logged):
 def test_an_answer_is_not_an_initiation(site):
     """A GET with iss and state is the IdP's answer (RFC 9207), not a new
     login: with an unknown state it is refused as an answer."""
-    r = initiate(site, fresh(), iss=site.idp.issuer, state="s" * 43, code="c")
+    r = initiate(site, h.client(), iss=site.idp.issuer, state="s" * 43, code="c")
     assert r.status_code == 400
     assert "state cookie" in h.logged_line(site.httpd, r)
