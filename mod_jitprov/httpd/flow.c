@@ -90,20 +90,26 @@ int jp_flow_start(request_rec *r, jp_srv_cfg *c)
     return jp_flow_start_to(r, c, r->unparsed_uri);
 }
 
-static int start_login(request_rec *r, jp_srv_cfg *c, const char *return_to,
-                       const char *login_hint);
+static int start_login(request_rec *r, jp_srv_cfg *c, const char *return_to, const char *login_hint,
+                       int third_party);
 
 int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to)
 {
-    return start_login(r, c, return_to, NULL);
+    return start_login(r, c, return_to, NULL, 0);
 }
 
-/* login_hint: given by a third party that started the login, or NULL. */
-static int start_login(request_rec *r, jp_srv_cfg *c, const char *return_to, const char *login_hint)
+/* third_party: a login an IdP started (jp_flow_initiated), with the
+ * login_hint it gave (or NULL), which replaces one of
+ * JITProvAuthRequestParams (OIDC Core 4: the RP MUST send it on). */
+static int start_login(request_rec *r, jp_srv_cfg *c, const char *return_to, const char *login_hint,
+                       int third_party)
 {
     jp_meta m;
     jp_authstate st;
     const char *err = NULL, *name, *sealed, *url;
+    const char *extra = login_hint && c->auth_params
+                            ? jp_params_without(r->pool, c->auth_params, "login_hint")
+                            : c->auth_params;
     int rc;
 
     rc = jp_provider_meta(r, c, &m, &err);
@@ -122,7 +128,9 @@ static int start_login(request_rec *r, jp_srv_cfg *c, const char *return_to, con
         return jp_fail(r, HTTP_INTERNAL_SERVER_ERROR, "Login could not be started.",
                        "cannot seal the state cookie");
     jp_cookie_set(r, c, name, sealed, "/", c->state_ttl);
-    jp_post_preserve(r, c, st.state, st.created);
+    /* A third party's POST is the login's start, not a form to keep. */
+    if (!third_party)
+        jp_post_preserve(r, c, st.state, st.created);
     url = apr_pstrcat(
         r->pool, m.authorization_endpoint, strchr(m.authorization_endpoint, '?') ? "&" : "?",
         "response_type=code&client_id=", jp_url_encode(r->pool, c->client_id),
@@ -131,12 +139,12 @@ static int start_login(request_rec *r, jp_srv_cfg *c, const char *return_to, con
         "&code_challenge=", jp_sha256_b64url(r->pool, st.verifier), "&code_challenge_method=S256",
         c->response_mode == JP_RM_FORM_POST ? "&response_mode=form_post" : "",
         login_hint ? "&login_hint=" : "", login_hint ? jp_url_encode(r->pool, login_hint) : "",
-        c->auth_params ? "&" : "", c->auth_params ? c->auth_params : "", NULL);
+        extra ? "&" : "", extra ? extra : "", NULL);
     apr_table_setn(r->headers_out, "Location", url);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     jp_metric(JP_M_LOGIN_START);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, JPLOG(0301) "login started for %s",
-                  r->unparsed_uri);
+                  ap_escape_logitem(r->pool, return_to));
     return HTTP_MOVED_TEMPORARILY;
 }
 
@@ -461,22 +469,37 @@ static apr_status_t json_release(void *j)
 #define JP_CALLBACK_MAX 8192
 #define JP_LOGIN_HINT_MAX 256
 
-int jp_flow_is_initiation(request_rec *r)
+int jp_flow_is_initiation(request_rec *r, const char *params)
 {
-    const char *q = r->args;
-    return r->method_number == M_GET && q && jp_query_count(r->pool, q, "iss") &&
-           !jp_query_count(r->pool, q, "state") && !jp_query_count(r->pool, q, "code") &&
-           !jp_query_count(r->pool, q, "error");
+    return params && jp_query_count(r->pool, params, "iss") &&
+           !jp_query_count(r->pool, params, "state") && !jp_query_count(r->pool, params, "code") &&
+           !jp_query_count(r->pool, params, "error");
+}
+
+/* 1 when the path of url (a checked same-origin target) is one of the
+ * module's own endpoints: a login landing on the callback would start the
+ * next one, in a loop as long as the IdP signs in silently. */
+static int own_endpoint(request_rec *r, jp_srv_cfg *c, const char *url)
+{
+    apr_uri_t u;
+    const char *path;
+    if (apr_uri_parse(r->pool, url, &u) != APR_SUCCESS)
+        return 1;
+    path = u.path ? u.path : "/";
+    return (c->redirect_path && !strcmp(path, c->redirect_path)) ||
+           (c->logout_path && !strcmp(path, c->logout_path));
 }
 
 /* A login a third party started (OpenID Connect Core 4): an IdP's portal or
  * app launcher sends the browser here with iss, and maybe login_hint and
- * target_link_uri, but no state. It starts a login at that issuer, which
- * must be a provider of this site, back to target_link_uri when that is on
- * this site (Core 4: the RP MUST check it, or this is an open redirector). */
-int jp_flow_initiated(request_rec *r, jp_srv_cfg *c)
+ * target_link_uri, but no state, by GET or by a form's POST. It starts a
+ * login at that issuer, which must be a provider of this site, back to
+ * target_link_uri when that is on this site (Core 4: the RP MUST check it,
+ * or this is an open redirector). A link to any protected page starts a
+ * login the same way; this one only picks the provider and the page. */
+int jp_flow_initiated(request_rec *r, jp_srv_cfg *c, const char *q)
 {
-    const char *q = r->args, *iss, *target, *hint, *dest, *err = NULL;
+    const char *iss, *target, *hint, *dest, *err = NULL;
     jp_srv_cfg *pc = c;
     jp_origin o;
     jp_meta m;
@@ -513,66 +536,76 @@ int jp_flow_initiated(request_rec *r, jp_srv_cfg *c)
                        JP_LOGIN_HINT_MAX);
     jp_origin_get(r, c, &o);
     dest = jp_safe_return_to(r->pool, target ? target : "/", o.scheme, o.host, o.port);
-    if (!dest)
-        return jp_fail(r, HTTP_BAD_REQUEST, "The login target must be on this site.",
+    if (!dest || own_endpoint(r, c, dest))
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login target must be a page of this site.",
                        "third-party login: target_link_uri %s refused",
                        ap_escape_logitem(r->pool, target));
-    /* The site's own login_hint (JITProvAuthRequestParams) is not doubled. */
-    if (hint &&
-        (!*hint || (pc->auth_params &&
-                    ap_strstr_c(apr_pstrcat(r->pool, "&", pc->auth_params, NULL), "&login_hint="))))
-        hint = NULL;
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   JPLOG(0302) "login started by a third party for issuer %s, target %s",
                   ap_escape_logitem(r->pool, iss), ap_escape_logitem(r->pool, dest));
-    return start_login(r, pc, dest, hint);
+    return start_login(r, pc, dest, hint && *hint ? hint : NULL, 1);
+}
+
+static const char *content_type(request_rec *r)
+{
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    return ap_escape_logitem(r->pool, ct ? ct : "(none)");
 }
 
 int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params)
 {
+    int form = c->response_mode == JP_RM_FORM_POST;
     char *body;
     int rc;
 
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    if (c->response_mode != JP_RM_FORM_POST) {
-        if (r->method_number != M_GET) {
-            ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
-            return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback accepts GET only.",
-                           "callback with method %s", r->method);
-        }
-        *params = r->args ? r->args : "";
-        return OK;
-    }
-    /* OAuth 2.0 Form Post Response Mode: the answer is the body of a POST.
-     * One the IdP put in the address instead is not taken: the mode asked
-     * for is the only one accepted (its code travelled in a URL, into
-     * histories and logs); an error it carries goes to the log. */
+    /* A HEAD (link checkers, previews) must neither spend a state nor start
+     * a login. */
+    if (r->header_only)
+        return jp_fail(r, HTTP_BAD_REQUEST, "The login callback is not for HEAD requests.",
+                       "HEAD of the callback: nothing done");
     if (r->method_number == M_GET) {
-        const char *e = r->args ? jp_query_param(r->pool, r->args, "error") : NULL;
-        return jp_fail(r, HTTP_BAD_REQUEST,
-                       "The login response came in the address, not as the form this site asked "
-                       "the identity provider for.",
-                       "callback by GET while JITProvResponseMode is form_post%s%s",
-                       e ? "; it carries IdP error " : "", e ? ap_escape_logitem(r->pool, e) : "");
+        *params = r->args ? r->args : "";
+        if (!form || jp_flow_is_initiation(r, *params))
+            return OK;
+        /* OAuth 2.0 Form Post Response Mode: the answer is the body of a
+         * POST. One the IdP put in the address instead is not taken: the
+         * mode asked for is the only one accepted (its code travelled in a
+         * URL, into histories and logs); an error it carries is logged. */
+        {
+            const char *e = jp_query_param(r->pool, *params, "error");
+            return jp_fail(r, HTTP_BAD_REQUEST,
+                           "The login response came in the address, not as the form this site "
+                           "asked the identity provider for.",
+                           "callback by GET while JITProvResponseMode is form_post%s%s",
+                           e ? "; it carries IdP error " : "",
+                           e ? ap_escape_logitem(r->pool, e) : "");
+        }
     }
+    /* A POST: the IdP's answer in form_post mode, or a login a third party
+     * starts by a form (OIDC Dynamic Client Registration 2: initiate_login_uri
+     * takes GET and POST). */
     if (r->method_number != M_POST) {
-        ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
-        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback accepts POST only.",
-                       "callback with method %s", r->method);
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
+        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback accepts GET and POST.",
+                       "callback with method %s", ap_escape_logitem(r->pool, r->method));
     }
     if (r->args && *r->args)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response is malformed.",
-                       "form_post callback with a query string as well");
+                       "callback POST with a query string as well");
     if (!jp_form_content_type_ok(apr_table_get(r->headers_in, "Content-Type")))
         return jp_fail(r, HTTP_UNSUPPORTED_MEDIA_TYPE, "The login response is malformed.",
-                       "form_post callback of type %s, not application/x-www-form-urlencoded",
-                       ap_escape_logitem(r->pool, apr_table_get(r->headers_in, "Content-Type")
-                                                      ? apr_table_get(r->headers_in, "Content-Type")
-                                                      : "(none)"));
+                       "callback POST of type %s, not application/x-www-form-urlencoded",
+                       content_type(r));
     rc = jp_read_body(r, JP_CALLBACK_MAX, &body);
     if (rc != OK)
         return rc;
     *params = body;
+    if (!form && !jp_flow_is_initiation(r, body)) {
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
+        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login response is malformed.",
+                       "callback POST that starts no login while JITProvResponseMode is query");
+    }
     return OK;
 }
 

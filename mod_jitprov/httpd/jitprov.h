@@ -415,10 +415,10 @@ int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to);
  * refusal already answered. */
 int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params);
 int jp_flow_callback(request_rec *r, jp_srv_cfg *c, const char *params);
-/* OpenID Connect Core 4: a GET of the redirect URI with iss and without an
- * answer's state, code or error is a login started by a third party. */
-int jp_flow_is_initiation(request_rec *r);
-int jp_flow_initiated(request_rec *r, jp_srv_cfg *c);
+/* OpenID Connect Core 4: parameters of the redirect URI with iss and without
+ * an answer's state, code or error start a login for a third party. */
+int jp_flow_is_initiation(request_rec *r, const char *params);
+int jp_flow_initiated(request_rec *r, jp_srv_cfg *c, const char *params);
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c);
 
 /* logout.c */

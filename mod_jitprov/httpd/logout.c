@@ -79,7 +79,8 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     if (r->method_number != M_GET && r->method_number != M_POST) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "Log out with a link or a form.",
-                       "logout with method %s: nothing ended", r->method);
+                       "logout with method %s: nothing ended",
+                       ap_escape_logitem(r->pool, r->method));
     }
     /* HEAD, which link checkers and previews send to see what a URL is,
      * gets the confirmation page's headers and ends nothing. */
@@ -152,7 +153,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     if (r->method_number != M_POST) {
         ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "Back-channel logout accepts POST only.",
-                       "back-channel logout with method %s", r->method);
+                       "back-channel logout with method %s", ap_escape_logitem(r->pool, r->method));
     }
     rc = jp_read_body(r, 32 * 1024, &body);
     if (rc != OK)
@@ -250,7 +251,8 @@ int jp_frontchannel_logout(request_rec *r, jp_srv_cfg *c)
     if (r->method_number != M_GET) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "Front-channel logout accepts GET only.",
-                       "front-channel logout with method %s", r->method);
+                       "front-channel logout with method %s",
+                       ap_escape_logitem(r->pool, r->method));
     }
     iss = fcl_param(r, "iss");
     sid = fcl_param(r, "sid");

@@ -244,10 +244,9 @@ static int jp_quick_handler(request_rec *r, int lookup)
     if (!strcmp(path, c->redirect_path)) {
         const char *params = NULL;
         jp_srv_cfg *pc = NULL;
-        int rc;
-        if (jp_flow_is_initiation(r))
-            return jp_flow_initiated(r, c);
-        rc = jp_callback_params(r, c, &params);
+        int rc = jp_callback_params(r, c, &params);
+        if (rc == OK && jp_flow_is_initiation(r, params))
+            return jp_flow_initiated(r, c, params);
         if (rc == OK) {
             pc = jp_provider_for_callback(r, c, params);
             rc = pc ? jp_flow_callback(r, pc, params)

@@ -148,7 +148,7 @@ int jp_discovery_page(request_rec *r, jp_srv_cfg *c)
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     if (r->method_number != M_GET)
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login page accepts GET only.",
-                       "discovery page with method %s", r->method);
+                       "discovery page with method %s", ap_escape_logitem(r->pool, r->method));
     ret = jp_query_param(r->pool, q, "return_to");
     jp_origin_get(r, c, &o);
     dest = jp_safe_return_to(r->pool, ret ? ret : "/", o.scheme, o.host, o.port);

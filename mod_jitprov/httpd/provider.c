@@ -232,7 +232,14 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
                           JPLOG(0906) "JITProvResponseMode form_post: the discovery document "
                                       "of %s lists response_modes_supported without form_post",
                           c->metadata_url);
-    }
+    } else if (c->response_mode == JP_RM_FORM_POST)
+        /* Discovery 1.0 3 then means query and fragment, but many IdPs that
+         * take form_post leave the list out. */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      JPLOG(0907) "JITProvResponseMode form_post: the discovery document of %s "
+                                  "lists no response_modes_supported (by default query and "
+                                  "fragment); form_post is assumed to work",
+                      c->metadata_url);
     json_decref(doc);
     if (!m->issuer || !*m->issuer || !url_ok(m->authorization_endpoint) ||
         !url_ok(m->token_endpoint) || !url_ok(m->jwks_uri)) {

@@ -18,7 +18,10 @@ int jp_form_content_type_ok(const char *ct)
         ct++;
     if (strncasecmp(ct, want, n))
         return 0;
-    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+    /* Only parameters may follow the media type (RFC 9110 8.3.1). */
+    for (ct += n; *ct == ' ' || *ct == '\t'; ct++)
+        ;
+    return *ct == '\0' || *ct == ';';
 }
 
 json_t *jp_form_parse(apr_pool_t *p, const char *body, size_t len)

@@ -335,6 +335,28 @@ static int hexdig(unsigned char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
 }
 
+const char *jp_params_without(apr_pool_t *p, const char *params, const char *name)
+{
+    size_t n = strlen(name);
+    char *out = apr_palloc(p, strlen(params) + 1), *o = out;
+    const char *s = params;
+    while (*s) {
+        const char *e = strchr(s, '&');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (!(len > n && !strncmp(s, name, n) && s[n] == '=')) {
+            if (o != out)
+                *o++ = '&';
+            memcpy(o, s, len);
+            o += len;
+        }
+        s += len;
+        if (*s == '&')
+            s++;
+    }
+    *o = '\0';
+    return *out ? out : NULL;
+}
+
 const char *jp_auth_params_check(apr_pool_t *p, const char *v, int *max_age_sent, long *max_age)
 {
     static const char *const ours[] = {

@@ -33,6 +33,9 @@ int jp_query_has(apr_pool_t *p, const char *query, const char *name);
  * well-formed or not), so that a duplicated or malformed parameter can be
  * told from an absent one; jp_query_param returns NULL for all three. */
 int jp_query_count(apr_pool_t *p, const char *query, const char *name);
+/* params ("a=1&b=2", names as written, e.g. checked JITProvAuthRequestParams)
+ * without its name=... parameters; NULL when nothing is left. */
+const char *jp_params_without(apr_pool_t *p, const char *params, const char *name);
 
 /* An OAuth 2.0 error code from a redirect (RFC 6749 4.1.2.1) fit to show:
  * bytes outside its character set (%x20-21 / %x23-5B / %x5D-7E) become "?",

@@ -108,8 +108,19 @@ def test_malformed_posts_refused(fp, how, status):
 def test_other_methods_refused(fp):
     s = h.client()
     r = s.put(fp.httpd.url("/callback"), data=b"code=x&state=y", allow_redirects=False)
-    allow = r.headers.get("Allow", "").split(",")
-    assert r.status_code == 405 and "POST" in allow and "GET" not in allow, allow
+    allow = [m.strip() for m in r.headers.get("Allow", "").split(",")]
+    # GET stays: logins a third party starts (OIDC Core 4) come by GET too.
+    assert r.status_code == 405 and "POST" in allow and "GET" in allow, allow
+    assert "PUT" not in allow
+
+
+def test_head_of_the_callback_does_nothing(fp):
+    """A HEAD (link checkers) neither spends the state nor logs in."""
+    s, action, fields = answer(fp, "erin", "/app/fp-head")
+    r = s.head(action + "?" + urllib.parse.urlencode(fields), allow_redirects=False)
+    assert r.status_code == 400 and SESSION_COOKIE not in h.set_cookies(r)
+    r = s.post(action, data=fields, allow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
 
 
 def test_replayed_post_refused(fp):

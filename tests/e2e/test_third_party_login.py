@@ -71,3 +71,53 @@ def test_an_answer_is_not_an_initiation(site):
     r = initiate(site, h.client(), iss=site.idp.issuer, state="s" * 43, code="c")
     assert r.status_code == 400
     assert "state cookie" in h.logged_line(site.httpd, r)
+
+
+@pytest.mark.parametrize("target", ["/callback?iss=ISSUER", "/logout", "/logout?return_to=/x"])
+def test_target_cannot_be_the_modules_own_endpoints(site, target):
+    """A login landing on the callback would start the next one (a loop while
+    the IdP signs in silently); on the logout path it would end itself."""
+    t = target.replace("ISSUER", urllib.parse.quote(site.idp.issuer, safe=""))
+    r = initiate(site, h.client(), iss=site.idp.issuer, target_link_uri=t)
+    assert r.status_code == 400
+    assert "target_link_uri" in h.logged_line(site.httpd, r)
+
+
+def test_initiation_by_post(site):
+    """OIDC Dynamic Client Registration 2: initiate_login_uri takes POST too
+    (a portal's auto-submitted form)."""
+    s = h.client()
+    r = s.post(site.httpd.url("/callback"), allow_redirects=False,
+               data={"iss": site.idp.issuer, "target_link_uri": "/app/posted",
+                     "login_hint": "carol"})
+    q = auth_query(site, r)
+    assert q["login_hint"] == ["carol"]
+    r = h.login(s, r.headers["Location"], "carol")
+    assert r.status_code == 200 and r.url == site.httpd.url("/app/posted"), r.trace
+    # A POST that starts no login is not an answer in the query mode.
+    r = h.client().post(site.httpd.url("/callback"), data={"target_link_uri": "/x"},
+                        allow_redirects=False)
+    assert r.status_code == 405
+
+
+def test_head_starts_nothing(site):
+    r = h.client().head(site.httpd.url("/callback"), allow_redirects=False,
+                        params={"iss": site.idp.issuer})
+    assert r.status_code == 400
+    assert not [n for n in h.set_cookies(r) if n.startswith("jitprov_state_")]
+
+
+def test_login_hint_replaces_the_configured_one(env):
+    """OIDC Core 4: a login_hint the third party gives MUST reach the IdP,
+    in place of one JITProvAuthRequestParams sends."""
+    env.httpd.stop()
+    env.httpd.start(env.standard_config(
+        server_extra='JITProvAuthRequestParams "login_hint=someone&prompt=login"'))
+    try:
+        r = initiate(env, h.client(), iss=env.idp.issuer, login_hint="dave")
+        q = auth_query(env, r)
+        assert q["login_hint"] == ["dave"] and q["prompt"] == ["login"]
+        r = initiate(env, h.client(), iss=env.idp.issuer)
+        assert auth_query(env, r)["login_hint"] == ["someone"]
+    finally:
+        env.httpd.stop()

@@ -32,6 +32,9 @@ int main(void)
     CHECK(jp_form_content_type_ok("application/x-www-form-urlencoded"));
     CHECK(jp_form_content_type_ok("Application/X-WWW-Form-URLEncoded; charset=UTF-8"));
     CHECK(!jp_form_content_type_ok("application/x-www-form-urlencodedx"));
+    CHECK(!jp_form_content_type_ok("application/x-www-form-urlencoded junk"));
+    CHECK(jp_form_content_type_ok(" application/x-www-form-urlencoded \t; charset=utf-8"));
+    CHECK(jp_form_content_type_ok("application/x-www-form-urlencoded  "));
     CHECK(!jp_form_content_type_ok("multipart/form-data; boundary=x"));
     CHECK(!jp_form_content_type_ok("application/json"));
     CHECK(!jp_form_content_type_ok(NULL));

@@ -257,6 +257,13 @@ static void test_auth_params_check(void)
     CHECK(jp_auth_params_check(p, "scope=openid", &sent, &age) != NULL);
     CHECK(jp_auth_params_check(p, "code_challenge_method=plain", &sent, &age) != NULL);
     CHECK(jp_auth_params_check(p, "response_mode=form_post", &sent, &age) != NULL);
+    /* A third party's login_hint replaces the configured one. */
+    CHECK_STR(jp_params_without(p, "prompt=login&login_hint=a%40b&ui_locales=de", "login_hint"),
+              "prompt=login&ui_locales=de");
+    CHECK_STR(jp_params_without(p, "login_hint=x&login_hint_token=y", "login_hint"),
+              "login_hint_token=y");
+    CHECK(jp_params_without(p, "login_hint=x", "login_hint") == NULL);
+    CHECK_STR(jp_params_without(p, "a=1&b=2", "login_hint"), "a=1&b=2");
     CHECK(jp_auth_params_check(p, "request_uri=https%3A%2F%2Fx", &sent, &age) != NULL);
     CHECK(jp_auth_params_check(p, "max_age=-1", &sent, &age) != NULL);
     CHECK(jp_auth_params_check(p, "max_age=1h", &sent, &age) != NULL);
