@@ -590,6 +590,14 @@ int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params)
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback accepts GET and POST.",
                        "callback with method %s", ap_escape_logitem(r->pool, r->method));
     }
+    /* In the query mode a POST can only start a login (a form, nothing in
+     * the address); the IdP's answers come by GET. */
+    if (!form && ((r->args && *r->args) ||
+                  !jp_form_content_type_ok(apr_table_get(r->headers_in, "Content-Type")))) {
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
+        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback takes its answer by GET.",
+                       "callback POST while JITProvResponseMode is query");
+    }
     if (r->args && *r->args)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response is malformed.",
                        "callback POST with a query string as well");
@@ -603,7 +611,7 @@ int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params)
     *params = body;
     if (!form && !jp_flow_is_initiation(r, body)) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
-        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login response is malformed.",
+        return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback takes its answer by GET.",
                        "callback POST that starts no login while JITProvResponseMode is query");
     }
     return OK;
