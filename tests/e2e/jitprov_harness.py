@@ -572,6 +572,25 @@ it receives.</p>
 """
 
 
+# Small enough for 2 cores running several suites at once.
+TEST_MPM = """StartServers 1
+ServerLimit 4
+ThreadsPerChild 16
+MaxRequestWorkers 64
+MinSpareThreads 8
+MaxSpareThreads 48"""
+
+# Debian's stock mods-available/mpm_event.conf (ServerLimit: httpd's default).
+DEBIAN_MPM = """StartServers 2
+ServerLimit 16
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0"""
+
+
 class Httpd:
     """One httpd instance (own ServerRoot, PidFile, logs, port) under workdir."""
 
@@ -608,6 +627,8 @@ class Httpd:
         # The tests on an application's own table let init change it; a test
         # that wants the table left as it is sets init_args = ().
         self.init_args = ("--alter",)
+        # Worker sizing; tests/stress swaps in Debian's stock values.
+        self.mpm = TEST_MPM
 
     def render(self, jitprov_server, locations="", extra="", db=None):
         """The whole httpd.conf. db: a SqliteDb/PgDb (default: SQLite in db/)."""
@@ -630,12 +651,7 @@ Group nogroup
 LoadModule jitprov_module "{self.module}"
 LogLevel warn jitprov:debug
 
-StartServers 1
-ServerLimit 4
-ThreadsPerChild 16
-MaxRequestWorkers 64
-MinSpareThreads 8
-MaxSpareThreads 48
+{self.mpm}
 Timeout 30
 KeepAliveTimeout 2
 TypesConfig /etc/mime.types
@@ -1864,13 +1880,14 @@ class ProvSite:
         self.httpd = httpd or env.httpd
         self.server_extra = None
 
-    def config(self, server_extra="", identity=PROV_IDENTITY, session_cache=None):
+    def config(self, server_extra="", identity=PROV_IDENTITY, session_cache=None, extra=""):
+        """extra: more configuration after the locations (an Alias, a handler)."""
         return self.httpd.render(
             jitprov_server_config(self.env, extra=server_extra, session_cache=session_cache),
-            prov_locations(identity), db=self.db)
+            prov_locations(identity), extra=extra, db=self.db)
 
     def start(self, server_extra="", setup_sql=None, identity=PROV_IDENTITY, fresh=True,
-              session_cache=None):
+              session_cache=None, extra=""):
         self.httpd.stop()
         if fresh:
             self.db.reset()
@@ -1882,7 +1899,7 @@ class ProvSite:
         os.chmod(static, 0o755)
         with open(os.path.join(static, "page.html"), "w") as f:
             f.write("<!DOCTYPE html><title>static</title><p id=static>protected static</p>\n")
-        self.httpd.start(self.config(server_extra, identity, session_cache))
+        self.httpd.start(self.config(server_extra, identity, session_cache, extra))
         return self
 
     def session_works(self, sess):
