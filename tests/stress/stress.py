@@ -145,7 +145,7 @@ def rss_ok(role, base, growth):
 # ---------------------------------------------------------------- the run
 
 class Run:
-    def __init__(self, args, env, site, client_id):
+    def __init__(self, args, env, site, client_id, ipc_before):
         self.a = args
         self.env = env
         self.site = site
@@ -164,6 +164,7 @@ class Run:
         self.logged_in = collections.Counter()
         self.parents = set()
         self.samples = []  # (t, {pid: rss})
+        self.ipc_before = ipc_before
         self.ipc_seen = set()
 
     def count(self, key, n=1):
@@ -419,6 +420,7 @@ class Run:
                         r = s.get(self.url(STATIC), headers={"Cookie": f"{SESSION_COOKIE}={c}"},
                                   allow_redirects=False, timeout=30)
                     except requests.ConnectionError:
+                        self.count("burst_connreset")
                         continue
                     except requests.Timeout:
                         self.record("burst timeout", k)
@@ -559,7 +561,7 @@ def log_checks(httpd):
     errors = [line for line in log.splitlines() if re.search(r"\[\w+:error\]", line)]
     if severe:
         failures.append(f"{len(severe)} emerg/alert/crit lines")
-    # Error lines are shown (first of each kind), not judged: a client cut
+    # Error lines are counted by kind and shown, not judged: a client cut
     # by a restart is an error to httpd and nothing to the module.
     kinds = collections.Counter(re.sub(r"^\[[^]]*\] |\[pid [^]]*\] |\[client [^]]*\] |"
                                        r"\[ref [^]]*\]|(?<![A-Z])\d+", "", line)[:150]
@@ -603,9 +605,8 @@ def main(argv=None):
         print(f"stress {a.scenario}: {a.seconds:.0f} s, db={a.db} cache={a.cache} "
               f"mutex={a.mutex} gracefuls/{a.graceful_every:g}s restarts/{a.restart_every:g}s "
               f"sid={a.sid} burst={a.burst} login_threads={a.login_threads} "
-              f"click_threads={a.click_threads}; files in {env.dir}", flush=True)
-        run = Run(a, env, site, env.client_id)
-        run.ipc_before = ipc_before
+              f"click_threads={a.click_threads}", flush=True)
+        run = Run(a, env, site, env.client_id, ipc_before)
         run.go()
         checked, lost = run.survivors()
         db_summary, failures = database_checks(run)
@@ -640,11 +641,14 @@ def main(argv=None):
           f"sid_logouts={st['sid_logouts']} ended_checked={st['ended_checked']} "
           f"gracefuls={st['gracefuls']} restarts={st['restarts']} bursts={st['bursts']} "
           f"burst_reqs={st['burst_reqs']} connreset={st['login_connreset']}+"
-          f"{st['click_connreset']}+{st['post_connreset']} "
-          f"survivors={checked} lost={lost} revived={bad_kinds['REVIVED'] + bad_kinds['REVIVED after end']} "
+          f"{st['click_connreset']}+{st['post_connreset']}+{st['burst_connreset']} "
+          f"survivors={checked} lost={lost} "
+          f"revived={bad_kinds['REVIVED'] + bad_kinds['REVIVED after end']} "
           f"error_lines={n_errors} sysv_ipc_seen={len(run.ipc_seen)} left={len(left)} "
           f"parent_rss_kB={','.join(parent_rss) or 'n/a'}")
     print(f"database: {db_summary}")
+    if a.keep:
+        print(f"files kept in {env.dir}")
     for f in failures:
         print(f"  FAIL: {f}")
     print(f"{'PASS' if not failures else 'FAIL'} stress {a.scenario} {a.seconds:.0f}s: "
