@@ -564,7 +564,7 @@ def log_checks(httpd):
     # Error lines are counted by kind and shown, not judged: a client cut
     # by a restart is an error to httpd and nothing to the module.
     kinds = collections.Counter(re.sub(r"^\[[^]]*\] |\[pid [^]]*\] |\[client [^]]*\] |"
-                                       r"\[ref [^]]*\]|(?<![A-Z])\d+", "", line)[:150]
+                                       r"\[ref [^]]*\]|(?<![A-Z0-9])\d+", "", line)[:150]
                                 for line in errors + severe)
     return len(errors), kinds, failures
 
