@@ -636,6 +636,7 @@ def main(argv=None):
     for kind, n in error_kinds.most_common(8):
         print(f"  error log x{n}: {kind}")
     parent_rss = [f"{g:+d}" for _, role, _, g in growth if role == "parent"]
+    child_rss = [g for _, role, _, g in growth if role == "child"]
     print(f"counts: logins={st['logins']} clicks={st['clicks']} "
           f"kept_posts={st['post_302']} bcl={st['bcl_200']} scim={st['scim_200']} "
           f"sid_logouts={st['sid_logouts']} ended_checked={st['ended_checked']} "
@@ -645,7 +646,8 @@ def main(argv=None):
           f"survivors={checked} lost={lost} "
           f"revived={bad_kinds['REVIVED'] + bad_kinds['REVIVED after end']} "
           f"error_lines={n_errors} sysv_ipc_seen={len(run.ipc_seen)} left={len(left)} "
-          f"parent_rss_kB={','.join(parent_rss) or 'n/a'}")
+          f"parent_rss_kB={','.join(parent_rss) or 'n/a'} "
+          f"child_rss_kB_max={f'{max(child_rss):+d}' if child_rss else 'n/a'}")
     print(f"database: {db_summary}")
     if a.keep:
         print(f"files kept in {env.dir}")
