@@ -31,10 +31,9 @@ USERS = [h.bulk_user(i) for i in range(960, 960 + CLIENTS)]
 class Site(h.ProvSite):
     """The provisioning site plus the SCIM endpoint."""
 
-    def config(self, server_extra="", identity=h.PROV_IDENTITY, session_cache=None):
-        return self.httpd.render(
-            h.jitprov_server_config(self.env, extra=server_extra, session_cache=session_cache),
-            h.prov_locations(identity) + "\n" + SCIM_LOCATION, db=self.db)
+    def config(self, server_extra="", identity=h.PROV_IDENTITY, session_cache=None, extra=""):
+        return super().config(server_extra, identity, session_cache,
+                              extra=SCIM_LOCATION + "\n" + extra)
 
 
 @pytest.fixture(scope="module")
