@@ -482,10 +482,12 @@ int jp_flow_is_initiation(request_rec *r, const char *params)
 static int own_endpoint(request_rec *r, jp_srv_cfg *c, const char *url)
 {
     apr_uri_t u;
-    const char *path;
+    char *path;
     if (apr_uri_parse(r->pool, url, &u) != APR_SUCCESS)
         return 1;
-    path = u.path ? u.path : "/";
+    /* Browsers resolve "." and ".." segments before they send a URL. */
+    path = apr_pstrdup(r->pool, u.path ? u.path : "/");
+    ap_getparents(path);
     return (c->redirect_path && !strcmp(path, c->redirect_path)) ||
            (c->logout_path && !strcmp(path, c->logout_path));
 }

@@ -73,7 +73,8 @@ def test_an_answer_is_not_an_initiation(site):
     assert "state cookie" in h.logged_line(site.httpd, r)
 
 
-@pytest.mark.parametrize("target", ["/callback?iss=ISSUER", "/logout", "/logout?return_to=/x"])
+@pytest.mark.parametrize("target", ["/callback?iss=ISSUER", "/logout", "/logout?return_to=/x",
+                                    "/./callback?iss=ISSUER", "/app/../callback?iss=ISSUER"])
 def test_target_cannot_be_the_modules_own_endpoints(site, target):
     """A login landing on the callback would start the next one (a loop while
     the IdP signs in silently); on the logout path it would end itself."""
