@@ -138,6 +138,13 @@ const char *jp_safe_return_to(apr_pool_t *p, const char *url, const char *our_sc
     return apr_pstrmemdup(p, url, len);
 }
 
+/* RFC 3986 2.3 */
+static int unreserved(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
 char *jp_url_encode(apr_pool_t *p, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -152,8 +159,7 @@ char *jp_url_encode(apr_pool_t *p, const char *s)
     out = o = apr_palloc(p, len * 3 + 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
+        if (unreserved(c)) {
             *o++ = (char)c;
         } else {
             *o++ = '%';
@@ -324,17 +330,6 @@ const char *jp_proxy_url_check(const char *v)
     return NULL;
 }
 
-static int unreserved(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
-
-static int hexdig(unsigned char ch)
-{
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
-}
-
 const char *jp_params_without(apr_pool_t *p, const char *params, const char *name)
 {
     size_t n = strlen(name);
@@ -384,7 +379,7 @@ const char *jp_auth_params_check(apr_pool_t *p, const char *v, int *max_age_sent
         for (; *s && *s != '&'; s++) {
             unsigned char ch = (unsigned char)*s;
             if (ch == '%') {
-                if (!hexdig((unsigned char)s[1]) || !hexdig((unsigned char)s[2]))
+                if (hexval((unsigned char)s[1]) < 0 || hexval((unsigned char)s[2]) < 0)
                     return apr_psprintf(p, "%s: a %% not followed by two hex digits", n);
                 s += 2;
             } else if (!unreserved(ch) && !strchr("!$'()*+,;:@/?", ch)) {
