@@ -32,12 +32,6 @@ static int cross_site(request_rec *r, jp_srv_cfg *c)
     return !ap_strstr_c(from, "://") || !jp_safe_return_to(r->pool, from, o.scheme, o.host, o.port);
 }
 
-/* Logout is a plain link, which any site can make a browser follow with the
- * SameSite=Lax session cookie, and it also ends the IdP session. From another
- * site it only shows a page whose link, followed from our own origin, logs
- * out: nothing ends without the user's click here. DECLINED = go ahead. */
-static int cross_site_guard(request_rec *r, jp_srv_cfg *c);
-
 /* The page that asks before logging out, its link to this same URL. */
 static int confirm_page(request_rec *r)
 {
@@ -58,6 +52,10 @@ static int confirm_page(request_rec *r)
     return OK;
 }
 
+/* Logout is a plain link, which any site can make a browser follow with the
+ * SameSite=Lax session cookie, and it also ends the IdP session. From another
+ * site it only shows a page whose link, followed from our own origin, logs
+ * out: nothing ends without the user's click here. DECLINED = go ahead. */
 static int cross_site_guard(request_rec *r, jp_srv_cfg *c)
 {
     const char *from;
