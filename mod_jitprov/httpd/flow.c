@@ -469,7 +469,7 @@ static apr_status_t json_release(void *j)
 #define JP_CALLBACK_MAX 8192
 #define JP_LOGIN_HINT_MAX 256
 
-int jp_flow_is_initiation(request_rec *r, const char *params)
+static int is_initiation(request_rec *r, const char *params)
 {
     return params && jp_query_count(r->pool, params, "iss") &&
            !jp_query_count(r->pool, params, "state") && !jp_query_count(r->pool, params, "code") &&
@@ -554,12 +554,13 @@ static const char *content_type(request_rec *r)
     return ap_escape_logitem(r->pool, ct ? ct : "(none)");
 }
 
-int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params)
+int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params, int *initiation)
 {
-    int form = c->response_mode == JP_RM_FORM_POST;
+    int form = c->response_mode == JP_RM_FORM_POST, query, ct_ok;
     char *body;
     int rc;
 
+    *initiation = 0;
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     /* A HEAD (link checkers, previews) must neither spend a state nor start
      * a login. */
@@ -568,7 +569,8 @@ int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params)
                        "HEAD of the callback: nothing done");
     if (r->method_number == M_GET) {
         *params = r->args ? r->args : "";
-        if (!form || jp_flow_is_initiation(r, *params))
+        *initiation = is_initiation(r, *params);
+        if (!form || *initiation)
             return OK;
         /* OAuth 2.0 Form Post Response Mode: the answer is the body of a
          * POST. One the IdP put in the address instead is not taken: the
@@ -594,16 +596,17 @@ int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params)
     }
     /* In the query mode a POST can only start a login (a form, nothing in
      * the address); the IdP's answers come by GET. */
-    if (!form && ((r->args && *r->args) ||
-                  !jp_form_content_type_ok(apr_table_get(r->headers_in, "Content-Type")))) {
+    query = r->args && *r->args;
+    ct_ok = jp_form_content_type_ok(apr_table_get(r->headers_in, "Content-Type"));
+    if (!form && (query || !ct_ok)) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback takes its answer by GET.",
                        "callback POST while JITProvResponseMode is query");
     }
-    if (r->args && *r->args)
+    if (query)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login response is malformed.",
                        "callback POST with a query string as well");
-    if (!jp_form_content_type_ok(apr_table_get(r->headers_in, "Content-Type")))
+    if (!ct_ok)
         return jp_fail(r, HTTP_UNSUPPORTED_MEDIA_TYPE, "The login response is malformed.",
                        "callback POST of type %s, not application/x-www-form-urlencoded",
                        content_type(r));
@@ -611,7 +614,8 @@ int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params)
     if (rc != OK)
         return rc;
     *params = body;
-    if (!form && !jp_flow_is_initiation(r, body)) {
+    *initiation = is_initiation(r, body);
+    if (!form && !*initiation) {
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login callback takes its answer by GET.",
                        "callback POST that starts no login while JITProvResponseMode is query");

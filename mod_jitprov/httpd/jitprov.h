@@ -410,14 +410,13 @@ void jp_session_once_undo(request_rec *r, jp_srv_cfg *c, const char *kind, const
 int jp_flow_start(request_rec *r, jp_srv_cfg *c);
 /* The same, returning to return_to (a checked same-origin URL) afterwards. */
 int jp_flow_start_to(request_rec *r, jp_srv_cfg *c, const char *return_to);
-/* The IdP's answer at JITProvRedirectURI: its parameters in *params (the
- * query, or the body of a form_post answer). OK, or the status of the
- * refusal already answered. */
-int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params);
+/* What came to JITProvRedirectURI: its parameters in *params (the query, or
+ * a POST's form), and *initiation 1 when they start a login for a third
+ * party (OpenID Connect Core 4: iss without an answer's state, code or
+ * error) rather than answer one. OK, or the status of the refusal already
+ * answered. */
+int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params, int *initiation);
 int jp_flow_callback(request_rec *r, jp_srv_cfg *c, const char *params);
-/* OpenID Connect Core 4: parameters of the redirect URI with iss and without
- * an answer's state, code or error start a login for a third party. */
-int jp_flow_is_initiation(request_rec *r, const char *params);
 int jp_flow_initiated(request_rec *r, jp_srv_cfg *c, const char *params);
 const char *jp_redirect_uri(request_rec *r, jp_srv_cfg *c);
 

@@ -244,8 +244,8 @@ static int jp_quick_handler(request_rec *r, int lookup)
     if (!strcmp(path, c->redirect_path)) {
         const char *params = NULL;
         jp_srv_cfg *pc = NULL;
-        int rc = jp_callback_params(r, c, &params);
-        if (rc == OK && jp_flow_is_initiation(r, params))
+        int initiation, rc = jp_callback_params(r, c, &params, &initiation);
+        if (rc == OK && initiation)
             return jp_flow_initiated(r, c, params);
         if (rc == OK) {
             pc = jp_provider_for_callback(r, c, params);

@@ -190,6 +190,31 @@ static int url_ok(const char *u)
     return u && (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7));
 }
 
+/* Discovery 1.0 3: a list without form_post says the IdP will answer in the
+ * address, which JITProvResponseMode form_post then refuses. No list means
+ * query and fragment, but many IdPs that take form_post leave it out: only
+ * noted. */
+static void form_post_note(request_rec *r, jp_srv_cfg *c, json_t *doc)
+{
+    const char *modes;
+    if (c->response_mode != JP_RM_FORM_POST)
+        return;
+    if (!json_is_array(json_object_get(doc, "response_modes_supported"))) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      JPLOG(0907) "JITProvResponseMode form_post: the discovery document of %s "
+                                  "lists no response_modes_supported (by default query and "
+                                  "fragment); form_post is assumed to work",
+                      c->metadata_url);
+        return;
+    }
+    modes = jwords(r->pool, doc, "response_modes_supported");
+    if (!strstr(apr_pstrcat(r->pool, " ", modes, " ", NULL), " form_post "))
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      JPLOG(0906) "JITProvResponseMode form_post: the discovery document of %s "
+                                  "lists response_modes_supported without form_post",
+                      c->metadata_url);
+}
+
 /* Fetches and parses the discovery document into a fresh pool. */
 static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m, const char **err)
 {
@@ -222,24 +247,7 @@ static int fetch_meta(request_rec *r, jp_srv_cfg *c, apr_pool_t **mp, jp_meta *m
     m->userinfo_algs = jwords(np, doc, "userinfo_signing_alg_values_supported");
     m->iss_param =
         json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
-    /* Discovery 1.0 3: a list without form_post says the IdP will answer in
-     * the address, which JITProvResponseMode form_post then refuses. */
-    if (c->response_mode == JP_RM_FORM_POST &&
-        json_is_array(json_object_get(doc, "response_modes_supported"))) {
-        const char *modes = jwords(r->pool, doc, "response_modes_supported");
-        if (!strstr(apr_pstrcat(r->pool, " ", modes, " ", NULL), " form_post "))
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          JPLOG(0906) "JITProvResponseMode form_post: the discovery document "
-                                      "of %s lists response_modes_supported without form_post",
-                          c->metadata_url);
-    } else if (c->response_mode == JP_RM_FORM_POST)
-        /* Discovery 1.0 3 then means query and fragment, but many IdPs that
-         * take form_post leave the list out. */
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      JPLOG(0907) "JITProvResponseMode form_post: the discovery document of %s "
-                                  "lists no response_modes_supported (by default query and "
-                                  "fragment); form_post is assumed to work",
-                      c->metadata_url);
+    form_post_note(r, c, doc);
     json_decref(doc);
     if (!m->issuer || !*m->issuer || !url_ok(m->authorization_endpoint) ||
         !url_ok(m->token_endpoint) || !url_ok(m->jwks_uri)) {

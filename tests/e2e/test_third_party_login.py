@@ -95,8 +95,16 @@ def test_initiation_by_post(site):
     assert q["login_hint"] == ["carol"]
     r = h.login(s, r.headers["Location"], "carol")
     assert r.status_code == 200 and r.url == site.httpd.url("/app/posted"), r.trace
-    # A POST that starts no login is not an answer in the query mode.
+    # A POST that starts no login is not an answer in the query mode, nor
+    # is one that is not a form, nor one with parameters in the address.
     r = h.client().post(site.httpd.url("/callback"), data={"target_link_uri": "/x"},
+                        allow_redirects=False)
+    assert r.status_code == 405
+    r = h.client().post(site.httpd.url("/callback"), json={"iss": site.idp.issuer},
+                        allow_redirects=False)
+    assert r.status_code == 405
+    assert not [n for n in h.set_cookies(r) if n.startswith("jitprov_state_")]
+    r = h.client().post(site.httpd.url("/callback?iss=x"), data={"iss": site.idp.issuer},
                         allow_redirects=False)
     assert r.status_code == 405
 
