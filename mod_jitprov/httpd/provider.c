@@ -559,6 +559,16 @@ static int refresh_jwks(request_rec *r, jp_srv_cfg *c, const char *jwks_uri, int
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0101) "fetched JWKS from %s: %d usable keys",
                   jwks_uri, jp_jwks_count(ks));
+    /* The set still replaces the old one: keys the IdP withdrew are not kept
+     * alive by a publication we cannot use. Every token now fails, so say
+     * it where the default log level shows it, once per fetch. */
+    if (!jp_jwks_count(ks)) {
+        const char *why = jp_jwks_first_skip(r->pool, ks);
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      JPLOG(0908) "the JWKS from %s has no key usable for signatures%s%s: "
+                                  "every token of this provider is refused until it has one",
+                      jwks_uri, why ? "; the first skipped is " : "", why ? why : "");
+    }
     if (plock(r, pv)) {
         apr_pool_destroy(np);
         return HTTP_SERVICE_UNAVAILABLE;

@@ -392,6 +392,13 @@ int jp_jwks_count(const jp_jwks *ks)
     return ks ? ks->n : 0;
 }
 
+const char *jp_jwks_first_skip(apr_pool_t *p, const jp_jwks *ks)
+{
+    if (!ks || !ks->nskipped)
+        return NULL;
+    return apr_psprintf(p, "kid %s: %s", loggable(p, ks->skipped[0].kid), ks->skipped[0].why);
+}
+
 /* ---- JWS -------------------------------------------------------------- */
 
 /* Splits and checks the compact form and decodes the header; nothing of the

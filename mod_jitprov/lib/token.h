@@ -16,6 +16,10 @@ typedef struct jp_jwks jp_jwks;
  * is larger than 256 KiB. Memory owned by pool p (cleanups release cjose keys). */
 jp_jwks *jp_jwks_parse(apr_pool_t *p, const char *json, size_t len, const char **err);
 int jp_jwks_count(const jp_jwks *ks);
+/* Why the set's first skipped key cannot be used, as "kid K: reason", or NULL
+ * when no key with a kid was skipped. For the warning about a set with no
+ * usable key. */
+const char *jp_jwks_first_skip(apr_pool_t *p, const jp_jwks *ks);
 
 typedef enum {
     JP_TOK_OK = 0,

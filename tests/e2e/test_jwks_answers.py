@@ -126,6 +126,30 @@ def test_unusable_key_is_named_with_its_reason(site, stub):
     assert h.written_rows(site.httpd) == []
 
 
+def test_set_with_no_usable_key_fails_closed_and_says_so(site, stub):
+    # The IdP publishes a set we cannot verify with (here only an encryption
+    # key). Keeping the old set would keep keys the IdP withdrew: the new set
+    # replaces it, every token is refused, and a warning at the default level
+    # names the reason.
+    old, enc = Key("sig-old"), Key("enc-only")
+    stub.jwks = {"keys": [old.jwk]}
+    site.httpd.start(site.standard_config(), fresh_db=True)
+    with h.requests.Session() as s:
+        r = stub_login(site, s, stub, old)
+        assert r.status_code == 302 and SESSION_COOKIE in h.set_cookies(r), r.text[:300]
+    before = h.written_rows(site.httpd)
+    stub.jwks = {"keys": [dict(enc.jwk, use="enc")]}
+    for key in (enc, old):
+        with h.requests.Session() as s:
+            r = stub_login(site, s, stub, key)
+            assert r.status_code == 401, (r.status_code, r.text[:300])
+            assert SESSION_COOKIE not in h.set_cookies(r)
+    assert h.wait_for_log(site.httpd, "JITPROV0908")
+    warn = [l for l in site.httpd.log_since_start().splitlines() if "JITPROV0908" in l][0]
+    assert ":warn]" in warn and "kid enc-only" in warn and "no key usable" in warn, warn
+    assert h.written_rows(site.httpd) == before
+
+
 UNUSABLE = {
     "html": (b"<html>maintenance</html>", "JWKS is not a JSON object"),
     "300k": (b'{"keys": []}' + b" " * (300 * 1024), "larger than 256 KiB"),

@@ -357,6 +357,13 @@ static void test_jwks(void)
     CHECK(jp_jwks_parse(pool, NULL, 0, &err) == NULL);
     s = jwks_of("{\"keys\":[]}", &err);
     CHECK(s && jp_jwks_count(s) == 0);
+    CHECK(jp_jwks_first_skip(pool, s) == NULL && jp_jwks_first_skip(pool, NULL) == NULL);
+    s = jwks_of("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"h\\u0001mac\",\"k\":\"AAAA\"},"
+                "{\"kty\":\"RSA\",\"kid\":\"e2\",\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
+                &err);
+    CHECK(s && jp_jwks_count(s) == 0);
+    /* the kid is the publisher's: escaped before it reaches a log line */
+    CHECK(jp_jwks_first_skip(pool, s) && !strncmp(jp_jwks_first_skip(pool, s), "kid h?mac: ", 11));
     big = apr_palloc(pool, 300 * 1024);
     memset(big, ' ', 300 * 1024);
     memcpy(big, "{\"keys\":[]}", 11);
@@ -780,7 +787,8 @@ static void test_userinfo_jwt(void)
     GOOD(UWITH(json_object_del(c, "aud")));
     GOOD(UWITH((json_object_del(c, "iss"), json_object_del(c, "aud"))));
     BAD(UWITH((json_object_del(c, "iss"), json_object_set_new(c, "aud", json_string("other")))));
-    BAD(UWITH((json_object_del(c, "aud"), json_object_set_new(c, "iss", json_string("https://x")))));
+    BAD(UWITH(
+        (json_object_del(c, "aud"), json_object_set_new(c, "iss", json_string("https://x")))));
     BAD(UWITH(json_object_set_new(c, "iss", json_integer(1))));
     BAD(UWITH(json_object_set_new(c, "iss", json_string("https://evil.example"))));
     CHECK(last_err && strstr(last_err, "iss"));
