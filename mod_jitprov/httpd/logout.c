@@ -147,7 +147,9 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     jp_meta m;
     int rc, n;
 
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    /* Back-Channel Logout 1.0 2.8's recommended pair. */
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-cache, no-store");
+    apr_table_setn(r->err_headers_out, "Pragma", "no-cache");
     if (r->method_number != M_POST) {
         ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "Back-channel logout accepts POST only.",
@@ -175,6 +177,7 @@ int jp_backchannel_logout(request_rec *r, jp_srv_cfg *c)
     e.now = apr_time_sec(apr_time_now());
     e.skew = c->skew;
     e.max_iat_age = 600;
+    e.trusted_aud = c->trusted_aud ? (const char *const *)c->trusted_aud->elts : NULL;
     rc = jp_provider_validate(r, c, tok, &e, JP_VAL_LOGOUT, &claims, &err);
     if (rc == JP_TOK_IDP_DOWN || rc == JP_TOK_IDP_TIMEOUT)
         return jp_fail(r, HTTP_BAD_REQUEST, "The identity provider cannot be reached.",

@@ -755,8 +755,9 @@ static int check_audience(json_t *c, const jp_tok_expect *e, int logout, const c
             }
             naud++;
             found |= strcmp(json_string_value(a), e->client_id) == 0;
-            /* BCL 2.6 asks no more of a logout token than our client id in aud. */
-            if (!logout && !aud_trusted(json_string_value(a), e)) {
+            /* Logout tokens too: BCL 2.6 has aud checked "in the same way" as
+             * an ID token's. */
+            if (!aud_trusted(json_string_value(a), e)) {
                 set_err(err, "token aud names an audience that is not trusted "
                              "(JITProvTrustedAudience)");
                 return 0;

@@ -125,7 +125,8 @@ def post_token(site, token, **kw):
 
 FORGED = [
     "no logout_token", "empty", "garbage", "alg none", "HS256 wrong secret",
-    "attacker RSA key with the IdP's kid", "wrong aud", "wrong iss", "no events",
+    "attacker RSA key with the IdP's kid", "wrong aud", "untrusted second aud", "wrong iss",
+    "no events",
     "with nonce", "issued an hour ago", "expired", "neither sub nor sid",
     "a real ID token",
 ]
@@ -158,6 +159,9 @@ def forged_token(site, what, id_token):
         return signed(site, good_claims(site), key=evil)
     if what == "wrong aud":
         return signed(site, good_claims(site, aud="another-client"))
+    if what == "untrusted second aud":
+        # BCL 2.6: aud is checked as an ID token's (OIDC Core 3.1.3.7 step 3).
+        return signed(site, good_claims(site, aud=[site.client_id, "https://other-rp.example"]))
     if what == "wrong iss":
         return signed(site, good_claims(site, iss="http://127.0.0.1:1"))
     if what == "no events":
@@ -181,6 +185,8 @@ def test_invalid_logout_token_gets_400_and_ends_nothing(site, s, id_token, what)
     cookie = s.cookies.get(SESSION_COOKIE)
     r = post_token(site, forged_token(site, what, id_token))
     assert r.status_code == 400, (what, r.status_code, r.text[:300])
+    assert r.headers.get("Cache-Control") == "no-cache, no-store", r.headers
+    assert r.headers.get("Pragma") == "no-cache", r.headers
     assert session_alive(site, cookie), what
     assert s.get(site.httpd.url("/app/still"), allow_redirects=False).status_code == 200
 
@@ -194,6 +200,9 @@ def test_valid_logout_token_posted_directly_ends_the_users_sessions(site, s):
         bystander = other.cookies.get(SESSION_COOKIE)
     r = post_token(site, signed(site, good_claims(site, user="dave")))
     assert r.status_code == 200, (r.status_code, r.text[:300])
+    # Back-Channel Logout 1.0 2.8's recommended pair
+    assert r.headers.get("Cache-Control") == "no-cache, no-store", r.headers
+    assert r.headers.get("Pragma") == "no-cache", r.headers
     assert not session_alive(site, cookie)
     assert session_alive(site, bystander)
 

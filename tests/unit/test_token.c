@@ -686,8 +686,17 @@ static void test_logout(void)
     BAD(LWITH(json_object_set_new(c, "exp", json_integer(NOW - 3600))));
     BAD(LWITH(json_object_set_new(c, "iss", json_string("https://evil.example"))));
     BAD(LWITH(json_object_set_new(c, "aud", json_string("other"))));
-    /* BCL 2.6: our client id among several audiences is enough for a logout token */
-    GOOD(LWITH(json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other"))));
+    /* BCL 2.6: aud as for an ID token, so an audience not trusted refuses it;
+     * one that is trusted does not need an azp (BCL defines none) */
+    BAD(LWITH(json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other"))));
+    CHECK(last_err && strstr(last_err, "not trusted"));
+    {
+        static const char *const trusted[] = {"other", NULL};
+        ex.trusted_aud = trusted;
+        GOOD(LWITH(json_object_set_new(c, "aud", json_pack("[s,s]", CLIENT, "other"))));
+        BAD(LWITH(json_object_set_new(c, "aud", json_pack("[s]", "other"))));
+        ex.trusted_aud = NULL;
+    }
     BAD(LWITH(json_object_set_new(c, "sid", json_string(""))));
     lpl = dump(logout_claims());
     GOOD(lot(sign_raw("RS256", rsa2048,
