@@ -187,8 +187,9 @@ static int exchange_code(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const 
                        d ? " (" : "", d ? d : "", d ? ")" : "");
     }
     /* RFC 6749 7.1: a token of a type we do not know is not sent anywhere
-     * (the access token goes to userinfo as Bearer). */
-    if (jp_token_type_check(j, &err)) {
+     * (the access token goes to userinfo as Bearer); 5.1: without one the
+     * answer is not a token response. */
+    if (jp_token_response_check(j, &err)) {
         const char *tt =
             json_is_string(json_object_get(j, "token_type"))
                 ? ap_escape_logitem(r->pool, json_string_value(json_object_get(j, "token_type")))
@@ -196,7 +197,7 @@ static int exchange_code(request_rec *r, jp_srv_cfg *c, const jp_meta *m, const 
         json_decref(j);
         return jp_fail(r, HTTP_BAD_GATEWAY, "The identity provider returned an unusable token.",
                        "token response refused: %s (token_type %s; RFC 6749 5.1 and OIDC Core "
-                       "3.1.3.3 require Bearer)",
+                       "3.1.3.3 require an access_token of type Bearer)",
                        err, tt);
     }
     *tok = j;

@@ -36,6 +36,28 @@ int jp_token_type_check(json_t *resp, const char **err)
     return 0;
 }
 
+int jp_token_response_check(json_t *resp, const char **err)
+{
+    json_t *at = json_object_get(resp, "access_token");
+    const unsigned char *q;
+
+    if (!json_is_string(at) || !json_string_length(at)) {
+        *err = "access_token is missing or not a string";
+        return -1;
+    }
+    /* json_string_length counts an embedded NUL that strlen would not */
+    if (strlen(json_string_value(at)) != json_string_length(at)) {
+        *err = "access_token has characters RFC 6749 A.12 does not allow";
+        return -1;
+    }
+    for (q = (const unsigned char *)json_string_value(at); *q; q++)
+        if (*q < 0x20 || *q > 0x7e) {
+            *err = "access_token has characters RFC 6749 A.12 does not allow";
+            return -1;
+        }
+    return jp_token_type_check(resp, err);
+}
+
 int jp_tokenset_from_response(apr_pool_t *p, json_t *resp, int64_t now, const jp_tokenset *old,
                               jp_tokenset *out, const char **err)
 {

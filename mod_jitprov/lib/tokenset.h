@@ -34,6 +34,12 @@ int jp_tokenset_from_response(apr_pool_t *p, json_t *resp, int64_t now, const jp
  * 7.1 forbids using. */
 int jp_token_type_check(json_t *resp, const char **err);
 
+/* The login's token answer: jp_token_type_check, and an access_token, which
+ * RFC 6749 5.1 makes REQUIRED, of 1*VSCHAR (its appendix A.12). No length cap
+ * here beyond the answer's own: a long token is still a token. 0, or -1 with
+ * *err. */
+int jp_token_response_check(json_t *resp, const char **err);
+
 /* AAD binds the blob to its session's user: "jitprov-tokens-v1:" iss "\n" sub. */
 const char *jp_tokenset_aad(apr_pool_t *p, const char *iss, const char *sub);
 char *jp_tokenset_seal(apr_pool_t *p, const jp_key *key, const char *aad, const jp_tokenset *t);

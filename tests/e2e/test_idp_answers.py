@@ -77,6 +77,36 @@ def test_token_type_must_be_bearer(env, fault, s, token_type, logged):
     assert h.written_rows(env.httpd) == []
 
 
+@pytest.mark.parametrize("access_token,logged", [
+    (None, "access_token is missing or not a string"),
+    ("", "access_token is missing or not a string"),
+    (["a"], "access_token is missing or not a string"),
+    ("at\r\nX-Evil: 1", "access_token has characters RFC 6749 A.12 does not allow"),
+])
+def test_access_token_is_required(env, fault, s, access_token, logged):
+    # RFC 6749 5.1 (and OIDC Core 3.1.3.5): access_token is REQUIRED. An answer
+    # without a usable one is not a token response; with userinfo on, its
+    # claims would silently be missing.
+    def edit(answer):
+        answer = dict(answer)
+        if access_token is None:
+            answer.pop("access_token", None)
+        else:
+            answer["access_token"] = access_token
+        return answer
+    fault.edit_token = edit
+    env.httpd.start(env.standard_config(metadata_url=fault.discovery_url,
+                                        server_extra="JITProvUserInfo On"), fresh_db=True)
+    before = env.idp.stats().get("/me", 0)
+    r = h.login(s, env.httpd.url("/app/no-at"), "alice")
+    assert r.status_code == 502, (r.status_code, r.text[:300])
+    assert SESSION_COOKIE not in h.set_cookies(r)
+    line = h.logged_line(env.httpd, r)
+    assert "token response refused: " + logged in line, line
+    assert env.idp.stats().get("/me", 0) == before
+    assert h.written_rows(env.httpd) == []
+
+
 def test_token_type_any_case_of_bearer(env, fault, s):
     fault.edit_token = lambda answer: edited(answer, "bEARER")
     env.httpd.start(env.standard_config(metadata_url=fault.discovery_url), fresh_db=True)

@@ -71,6 +71,36 @@ int main(void)
         CHECK(jp_token_type_check(j, &e) == -1 && !strcmp(e, "token_type is not Bearer"));
         json_decref(j);
     }
+    {
+        /* the login's answer: RFC 6749 5.1 access_token REQUIRED, A.12 VSCHAR */
+        static const char *const good[] = {
+            "{\"access_token\":\"a\",\"token_type\":\"Bearer\"}",
+            "{\"access_token\":\"a b~\",\"token_type\":\"bearer\"}",
+        };
+        static const char *const bad[] = {
+            "{\"token_type\":\"Bearer\"}",
+            "{\"access_token\":\"\",\"token_type\":\"Bearer\"}",
+            "{\"access_token\":null,\"token_type\":\"Bearer\"}",
+            "{\"access_token\":[\"a\"],\"token_type\":\"Bearer\"}",
+            "{\"access_token\":\"a\\r\\nX: 1\",\"token_type\":\"Bearer\"}",
+            "{\"access_token\":\"a\\u0000b\",\"token_type\":\"Bearer\"}",
+            "{\"access_token\":\"caf\\u00e9\",\"token_type\":\"Bearer\"}",
+            "{\"access_token\":\"a\"}",
+        };
+        size_t i;
+        for (i = 0; i < sizeof(good) / sizeof(*good); i++) {
+            const char *e = NULL;
+            json_t *j = json_loads(good[i], JSON_ALLOW_NUL, NULL);
+            CHECK(j && jp_token_response_check(j, &e) == 0);
+            json_decref(j);
+        }
+        for (i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+            const char *e = NULL;
+            json_t *j = json_loads(bad[i], JSON_ALLOW_NUL, NULL);
+            CHECK(j && jp_token_response_check(j, &e) == -1 && e);
+            json_decref(j);
+        }
+    }
     CHECK(parse(p, "{\"access_token\":\"a\",\"expires_in\":\"300\"}", NULL, &t) == -1);
     CHECK(parse(p, "{\"access_token\":\"a\",\"expires_in\":-1}", NULL, &t) == -1);
     CHECK(parse(p, "{\"access_token\":\"a\",\"refresh_token\":\"x\\u0000y\"}", NULL, &t) == -1);
