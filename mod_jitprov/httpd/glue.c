@@ -68,7 +68,11 @@ void jp_glue_optional_fn_retrieve(void)
     dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
 }
 
-/* Asymmetric algorithms are taken whatever the discovery document lists.
+/* Asymmetric algorithms are taken whatever the discovery document lists
+ * (OIDC Core 3.1.3.7 step 7 is a SHOULD): the key from the JWKS must fit the
+ * algorithm, which is what stops a confusion, while the cached document
+ * would refuse every login for hours after an IdP moves to a new algorithm
+ * (oidc-provider lists only the algorithms of its current keys).
  * OIDC Core 10.1: HS* tokens are MACed with the client secret; taken only when
  * the IdP lists them for that kind of token (and, in token.c, when the secret
  * is as long as the hash). "none" never is. ID and logout tokens share the
