@@ -752,6 +752,7 @@ int jp_flow_callback(request_rec *r, jp_srv_cfg *c, const char *params)
     e.max_iat_age = c->state_ttl + c->skew;
     e.max_age_sent = c->max_age_sent;
     e.max_age = c->max_age;
+    e.access_token = json_string_value(json_object_get(tok, "access_token"));
     t = apr_time_now();
     switch ((int)jp_provider_validate(r, c, idt, &e, JP_VAL_IDTOKEN, &claims, &err)) {
     case JP_TOK_OK:

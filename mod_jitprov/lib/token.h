@@ -45,6 +45,8 @@ typedef struct {
     int max_age_sent;               /* ID token: the authorization request carried max_age */
     int64_t max_age;                /* its seconds: auth_time required (OIDC Core 2), and
                                        now - auth_time <= max_age + skew (3.1.3.7 step 13) */
+    const char *access_token;       /* ID token: the one the token endpoint returned with it;
+                                       its "at_hash", when present, must match (Core 3.1.3.8) */
 } jp_tok_expect;
 
 /* Validates an ID token (OIDC Core 3.1.3.7): JWS compact form only (no JWE),

@@ -107,6 +107,23 @@ def test_access_token_is_required(env, fault, s, access_token, logged):
     assert h.written_rows(env.httpd) == []
 
 
+def test_access_token_must_match_the_id_tokens_at_hash(env, fault, s):
+    # oidc-provider puts at_hash in the ID token it returns with the access
+    # token (OIDC Core 3.1.3.8). An access token swapped on the way is not
+    # this user's: refused before it reaches userinfo or the backend.
+    fault.edit_token = lambda answer: dict(answer, access_token="someone-elses-token")
+    env.httpd.start(env.standard_config(metadata_url=fault.discovery_url,
+                                        server_extra="JITProvUserInfo On"), fresh_db=True)
+    before = env.idp.stats().get("/me", 0)
+    r = h.login(s, env.httpd.url("/app/at-hash"), "alice")
+    assert r.status_code == 401, (r.status_code, r.text[:300])
+    assert SESSION_COOKIE not in h.set_cookies(r)
+    line = h.logged_line(env.httpd, r)
+    assert "ID token rejected: token at_hash does not match the access token" in line, line
+    assert env.idp.stats().get("/me", 0) == before
+    assert h.written_rows(env.httpd) == []
+
+
 def test_token_type_any_case_of_bearer(env, fault, s):
     fault.edit_token = lambda answer: edited(answer, "bEARER")
     env.httpd.start(env.standard_config(metadata_url=fault.discovery_url), fresh_db=True)

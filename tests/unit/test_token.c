@@ -641,6 +641,35 @@ static void test_claims(void)
     BAD(WITH(json_object_set_new(c, "auth_time", json_integer(NOW - 1 - ex.skew))));
     ex.max_age_sent = 0;
 
+    /* at_hash (OIDC Core 3.1.3.8): the left half of the access token's hash
+     * by the alg's hash, base64url; checked only when both are there */
+    {
+        static const char at[] = "jHkWEdUXMU1BwAsC4vtUsZwnNVm9-JHgSgG0IaHnK_8";
+        GOOD(WITH(json_object_set_new(c, "at_hash", json_string("-UAjoMsLUH-iAbckgiRfmQ"))));
+        ex.access_token = at;
+        GOOD(WITH((void)0));
+        GOOD(WITH(json_object_set_new(c, "at_hash", json_string("-UAjoMsLUH-iAbckgiRfmQ"))));
+        BAD(WITH(json_object_set_new(c, "at_hash", json_string("-UAjoMsLUH-iAbckgiRfmA"))));
+        CHECK(last_err && strstr(last_err, "at_hash does not match"));
+        BAD(WITH(json_object_set_new(c, "at_hash", json_string("-UAjoMsLUH-iAbckgiRfmQ=="))));
+        BAD(WITH(json_object_set_new(c, "at_hash", json_integer(1))));
+        c = claims();
+        json_object_set_new(c, "at_hash", json_string("m9AfRmKQAjvSio_WqB47xtj1KGlpe4X1"));
+        GOOD(idt(sign("ES384", p384, "p384", c)));
+        c = claims();
+        json_object_set_new(c, "at_hash",
+                            json_string("JgDFveGpYX-klS4AV3CRb9p65f-MdbrGfoEBwn5bFW4"));
+        GOOD(idt(sign("ES512", p521, "p521", c)));
+        c = claims(); /* Ed25519 hashes with SHA-512 */
+        json_object_set_new(c, "at_hash",
+                            json_string("JgDFveGpYX-klS4AV3CRb9p65f-MdbrGfoEBwn5bFW4"));
+        GOOD(idt(sign("EdDSA", ed, "ed", c)));
+        c = claims();
+        json_object_set_new(c, "at_hash", json_string("-UAjoMsLUH-iAbckgiRfmQ"));
+        BAD(idt(sign("ES512", p521, "p521", c)));
+        ex.access_token = NULL;
+    }
+
     BAD(WITH(json_object_del(c, "sub")));
     BAD(WITH(json_object_set_new(c, "sub", json_string(""))));
     BAD(WITH(json_object_set_new(c, "sub", json_integer(42))));
