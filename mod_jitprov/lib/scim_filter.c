@@ -300,6 +300,9 @@ int jp_scim_parse_path(apr_pool_t *p, const char *text, jp_path *out, jp_scim_er
                                 jp_scim_excerpt(p, apr_pstrndup(p, sub, subn)));
         if (!has_filter && out->kind != P_IGNORED)
             out->sel = EF_OURS;
+        /* Kept for emails[...].type and the like too (P_IGNORED): a filter
+         * that selects nothing is noTarget whatever the sub-attribute. */
+        out->filtered = has_filter;
         if (out->sel == EF_OTHER)
             out->kind = P_IGNORED; /* an address this table does not keep */
         return 0;

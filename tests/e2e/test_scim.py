@@ -343,6 +343,15 @@ def _bad_requests(existing_id):
         ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
             {"op": "remove", "path": 'emails[value eq "nomatch@x"].value'}]}, None, 400,
          "noTarget", "nomatch"),
+        # RFC 7644 3.5.2.3: the one address kept is type work and primary, so
+        # a replace or remove of another type has no target (add drops it).
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "Replace", "path": 'emails[type eq "home"].value', "value": "h@x"}]}, None,
+         400, "noTarget", "type work and primary"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Changed"},
+            {"op": "remove", "path": 'emails[primary eq false]'}]}, None, 400, "noTarget",
+         "primary eq false"),
         # A misspelt core URN is no extension schema: refused, never dropped, so
         # the account stays active (RFC 7644 3.5.2: invalidPath).
         ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
@@ -641,6 +650,44 @@ def test_patch_as_entra_id_sends_it(scim):
     # Filtering on active.
     inactive = scim.req("GET", "/Users", params={"filter": "active eq false"}).json()
     assert uid not in [x["id"] for x in inactive["Resources"]]
+
+
+def test_patch_value_filter_without_match_is_no_target(scim):
+    """RFC 7644 3.5.2.3: Replace emails[type eq "work"].value on a user
+    without an email selects nothing: 400 noTarget, nothing written (row and
+    audit). Add sets the address, as Entra ID sends it the first time; then
+    Replace changes it."""
+    u = scim.create(unique("nomail"), None, "No Mail")
+    uid = u["id"]
+    before = scim.snapshot()
+    for ops, text in (
+            ([{"op": "Replace", "path": 'emails[type eq "work"].value', "value": "w@x.org"}],
+             "has no email"),
+            ([{"op": "replace", "path": "displayName", "value": "Changed"},
+              {"op": "replace", "path": "emails[primary eq true]", "value": {"value": "w@x.org"}}],
+             "has no email"),
+            ([{"op": "remove", "path": 'emails[type eq "work"]'}], "has no email"),
+            ([{"op": "replace", "value": {'emails[type eq "work"].value': "w@x.org"}}],
+             "has no email"),
+            ([{"op": "Add", "path": 'emails[type eq "home"].value', "value": "h@x.org"},
+              {"op": "Replace", "path": 'emails[type eq "home"].value', "value": "h@x.org"}],
+             "type work and primary")):
+        r = scim.patch(uid, ops)
+        assert_scim_error(r, 400, "noTarget", text)
+        assert scim.snapshot() == before, ops
+    assert scim.row(uid)["email"] is None and scim.events(uid) == ["scim_create"]
+
+    r = scim.patch(uid, [{"op": "Add", "path": 'emails[type eq "work"].value',
+                          "value": "first@x.org"}])
+    assert r.status_code == 200, r.text
+    assert r.json()["emails"] == [{"value": "first@x.org", "type": "work", "primary": True}]
+    r = scim.patch(uid, [{"op": "Replace", "path": 'emails[type eq "work"].value',
+                          "value": "second@x.org"}])
+    assert r.status_code == 200, r.text
+    assert scim.row(uid)["email"] == "second@x.org"
+    assert scim.events(uid) == ["scim_create", "scim_update", "scim_update"]
+    assert detail(scim.audit(uid)[-1])["changed"]["email"] == {"old": "first@x.org",
+                                                              "new": "second@x.org"}
 
 
 def test_patch_as_okta_sends_it_and_put(scim):

@@ -430,6 +430,116 @@ static void test_patch(void)
                  &e, 400, JP_SCIM_E_SYNTAX));
 }
 
+/* One PATCH operation on u: 0, or -1 with *e. */
+static int patch1(const char *op, const char *path, const char *value, const jp_scim_user *u,
+                  jp_scim_user *next, jp_scim_err *e)
+{
+    int touched;
+    const char *o = apr_psprintf(p, "{\"op\":\"%s\",\"path\":\"%s\"%s%s}", op, path,
+                                 value ? ",\"value\":" : "", value ? value : "");
+    return patch(
+        apr_pstrcat(p, "{\"schemas\":[\"" JP_SCIM_MSG_PATCH "\"],\"Operations\":[", o, "]}", NULL),
+        u, next, &touched, e);
+}
+
+/* RFC 7644 3.5.2.3 and 3.12: replace and remove with an emails[...] value
+ * selection filter that matches no stored value are noTarget; add sets the
+ * address (Entra ID sends Add the first time, Replace afterwards). */
+static void test_patch_no_target(void)
+{
+    jp_scim_user cur = sample(), none = sample(), next;
+    jp_scim_err e;
+    int touched;
+    static const char *const misses[] = {"emails[type eq \\\"home\\\"].value",
+                                         "emails[type eq \\\"home\\\"]",
+                                         "emails[primary eq false].value",
+                                         "emails[display eq \\\"x\\\"].value",
+                                         "emails[type eq \\\"home\\\"].type",
+                                         "emails[value eq \\\"other@x\\\"].value",
+                                         NULL};
+    int i;
+
+    none.email = NULL;
+    /* A user with an address: the work / primary filters select it. */
+    CHECK(patch1("Replace", "emails[type eq \\\"work\\\"].value", "\"w@x\"", &cur, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("replace", "emails[primary eq true].value", "\"p@x\"", &cur, &next, &e) == 0);
+    CHECK_STR(next.email, "p@x");
+    CHECK(patch1("replace", "emails[type eq \\\"WORK\\\"]", "{\"value\":\"o@x\"}", &cur, &next,
+                 &e) == 0);
+    CHECK_STR(next.email, "o@x");
+    CHECK(patch1("replace", "emails[value eq \\\"ALICE@example.com\\\"].value", "\"v@x\"", &cur,
+                 &next, &e) == 0);
+    CHECK_STR(next.email, "v@x");
+    /* matched, and the sub-attribute is not stored: dropped */
+    CHECK(patch1("replace", "emails[type eq \\\"work\\\"].type", "\"home\"", &cur, &next, &e) == 0);
+    CHECK_STR(next.email, "alice@example.com");
+    /* Other types, not primary, display: never stored, so never a match. */
+    for (i = 0; misses[i]; i++) {
+        const char *v = strstr(misses[i], "].value") ? "\"n@x\"" : "{\"value\":\"n@x\"}";
+        CHECK(is_err(patch1("replace", misses[i], v, &cur, &next, &e), &e, 400, JP_SCIM_E_TARGET));
+        CHECK(strstr(e.detail, "no email matches") != NULL);
+        CHECK(
+            is_err(patch1("remove", misses[i], NULL, &cur, &next, &e), &e, 400, JP_SCIM_E_TARGET));
+    }
+    CHECK(
+        is_err(patch1("replace", "emails[type eq \\\"home\\\"].value", "\"n@x\"", &cur, &next, &e),
+               &e, 400, JP_SCIM_E_TARGET));
+    CHECK(strstr(e.detail, "type work and primary") != NULL);
+    /* add of another type is dropped, as before */
+    CHECK(patch1("Add", "emails[type eq \\\"home\\\"].value", "\"h@x\"", &cur, &next, &e) == 0);
+    CHECK_STR(next.email, "alice@example.com");
+
+    /* A user without an address: the work filter selects nothing. */
+    CHECK(
+        is_err(patch1("Replace", "emails[type eq \\\"work\\\"].value", "\"w@x\"", &none, &next, &e),
+               &e, 400, JP_SCIM_E_TARGET));
+    CHECK(strstr(e.detail, "has no email") != NULL && strstr(e.detail, "add") != NULL);
+    CHECK(is_err(
+        patch1("replace", "emails[primary eq true]", "{\"value\":\"w@x\"}", &none, &next, &e), &e,
+        400, JP_SCIM_E_TARGET));
+    CHECK(is_err(patch1("replace", "emails[type eq \\\"work\\\"].value", "null", &none, &next, &e),
+                 &e, 400, JP_SCIM_E_TARGET));
+    CHECK(is_err(patch1("remove", "emails[type eq \\\"work\\\"]", NULL, &none, &next, &e), &e, 400,
+                 JP_SCIM_E_TARGET));
+    CHECK(is_err(patch1("remove", "emails[type eq \\\"work\\\"].value", NULL, &none, &next, &e), &e,
+                 400, JP_SCIM_E_TARGET));
+    CHECK(
+        is_err(patch1("replace", "emails[type eq \\\"work\\\"].primary", "true", &none, &next, &e),
+               &e, 400, JP_SCIM_E_TARGET));
+    /* The same as a member of a path-less value. */
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"value\":{\"emails[type eq \\\"work\\\"]"
+                              ".value\":\"w@x\"}}"),
+                       &none, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_TARGET));
+    /* add sets it; without a filter, replace and remove need no target. */
+    CHECK(patch1("Add", "emails[type eq \\\"work\\\"].value", "\"w@x\"", &none, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("add", "emails[value eq \\\"w@x\\\"].value", "\"w@x\"", &none, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("replace", "emails.value", "\"w@x\"", &none, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("replace", "emails", "[{\"value\":\"w@x\"}]", &none, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("remove", "emails.value", NULL, &none, &next, &e) == 0);
+    CHECK(patch1("remove", "emails", NULL, &none, &next, &e) == 0);
+    CHECK(next.email == NULL);
+    /* Attributes without a column are dropped, filter or not (Entra ID's
+     * default mappings send Replace phoneNumbers[type eq "work"].value). */
+    CHECK(patch1("Replace", "phoneNumbers[type eq \\\"work\\\"].value", "\"1\"", &none, &next,
+                 &e) == 0);
+    /* Operations apply in order: what an earlier one added is a target. */
+    CHECK(patch(PATCH1("{\"op\":\"Add\",\"path\":\"emails[type eq \\\"work\\\"].value\","
+                       "\"value\":\"a@x\"},{\"op\":\"Replace\",\"path\":\"emails[type eq "
+                       "\\\"work\\\"].value\",\"value\":\"b@x\"}"),
+                &none, &next, &touched, &e) == 0);
+    CHECK_STR(next.email, "b@x");
+    CHECK(is_err(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails\"},{\"op\":\"replace\","
+                              "\"path\":\"emails[type eq \\\"work\\\"].value\",\"value\":\"b@x\"}"),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_TARGET));
+}
+
 static void test_filter(void)
 {
     jp_scim_filter f;
@@ -905,6 +1015,7 @@ int main(void)
     test_parse_user();
     test_put();
     test_patch();
+    test_patch_no_target();
     test_filter();
     test_render();
     test_external_id_and_name();
