@@ -434,6 +434,10 @@ static int fattr(fparser *f, const char *name, jp_scim_filter *x)
         x->attr = JP_SCIM_FA_DISPLAY_NAME;
     else if (!strcasecmp(a, "externalId"))
         x->attr = JP_SCIM_FA_EXTERNAL_ID;
+    else if (!strcasecmp(a, "name.givenName"))
+        x->attr = JP_SCIM_FA_GIVEN_NAME;
+    else if (!strcasecmp(a, "name.familyName"))
+        x->attr = JP_SCIM_FA_FAMILY_NAME;
     else
         return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "filtering on '%s' is not supported",
                             jp_scim_excerpt(f->p, a));

@@ -512,8 +512,10 @@ def test_filter_operators_and_logic(scim):
     SQL's LIKE characters match literally."""
     tag = uuid.uuid4().hex[:8]
     a = scim.create(f"fa-{tag}-Alpha", f"alpha.{tag}@Example.com", "Ann A",
-                    externalId=f"Ext{tag}A")
-    b = scim.create(f"fb-{tag}-beta", None, "Bob_100%", externalId=f"ext{tag}b")
+                    externalId=f"Ext{tag}A",
+                    name={"givenName": "Ann", "familyName": f"O'Malley-{tag}"})
+    b = scim.create(f"fb-{tag}-beta", None, "Bob_100%", externalId=f"ext{tag}b",
+                    name={"givenName": "Bob", "familyName": f"Jensen-{tag}"})
     c = scim.create(f"fc-{tag}-gamma", f"gamma.{tag}@example.org")
     scim.patch(c["id"], [{"op": "replace", "path": "active", "value": False}])
     mine = {a["id"], b["id"], c["id"]}
@@ -548,6 +550,13 @@ def test_filter_operators_and_logic(scim):
     assert ids(f'userName co "{tag}" and displayName co "_"') == {b["id"]}
     assert ids(f'userName co "{tag}" and id ne "{a["id"]}"') == {b["id"], c["id"]}
     assert ids(f'userName sw "fa-{tag}" and id pr and active pr') == {a["id"]}
+    # The name parts, case-insensitively (RFC 7644 3.4.2.2's own example).
+    assert ids(f'name.familyName co "o\'malley-{tag}"') == {a["id"]}
+    assert ids(f'NAME.FAMILYNAME eq "JENSEN-{tag}"') == {b["id"]}
+    assert ids(f'userName co "{tag}" and {USER}:name.givenName sw "b"') == {b["id"]}
+    assert ids(f'userName co "{tag}" and not (name.givenName pr)') == {c["id"]}
+    assert ids(f'userName co "{tag}" and name.familyName ne "jensen-{tag}"') == {a["id"],
+                                                                                 c["id"]}
     # Refused, writing nothing: orderings, an unclosed group, a bare not.
     before = scim.snapshot()
     for flt, text in (('userName ge "a"', "ge"), (f'(userName co "{tag}"', "("),
@@ -836,11 +845,19 @@ def test_put_deactivation_ends_the_session(scim, s):
 
 def test_table_without_status_column(scim):
     """An application's table without a status column: SCIM cannot deactivate
-    and says so; DELETE and everything else work."""
+    and says so; DELETE and everything else work. Without name columns the
+    name filters match no row (ne: every row), as for other absent columns."""
     try:
-        scim.start(SERVER + "\nJITProvAccountColumn status none")
-        u = scim.create(unique("legacy"))
-        assert u["active"] is True
+        scim.start(SERVER + "\nJITProvAccountColumn status none"
+                   "\nJITProvAccountColumn given_name none"
+                   "\nJITProvAccountColumn family_name none")
+        u = scim.create(unique("legacy"), name={"givenName": "Lee", "familyName": "Gacy"})
+        assert u["active"] is True and u["name"] == {"formatted": "Lee Gacy"}, u
+        for flt, want in (('name.givenName eq "Lee"', 0), ('name.familyName co "a"', 0),
+                          ("name.givenName pr", 0), ('name.familyName ne "Gacy"', 1),
+                          ("not (name.familyName pr)", 1)):
+            lst = scim.req("GET", "/Users", params={"filter": flt}).json()
+            assert lst["totalResults"] == want, (flt, lst)
         assert "status" not in scim.db.rows(
             f"SELECT * FROM jitprov_accounts WHERE id = {int(u['id'])}")[0]
         before = scim.snapshot()

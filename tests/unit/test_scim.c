@@ -652,6 +652,34 @@ static void test_filter(void)
                  JP_SCIM_E_FILTER));
     CHECK(is_err(jp_scim_parse_filter(p, "userName eq {\"a\":1}", &f, &e), &e, 400,
                  JP_SCIM_E_FILTER));
+
+    /* The name parts (RFC 7644 3.4.2.2's own example), like displayName. */
+    CHECK(jp_scim_parse_filter(p, "name.familyName co \"O'Malley\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_FAMILY_NAME && f.op == JP_SCIM_OP_CO);
+    CHECK_STR(f.value, "O'Malley");
+    CHECK(jp_scim_parse_filter(p, "NAME.GIVENNAME Eq \"Barbara\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_GIVEN_NAME && f.op == JP_SCIM_OP_EQ);
+    CHECK(jp_scim_parse_filter(p, JP_SCIM_SCHEMA_USER ":name.givenName sw \"B\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_GIVEN_NAME && f.op == JP_SCIM_OP_SW);
+    CHECK(jp_scim_parse_filter(p, "name.familyName ew \"sen\"", &f, &e) == 0 &&
+          f.op == JP_SCIM_OP_EW);
+    CHECK(jp_scim_parse_filter(p, "name.familyName ne \"x\"", &f, &e) == 0 &&
+          f.op == JP_SCIM_OP_NE);
+    CHECK(jp_scim_parse_filter(p, "name.givenName pr", &f, &e) == 0 && f.op == JP_SCIM_OP_PR &&
+          f.value == NULL);
+    CHECK(jp_scim_parse_filter(p, "name.givenName eq \"B\" and not (name.familyName pr)", &f, &e) ==
+          0);
+    CHECK(f.node == JP_SCIM_FN_AND && f.a->attr == JP_SCIM_FA_GIVEN_NAME &&
+          f.b->a->attr == JP_SCIM_FA_FAMILY_NAME);
+    CHECK(
+        is_err(jp_scim_parse_filter(p, "name.givenName eq 5", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "name.givenName gt \"a\"", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "name.middleName eq \"a\"", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+    CHECK(strstr(e.detail, "name.middleName") != NULL);
+    CHECK(is_err(jp_scim_parse_filter(p, "name eq \"a\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "givenName eq \"a\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
 }
 
 static void test_render(void)
