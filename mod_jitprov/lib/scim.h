@@ -120,7 +120,9 @@ typedef enum {
     JP_SCIM_FA_EMAIL,        /* emails, emails.value */
     JP_SCIM_FA_DISPLAY_NAME, /* displayName, name.formatted */
     JP_SCIM_FA_ACTIVE,
-    JP_SCIM_FA_EXTERNAL_ID /* case-exact (RFC 7643 section 3.1) */
+    JP_SCIM_FA_EXTERNAL_ID, /* case-exact (RFC 7643 section 3.1) */
+    JP_SCIM_FA_GIVEN_NAME,  /* name.givenName */
+    JP_SCIM_FA_FAMILY_NAME  /* name.familyName */
 } jp_scim_fattr;
 
 /* Operators: eq, ne, pr on every attribute; co, sw, ew on the string ones.

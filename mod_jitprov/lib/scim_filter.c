@@ -300,6 +300,9 @@ int jp_scim_parse_path(apr_pool_t *p, const char *text, jp_path *out, jp_scim_er
                                 jp_scim_excerpt(p, apr_pstrndup(p, sub, subn)));
         if (!has_filter && out->kind != P_IGNORED)
             out->sel = EF_OURS;
+        /* Kept for emails[...].type and the like too (P_IGNORED): a filter
+         * that selects nothing is noTarget whatever the sub-attribute. */
+        out->filtered = has_filter;
         if (out->sel == EF_OTHER)
             out->kind = P_IGNORED; /* an address this table does not keep */
         return 0;
@@ -431,6 +434,10 @@ static int fattr(fparser *f, const char *name, jp_scim_filter *x)
         x->attr = JP_SCIM_FA_DISPLAY_NAME;
     else if (!strcasecmp(a, "externalId"))
         x->attr = JP_SCIM_FA_EXTERNAL_ID;
+    else if (!strcasecmp(a, "name.givenName"))
+        x->attr = JP_SCIM_FA_GIVEN_NAME;
+    else if (!strcasecmp(a, "name.familyName"))
+        x->attr = JP_SCIM_FA_FAMILY_NAME;
     else
         return jp_scim_fail(f->e, f->p, 400, JP_SCIM_E_FILTER, "filtering on '%s' is not supported",
                             jp_scim_excerpt(f->p, a));

@@ -35,12 +35,15 @@ typedef enum {
     P_GROUPS
 } path_kind;
 
-/* Which stored address an emails[...] filter selects. */
+/* Which stored address an emails[...] filter selects: the one address kept
+ * (rendered type work, primary), one of another type or not primary (never
+ * stored), or the one equal to sel_value. */
 typedef enum { EF_NONE = 0, EF_OURS, EF_OTHER, EF_VALUE } email_sel;
 
 typedef struct {
     path_kind kind;
     email_sel sel;
+    int filtered;          /* emails[...]: a value selection filter (valuePath) */
     const char *sel_value; /* EF_VALUE */
     const char *text;      /* as given, for error details */
 } jp_path;

@@ -115,6 +115,9 @@ int jp_scim_parse_patch(apr_pool_t *p, const char *body, size_t len, jp_scim_pat
     return 0;
 }
 
+/* Whether an emails[...] filter selects the stored address. The table keeps
+ * one, rendered type work and primary: EF_OURS selects it when there is one,
+ * EF_OTHER never does. */
 static int email_selected(const jp_path *path, const char *email)
 {
     if (!email)
@@ -133,17 +136,23 @@ typedef struct {
 
 static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, int depth);
 
-/* emails.value or emails[FILTER] set to email: the address the path selects,
- * or (add) the one address kept; a value filter that matches nothing is
- * noTarget. */
-static int set_selected_email(jp_apply *a, op_kind op, const jp_path *path, const char *email)
+/* RFC 7644 3.5.2.3: a replace whose value selection filter matches no value
+ * SHALL fail with noTarget; 3.12 defines noTarget for any PATCH path whose
+ * filter yields no match, so remove fails alike. add is left out: it creates
+ * the value, and Entra ID sends Add emails[type eq "work"].value to set an
+ * address for the first time. */
+static int no_target(jp_apply *a, const jp_path *path)
 {
-    if (path->sel != EF_VALUE || email_selected(path, a->u->email) || op == OP_ADD) {
-        a->u->email = email;
-        return 0;
-    }
-    return jp_scim_fail(a->e, a->p, 400, JP_SCIM_E_TARGET, "no email matches '%s'",
-                        jp_scim_excerpt(a->p, path->text));
+    const char *t = jp_scim_excerpt(a->p, path->text);
+    if (path->sel == EF_OTHER)
+        return jp_scim_fail(a->e, a->p, 400, JP_SCIM_E_TARGET,
+                            "no email matches '%s': the one address kept here is of type work "
+                            "and primary",
+                            t);
+    if (!a->u->email && path->sel == EF_OURS)
+        return jp_scim_fail(a->e, a->p, 400, JP_SCIM_E_TARGET,
+                            "no email matches '%s': the user has no email (add sets one)", t);
+    return jp_scim_fail(a->e, a->p, 400, JP_SCIM_E_TARGET, "no email matches '%s'", t);
 }
 
 /* add/replace without a path: every member is applied as if it were a path.
@@ -178,6 +187,8 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
     const char *s;
     int b, found, has_formatted;
 
+    if (path->filtered && op != OP_ADD && !email_selected(path, u->email))
+        return no_target(a, path);
     if (op == OP_REMOVE) {
         switch (path->kind) {
         /* RFC 7644 3.5.2.2: removing a required attribute is mutability. */
@@ -210,13 +221,9 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
         case P_EMAILS:
             u->email = NULL;
             return 0;
-        case P_EMAIL_VALUE:
+        case P_EMAIL_VALUE: /* emails.value, or a filter that matched above */
         case P_EMAIL_ENTRY:
-            if (email_selected(path, u->email))
-                u->email = NULL;
-            else if (path->sel == EF_VALUE) /* RFC 7644 3.12: a filter with no match */
-                return jp_scim_fail(a->e, p, 400, JP_SCIM_E_TARGET, "no email matches '%s'",
-                                    jp_scim_excerpt(p, path->text));
+            u->email = NULL;
             return 0;
         case P_ID:
         case P_META:
@@ -288,13 +295,15 @@ static int apply_one(jp_apply *a, op_kind op, const jp_path *path, json_t *v, in
     case P_EMAIL_VALUE:
         if (jp_scim_email_string(p, v, &s, a->e))
             return -1;
-        return set_selected_email(a, op, path, s);
+        u->email = s; /* the address selected, or (add) the one kept */
+        return 0;
     case P_EMAIL_ENTRY:
         if (jp_scim_pick_email(p, v, &s, &found, a->e))
             return -1;
         if (!found)
             return jp_scim_fail(a->e, p, 400, JP_SCIM_E_VALUE, "the emails entry has no value");
-        return set_selected_email(a, op, path, s);
+        u->email = s;
+        return 0;
     case P_IGNORED:
         return 0;
     case P_GROUPS:

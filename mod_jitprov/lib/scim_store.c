@@ -344,6 +344,12 @@ static void cmp_cond(jp_sql *s, jp_q *q, const jp_scim_filter *f)
     case JP_SCIM_FA_DISPLAY_NAME:
         role = JP_COL_DISPLAY_NAME;
         break;
+    case JP_SCIM_FA_GIVEN_NAME:
+        role = JP_COL_GIVEN_NAME;
+        break;
+    case JP_SCIM_FA_FAMILY_NAME:
+        role = JP_COL_FAMILY_NAME;
+        break;
     case JP_SCIM_FA_EXTERNAL_ID:
     default:
         role = JP_COL_EXTERNAL_ID;
@@ -353,7 +359,8 @@ static void cmp_cond(jp_sql *s, jp_q *q, const jp_scim_filter *f)
         jp_q_sql(q, f->op == JP_SCIM_OP_NE ? "1 = 1" : "1 = 0");
         return;
     }
-    /* userName, emails and displayName are caseExact false, externalId true. */
+    /* userName, emails, displayName and the name parts are caseExact false
+     * (RFC 7643 4.1), externalId true. */
     str_cond(s, q, ROLE_COL(s, role), f->attr != JP_SCIM_FA_EXTERNAL_ID, f->op, f->value);
 }
 

@@ -343,6 +343,15 @@ def _bad_requests(existing_id):
         ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
             {"op": "remove", "path": 'emails[value eq "nomatch@x"].value'}]}, None, 400,
          "noTarget", "nomatch"),
+        # RFC 7644 3.5.2.3: the one address kept is type work and primary, so
+        # a replace or remove of another type has no target (add drops it).
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "Replace", "path": 'emails[type eq "home"].value', "value": "h@x"}]}, None,
+         400, "noTarget", "type work and primary"),
+        ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Changed"},
+            {"op": "remove", "path": 'emails[primary eq false]'}]}, None, 400, "noTarget",
+         "primary eq false"),
         # A misspelt core URN is no extension schema: refused, never dropped, so
         # the account stays active (RFC 7644 3.5.2: invalidPath).
         ("PATCH", f"/Users/{existing_id}", {"schemas": [PATCH_OP], "Operations": [
@@ -503,8 +512,10 @@ def test_filter_operators_and_logic(scim):
     SQL's LIKE characters match literally."""
     tag = uuid.uuid4().hex[:8]
     a = scim.create(f"fa-{tag}-Alpha", f"alpha.{tag}@Example.com", "Ann A",
-                    externalId=f"Ext{tag}A")
-    b = scim.create(f"fb-{tag}-beta", None, "Bob_100%", externalId=f"ext{tag}b")
+                    externalId=f"Ext{tag}A",
+                    name={"givenName": "Ann", "familyName": f"O'Malley-{tag}"})
+    b = scim.create(f"fb-{tag}-beta", None, "Bob_100%", externalId=f"ext{tag}b",
+                    name={"givenName": "Bob", "familyName": f"Jensen-{tag}"})
     c = scim.create(f"fc-{tag}-gamma", f"gamma.{tag}@example.org")
     scim.patch(c["id"], [{"op": "replace", "path": "active", "value": False}])
     mine = {a["id"], b["id"], c["id"]}
@@ -539,6 +550,13 @@ def test_filter_operators_and_logic(scim):
     assert ids(f'userName co "{tag}" and displayName co "_"') == {b["id"]}
     assert ids(f'userName co "{tag}" and id ne "{a["id"]}"') == {b["id"], c["id"]}
     assert ids(f'userName sw "fa-{tag}" and id pr and active pr') == {a["id"]}
+    # The name parts, case-insensitively (RFC 7644 3.4.2.2's own example).
+    assert ids(f'name.familyName co "o\'malley-{tag}"') == {a["id"]}
+    assert ids(f'NAME.FAMILYNAME eq "JENSEN-{tag}"') == {b["id"]}
+    assert ids(f'userName co "{tag}" and {USER}:name.givenName sw "b"') == {b["id"]}
+    assert ids(f'userName co "{tag}" and not (name.givenName pr)') == {c["id"]}
+    assert ids(f'userName co "{tag}" and name.familyName ne "jensen-{tag}"') == {a["id"],
+                                                                                 c["id"]}
     # Refused, writing nothing: orderings, an unclosed group, a bare not.
     before = scim.snapshot()
     for flt, text in (('userName ge "a"', "ge"), (f'(userName co "{tag}"', "("),
@@ -641,6 +659,44 @@ def test_patch_as_entra_id_sends_it(scim):
     # Filtering on active.
     inactive = scim.req("GET", "/Users", params={"filter": "active eq false"}).json()
     assert uid not in [x["id"] for x in inactive["Resources"]]
+
+
+def test_patch_value_filter_without_match_is_no_target(scim):
+    """RFC 7644 3.5.2.3: Replace emails[type eq "work"].value on a user
+    without an email selects nothing: 400 noTarget, nothing written (row and
+    audit). Add sets the address, as Entra ID sends it the first time; then
+    Replace changes it."""
+    u = scim.create(unique("nomail"), None, "No Mail")
+    uid = u["id"]
+    before = scim.snapshot()
+    for ops, text in (
+            ([{"op": "Replace", "path": 'emails[type eq "work"].value', "value": "w@x.org"}],
+             "has no email"),
+            ([{"op": "replace", "path": "displayName", "value": "Changed"},
+              {"op": "replace", "path": "emails[primary eq true]", "value": {"value": "w@x.org"}}],
+             "has no email"),
+            ([{"op": "remove", "path": 'emails[type eq "work"]'}], "has no email"),
+            ([{"op": "replace", "value": {'emails[type eq "work"].value': "w@x.org"}}],
+             "has no email"),
+            ([{"op": "Add", "path": 'emails[type eq "home"].value', "value": "h@x.org"},
+              {"op": "Replace", "path": 'emails[type eq "home"].value', "value": "h@x.org"}],
+             "type work and primary")):
+        r = scim.patch(uid, ops)
+        assert_scim_error(r, 400, "noTarget", text)
+        assert scim.snapshot() == before, ops
+    assert scim.row(uid)["email"] is None and scim.events(uid) == ["scim_create"]
+
+    r = scim.patch(uid, [{"op": "Add", "path": 'emails[type eq "work"].value',
+                          "value": "first@x.org"}])
+    assert r.status_code == 200, r.text
+    assert r.json()["emails"] == [{"value": "first@x.org", "type": "work", "primary": True}]
+    r = scim.patch(uid, [{"op": "Replace", "path": 'emails[type eq "work"].value',
+                          "value": "second@x.org"}])
+    assert r.status_code == 200, r.text
+    assert scim.row(uid)["email"] == "second@x.org"
+    assert scim.events(uid) == ["scim_create", "scim_update", "scim_update"]
+    assert detail(scim.audit(uid)[-1])["changed"]["email"] == {"old": "first@x.org",
+                                                              "new": "second@x.org"}
 
 
 def test_patch_as_okta_sends_it_and_put(scim):
@@ -789,11 +845,19 @@ def test_put_deactivation_ends_the_session(scim, s):
 
 def test_table_without_status_column(scim):
     """An application's table without a status column: SCIM cannot deactivate
-    and says so; DELETE and everything else work."""
+    and says so; DELETE and everything else work. Without name columns the
+    name filters match no row (ne: every row), as for other absent columns."""
     try:
-        scim.start(SERVER + "\nJITProvAccountColumn status none")
-        u = scim.create(unique("legacy"))
-        assert u["active"] is True
+        scim.start(SERVER + "\nJITProvAccountColumn status none"
+                   "\nJITProvAccountColumn given_name none"
+                   "\nJITProvAccountColumn family_name none")
+        u = scim.create(unique("legacy"), name={"givenName": "Lee", "familyName": "Gacy"})
+        assert u["active"] is True and u["name"] == {"formatted": "Lee Gacy"}, u
+        for flt, want in (('name.givenName eq "Lee"', 0), ('name.familyName co "a"', 0),
+                          ("name.givenName pr", 0), ('name.familyName ne "Gacy"', 1),
+                          ("not (name.familyName pr)", 1)):
+            lst = scim.req("GET", "/Users", params={"filter": flt}).json()
+            assert lst["totalResults"] == want, (flt, lst)
         assert "status" not in scim.db.rows(
             f"SELECT * FROM jitprov_accounts WHERE id = {int(u['id'])}")[0]
         before = scim.snapshot()

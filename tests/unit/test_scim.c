@@ -430,6 +430,116 @@ static void test_patch(void)
                  &e, 400, JP_SCIM_E_SYNTAX));
 }
 
+/* One PATCH operation on u: 0, or -1 with *e. */
+static int patch1(const char *op, const char *path, const char *value, const jp_scim_user *u,
+                  jp_scim_user *next, jp_scim_err *e)
+{
+    int touched;
+    const char *o = apr_psprintf(p, "{\"op\":\"%s\",\"path\":\"%s\"%s%s}", op, path,
+                                 value ? ",\"value\":" : "", value ? value : "");
+    return patch(
+        apr_pstrcat(p, "{\"schemas\":[\"" JP_SCIM_MSG_PATCH "\"],\"Operations\":[", o, "]}", NULL),
+        u, next, &touched, e);
+}
+
+/* RFC 7644 3.5.2.3 and 3.12: replace and remove with an emails[...] value
+ * selection filter that matches no stored value are noTarget; add sets the
+ * address (Entra ID sends Add the first time, Replace afterwards). */
+static void test_patch_no_target(void)
+{
+    jp_scim_user cur = sample(), none = sample(), next;
+    jp_scim_err e;
+    int touched;
+    static const char *const misses[] = {"emails[type eq \\\"home\\\"].value",
+                                         "emails[type eq \\\"home\\\"]",
+                                         "emails[primary eq false].value",
+                                         "emails[display eq \\\"x\\\"].value",
+                                         "emails[type eq \\\"home\\\"].type",
+                                         "emails[value eq \\\"other@x\\\"].value",
+                                         NULL};
+    int i;
+
+    none.email = NULL;
+    /* A user with an address: the work / primary filters select it. */
+    CHECK(patch1("Replace", "emails[type eq \\\"work\\\"].value", "\"w@x\"", &cur, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("replace", "emails[primary eq true].value", "\"p@x\"", &cur, &next, &e) == 0);
+    CHECK_STR(next.email, "p@x");
+    CHECK(patch1("replace", "emails[type eq \\\"WORK\\\"]", "{\"value\":\"o@x\"}", &cur, &next,
+                 &e) == 0);
+    CHECK_STR(next.email, "o@x");
+    CHECK(patch1("replace", "emails[value eq \\\"ALICE@example.com\\\"].value", "\"v@x\"", &cur,
+                 &next, &e) == 0);
+    CHECK_STR(next.email, "v@x");
+    /* matched, and the sub-attribute is not stored: dropped */
+    CHECK(patch1("replace", "emails[type eq \\\"work\\\"].type", "\"home\"", &cur, &next, &e) == 0);
+    CHECK_STR(next.email, "alice@example.com");
+    /* Other types, not primary, display: never stored, so never a match. */
+    for (i = 0; misses[i]; i++) {
+        const char *v = strstr(misses[i], "].value") ? "\"n@x\"" : "{\"value\":\"n@x\"}";
+        CHECK(is_err(patch1("replace", misses[i], v, &cur, &next, &e), &e, 400, JP_SCIM_E_TARGET));
+        CHECK(strstr(e.detail, "no email matches") != NULL);
+        CHECK(
+            is_err(patch1("remove", misses[i], NULL, &cur, &next, &e), &e, 400, JP_SCIM_E_TARGET));
+    }
+    CHECK(
+        is_err(patch1("replace", "emails[type eq \\\"home\\\"].value", "\"n@x\"", &cur, &next, &e),
+               &e, 400, JP_SCIM_E_TARGET));
+    CHECK(strstr(e.detail, "type work and primary") != NULL);
+    /* add of another type is dropped, as before */
+    CHECK(patch1("Add", "emails[type eq \\\"home\\\"].value", "\"h@x\"", &cur, &next, &e) == 0);
+    CHECK_STR(next.email, "alice@example.com");
+
+    /* A user without an address: the work filter selects nothing. */
+    CHECK(
+        is_err(patch1("Replace", "emails[type eq \\\"work\\\"].value", "\"w@x\"", &none, &next, &e),
+               &e, 400, JP_SCIM_E_TARGET));
+    CHECK(strstr(e.detail, "has no email") != NULL && strstr(e.detail, "add") != NULL);
+    CHECK(is_err(
+        patch1("replace", "emails[primary eq true]", "{\"value\":\"w@x\"}", &none, &next, &e), &e,
+        400, JP_SCIM_E_TARGET));
+    CHECK(is_err(patch1("replace", "emails[type eq \\\"work\\\"].value", "null", &none, &next, &e),
+                 &e, 400, JP_SCIM_E_TARGET));
+    CHECK(is_err(patch1("remove", "emails[type eq \\\"work\\\"]", NULL, &none, &next, &e), &e, 400,
+                 JP_SCIM_E_TARGET));
+    CHECK(is_err(patch1("remove", "emails[type eq \\\"work\\\"].value", NULL, &none, &next, &e), &e,
+                 400, JP_SCIM_E_TARGET));
+    CHECK(
+        is_err(patch1("replace", "emails[type eq \\\"work\\\"].primary", "true", &none, &next, &e),
+               &e, 400, JP_SCIM_E_TARGET));
+    /* The same as a member of a path-less value. */
+    CHECK(is_err(patch(PATCH1("{\"op\":\"replace\",\"value\":{\"emails[type eq \\\"work\\\"]"
+                              ".value\":\"w@x\"}}"),
+                       &none, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_TARGET));
+    /* add sets it; without a filter, replace and remove need no target. */
+    CHECK(patch1("Add", "emails[type eq \\\"work\\\"].value", "\"w@x\"", &none, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("add", "emails[value eq \\\"w@x\\\"].value", "\"w@x\"", &none, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("replace", "emails.value", "\"w@x\"", &none, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("replace", "emails", "[{\"value\":\"w@x\"}]", &none, &next, &e) == 0);
+    CHECK_STR(next.email, "w@x");
+    CHECK(patch1("remove", "emails.value", NULL, &none, &next, &e) == 0);
+    CHECK(patch1("remove", "emails", NULL, &none, &next, &e) == 0);
+    CHECK(next.email == NULL);
+    /* Attributes without a column are dropped, filter or not (Entra ID's
+     * default mappings send Replace phoneNumbers[type eq "work"].value). */
+    CHECK(patch1("Replace", "phoneNumbers[type eq \\\"work\\\"].value", "\"1\"", &none, &next,
+                 &e) == 0);
+    /* Operations apply in order: what an earlier one added is a target. */
+    CHECK(patch(PATCH1("{\"op\":\"Add\",\"path\":\"emails[type eq \\\"work\\\"].value\","
+                       "\"value\":\"a@x\"},{\"op\":\"Replace\",\"path\":\"emails[type eq "
+                       "\\\"work\\\"].value\",\"value\":\"b@x\"}"),
+                &none, &next, &touched, &e) == 0);
+    CHECK_STR(next.email, "b@x");
+    CHECK(is_err(patch(PATCH1("{\"op\":\"remove\",\"path\":\"emails\"},{\"op\":\"replace\","
+                              "\"path\":\"emails[type eq \\\"work\\\"].value\",\"value\":\"b@x\"}"),
+                       &cur, &next, &touched, &e),
+                 &e, 400, JP_SCIM_E_TARGET));
+}
+
 static void test_filter(void)
 {
     jp_scim_filter f;
@@ -542,6 +652,34 @@ static void test_filter(void)
                  JP_SCIM_E_FILTER));
     CHECK(is_err(jp_scim_parse_filter(p, "userName eq {\"a\":1}", &f, &e), &e, 400,
                  JP_SCIM_E_FILTER));
+
+    /* The name parts (RFC 7644 3.4.2.2's own example), like displayName. */
+    CHECK(jp_scim_parse_filter(p, "name.familyName co \"O'Malley\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_FAMILY_NAME && f.op == JP_SCIM_OP_CO);
+    CHECK_STR(f.value, "O'Malley");
+    CHECK(jp_scim_parse_filter(p, "NAME.GIVENNAME Eq \"Barbara\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_GIVEN_NAME && f.op == JP_SCIM_OP_EQ);
+    CHECK(jp_scim_parse_filter(p, JP_SCIM_SCHEMA_USER ":name.givenName sw \"B\"", &f, &e) == 0);
+    CHECK(f.attr == JP_SCIM_FA_GIVEN_NAME && f.op == JP_SCIM_OP_SW);
+    CHECK(jp_scim_parse_filter(p, "name.familyName ew \"sen\"", &f, &e) == 0 &&
+          f.op == JP_SCIM_OP_EW);
+    CHECK(jp_scim_parse_filter(p, "name.familyName ne \"x\"", &f, &e) == 0 &&
+          f.op == JP_SCIM_OP_NE);
+    CHECK(jp_scim_parse_filter(p, "name.givenName pr", &f, &e) == 0 && f.op == JP_SCIM_OP_PR &&
+          f.value == NULL);
+    CHECK(jp_scim_parse_filter(p, "name.givenName eq \"B\" and not (name.familyName pr)", &f, &e) ==
+          0);
+    CHECK(f.node == JP_SCIM_FN_AND && f.a->attr == JP_SCIM_FA_GIVEN_NAME &&
+          f.b->a->attr == JP_SCIM_FA_FAMILY_NAME);
+    CHECK(
+        is_err(jp_scim_parse_filter(p, "name.givenName eq 5", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "name.givenName gt \"a\"", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "name.middleName eq \"a\"", &f, &e), &e, 400,
+                 JP_SCIM_E_FILTER));
+    CHECK(strstr(e.detail, "name.middleName") != NULL);
+    CHECK(is_err(jp_scim_parse_filter(p, "name eq \"a\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
+    CHECK(is_err(jp_scim_parse_filter(p, "givenName eq \"a\"", &f, &e), &e, 400, JP_SCIM_E_FILTER));
 }
 
 static void test_render(void)
@@ -905,6 +1043,7 @@ int main(void)
     test_parse_user();
     test_put();
     test_patch();
+    test_patch_no_target();
     test_filter();
     test_render();
     test_external_id_and_name();

@@ -1295,6 +1295,68 @@ static void test_scim_filter_forms(void)
     apr_pool_destroy(p);
 }
 
+/* totalResults of a SCIM filter, or -1. */
+static long scim_total(apr_pool_t *p, jp_db *db, const jp_store_cfg *c, const char *filter)
+{
+    jp_scim_filter f;
+    jp_scim_err e;
+    jp_scim_user *users;
+    int n;
+    int64_t total = -1;
+    const char *err = NULL;
+    if (jp_scim_parse_filter(p, filter, &f, &e) ||
+        jp_scim_store_list(p, db, c, &f, 1, 10, &users, &n, &total, &err) != JP_STORE_OK) {
+        fprintf(stderr, "  scim filter %s: %s\n", filter, err ? err : e.detail);
+        return -1;
+    }
+    return (long)total;
+}
+
+/* name.givenName and name.familyName filter like displayName: every
+ * operator, case-insensitively, NULL-safe; without the column (an
+ * application's table that names none) no row has them. */
+static void test_scim_filter_names(jp_db *db)
+{
+    jp_store_cfg c, bare;
+    jp_db fresh;
+    apr_pool_t *p;
+    const char *err = NULL;
+
+    drop_all(db);
+    jp_store_cfg_init(gp, &c);
+    CHECK(jp_store_init_schema(gp, db, &c, &err) == 0);
+    exec(db, "INSERT INTO jitprov_accounts (username, given_name, family_name, status, "
+             "created_at, updated_at, login_count, source) VALUES "
+             "('bj', 'Barbara', 'Jensen', 'active', 1, 1, 0, 'scim'), "
+             "('om', 'Ann', 'O''Malley', 'active', 1, 1, 0, 'scim'), "
+             "('nn', NULL, NULL, 'active', 1, 1, 0, 'scim')");
+    apr_pool_create(&p, gp);
+    if (db_open(p, &fresh)) {
+        CHECK(0);
+        return;
+    }
+    CHECK(scim_total(p, &fresh, &c, "name.familyName eq \"JENSEN\"") == 1);
+    CHECK(scim_total(p, &fresh, &c, "name.familyName co \"o'mal\"") == 1);
+    CHECK(scim_total(p, &fresh, &c, "NAME.GIVENNAME sw \"bar\"") == 1);
+    CHECK(scim_total(p, &fresh, &c, "name.givenName ew \"NN\"") == 1);
+    CHECK(scim_total(p, &fresh, &c, "name.familyName ne \"jensen\"") == 2);
+    CHECK(scim_total(p, &fresh, &c, "name.givenName pr") == 2);
+    CHECK(scim_total(p, &fresh, &c, "not (name.familyName pr)") == 1);
+    CHECK(scim_total(p, &fresh, &c, "name.familyName co \"%\"") == 0);
+    CHECK(scim_total(p, &fresh, &c,
+                     "name.givenName eq \"barbara\" and name.familyName eq \"jensen\"") == 1);
+    jp_store_cfg_init(gp, &bare);
+    bare.col[JP_COL_GIVEN_NAME] = bare.col[JP_COL_FAMILY_NAME] = NULL;
+    CHECK(scim_total(p, &fresh, &bare, "name.givenName eq \"Barbara\"") == 0);
+    CHECK(scim_total(p, &fresh, &bare, "name.givenName co \"a\"") == 0);
+    CHECK(scim_total(p, &fresh, &bare, "name.familyName ne \"Jensen\"") == 3);
+    CHECK(scim_total(p, &fresh, &bare, "name.familyName pr") == 0);
+    CHECK(scim_total(p, &fresh, &bare, "not (name.givenName pr)") == 3);
+    apr_dbd_close(fresh.driver, fresh.handle);
+    apr_pool_destroy(p);
+    drop_all(db);
+}
+
 static void suite(const char *drv, const char *params)
 {
     jp_db db;
@@ -1325,6 +1387,7 @@ static void suite(const char *drv, const char *params)
     test_link_by(&db);
     test_upgrade(&db);
     test_scim_filter_forms();
+    test_scim_filter_names(&db);
     drop_all(&db);
     apr_dbd_close(db.driver, db.handle);
 }
