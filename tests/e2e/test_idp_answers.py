@@ -55,6 +55,23 @@ def edited(answer, token_type):
     return answer
 
 
+def refused_with_nothing_sent(env, fault, s, edit, status, logged):
+    """A login whose token answer `edit` changes is refused with `status` and
+    `logged` on its error line; its access token goes nowhere (userinfo is on
+    and not called) and nothing is written."""
+    fault.edit_token = edit
+    env.httpd.start(env.standard_config(metadata_url=fault.discovery_url,
+                                        server_extra="JITProvUserInfo On"), fresh_db=True)
+    before = env.idp.stats().get("/me", 0)
+    r = h.login(s, env.httpd.url("/app/refused"), "alice")
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    assert SESSION_COOKIE not in h.set_cookies(r)
+    line = h.logged_line(env.httpd, r)
+    assert logged in line, line
+    assert env.idp.stats().get("/me", 0) == before
+    assert h.written_rows(env.httpd) == []
+
+
 @pytest.mark.parametrize("token_type,logged", [
     (None, "token_type is missing (token_type (none)"),
     ("mac", "token_type is not Bearer (token_type mac"),
@@ -62,19 +79,8 @@ def edited(answer, token_type):
     (7, "token_type is not Bearer (token_type (none)"),
 ])
 def test_token_type_must_be_bearer(env, fault, s, token_type, logged):
-    fault.edit_token = lambda answer: edited(answer, token_type)
-    env.httpd.start(env.standard_config(metadata_url=fault.discovery_url,
-                                        server_extra="JITProvUserInfo On"), fresh_db=True)
-    before = env.idp.stats().get("/me", 0)
-    r = h.login(s, env.httpd.url("/app/token-type"), "alice")
-    assert r.status_code == 502, (r.status_code, r.text[:300])
-    ref = h.error_ref(r)
-    assert ref and SESSION_COOKIE not in h.set_cookies(r)
-    assert h.wait_for_log(env.httpd, f"[ref {ref}]")
-    assert logged in env.httpd.log_since_start()
-    # The access token went nowhere (userinfo not called), nothing was written.
-    assert env.idp.stats().get("/me", 0) == before
-    assert h.written_rows(env.httpd) == []
+    refused_with_nothing_sent(env, fault, s, lambda answer: edited(answer, token_type), 502,
+                              logged)
 
 
 @pytest.mark.parametrize("access_token,logged", [
@@ -94,34 +100,16 @@ def test_access_token_is_required(env, fault, s, access_token, logged):
         else:
             answer["access_token"] = access_token
         return answer
-    fault.edit_token = edit
-    env.httpd.start(env.standard_config(metadata_url=fault.discovery_url,
-                                        server_extra="JITProvUserInfo On"), fresh_db=True)
-    before = env.idp.stats().get("/me", 0)
-    r = h.login(s, env.httpd.url("/app/no-at"), "alice")
-    assert r.status_code == 502, (r.status_code, r.text[:300])
-    assert SESSION_COOKIE not in h.set_cookies(r)
-    line = h.logged_line(env.httpd, r)
-    assert "token response refused: " + logged in line, line
-    assert env.idp.stats().get("/me", 0) == before
-    assert h.written_rows(env.httpd) == []
+    refused_with_nothing_sent(env, fault, s, edit, 502, "token response refused: " + logged)
 
 
 def test_access_token_must_match_the_id_tokens_at_hash(env, fault, s):
     # oidc-provider puts at_hash in the ID token it returns with the access
     # token (OIDC Core 3.1.3.8). An access token swapped on the way is not
     # this user's: refused before it reaches userinfo or the backend.
-    fault.edit_token = lambda answer: dict(answer, access_token="someone-elses-token")
-    env.httpd.start(env.standard_config(metadata_url=fault.discovery_url,
-                                        server_extra="JITProvUserInfo On"), fresh_db=True)
-    before = env.idp.stats().get("/me", 0)
-    r = h.login(s, env.httpd.url("/app/at-hash"), "alice")
-    assert r.status_code == 401, (r.status_code, r.text[:300])
-    assert SESSION_COOKIE not in h.set_cookies(r)
-    line = h.logged_line(env.httpd, r)
-    assert "ID token rejected: token at_hash does not match the access token" in line, line
-    assert env.idp.stats().get("/me", 0) == before
-    assert h.written_rows(env.httpd) == []
+    refused_with_nothing_sent(
+        env, fault, s, lambda answer: dict(answer, access_token="someone-elses-token"), 401,
+        "ID token rejected: token at_hash does not match the access token")
 
 
 def test_token_type_any_case_of_bearer(env, fault, s):
