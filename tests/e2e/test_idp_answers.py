@@ -46,12 +46,13 @@ def fault(env):
     env.httpd.stop()
 
 
-def edited(answer, token_type):
+def edited(answer, field, value):
+    """The token answer with `field` set to value, or removed (None)."""
     answer = dict(answer)
-    if token_type is None:
-        answer.pop("token_type", None)
+    if value is None:
+        answer.pop(field, None)
     else:
-        answer["token_type"] = token_type
+        answer[field] = value
     return answer
 
 
@@ -79,7 +80,8 @@ def refused_with_nothing_sent(env, fault, s, edit, status, logged):
     (7, "token_type is not Bearer (token_type (none)"),
 ])
 def test_token_type_must_be_bearer(env, fault, s, token_type, logged):
-    refused_with_nothing_sent(env, fault, s, lambda answer: edited(answer, token_type), 502,
+    refused_with_nothing_sent(env, fault, s,
+                              lambda answer: edited(answer, "token_type", token_type), 502,
                               logged)
 
 
@@ -93,14 +95,9 @@ def test_access_token_is_required(env, fault, s, access_token, logged):
     # RFC 6749 5.1 (and OIDC Core 3.1.3.5): access_token is REQUIRED. An answer
     # without a usable one is not a token response; with userinfo on, its
     # claims would silently be missing.
-    def edit(answer):
-        answer = dict(answer)
-        if access_token is None:
-            answer.pop("access_token", None)
-        else:
-            answer["access_token"] = access_token
-        return answer
-    refused_with_nothing_sent(env, fault, s, edit, 502, "token response refused: " + logged)
+    refused_with_nothing_sent(env, fault, s,
+                              lambda answer: edited(answer, "access_token", access_token), 502,
+                              "token response refused: " + logged)
 
 
 def test_access_token_must_match_the_id_tokens_at_hash(env, fault, s):
@@ -113,7 +110,7 @@ def test_access_token_must_match_the_id_tokens_at_hash(env, fault, s):
 
 
 def test_token_type_any_case_of_bearer(env, fault, s):
-    fault.edit_token = lambda answer: edited(answer, "bEARER")
+    fault.edit_token = lambda answer: edited(answer, "token_type", "bEARER")
     env.httpd.start(env.standard_config(metadata_url=fault.discovery_url), fresh_db=True)
     r = h.login(s, env.httpd.url("/app/token-type"), "alice")
     assert r.status_code == 200, (r.status_code, r.text[:300])
