@@ -711,7 +711,7 @@ static int at_hash_ok(apr_pool_t *p, json_t *c, const alg_info *a, const char *a
     if (!v || !at)
         return 1;
     if (!json_is_string(v) || json_string_length(v) > 2 * EVP_MAX_MD_SIZE) {
-        set_err(err, "token at_hash is not a string");
+        set_err(err, "token at_hash is not a string, or longer than any hash");
         return 0;
     }
     if (!EVP_Digest(at, strlen(at), h, &hl, md, NULL)) {
