@@ -232,7 +232,7 @@ int jp_diag_claims_view(request_rec *r)
     int i, total = 0;
 
     ap_set_content_type(r, "text/plain; charset=utf-8");
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     if (r->header_only)
         return OK;
     copy = apr_pcalloc(r->pool, sizeof(*copy));

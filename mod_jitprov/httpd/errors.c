@@ -55,9 +55,17 @@ void jp_challenge(request_rec *r)
         apr_table_setn(r->err_headers_out, "WWW-Authenticate", "jitprov");
 }
 
+void jp_no_store(request_rec *r)
+{
+    /* A stricter value set by a handler (front-channel logout's) stays. */
+    const char *cc = apr_table_get(r->err_headers_out, "Cache-Control");
+    if (!cc || !ap_strstr_c(cc, "no-store"))
+        apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+}
+
 int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...)
 {
-    const char *ref = jp_ref(r), *cc;
+    const char *ref = jp_ref(r);
     char *detail;
     va_list ap;
 
@@ -68,10 +76,7 @@ int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...
                   JPLOG(0001) "%s [ref %s] (shown: %s)", detail, ref, reason);
     apr_table_setn(r->notes, "jitprov-reason", reason);
     apr_table_setn(r->subprocess_env, "JITPROV_ERROR", reason);
-    /* A stricter value set by the handler (front-channel logout's) stays. */
-    cc = apr_table_get(r->err_headers_out, "Cache-Control");
-    if (!cc || !ap_strstr_c(cc, "no-store"))
-        apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     if (status == HTTP_UNAUTHORIZED)
         jp_challenge(r);
     jp_error_page(r, status, status, reason);

@@ -290,6 +290,10 @@ int jp_origin_https(request_rec *r, jp_srv_cfg *c);
 const char *jp_ref(request_rec *r);
 void jp_error_page(request_rec *r, int status, int shown, const char *reason);
 void jp_challenge(request_rec *r);
+/* Cache-Control: no-store on r's answer, whatever it turns out to be (an
+ * error, a redirect, the backend's page), keeping a stricter value already
+ * set by the module. */
+void jp_no_store(request_rec *r);
 int jp_fail(request_rec *r, int status, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

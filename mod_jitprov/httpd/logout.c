@@ -37,7 +37,7 @@ static int confirm_page(request_rec *r)
 {
     const char *href =
         apr_pstrcat(r->pool, r->uri, r->args ? "?" : "", r->args ? r->args : "", NULL);
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     apr_table_setn(r->headers_out, "Referrer-Policy", "same-origin");
     apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
     apr_table_setn(r->headers_out, "Content-Security-Policy", "frame-ancestors 'none'");

@@ -566,7 +566,7 @@ int jp_scim_handler(request_rec *r)
     memset(&x, 0, sizeof(x));
     x.r = r;
     x.c = c;
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     if (!c->scim_token)
         return scim_fail(&x, HTTP_INTERNAL_SERVER_ERROR, NULL,
                          "the SCIM endpoint is not configured",

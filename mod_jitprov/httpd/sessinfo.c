@@ -13,7 +13,7 @@ static int send_json(request_rec *r, int status, json_t *j)
 {
     const char *text = jp_json_text(r->pool, j, JSON_COMPACT);
     json_decref(j);
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
     ap_set_content_type(r, "application/json");
     r->status = status;

@@ -638,6 +638,12 @@ void jp_cookie_set(request_rec *r, jp_srv_cfg *c, const char *name, const char *
         pol.samesite = JP_SAMESITE_NONE;
     apr_table_addn(r->err_headers_out, "Set-Cookie",
                    jp_cookie_header(r->pool, name, value, &pol, path, max_age, https));
+    /* Also on the backend's own pages (the session cookie's refresh, its
+     * clearing when a token refresh gives up): a shared cache that stored
+     * the answer would hand this user's cookie to the next client. In
+     * err_headers_out the backend cannot drop it; a Cache-Control of its
+     * own is sent beside it, and no-store wins (RFC 9111 5.2.2.5). */
+    jp_no_store(r);
 }
 
 /* ---- records ---- */

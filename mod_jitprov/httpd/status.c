@@ -126,7 +126,7 @@ int jp_status_handler(request_rec *r)
     if (r->args && !strcmp(r->args, "claims"))
         return jp_diag_claims_view(r);
     ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     if (r->header_only)
         return OK;
     for (i = 0; i < JP_M__COUNT; i++)

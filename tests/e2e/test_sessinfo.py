@@ -17,7 +17,9 @@ INFO_LOCATIONS = """
 <Location /session-info-bare>
     SetHandler jitprov-session-info
 </Location>
-"""
+""" + h.protected("/index.html") + "\n" + h.protected(
+    "/cacheable", 'Header always set Cache-Control "public, max-age=600"',
+    'Header always set Content-Type "text/plain"', "ErrorDocument 404 \"cacheable page")
 
 
 def site_config(env):
@@ -71,6 +73,25 @@ def test_get_is_not_activity_and_post_extends(site, s):
     assert j["idle_expires"] == min(j["last_activity"] + 60, j["expires"])
     # Stored: the next read sees it.
     assert info(site, s).json()["last_activity"] == j["last_activity"]
+
+
+@pytest.mark.parametrize("path", ["/index.html", "/cacheable"])
+def test_a_refreshed_session_cookie_is_never_cached(site, s, path):
+    # The session cookie is re-issued on an ordinary page once the write-back
+    # interval (a tenth of the 60 s timeout) has passed. That answer is the
+    # backend's (here a static file, which sends no Cache-Control, and one
+    # that says public): a shared cache storing it would hand this user's
+    # cookie to the next client.
+    assert h.login(s, site.httpd.url(path), "dave").status_code in (200, 404)
+    time.sleep(6.2)
+    r = s.get(site.httpd.url(path), allow_redirects=False)
+    assert r.status_code in (200, 404), r.text[:300]
+    assert h.SESSION_COOKIE in h.set_cookies(r), r.headers
+    assert "no-store" in r.headers.get("Cache-Control", ""), r.headers
+    # Within the interval no cookie is set, and the backend's header stands.
+    r = s.get(site.httpd.url(path), allow_redirects=False)
+    assert h.SESSION_COOKIE not in h.set_cookies(r)
+    assert "no-store" not in r.headers.get("Cache-Control", ""), r.headers
 
 
 @pytest.mark.parametrize("headers,ok", [
