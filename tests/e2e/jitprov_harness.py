@@ -747,11 +747,13 @@ ErrorDocument 404 /public/not-found
         except OSError:
             return 0
 
-    def graceful(self, timeout=30):
+    def graceful(self, timeout=30, how="graceful"):
         """`apachectl graceful` (what Debian's logrotate runs): a new config
-        generation in the same parent; returns once it serves."""
+        generation in the same parent; returns once it serves. how="restart"
+        is `apachectl restart` (SIGHUP): the children are killed at once, the
+        parent stays."""
         before = self._notices()
-        r = subprocess.run([APACHE, "-f", self.conf_path, "-k", "graceful"],
+        r = subprocess.run([APACHE, "-f", self.conf_path, "-k", how],
                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert r.returncode == 0, r.stdout + r.stderr
         deadline = time.monotonic() + timeout

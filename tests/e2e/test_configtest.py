@@ -1,4 +1,6 @@
 """Misconfiguration is caught at configtest, with a message naming the directive."""
+import re
+
 import pytest
 
 
@@ -60,6 +62,21 @@ def test_bad_directive_named(env, directive, snippet):
     r = env.httpd.configtest(text)
     assert r.returncode != 0, f"configtest accepted: {snippet}"
     assert directive in r.stderr + r.stdout, r.stderr
+
+
+def test_bad_argument_is_a_syntax_error_a_conflict_is_jitprov0002(env):
+    """docs/operations.md (step 6): a bad argument is httpd's syntax error naming
+    the file, line and directive, with no module message id; a missing or
+    conflicting directive is logged as JITPROV0002 naming it."""
+    r = env.httpd.configtest(env.standard_config(locations_extra="JITProvCryptoPassphrase short"))
+    out = r.stderr + r.stdout
+    assert r.returncode != 0
+    assert re.search(r"Syntax error on line \d+ of \S+configtest\.conf:", out), out
+    assert "JITProvCryptoPassphrase" in out and "JITPROV" not in out, out
+    r = env.httpd.configtest(env.standard_config(locations_extra="JITProvLogoutURI /callback"))
+    out = r.stderr + r.stdout
+    assert r.returncode != 0
+    assert "JITPROV0002" in out and "JITProvLogoutURI" in out and "Syntax error" not in out, out
 
 
 def test_bad_regex_in_require(env):

@@ -1,7 +1,8 @@
 """The docs are the user contract: they must not drift from the code. Reads
 mod_jitprov/httpd/config.c (the directive table and the server defaults), every
-JPLOG(nnnn) message id in the sources, docs/directives.md (a section and an
-index row per directive) and the log table of docs/operations.md; runs
+JPLOG(nnnn) message id in the sources and the level it is logged at,
+docs/directives.md (a section and an index row per directive) and the log
+table of docs/operations.md (ids and levels); runs
 `apache2 -t` (no server start) on every configuration example of the docs and
 on every argument form of the Syntax lines; checks the README's description of
 scripts/demo.sh and scripts/test.sh against the scripts."""
@@ -234,6 +235,100 @@ def test_log_table_is_sorted_and_has_no_duplicates():
     assert rows == sorted(set(rows)), rows
 
 
+LOG_SOURCES = ("mod_jitprov/httpd/*.c", "mod_jitprov/lib/*.c")
+APLOG_WORDS = {"EMERG": "emerg", "ALERT": "alert", "CRIT": "crit", "ERR": "error",
+               "WARNING": "warning", "NOTICE": "notice", "INFO": "info", "DEBUG": "debug",
+               **{f"TRACE{i}": f"trace{i}" for i in range(1, 9)}}
+# Call sites whose level the test cannot work out, each with why; keyed by
+# (file, id). None today: a level in a local variable is followed to its
+# assignments in the same function (scim_handler.c's JITPROV0701).
+UNCHECKED_LEVELS = {}
+
+
+def without_comments(src):
+    """C source with comments blanked, string and character literals kept."""
+    return re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|/\*.*?\*/|//[^\n]*',
+                  lambda m: m.group(0) if m.group(0)[0] in "\"'" else " ", src, flags=re.S)
+
+
+def levels_of(expr, body):
+    """The doc words of an ap_log_* level argument. APLOG_STARTUP (a flag, not
+    a level) is dropped; a conditional gives each of its levels; a plain
+    identifier is followed to every `name = ...` in the enclosing function
+    body. None when no level can be found."""
+    expr = " ".join(expr.split())
+    if re.fullmatch(r"[a-z_]\w*", expr):
+        assigned = re.findall(r"\b" + expr + r"\s*=(?!=)\s*([^;]+);", body)
+        expr = " ".join(assigned)
+    words = {APLOG_WORDS[w] for w in re.findall(r"\bAPLOG_([A-Z0-9]+)\b", expr)
+             if w in APLOG_WORDS}
+    return words or None
+
+
+def code_log_levels():
+    """{id: {(file, level word), ...}} for every JPLOG(nnnn) call site, and a
+    list of call sites that could not be read."""
+    out, unread = {}, []
+    for pat in LOG_SOURCES:
+        for path in sorted(glob.glob(os.path.join(ROOT, pat))):
+            rel = os.path.relpath(path, ROOT)
+            src = without_comments(read(path))
+            for m in re.finditer(r"JPLOG\((\d{4})\)", src):
+                key = (rel, m.group(1))
+                if key in UNCHECKED_LEVELS:
+                    continue
+                # The ap_log_* call this JPLOG is an argument of (calls span
+                # lines): the nearest one before it, which must hold it.
+                call = None
+                for c in re.finditer(r"\bap_log_[a-z]*error\s*\(", src[:m.start()]):
+                    call = c
+                args = split_args(src[call.end():]) if call else None
+                if not call or args[0] != "APLOG_MARK" or \
+                        not any("JPLOG(" + m.group(1) + ")" in a for a in args[2:]):
+                    unread.append(f"{rel}: JITPROV{m.group(1)} is not in an ap_log_*error call")
+                    continue
+                # The function around the call: from the last line that starts
+                # a top-level block to the call.
+                fn = src.rfind("\n{\n", 0, call.start())
+                words = levels_of(args[1], src[fn if fn >= 0 else 0:call.start()])
+                if not words:
+                    unread.append(f"{rel}: JITPROV{m.group(1)}: level `{args[1]}` not understood")
+                    continue
+                out.setdefault(m.group(1), set()).update((rel, w) for w in words)
+    assert len(out) > 80, "the JPLOG call sites were not found"
+    return out, unread
+
+
+def doc_log_levels():
+    """{id: {level word}} from the log table's level column: levels separated by
+    " / ", each with an optional "(when)" note, e.g. "warning (4xx) / error (5xx)"."""
+    out = {}
+    for m in re.finditer(r"^\| `JITPROV(\d{4})` \| ([^|]+) \|", read(OPERATIONS_MD), re.M):
+        words = {re.sub(r"\(.*?\)", "", part).strip() for part in m.group(2).split("/")}
+        assert words <= set(APLOG_WORDS.values()), f"JITPROV{m.group(1)}: level `{m.group(2)}`"
+        out[m.group(1)] = words
+    return out
+
+
+def test_log_table_levels_match_the_code():
+    """Each call site's level is in its row, and each level of a row is used by a
+    call site: an operator filtering on a level must see what the table says."""
+    code, unread = code_log_levels()
+    assert not unread, "\n".join(unread)
+    docs = doc_log_levels()
+    wrong = []
+    for i, sites in sorted(code.items()):
+        if i not in docs:
+            continue  # test_every_logged_message_id_is_in_the_log_table says so
+        for rel, w in sorted(sites):
+            if w not in docs[i]:
+                wrong.append(f"JITPROV{i}: {rel} logs at {w}, the table says {sorted(docs[i])}")
+        unused = docs[i] - {w for _, w in sites}
+        if unused:
+            wrong.append(f"JITPROV{i}: the table says {sorted(unused)}, no call site logs that")
+    assert not wrong, "\n".join(wrong)
+
+
 @pytest.mark.parametrize("text", [
     "never an\nHMAC algorithm",           # HS* are accepted under conditions
     "16 KiB",                             # tokens may be up to 64 KiB
@@ -241,6 +336,10 @@ def test_log_table_is_sorted_and_has_no_duplicates():
     "no status page",                     # SetHandler jitprov-status exists
     "JWKS at once, at most once every 30",  # ID tokens: a new kid at once, the same 1/s
     "refetch it at once (at most once every 30",
+    "a full restart starts them again",   # apachectl restart keeps the counters
+    "provider's small built-in size",     # plain shmcb is 16 MiB
+    "502/504 means the IdP, 503 the database",  # the fetch back-off answers 503
+    "cannot be created (503, logged)",    # a taken user name is a 409 collision
 ])
 def test_known_contradictions_stay_fixed(text):
     for path in glob.glob(os.path.join(ROOT, "docs", "*.md")):

@@ -102,6 +102,26 @@ def test_counters_go_on_through_a_graceful_restart(site):
             == before["jitprov_authenticated_requests_total"] + 1)
 
 
+def test_counters_go_on_through_apachectl_restart_and_end_at_a_stop(site):
+    """docs/operations.md: `apachectl restart` (SIGHUP) keeps the totals as a
+    graceful restart does (the parent and its process pool live on); only a
+    stop and start begins them again."""
+    with h.requests.Session() as s:
+        assert h.login(s, site.httpd.url("/app/"), "bob").status_code == 200
+        before = counters(site)
+        assert before["jitprov_logins_total"] >= 1
+        pid = site.httpd.pid()
+        site.httpd.graceful(how="restart")
+        assert site.httpd.pid() == pid
+        assert s.get(site.httpd.url("/app/z")).status_code == 200
+        after = counters(site)
+        assert after["jitprov_logins_total"] == before["jitprov_logins_total"]
+        assert (after["jitprov_authenticated_requests_total"]
+                == before["jitprov_authenticated_requests_total"] + 1)
+        site.httpd.restart_full()
+        assert counters(site)["jitprov_logins_total"] == 0
+
+
 def test_logouts_count_only_logouts(site):
     before = counters(site)["jitprov_logouts_total"]
     with h.requests.Session() as s:
