@@ -249,14 +249,16 @@ def test_role_map_without_allow_list_fails_configtest(prov):
 
 
 def check(prov, claims, location="/app/", fmt="json"):
-    """jitprov-admin check with these claims against the running site's config."""
+    """jitprov-admin check with these claims against the running site's config;
+    fmt None: without --format."""
     import os
     import subprocess
     path = os.path.join(prov.httpd.dir, "conf", "claims.json")
     with open(path, "w") as f:
         json.dump({"iss": prov.env.idp.issuer, **claims}, f)
-    r = subprocess.run([h.JITPROV_ADMIN, "-f", prov.httpd.conf_path, "check", "--format",
-                        fmt, "--claims", path, "--location", location], capture_output=True,
+    r = subprocess.run([h.JITPROV_ADMIN, "-f", prov.httpd.conf_path, "check"]
+                       + (["--format", fmt] if fmt else [])
+                       + ["--claims", path, "--location", location], capture_output=True,
                        text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout) if fmt == "json" else r.stdout
@@ -280,6 +282,10 @@ def test_check_predicts_exactly_what_the_login_does(prov):
     before, mark = prov.counts(), last_audit_id(prov)
     plan = check(prov, vera)
     text = check(prov, vera, fmt="text")
+    default = check(prov, vera, fmt=None)           # the text report, not JSON
+    assert default.startswith("outcome:  login (HTTP 302)\n"), default
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(default)
     assert prov.counts() == before                   # the dry runs wrote nothing
     assert "outcome:  login (HTTP 302)" in text and "grant" in text, text
     assert "X-Account-Username: vera" in text, text
