@@ -133,11 +133,13 @@ suite_common() {
 
     # ---- add ----
     expect 0 add --email Pat@Example.com --name "Pat Doe"
-    has "created account 1 (active)"
+    # the exact line jitprov-admin.md documents for add --email
+    same "$out" "created account 1 (active); it is linked to the first login with this verified email (JITProvLinkByEmail On)" \
+        "add --email's output"
     expect 4 add --email pat@example.com
     has "already waiting for its first login (id 1)"
     expect 0 add --iss https://idp.example.com --sub s-2 --username sam --status pending
-    has "created account 2 (pending)"
+    same "$out" "created account 2 (pending)" "add --iss --sub's output"
     expect 4 add --iss https://idp.example.com --sub s-2
     has "exists already"
     expect 0 add --iss https://idp.example.com --sub "o'neil\"; DROP TABLE jitprov_accounts; --" \
