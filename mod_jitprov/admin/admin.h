@@ -25,7 +25,8 @@ enum {
 typedef struct {
     const char *name;
     int (*run)(void);
-    const char *opts; /* command options allowed, space separated */
+    const char *opts;    /* command options allowed, space separated */
+    const char *summary; /* its line in 'jitprov-admin --help' */
     const char *help;
 } command;
 

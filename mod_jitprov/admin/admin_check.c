@@ -103,9 +103,11 @@ static chk_dir effective(const char *path)
     return e;
 }
 
-/* What the backend would receive (mod_jitprov.c's apply_identity). */
+/* What the backend would receive (mod_jitprov.c's apply_identity, through the
+ * same headers.c calls). A header the module would not send is null in out;
+ * unsent says why, for the text report. */
 static void headers(json_t *claims, const char *sub, const jp_account *a, const char *path,
-                    json_t *out)
+                    json_t *out, apr_table_t *unsent)
 {
     apr_array_header_t *kv = apr_array_make(pool, 24, sizeof(jp_kv));
     chk_dir d = effective(path);
@@ -131,14 +133,19 @@ static void headers(json_t *claims, const char *sub, const jp_account *a, const 
     }
     for (i = 0; d.headers && i < d.headers->nelts; i++) {
         const chk_header *m = &((chk_header *)d.headers->elts)[i];
-        const char *v = jp_kv_get(kv, m->key);
-        json_object_set_new(h, m->name,
-                            v ? json_string(jp_hdr_value(pool, v, delim, enc)) : json_null());
+        const char *v = jp_kv_get(kv, m->key), *sent = NULL;
+        if (!v)
+            apr_table_set(unsent, m->name,
+                          m->key[0] == 'c' ? "no such claim" : "no such account value");
+        else if (!(sent = jp_hdr_mapped_value(pool, m->key, v, delim, enc)))
+            apr_table_set(unsent, m->name,
+                          "an element contains the delimiter, or the delimiter does not suit "
+                          "the encoding; the module logs JITPROV0680");
+        json_object_set_new(h, m->name, sent ? json_string(sent) : json_null());
     }
     json_object_set_new(out, "headers", h);
     u = jp_kv_get(kv, d.remote_user ? d.remote_user : "c:sub");
-    json_object_set_new(out, "remote_user",
-                        json_string(jp_hdr_value(pool, u && *u ? u : sub, delim, JP_ENC_NONE)));
+    json_object_set_new(out, "remote_user", json_string(jp_hdr_remote_user(pool, u, sub, delim)));
 }
 
 static const char *outcome(jp_prov_rc rc, int *status)
@@ -182,8 +189,8 @@ static const char *jtext(json_t *v)
     return out;
 }
 
-/* The same report for a terminal. */
-static void print_text(json_t *out)
+/* The same report for a terminal; unsent: why a null header is not sent. */
+static void print_text(json_t *out, apr_table_t *unsent)
 {
     json_t *v, *e;
     const char *k;
@@ -221,7 +228,11 @@ static void print_text(json_t *out)
         printf("the application receives (%s):\n", jtext(json_object_get(out, "location")));
         json_object_foreach(v, k, e)
         {
-            printf("  %s: %s\n", safe(k), json_is_null(e) ? "(not set)" : jtext(e));
+            const char *why = apr_table_get(unsent, k);
+            if (json_is_null(e))
+                printf("  %s: (not sent: %s)\n", safe(k), why ? why : "no value");
+            else
+                printf("  %s: %s\n", safe(k), jtext(e));
         }
         printf("  REMOTE_USER: %s\n", jtext(json_object_get(out, "remote_user")));
     }
@@ -233,6 +244,7 @@ int cmd_check(void)
     const char *fmt = format_opt("text", "text json");
     json_error_t je;
     json_t *claims, *out = json_object(), *gates = json_array(), *events = json_array();
+    apr_table_t *unsent = apr_table_make(pool, 4);
     jp_account acct;
     jp_prov_rc rc = JP_PROV_OK;
     int status = 302;
@@ -293,9 +305,9 @@ int cmd_check(void)
         json_object_set_new(out, "account", json_null());
     }
     if (status == 302)
-        headers(claims, sub, login_cfg.provisioning ? &acct : NULL, path, out);
+        headers(claims, sub, login_cfg.provisioning ? &acct : NULL, path, out, unsent);
     if (!strcmp(fmt, "text")) {
-        print_text(out);
+        print_text(out, unsent);
     } else if ((text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
         puts(text);
         free(text);

@@ -426,7 +426,7 @@ static int cmd_audit(void)
 }
 
 const command commands[] = {
-    {"init", cmd_init, "owner dry-run alter",
+    {"init", cmd_init, "owner dry-run alter", "create the tables and indexes (safe to run again)",
      "Usage: jitprov-admin [DATABASE] init [--owner USER] [--dry-run] [--alter]\n"
      "\n"
      "Creates what mod_jitprov needs, and only what is missing: the account table\n"
@@ -445,6 +445,7 @@ const command commands[] = {
      "  -n, --dry-run  change nothing: print the SQL statements init would run (for a\n"
      "                 DBA to review, or to run by hand)\n"},
     {"add", cmd_add, "email iss sub username name status",
+     "pre-provision an account (by email, or by iss + sub)",
      "Usage: jitprov-admin [DATABASE] add (--email EMAIL | --iss ISSUER --sub SUBJECT)\n"
      "                     [--username NAME] [--name DISPLAY_NAME] [--status STATUS]\n"
      "\n"
@@ -459,33 +460,34 @@ const command commands[] = {
      "                       as in the ID token, and its 'sub')\n"
      "  --username, --name   initial username and display name\n"
      "  --status STATUS      active (default), pending or disabled\n"},
-    {"list", cmd_list, "status format",
+    {"list", cmd_list, "status format", "list accounts",
      "Usage: jitprov-admin [DATABASE] list [--status STATUS] [--format table|csv|json]\n"
      "\n"
      "Lists accounts by id. The table shows the main columns; csv and json carry\n"
      "every configured column, times as UTC ISO 8601.\n"},
-    {"show", cmd_show, "email sub iss",
+    {"show", cmd_show, "email sub iss", "one account in full, with its recent audit events",
      "Usage: jitprov-admin [DATABASE] show (ID | --email EMAIL | --sub SUBJECT [--iss ISSUER])\n"
      "\n"
      "Prints every column of the account(s) and the last 10 audit events of each.\n"
      "--email matches case-insensitively.\n"},
-    {"approve", cmd_approve, "reason",
+    {"approve", cmd_approve, "reason", "let a pending account log in",
      "Usage: jitprov-admin [DATABASE] approve ID [--reason TEXT]\n"
      "\n"
      "Makes a pending account active (JITProvNewAccountStatus pending): the user's\n"
      "next login succeeds.\n"},
-    {"disable", cmd_disable, "reason",
+    {"disable", cmd_disable, "reason", "refuse an account's logins and end its sessions",
      "Usage: jitprov-admin [DATABASE] disable ID [--reason TEXT]\n"
      "\n"
      "Disables an account: logins are refused, and live sessions end at their next\n"
      "status re-check (JITProvAccountRecheckInterval, default 60 s). A login never\n"
      "re-activates a disabled account.\n"},
-    {"enable", cmd_enable, "reason",
+    {"enable", cmd_enable, "reason", "re-activate a disabled account",
      "Usage: jitprov-admin [DATABASE] enable ID [--reason TEXT]\n"
      "\n"
      "Re-activates a disabled account. (A pending account is approved with\n"
      "'approve'.)\n"},
     {"stale", cmd_stale, "inactive-days disable format include-never-logged-in",
+     "accounts without a login for N days (optionally disable them)",
      "Usage: jitprov-admin [DATABASE] stale --inactive-days N [--disable]\n"
      "                     [--include-never-logged-in] [--format table|csv|json]\n"
      "\n"
@@ -498,6 +500,7 @@ const command commands[] = {
      "  --include-never-logged-in  also list accounts never used that were\n"
      "                 created more than N days ago\n"},
     {"audit", cmd_audit, "since format account",
+     "export the audit log (csv, json, jsonl or syslog)",
      "Usage: jitprov-admin [DATABASE] audit [--since DATE] [--account ID]\n"
      "                     [--format csv|json|jsonl|syslog]\n"
      "\n"
@@ -513,6 +516,7 @@ const command commands[] = {
      "                 correlation id, client address, detail); CSV values starting\n"
      "                 with = + - @ get a leading ' so spreadsheets do not evaluate them\n"},
     {"check", cmd_check, "claims location format",
+     "what a login with these claims would do, without doing it",
      "Usage: jitprov-admin [-f HTTPD.CONF] check --claims FILE.json [--location PATH]\n"
      "                     [--format text|json]\n"
      "\n"
@@ -524,4 +528,4 @@ const command commands[] = {
      "<Location> blocks). The account part runs the module's own code and SQL in a\n"
      "transaction that is rolled back; a new account's id is not predicted.\n"
      "--format json prints the same as one JSON object.\n"},
-    {NULL, NULL, NULL, NULL}};
+    {NULL, NULL, NULL, NULL, NULL}};

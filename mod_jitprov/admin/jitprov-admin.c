@@ -67,22 +67,24 @@ static const char usage_main[] =
     "  -p, --params STRING  as DBDParams: a file path for sqlite3, a conninfo\n"
     "                       string (\"host=... dbname=... user=...\") for pgsql\n"
     "\n"
-    "Commands:\n"
-    "  init       create the tables and indexes (safe to run again)\n"
-    "  add        pre-provision an account (by email, or by iss + sub)\n"
-    "  list       list accounts\n"
-    "  show       one account in full, with its recent audit events\n"
-    "  approve    let a pending account log in\n"
-    "  disable    refuse an account's logins and end its sessions\n"
-    "  enable     re-activate a disabled account\n"
-    "  stale      accounts without a login for N days (optionally disable them)\n"
-    "  audit      export the audit log (CSV or JSON)\n"
+    "Commands:\n";
+/* ... then one line per command, from commands[], so none is left out ... */
+static const char usage_tail[] =
     "\n"
     "  -h, --help           this text; 'jitprov-admin COMMAND --help' for a command\n"
     "  -V, --version        print the version\n"
     "\n"
     "Exit status: 0 done, 1 database or configuration error, 2 usage error,\n"
     "3 no such account, 4 refused (already exists, wrong status, no such column).\n";
+
+static void usage(FILE *f)
+{
+    const command *c;
+    fputs(usage_main, f);
+    for (c = commands; c->name; c++)
+        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+    fputs(usage_tail, f);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Command line                                                               */
@@ -230,10 +232,10 @@ int main(int argc, char **argv)
     }
     if (!cmd) {
         if (o("help")) {
-            fputs(usage_main, stdout);
+            usage(stdout);
             return EX_OK;
         }
-        fputs(usage_main, stderr);
+        usage(stderr);
         return EX_USAGE;
     }
     if (o("help")) {

@@ -363,8 +363,7 @@ static void apply_env(request_rec *r, jp_dir_cfg *d, const jp_req *rq, const cha
         else
             name = jp_env_join(r->pool, "JITPROV_ACCOUNT_", sizeof("JITPROV_ACCOUNT_") - 1,
                                kv[i].key + 2);
-        val = kv[i].key[0] == 'c' ? jp_hdr_claim_value(r->pool, kv[i].val, delim, enc)
-                                  : jp_hdr_value(r->pool, kv[i].val, delim, enc);
+        val = jp_hdr_mapped_value(r->pool, kv[i].key, kv[i].val, delim, enc);
         if (!val)
             continue;
         env_add(r, name, val);
@@ -398,10 +397,7 @@ static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq, cons
     const char *u = jp_kv_get(s->kv, d->remote_user ? d->remote_user : "c:sub");
     int i;
 
-    /* Empty also when nothing but control characters was left of it. */
-    u = u ? jp_hdr_value(r->pool, u, delim, JP_ENC_NONE) : NULL;
-    if (!u || !*u)
-        u = jp_hdr_value(r->pool, s->sub, delim, JP_ENC_NONE);
+    u = jp_hdr_remote_user(r->pool, u, s->sub, delim);
     r->user = apr_pstrdup(r->pool, u);
     r->ap_auth_type = "jitprov";
     if (d->headers) {
@@ -410,17 +406,12 @@ static void apply_identity(request_rec *r, jp_dir_cfg *d, const jp_req *rq, cons
             const char *v = jp_kv_get(s->kv, m[i].key);
             /* Claims may be multi-valued: rendered so the backend splits them
              * back exactly, or not at all. Account columns are single strings. */
-            if (v && m[i].key[0] == 'c') {
-                v = jp_hdr_claim_value(r->pool, v, delim, enc);
-                if (!v)
-                    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                                  JPLOG(0680) "header %s not sent: an element of claim %s "
-                                              "contains the delimiter \"%s\" or the "
-                                              "delimiter does not suit the encoding",
-                                  m[i].name, m[i].key + 2, ap_escape_logitem(r->pool, delim));
-            } else if (v) {
-                v = jp_hdr_value(r->pool, v, delim, enc);
-            }
+            if (v && !(v = jp_hdr_mapped_value(r->pool, m[i].key, v, delim, enc)))
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                              JPLOG(0680) "header %s not sent: an element of claim %s "
+                                          "contains the delimiter \"%s\" or the "
+                                          "delimiter does not suit the encoding",
+                              m[i].name, m[i].key + 2, ap_escape_logitem(r->pool, delim));
             if (v)
                 apr_table_setn(r->headers_in, m[i].name, v);
             else

@@ -478,6 +478,24 @@ const char *jp_hdr_claim_value(apr_pool_t *p, const char *value, const char *del
     return NULL;
 }
 
+const char *jp_hdr_mapped_value(apr_pool_t *p, const char *key, const char *value,
+                                const char *delim, jp_encoding enc)
+{
+    /* Only a claim can hold several elements that must split back apart. */
+    if (key && key[0] == 'c')
+        return jp_hdr_claim_value(p, value, delim, enc);
+    return jp_hdr_value(p, value, delim, enc);
+}
+
+const char *jp_hdr_remote_user(apr_pool_t *p, const char *value, const char *sub, const char *delim)
+{
+    const char *u = value ? jp_hdr_value(p, value, delim, JP_ENC_NONE) : NULL;
+    /* Empty also when nothing but control characters was left of it. */
+    if (!u || !*u)
+        u = jp_hdr_value(p, sub, delim, JP_ENC_NONE);
+    return u;
+}
+
 /* Environment names: letters, digits and '_' only (anything else becomes
  * '_'); claim names upper-cased. Tables, since every claim of every request
  * gets a name. */

@@ -51,6 +51,20 @@ const char *jp_hdr_value(apr_pool_t *p, const char *value, const char *delim, jp
 const char *jp_hdr_claim_value(apr_pool_t *p, const char *value, const char *delim,
                                jp_encoding enc);
 
+/* What a JITProvHeader (or a claims environment variable) carries for a
+ * session key: a claim ("c:NAME") as jp_hdr_claim_value renders it, an account
+ * column ("a:COLUMN", a single string) as jp_hdr_value does. NULL: send
+ * nothing. The module and jitprov-admin check both call this, so that check
+ * predicts the module exactly. */
+const char *jp_hdr_mapped_value(apr_pool_t *p, const char *key, const char *value,
+                                const char *delim, jp_encoding enc);
+
+/* REMOTE_USER from the JITProvRemoteUser source's value (NULL when absent):
+ * control bytes dropped, multi-valued elements joined with delim; sub (also
+ * rendered so) when that leaves nothing. The module and check share it. */
+const char *jp_hdr_remote_user(apr_pool_t *p, const char *value, const char *sub,
+                               const char *delim);
+
 /* Environment variable name: prefix + name with ASCII letters uppercased and every
  * char outside [A-Za-z0-9_] turned into '_'. The prefix keeps its case, but its
  * chars outside [A-Za-z0-9_] also become '_'. */

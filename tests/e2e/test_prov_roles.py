@@ -30,6 +30,11 @@ USERS = {
     "vera": {"sub": "u-r0000000-0000-4000-8000-00000000a009", "email": "vera@example.com",
              "email_verified": True, "name": "Vera Check", "preferred_username": "vera",
              "groups": ["staff", "team-blue"], "department": "qa"},
+    # A name and a group holding the delimiter: each encoding renders them its
+    # own way, and `none` sends neither (JITPROV0680).
+    "dora": {"sub": "u-r0000000-0000-4000-8000-00000000a00a", "email": "dora@example.com",
+             "email_verified": True, "name": "Doe, Dora", "preferred_username": "dora",
+             "groups": ["staff", "admins", "ops,qa"], "department": "ops"},
 }
 
 ROLES_SQL = """CREATE TABLE app_user_roles (
@@ -50,6 +55,15 @@ JITProvMapClaim department dept_always always
 JITProvMapClaim department dept_never never
 JITProvAccountRecheckInterval 1"""
 
+# The claim headers in each JITProvHeaderEncoding, for check's predictions.
+ENC_LOCATIONS = "\n".join(f"""<Location /enc/{enc}>
+    AuthType jitprov
+{h.PROV_IDENTITY}
+    JITProvHeader X-User-Groups claim:groups
+    JITProvHeaderEncoding {enc}
+    Require valid-user
+</Location>""" for enc in ("none", "percent", "base64url"))
+
 
 def set_users(env, **changes):
     for login, claims in changes.items():
@@ -60,7 +74,7 @@ def set_users(env, **changes):
 @pytest.fixture(scope="module")
 def prov(env, db):
     set_users(env, **USERS)
-    site = h.ProvSite(env, db).start(SERVER, setup_sql=ROLES_SQL)
+    site = h.ProvSite(env, db).start(SERVER, setup_sql=ROLES_SQL, extra=ENC_LOCATIONS)
     yield site
     env.httpd.stop()
     for u in USERS:
@@ -68,9 +82,9 @@ def prov(env, db):
     env.idp.restart()
 
 
-def login(prov, user):
+def login(prov, user, path="/app/"):
     with requests.Session() as sess:
-        return h.login(sess, prov.url("/app/"), user)
+        return h.login(sess, prov.url(path), user)
 
 
 def account(prov, user):
@@ -199,7 +213,7 @@ def test_collision_refused_then_suffixed(prov):
     other = prov.db.rows("SELECT * FROM jitprov_accounts WHERE username = 'cody'")
     assert other[0]["email"] == "other@example.com" and other[0]["sub"] is None
 
-    prov.start(SERVER + "\nJITProvCollision suffix", fresh=False)
+    prov.start(SERVER + "\nJITProvCollision suffix", fresh=False, extra=ENC_LOCATIONS)
     r = login(prov, "cody")
     assert r.status_code == 200, r.text[:300]
     assert account(prov, "cody")["username"] == "cody-2"
@@ -235,14 +249,16 @@ def test_role_map_without_allow_list_fails_configtest(prov):
 
 
 def check(prov, claims, location="/app/", fmt="json"):
-    """jitprov-admin check with these claims against the running site's config."""
+    """jitprov-admin check with these claims against the running site's config;
+    fmt None: without --format."""
     import os
     import subprocess
     path = os.path.join(prov.httpd.dir, "conf", "claims.json")
     with open(path, "w") as f:
         json.dump({"iss": prov.env.idp.issuer, **claims}, f)
-    r = subprocess.run([h.JITPROV_ADMIN, "-f", prov.httpd.conf_path, "check", "--format",
-                        fmt, "--claims", path, "--location", location], capture_output=True,
+    r = subprocess.run([h.JITPROV_ADMIN, "-f", prov.httpd.conf_path, "check"]
+                       + (["--format", fmt] if fmt else [])
+                       + ["--claims", path, "--location", location], capture_output=True,
                        text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout) if fmt == "json" else r.stdout
@@ -266,6 +282,10 @@ def test_check_predicts_exactly_what_the_login_does(prov):
     before, mark = prov.counts(), last_audit_id(prov)
     plan = check(prov, vera)
     text = check(prov, vera, fmt="text")
+    default = check(prov, vera, fmt=None)           # the text report, not JSON
+    assert default.startswith("outcome:  login (HTTP 302)\n"), default
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(default)
     assert prov.counts() == before                   # the dry runs wrote nothing
     assert "outcome:  login (HTTP 302)" in text and "grant" in text, text
     assert "X-Account-Username: vera" in text, text
@@ -319,3 +339,39 @@ def test_check_predicts_exactly_what_the_login_does(prov):
         r = h.login(sess, prov.url("/app/"), "vera")
     assert r.status_code == 403
     assert audit_since(prov, vera["sub"], mark) == plan["events"]
+
+
+def x_headers(r):
+    """The X- headers the backend received, named as JITProvHeader names them."""
+    return {k[5:].replace("_", "-").lower(): v for k, v in r.json()["http"].items()
+            if k.startswith("HTTP_X_")}
+
+
+def test_check_predicts_the_claim_headers_of_every_encoding(prov):
+    dora = USERS["dora"]
+    assert login(prov, "dora").status_code == 200   # the account exists: ids are known
+    for enc in ("base64url", "percent", "none"):
+        path = f"/enc/{enc}/"
+        plan = check(prov, dora, location=path)
+        r = login(prov, "dora", path)
+        assert r.status_code == 200, r.text[:300]
+        assert plan["outcome"] == "login"
+        want = {k.lower(): v for k, v in plan["headers"].items() if v is not None}
+        assert x_headers(r) == want, enc
+        assert r.json()["remote_user"] == plan["remote_user"]
+    # Each element encoded on its own; the group holding the delimiter stays one.
+    assert plan_of(prov, dora, "/enc/base64url/")["X-User-Groups"] == "c3RhZmY,YWRtaW5z,b3BzLHFh"
+    assert plan_of(prov, dora, "/enc/percent/")["X-User-Groups"] == "staff,admins,ops%2Cqa"
+    # none cannot show "ops,qa" or "Doe, Dora" unambiguously: the module sends
+    # nothing (JITPROV0680), and check says so.
+    plan = plan_of(prov, dora, "/enc/none/")
+    assert plan["X-User-Groups"] is None and plan["X-User-Name"] is None
+    assert plan["X-User-Email"] == "dora@example.com"
+    assert h.wait_for_log(prov.httpd, "JITPROV0680")
+    text = check(prov, dora, location="/enc/none/", fmt="text")
+    assert "X-User-Groups: (not sent: " in text and "JITPROV0680" in text, text
+    assert "X-User-Email: dora@example.com" in text, text
+
+
+def plan_of(prov, claims, location):
+    return check(prov, claims, location=location)["headers"]

@@ -9,6 +9,7 @@
 set -u
 
 ADMIN=${1:-./jitprov-admin}
+src=$(cd "$(dirname "$0")/../.." && pwd)
 case $ADMIN in /*) ;; *) ADMIN=$PWD/$ADMIN ;; esac
 if [ ! -x "$ADMIN" ]; then
     echo "admin-test.sh: $ADMIN not found (build first: make)" >&2
@@ -62,16 +63,31 @@ suite_common() {
     local now old id
 
     # ---- usage and help ----
+    # --help lists every command of the table in admin_cmds.c, and the audit
+    # formats that cmd_audit accepts.
+    local cmds formats c f
+    cmds=$(sed -n '/^const command commands\[\] = {/,/^ *{NULL/p' "$src/mod_jitprov/admin/admin_cmds.c" |
+        sed -n 's/^ *{"\([a-z-]*\)", cmd_.*/\1/p')
+    formats=$(sed -n '/^static int cmd_audit(void)/,/^}/s/.*format_opt("[a-z]*", "\([a-z ]*\)").*/\1/p' \
+        "$src/mod_jitprov/admin/admin_cmds.c")
+    same "$(wc -w <<<"$cmds") $(grep -cw check <<<"$cmds")" "10 1" "commands read from admin_cmds.c: $cmds"
+    same "$formats" "csv json jsonl syslog" "audit formats read from admin_cmds.c"
     expect_raw 0 --help
     has "Commands:"
-    has "stale"
+    for c in $cmds; do
+        if grep -qE "^  $c +[a-z]" <<<"$out"; then ok; else bad "--help does not list '$c': $out"; fi
+    done
+    for f in $formats; do
+        if grep -E "^  audit " <<<"$out" | grep -qw "$f"; then ok; else bad "--help's audit line lacks '$f': $out"; fi
+    done
     expect_raw 2
     has "Usage:"
+    has "  check "
     expect_raw 0 --version
     has "jitprov-admin"
-    for c in init add list show approve disable enable stale audit; do
+    for c in $cmds; do
         expect_raw 0 "$c" --help
-        has "Usage: jitprov-admin [DATABASE] $c"
+        if grep -qE "^Usage: jitprov-admin \[[^]]*\] $c( |\$)" <<<"$out"; then ok; else bad "$c --help: $out"; fi
     done
     expect 2 frobnicate
     has "unknown command"
@@ -117,11 +133,13 @@ suite_common() {
 
     # ---- add ----
     expect 0 add --email Pat@Example.com --name "Pat Doe"
-    has "created account 1 (active)"
+    # the exact line jitprov-admin.md documents for add --email
+    same "$out" "created account 1 (active); it is linked to the first login with this verified email (JITProvLinkByEmail On)" \
+        "add --email's output"
     expect 4 add --email pat@example.com
     has "already waiting for its first login (id 1)"
     expect 0 add --iss https://idp.example.com --sub s-2 --username sam --status pending
-    has "created account 2 (pending)"
+    same "$out" "created account 2 (pending)" "add --iss --sub's output"
     expect 4 add --iss https://idp.example.com --sub s-2
     has "exists already"
     expect 0 add --iss https://idp.example.com --sub "o'neil\"; DROP TABLE jitprov_accounts; --" \

@@ -357,6 +357,45 @@ static void test_every_position(apr_pool_t *p)
     CHECK_STR(jp_env_prefix(p, "my-x_"), "my_x_");
 }
 
+/* The module and jitprov-admin check render mapped headers and REMOTE_USER
+ * through these two, so check cannot drift from what the backend gets. */
+static void test_mapped_and_remote_user(apr_pool_t *p)
+{
+    /* A claim is split-safe (jp_hdr_claim_value); an account column is one
+     * string (jp_hdr_value). */
+    CHECK(jp_hdr_mapped_value(p, "c:name", "Doe, John", ",", JP_ENC_NONE) == NULL);
+    CHECK_STR(jp_hdr_mapped_value(p, "a:display_name", "Doe, John", ",", JP_ENC_NONE), "Doe, John");
+    CHECK_STR(jp_hdr_mapped_value(p, "c:groups",
+                                  "staff\x1f"
+                                  "a,b",
+                                  ",", JP_ENC_PERCENT),
+              "staff,a%2Cb");
+    CHECK_STR(jp_hdr_mapped_value(p, "c:groups",
+                                  "staff\x1f"
+                                  "admins",
+                                  ",", JP_ENC_BASE64URL),
+              "c3RhZmY,YWRtaW5z");
+    CHECK_STR(jp_hdr_mapped_value(p, "a:groups",
+                                  "staff\x1f"
+                                  "admins",
+                                  ",", JP_ENC_BASE64URL),
+              jp_hdr_value(p,
+                           "staff\x1f"
+                           "admins",
+                           ",", JP_ENC_BASE64URL));
+    /* REMOTE_USER: the source, or sub when it is absent or only control bytes. */
+    CHECK_STR(jp_hdr_remote_user(p, "jdoe", "s-1", ","), "jdoe");
+    CHECK_STR(jp_hdr_remote_user(p, NULL, "s-1", ","), "s-1");
+    CHECK_STR(jp_hdr_remote_user(p, "", "s-1", ","), "s-1");
+    CHECK_STR(jp_hdr_remote_user(p, "\x01\x7f", "s-1", ","), "s-1");
+    CHECK_STR(jp_hdr_remote_user(p, "j\ndoe", "s-1", ","), "jdoe");
+    CHECK_STR(jp_hdr_remote_user(p,
+                                 "a\x1f"
+                                 "b",
+                                 "s-1", "|"),
+              "a|b");
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -369,6 +408,7 @@ int main(void)
     test_env(p);
     test_claim_unambiguous(p);
     test_every_position(p);
+    test_mapped_and_remote_user(p);
     apr_pool_destroy(p);
     apr_terminate();
     JT_DONE();
