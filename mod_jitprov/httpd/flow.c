@@ -419,8 +419,8 @@ static int provision(request_rec *r, jp_srv_cfg *c, json_t *claims, const char *
     case JP_PROV_COLLISION:
         jp_metric(JP_M_ACCOUNT_REFUSED);
         return jp_fail(r, HTTP_CONFLICT,
-                       "Your user name is already used by another account on this site. Please "
-                       "ask an administrator.",
+                       "Your user name or e-mail address is already used by another account "
+                       "on this site. Please ask an administrator.",
                        "new account for sub=%s not created: %s (JITProvCollision refuse)",
                        ap_escape_logitem(r->pool, sub), err ? err : "user name taken");
     case JP_PROV_DB_BUSY:

@@ -418,20 +418,33 @@ static const char *created_value(jp_sql *s, jp_prov *v, int role)
     return NULL;
 }
 
-/* 1 when another row holds value in role's column, 0 when none, -1 on error. */
+/* 1 when another row holds value in role's column, 0 when none, -1 on error.
+ * Asked only after a unique constraint refused an insert. An application's
+ * index may ignore case (COLLATE NOCASE, lower()): when no row holds the
+ * exact value, one holding it in another case counts too, or that refusal
+ * would pass for an unknown column's (503) instead of a collision. That
+ * second look scans the table; it runs only on this rare path. */
 static int taken(jp_sql *s, int role, const char *value)
 {
     jp_q q;
     const char **row;
+    int nocase;
     if (!value || !HAS_ROLE(s, role))
         return 0;
-    jp_q_init(&q, s->p);
-    jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", ROLE_COL(s, JP_COL_ID), " FROM ", s->cfg->table,
-                             " WHERE ", ROLE_COL(s, role), " = ", NULL));
-    jp_q_str(&q, value);
-    if (jp_sql_first(s, &q, &row))
-        return -1;
-    return row != NULL;
+    for (nocase = 0; nocase < 2; nocase++) {
+        jp_q_init(&q, s->p);
+        jp_q_sql(&q, apr_pstrcat(s->p, "SELECT ", ROLE_COL(s, JP_COL_ID), " FROM ", s->cfg->table,
+                                 " WHERE ", nocase ? "lower(" : "", ROLE_COL(s, role),
+                                 nocase ? ") = lower(" : " = ", NULL));
+        jp_q_str(&q, value);
+        if (nocase)
+            jp_q_sql(&q, ")");
+        if (jp_sql_first(s, &q, &row))
+            return -1;
+        if (row)
+            return 1;
+    }
+    return 0;
 }
 
 /* One insert attempt: 1 when a unique constraint other than the key refused

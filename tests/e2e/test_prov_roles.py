@@ -27,6 +27,13 @@ USERS = {
     "cody2": {"sub": "u-r0000000-0000-4000-8000-00000000a005", "email": "cody2@example.com",
               "email_verified": True, "name": "Cody Again", "preferred_username": "cody",
               "groups": ["staff"], "department": "ops"},
+    # Their user names differ from a taken one only in case.
+    "niko": {"sub": "u-r0000000-0000-4000-8000-00000000a00b", "email": "niko@example.com",
+             "email_verified": True, "name": "Niko Case", "preferred_username": "niko",
+             "groups": ["staff"], "department": "ops"},
+    "niko2": {"sub": "u-r0000000-0000-4000-8000-00000000a00c", "email": "niko2@example.com",
+              "email_verified": True, "name": "Niko Again", "preferred_username": "Niko",
+              "groups": ["staff"], "department": "ops"},
     "vera": {"sub": "u-r0000000-0000-4000-8000-00000000a009", "email": "vera@example.com",
              "email_verified": True, "name": "Vera Check", "preferred_username": "vera",
              "groups": ["staff", "team-blue"], "department": "qa"},
@@ -203,7 +210,7 @@ def test_collision_refused_then_suffixed(prov):
     before = h.db_scalar(prov.db, "SELECT count(*) AS n FROM jitprov_accounts")
     r = login(prov, "cody")
     assert r.status_code == 409, r.text[:300]
-    assert "user name" in r.text
+    assert "user name or e-mail address is already used" in r.text
     assert account(prov, "cody") is None
     assert h.db_scalar(prov.db, "SELECT count(*) AS n FROM jitprov_accounts") == before
     ref = prov.audit(f"sub = {lit(USERS['cody']['sub'])} AND event = 'refuse'")
@@ -223,6 +230,33 @@ def test_collision_refused_then_suffixed(prov):
     create = prov.audit(f"sub = {lit(USERS['cody2']['sub'])} AND event = 'create'")
     assert json.loads(create[0]["detail"])["collision"] == {"column": "username", "taken": "cody",
                                                              "used": "cody-3"}
+
+
+def test_collision_on_an_index_that_ignores_case(prov):
+    # Applications often make user names unique whatever their case. The
+    # refusal names the user name (409, or a suffix), not an unknown column
+    # (503): a row holding it in another case counts as taken.
+    pg = isinstance(prov.db, h.PgDb)
+    prov.db.execute("DROP INDEX IF EXISTS app_username_unique")
+    prov.db.execute("CREATE UNIQUE INDEX app_username_nocase ON jitprov_accounts "
+                    + ("(lower(username))" if pg else "(username COLLATE NOCASE)"))
+    try:
+        prov.db.execute("INSERT INTO jitprov_accounts (username, email, status, created_at, "
+                        "updated_at, login_count, source) VALUES ('NIKO', 'nk@example.com', "
+                        "'active', 1, 1, 0, 'admin')")
+        prov.start(SERVER + "\nJITProvCollision suffix", fresh=False, extra=ENC_LOCATIONS)
+        r = login(prov, "niko")
+        assert r.status_code == 200, r.text[:300]
+        assert account(prov, "niko")["username"] == "niko-2"
+        prov.start(SERVER, fresh=False, extra=ENC_LOCATIONS)
+        r = login(prov, "niko2")
+        assert r.status_code == 409, r.text[:300]
+        assert "user name or e-mail address is already used" in r.text
+        assert account(prov, "niko2") is None
+        ref = prov.audit(f"sub = {lit(USERS['niko2']['sub'])} AND event = 'refuse'")
+        assert json.loads(ref[-1]["detail"])["column"] == "username"
+    finally:
+        prov.db.execute("DROP INDEX IF EXISTS app_username_nocase")
 
 
 @pytest.mark.parametrize("line,directive", [
