@@ -141,7 +141,7 @@ static int start_login(request_rec *r, jp_srv_cfg *c, const char *return_to, con
         login_hint ? "&login_hint=" : "", login_hint ? jp_url_encode(r->pool, login_hint) : "",
         extra ? "&" : "", extra ? extra : "", NULL);
     apr_table_setn(r->headers_out, "Location", url);
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     jp_metric(JP_M_LOGIN_START);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, JPLOG(0301) "login started for %s",
                   ap_escape_logitem(r->pool, return_to));
@@ -508,7 +508,7 @@ int jp_flow_initiated(request_rec *r, jp_srv_cfg *c, const char *q)
     jp_meta m;
     int rc;
 
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     iss = jp_query_param(r->pool, q, "iss");
     if (strlen(q) > JP_CALLBACK_MAX || jp_query_count(r->pool, q, "iss") != 1 || !iss || !*iss)
         return jp_fail(r, HTTP_BAD_REQUEST, "The login request is malformed.",
@@ -562,7 +562,7 @@ int jp_callback_params(request_rec *r, jp_srv_cfg *c, const char **params, int *
     int rc;
 
     *initiation = 0;
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     /* A HEAD (link checkers, previews) must neither spend a state nor start
      * a login. */
     if (r->header_only)

@@ -94,7 +94,7 @@ int jp_logout(request_rec *r, jp_srv_cfg *c)
     jp_meta m;
     jp_origin o;
 
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     jp_origin_get(r, c, &o);
     if (!ret && jp_query_has(r->pool, r->args, "return_to"))
         return jp_fail(r, HTTP_BAD_REQUEST, "The logout return address is malformed.",

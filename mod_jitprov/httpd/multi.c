@@ -95,7 +95,7 @@ int jp_login_start(request_rec *r, jp_srv_cfg *c)
         apr_table_setn(r->headers_out, "Location",
                        apr_pstrcat(r->pool, c->discovery_path,
                                    "?return_to=", jp_url_encode(r->pool, r->unparsed_uri), NULL));
-        apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+        jp_no_store(r);
         return HTTP_MOVED_TEMPORARILY;
     }
     return jp_flow_start(r, c);
@@ -145,7 +145,7 @@ int jp_discovery_page(request_rec *r, jp_srv_cfg *c)
     jp_origin o;
     int i;
 
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     if (r->method_number != M_GET)
         return jp_fail(r, HTTP_METHOD_NOT_ALLOWED, "The login page accepts GET only.",
                        "discovery page with method %s", ap_escape_logitem(r->pool, r->method));

@@ -153,7 +153,7 @@ int jp_post_resume(request_rec *r, jp_srv_cfg *c, const char *state, const char 
                                "'; base-uri 'none'; frame-ancestors 'none'", NULL));
     apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    jp_no_store(r);
     ap_set_content_type(r, "text/html; charset=utf-8");
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, JPLOG(0378) "re-posting the kept form to %s",
                   ap_escape_logitem(r->pool, dest));
