@@ -701,15 +701,16 @@ static jp_tok_rc verified_payload(apr_pool_t *p, const char *jwt, const jp_jwks 
 static int at_hash_ok(apr_pool_t *p, json_t *c, const alg_info *a, const char *at, const char **err)
 {
     json_t *v = json_object_get(c, "at_hash");
-    const char *n = a->name + strlen(a->name) - 3;
-    const EVP_MD *md = !strcmp(n, "256")   ? EVP_sha256()
-                       : !strcmp(n, "384") ? EVP_sha384()
-                                           : EVP_sha512();
+    const char *n;
+    const EVP_MD *md;
     unsigned char h[EVP_MAX_MD_SIZE];
     unsigned int hl = 0;
 
     if (!v || !at)
         return 1;
+    /* The digits of RS256, ES384, HS512...; EdDSA (Ed25519) is SHA-512. */
+    n = a->name + strlen(a->name) - 3;
+    md = !strcmp(n, "256") ? EVP_sha256() : !strcmp(n, "384") ? EVP_sha384() : EVP_sha512();
     if (!json_is_string(v) || json_string_length(v) > 2 * EVP_MAX_MD_SIZE) {
         set_err(err, "token at_hash is not a string, or longer than any hash");
         return 0;

@@ -653,6 +653,13 @@ static void test_claims(void)
         CHECK(last_err && strstr(last_err, "at_hash does not match"));
         BAD(WITH(json_object_set_new(c, "at_hash", json_string("-UAjoMsLUH-iAbckgiRfmQ=="))));
         BAD(WITH(json_object_set_new(c, "at_hash", json_integer(1))));
+        {
+            char longer[200];
+            memset(longer, 'A', sizeof(longer) - 1);
+            longer[sizeof(longer) - 1] = '\0';
+            BAD(WITH(json_object_set_new(c, "at_hash", json_string(longer))));
+            CHECK(last_err && strstr(last_err, "longer than any hash"));
+        }
         c = claims();
         json_object_set_new(c, "at_hash", json_string("m9AfRmKQAjvSio_WqB47xtj1KGlpe4X1"));
         GOOD(idt(sign("ES384", p384, "p384", c)));
